@@ -1,0 +1,57 @@
+"""Map domain errors and validation failures to HTTP in one place: clear 4xx, never a 500."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from backend.errors import InvalidInputError, NotFoundError
+from backend.llm.prompts import PromptError
+
+log = logging.getLogger(__name__)
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    if not loc:
+        return "request"
+    kind, *rest = loc
+    path = ".".join(str(p) for p in rest)
+    names = {"path": "path parameter", "query": "query parameter", "body": "body field"}
+    return f"{names.get(str(kind), str(kind))} {path}".strip() if path else str(kind)
+
+
+def validation_message(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            status_code=422, content={"detail": validation_message(errors), "errors": errors}
+        )
+
+    @app.exception_handler(NotFoundError)
+    async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(InvalidInputError)
+    async def _bad_input(_: Request, exc: InvalidInputError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(PromptError)
+    async def _prompt(_: Request, exc: PromptError) -> JSONResponse:
+        log.error("prompt template failed: %s", exc)
+        return JSONResponse(
+            status_code=503, content={"detail": "explanation templates are misconfigured"}
+        )

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from backend.api.deps import SessionDep
+from backend.api.routes.users import Limit, Offset
+from backend.api.schemas import CategoryOut, Page, ProductOut
+from backend.db import repository
+from backend.errors import InvalidInputError, NotFoundError
+
+router = APIRouter(tags=["catalog"])
+
+Price = Annotated[Decimal | None, Query(ge=0, le=1_000_000, max_digits=12, decimal_places=2)]
+
+
+@router.get("/products", response_model=Page[ProductOut], summary="Browse and filter the catalog")
+def list_products(
+    session: SessionDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    category: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    min_price: Price = None,
+    max_price: Price = None,
+    in_stock: Annotated[bool | None, Query(description="true: only in stock")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text")] = None,
+) -> Page[ProductOut]:
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise InvalidInputError("min_price must not be greater than max_price")
+    page = repository.list_products(
+        session=session,
+        limit=limit,
+        offset=offset,
+        category=category,
+        min_price=min_price,
+        max_price=max_price,
+        in_stock=in_stock,
+        q=q,
+    )
+    return Page[ProductOut](
+        items=[ProductOut.of(p) for p in page.items], total=page.total, limit=limit, offset=offset
+    )
+
+
+@router.get(
+    "/products/{product_id}",
+    response_model=ProductOut,
+    responses={404: {"description": "No such product"}},
+)
+def get_product(session: SessionDep, product_id: Annotated[uuid.UUID, Path()]) -> ProductOut:
+    product = repository.get_product(session=session, product_id=product_id)
+    if product is None:
+        raise NotFoundError("product", product_id)
+    return ProductOut.of(product)
+
+
+@router.get("/categories", response_model=Page[CategoryOut], summary="Categories with counts")
+def list_categories(
+    session: SessionDep, limit: Limit = 100, offset: Offset = 0
+) -> Page[CategoryOut]:
+    categories = repository.list_categories(session=session)
+    return Page[CategoryOut](
+        items=[
+            CategoryOut(name=n, product_count=c) for n, c in categories[offset : offset + limit]
+        ],
+        total=len(categories),
+        limit=limit,
+        offset=offset,
+    )

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from backend.api.deps import SessionDep
+from backend.api.schemas import CartLine, Page, ProductBrief, UserDetail, UserOut
+from backend.db import repository
+from backend.db.models import Action
+from backend.errors import NotFoundError
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1–100)")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip")]
+
+
+@router.get("", response_model=Page[UserOut], summary="List users (no password hashes)")
+def list_users(
+    session: SessionDep,
+    limit: Limit = 20,
+    offset: Offset = 0,
+    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+) -> Page[UserOut]:
+    page = repository.list_users(session=session, limit=limit, offset=offset, q=q)
+    return Page[UserOut](
+        items=[UserOut.model_validate(u) for u in page.items],
+        total=page.total,
+        limit=limit,
+        offset=offset,
+    )
+
+
+@router.get(
+    "/{user_id}",
+    response_model=UserDetail,
+    summary="One user with searches, purchases, views, cart and wishlist",
+    responses={404: {"description": "No such user"}},
+)
+def get_user(session: SessionDep, user_id: Annotated[uuid.UUID, Path()]) -> UserDetail:
+    user = repository.get_user(session=session, user_id=user_id)
+    if user is None:
+        raise NotFoundError("user", user_id)
+
+    def briefs(action: Action) -> list[ProductBrief]:
+        products = repository.products_by_action(session=session, user_id=user_id, action=action)
+        return [ProductBrief.model_validate(p) for p in products]
+
+    return UserDetail(
+        **UserOut.model_validate(user).model_dump(),
+        recent_searches=repository.search_history(session=session, user_id=user_id),
+        purchases=briefs(Action.PURCHASE),
+        recently_viewed=briefs(Action.VIEW),
+        cart=[
+            CartLine(**ProductBrief.model_validate(p).model_dump(), cart_quantity=q)
+            for p, q in repository.cart(session=session, user_id=user_id)
+        ],
+        wishlist=[
+            ProductBrief.model_validate(p)
+            for p in repository.wishlist(session=session, user_id=user_id)
+        ],
+    )

@@ -1,0 +1,110 @@
+"""HTTP request and response shapes. No password hash has a field here, so none can leak."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.services.health import HealthReport
+from backend.services.recommend import RecommendationResult, RecommendedProduct
+from backend.services.track import EventIn, EventResult
+
+__all__ = [
+    "CategoryOut",
+    "EventIn",
+    "EventResult",
+    "HealthReport",
+    "Page",
+    "ProductOut",
+    "RecommendationResult",
+    "RecommendedProduct",
+    "ServiceInfo",
+    "UserDetail",
+    "UserOut",
+]
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """The one shape every list endpoint returns."""
+
+    items: list[T]
+    total: int = Field(ge=0)
+    limit: int = Field(ge=1)
+    offset: int = Field(ge=0)
+
+
+class ProductOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str
+    category: str
+    price: Decimal
+    quantity: int
+    in_stock: bool = False
+    image_url: str | None
+    tags: list[str]
+    views: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, product: object) -> ProductOut:
+        out = cls.model_validate(product)
+        out.in_stock = out.quantity > 0
+        return out
+
+
+class ProductBrief(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    category: str
+    price: Decimal
+    image_url: str | None
+
+
+class CartLine(ProductBrief):
+    cart_quantity: int
+
+
+class UserOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    username: str
+    email: str
+    full_name: str | None
+    is_guest: bool
+    created_at: datetime
+
+
+class UserDetail(UserOut):
+    """A user with the histories derived from their interactions."""
+
+    recent_searches: list[str]
+    purchases: list[ProductBrief]
+    recently_viewed: list[ProductBrief]
+    cart: list[CartLine]
+    wishlist: list[ProductBrief]
+
+
+class CategoryOut(BaseModel):
+    name: str
+    product_count: int
+
+
+class ServiceInfo(BaseModel):
+    name: str
+    version: str
+    docs: str
+    explanations: str
+    endpoints: list[str]

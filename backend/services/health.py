@@ -1,0 +1,70 @@
+"""Component health: each external system reports ok / degraded / down with a detail."""
+
+from __future__ import annotations
+
+import time
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+
+from backend.recommender.catalog import SnapshotManager
+from backend.services.cache import Cache
+
+Status = Literal["ok", "degraded", "down"]
+
+
+class ComponentHealth(BaseModel):
+    status: Status
+    detail: str
+
+
+class HealthReport(BaseModel):
+    status: Status
+    components: dict[str, ComponentHealth]
+
+
+def check_health(
+    *, db: Engine, snapshots: SnapshotManager, cache: Cache, llm_mode: str
+) -> HealthReport:
+    components = {
+        "database": _database(db),
+        "index": _index(snapshots),
+        "cache": _cache(cache),
+        "llm": ComponentHealth(status="ok", detail=llm_mode),
+    }
+    statuses = {c.status for c in components.values()}
+    overall: Status = "ok"
+    if components["database"].status == "down":
+        overall = "down"
+    elif statuses != {"ok"}:
+        overall = "degraded"
+    return HealthReport(status=overall, components=components)
+
+
+def _database(db: Engine) -> ComponentHealth:
+    started = time.perf_counter()
+    try:
+        with db.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:  # any driver error means the database is unreachable
+        return ComponentHealth(status="down", detail=f"{type(exc).__name__}")
+    elapsed = (time.perf_counter() - started) * 1000
+    return ComponentHealth(status="ok", detail=f"{db.url.get_backend_name()}, {elapsed:.1f} ms")
+
+
+def _index(snapshots: SnapshotManager) -> ComponentHealth:
+    snapshot = snapshots.loaded
+    if snapshot is None:
+        return ComponentHealth(status="degraded", detail="engine snapshot not built yet")
+    return ComponentHealth(
+        status="ok",
+        detail=f"{len(snapshot)} products in memory, catalog version {snapshot.version}",
+    )
+
+
+def _cache(cache: Cache) -> ComponentHealth:
+    status = cache.status()
+    state: Status = "ok" if status.status == "ok" else "degraded"
+    return ComponentHealth(status=state, detail=f"{status.backend}: {status.detail}".strip(": "))

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from backend.components import Components
+from backend.main import create_app
+from tests.factories import Shop, build_shop
+
+
+@pytest.fixture
+def shop(db: Engine) -> Shop:
+    return build_shop(db)
+
+
+@pytest.fixture
+def api(shop: Shop, components: Components) -> Iterator[TestClient]:
+    """The app over the tiny shop (the shop exists before the engine snapshot is built)."""
+    with TestClient(create_app(components=components)) as test_client:
+        yield test_client

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, func, select
+
+from backend.db.models import CartItem, Interaction, Product, WishlistItem
+
+
+def test_event_is_stored_with_side_effects(api, shop, db):
+    alice, lamp = shop.users["alice"].id, shop.products["Desk Lamp"].id
+    for action in ("view", "add_to_cart", "wishlist"):
+        r = api.post(
+            "/events", json={"user_id": str(alice), "action": action, "product_id": str(lamp)}
+        )
+        assert r.status_code == 201, r.text
+    with Session(db) as s:
+        assert s.get(Product, lamp).views == 1
+        assert s.get(CartItem, (alice, lamp)) is not None
+        assert s.get(WishlistItem, (alice, lamp)) is not None
+    api.post("/events", json={"user_id": str(alice), "action": "purchase", "product_id": str(lamp)})
+    with Session(db) as s:
+        assert s.get(CartItem, (alice, lamp)) is None  # bought: out of the cart
+    detail = api.get(f"/users/{alice}").json()
+    assert [p["name"] for p in detail["purchases"]][0] == "Desk Lamp"
+    assert [p["name"] for p in detail["wishlist"]] == ["Desk Lamp"]
+    assert detail["recent_searches"] == ["wireless earbuds"]
+
+
+def test_same_event_id_is_stored_once(api, shop, db):
+    event = {
+        "user_id": str(shop.users["bob"].id),
+        "action": "click",
+        "product_id": str(shop.products["Desk Lamp"].id),
+        "event_id": "storefront-42",
+    }
+    first = api.post("/events", json=event)
+    second = api.post("/events", json=event)
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert second.json()["duplicate"] is True
+    assert first.json()["interaction_id"] == second.json()["interaction_id"]
+    with Session(db) as s:
+        n = s.exec(select(func.count()).where(Interaction.event_id == "storefront-42")).one()
+    assert n == 1
+
+
+def test_search_event_carries_its_query(api, shop):
+    r = api.post(
+        "/events",
+        json={"user_id": str(shop.users["bob"].id), "action": "search", "query": " desk lamp "},
+    )
+    assert r.status_code == 201
+    assert api.get(f"/users/{shop.users['bob'].id}").json()["recent_searches"] == ["desk lamp"]
+
+
+@pytest.mark.parametrize(
+    ("change", "needle"),
+    [
+        ({"user_id": str(uuid.uuid4())}, "does not exist"),
+        ({"product_id": str(uuid.uuid4())}, "does not exist"),
+        ({"action": "teleport"}, "body field action"),
+        ({"action": "search", "product_id": None}, "needs a non-empty 'query'"),
+        ({"product_id": None}, "needs a 'product_id'"),
+        ({"user_id": "nope"}, "body field user_id"),
+        ({"timestamp": (datetime.now(UTC) + timedelta(days=2)).isoformat()}, "future"),
+        ({"timestamp": "2026-01-01T10:00:00"}, "timezone"),
+        ({"event_id": ""}, "event_id"),
+    ],
+)
+def test_bad_events_are_rejected_and_nothing_is_written(api, shop, db, change, needle):
+    event = {
+        "user_id": str(shop.users["bob"].id),
+        "action": "view",
+        "product_id": str(shop.products["Desk Lamp"].id),
+    }
+    event.update(change)
+    with Session(db) as s:
+        before = s.exec(select(func.count()).select_from(Interaction)).one()
+    r = api.post("/events", json=event)
+    assert r.status_code == 422
+    assert needle in r.json()["detail"]
+    with Session(db) as s:
+        assert s.exec(select(func.count()).select_from(Interaction)).one() == before
+
+
+def test_body_that_is_not_json_is_a_422(api):
+    r = api.post("/events", content=b"{not json", headers={"content-type": "application/json"})
+    assert r.status_code == 422

@@ -1,0 +1,100 @@
+"""Shared fixtures: a database on SQLite and on the real PostgreSQL, settings, the app.
+
+Service-backed tests skip when the server is absent on a developer machine, and fail under
+``CI=true``: CI must never pass by skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from backend.components import Components, build_components
+from backend.config import PROJECT_ROOT, Settings, load_settings
+from backend.db.engine import make_engine
+from backend.db.migrate import upgrade
+from backend.main import create_app
+
+POSTGRES_URL = os.environ.get(
+    "SHOPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def service_unavailable(name: str, error: BaseException) -> None:
+    message = f"{name} is not reachable ({type(error).__name__}: {error})"
+    if IN_CI:
+        pytest.fail(f"{message}; it is required under CI=true")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine]:
+    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        engine.dispose()
+        service_unavailable("PostgreSQL", exc)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Engine) -> Iterator[str]:
+    """A fresh, empty database per test, dropped afterwards."""
+    name = f"shopwise_t_{uuid.uuid4().hex[:12]}"
+    with postgres_admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(POSTGRES_URL).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    with postgres_admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shopwise.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(
+        _env_file=None,
+        env="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        snapshot_refresh_seconds=0,
+        prompts_dir=PROJECT_ROOT / "prompts",
+    )
+
+
+@pytest.fixture
+def components(settings: Settings, db: Engine) -> Iterator[Components]:
+    built = build_components(settings)
+    yield built
+    built.db.dispose()
+
+
+@pytest.fixture
+def client(components: Components) -> Iterator[TestClient]:
+    with TestClient(create_app(components=components)) as test_client:
+        yield test_client
