@@ -144,7 +144,9 @@ CATALOGUE: tuple[Category, ...] = (
         34,
         (
             kind(
-                "Wireless Earbuds", ("audio", "earbuds", "wireless"), (29, 149),
+                "Wireless Earbuds",
+                ("audio", "earbuds", "wireless"),
+                (29, 149),
                 "True-wireless earbuds",
                 "Sized for commutes, workouts and long calls, with a pocketable charging case.",
                 features=(
@@ -157,7 +159,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + ("navy", "pink"),
             ),
             kind(
-                "Over-Ear Headphones", ("audio", "headphones"), (49, 349),
+                "Over-Ear Headphones",
+                ("audio", "headphones"),
+                (49, 349),
                 "Closed-back over-ear headphones",
                 "Memory-foam cushions keep long listening sessions comfortable at home or on "
                 "a flight.",
@@ -173,7 +177,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + ("silver", "navy", "beige"),
             ),
             kind(
-                "Gaming Headset", ("audio", "headset", "gaming"), (29, 179),
+                "Gaming Headset",
+                ("audio", "headset", "gaming"),
+                (29, 179),
                 "An over-ear gaming headset",
                 "A detachable boom mic keeps team chat clear during long sessions on PC or "
                 "console.",
@@ -186,7 +192,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "red"),
             ),
             kind(
-                "Bluetooth Speaker", ("audio", "speaker", "wireless"), (25, 199),
+                "Bluetooth Speaker",
+                ("audio", "speaker", "wireless"),
+                (25, 199),
                 "A portable Bluetooth speaker",
                 "Throw it in a bag for the beach, the park or a backyard barbecue.",
                 features=(
@@ -198,7 +206,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + ("blue", "red", "green", "orange"),
             ),
             kind(
-                "Mechanical Keyboard", ("gaming", "keyboard"), (49, 189),
+                "Mechanical Keyboard",
+                ("gaming", "keyboard"),
+                (49, 189),
                 "A tenkeyless mechanical keyboard",
                 "Great for marathon gaming sessions and fast, accurate typing at the desk.",
                 features=(
@@ -210,7 +220,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "grey", "pink"),
             ),
             kind(
-                "Gaming Mouse", ("gaming", "mouse"), (19, 99),
+                "Gaming Mouse",
+                ("gaming", "mouse"),
+                (19, 99),
                 "An ambidextrous gaming mouse",
                 "Light enough for fast flicks in shooters and precise enough for everyday work.",
                 features=(
@@ -222,7 +234,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "pink"),
             ),
             kind(
-                "Smartwatch", ("wearables", "smartwatch", "fitness"), (79, 399),
+                "Smartwatch",
+                ("wearables", "smartwatch", "fitness"),
+                (79, 399),
                 "A smartwatch with a bright AMOLED display",
                 "Tracks workouts, sleep and notifications from your wrist all day.",
                 features=(
@@ -234,7 +248,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "silver", "pink", "green"),
             ),
             kind(
-                "4K Streaming Stick", ("streaming", "tv"), (29, 69),
+                "4K Streaming Stick",
+                ("streaming", "tv"),
+                (29, 69),
                 "A 4K HDR streaming stick",
                 "Plugs straight into an HDMI port to turn any TV into a smart TV.",
                 features=(
@@ -245,7 +261,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Plus", 1.3), ("Max", 1.6)),
             ),
             kind(
-                "Smart Plug", ("smart-home", "plug"), (15, 39),
+                "Smart Plug",
+                ("smart-home", "plug"),
+                (15, 39),
                 "A Wi-Fi smart plug",
                 "Schedule lamps, fans and coffee makers from your phone or by voice.",
                 features=(
@@ -256,7 +274,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "black"),
             ),
             kind(
-                "Webcam", ("webcam", "video"), (39, 149),
+                "Webcam",
+                ("webcam", "video"),
+                (39, 149),
                 "A webcam with a wide-angle glass lens",
                 "Look sharp on video calls and streams, even in a dim home office.",
                 features=(
@@ -268,7 +288,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white"),
             ),
             kind(
-                "E-Reader", ("reading", "e-reader"), (89, 249),
+                "E-Reader",
+                ("reading", "e-reader"),
+                (89, 249),
                 "A 6.8-inch glare-free e-reader",
                 "Holds thousands of books and lasts weeks on a single charge.",
                 features=(
@@ -279,7 +301,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "green", "pink"),
             ),
             kind(
-                "Video Baby Monitor", ("baby", "monitor", "kids"), (49, 179),
+                "Video Baby Monitor",
+                ("baby", "monitor", "kids"),
+                (49, 179),
                 "A video baby monitor with a 5-inch parent unit",
                 "Keep an eye on the nursery from anywhere in the house.",
                 features=(
@@ -298,7 +322,9 @@ CATALOGUE: tuple[Category, ...] = (
         26,
         (
             kind(
-                "Phone Case", ("phone", "case"), (12, 45),
+                "Phone Case",
+                ("phone", "case"),
+                (12, 45),
                 "A slim phone case",
                 "Raised edges protect the screen and camera from everyday drops.",
                 features=(
@@ -310,7 +336,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + BRIGHT,
             ),
             kind(
-                "Braided USB-C Cable", ("cable", "charging", "usb-c"), (8, 25),
+                "Braided USB-C Cable",
+                ("cable", "charging", "usb-c"),
+                (8, 25),
                 "A nylon-braided USB-C cable",
                 "Long enough to reach from the wall socket to the sofa or bed.",
                 features=(
@@ -321,7 +349,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + ("red", "blue"),
             ),
             kind(
-                "Wireless Charging Pad", ("charging", "wireless"), (19, 59),
+                "Wireless Charging Pad",
+                ("charging", "wireless"),
+                (19, 59),
                 "A wireless charging pad",
                 "Drop your phone or earbuds on it at the bedside and wake up to a full battery.",
                 features=(
@@ -332,7 +362,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL,
             ),
             kind(
-                "Power Bank", ("charging", "power-bank", "portable"), (19, 79),
+                "Power Bank",
+                ("charging", "power-bank", "portable"),
+                (19, 79),
                 "A pocket-sized power bank",
                 "Keeps a phone topped up through long travel days and festivals.",
                 features=(
@@ -344,7 +376,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + ("blue",),
             ),
             kind(
-                "Laptop Sleeve", ("laptop", "sleeve", "bags"), (19, 59),
+                "Laptop Sleeve",
+                ("laptop", "sleeve", "bags"),
+                (19, 59),
                 "A padded laptop sleeve",
                 "Slides into a backpack or tote to protect a 13- to 16-inch laptop.",
                 features=(
@@ -355,7 +389,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=EARTHY + ("black",),
             ),
             kind(
-                "Leather Wallet", ("wallet", "leather"), (25, 89),
+                "Leather Wallet",
+                ("wallet", "leather"),
+                (25, 89),
                 "A slim wallet in full-grain leather",
                 "Holds eight cards and folded notes without bulging in a front pocket.",
                 features=(
@@ -366,7 +402,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "brown", "navy", "beige"),
             ),
             kind(
-                "Polarized Sunglasses", ("sunglasses", "eyewear", "polarized"), (19, 149),
+                "Polarized Sunglasses",
+                ("sunglasses", "eyewear", "polarized"),
+                (19, 149),
                 "Polarized sunglasses with acetate frames",
                 "Cut glare on the water, on the road and on bright city walks.",
                 features=(
@@ -378,7 +416,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "brown", "green", "blue"),
             ),
             kind(
-                "Everyday Backpack", ("backpack", "bags", "travel"), (39, 149),
+                "Everyday Backpack",
+                ("backpack", "bags", "travel"),
+                (39, 149),
                 "A 22-litre everyday backpack",
                 "A padded laptop compartment and quick-access pockets make it an easy "
                 "commuter bag.",
@@ -390,7 +430,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=EARTHY + ("black",),
             ),
             kind(
-                "Headphone Stand", ("audio", "stand", "desk"), (15, 45),
+                "Headphone Stand",
+                ("audio", "stand", "desk"),
+                (15, 45),
                 "A weighted headphone stand",
                 "Keeps headphones off the desk and their headband in shape.",
                 features=(
@@ -408,7 +450,9 @@ CATALOGUE: tuple[Category, ...] = (
         25,
         (
             kind(
-                "Floor Lamp", ("lighting", "lamp", "led"), (49, 189),
+                "Floor Lamp",
+                ("lighting", "lamp", "led"),
+                (49, 189),
                 "A floor lamp with an energy-efficient LED bulb",
                 "Throws warm light over a sofa or reading chair without taking up table space.",
                 features=(
@@ -420,7 +464,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "beige"),
             ),
             kind(
-                "Reading Lamp", ("lighting", "lamp", "reading"), (25, 99),
+                "Reading Lamp",
+                ("lighting", "lamp", "reading"),
+                (25, 99),
                 "A bedside reading lamp",
                 "Angle the head to light a book without waking a partner.",
                 features=(
@@ -432,7 +478,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "green", "navy"),
             ),
             kind(
-                "LED String Lights", ("lighting", "led", "decor"), (12, 39),
+                "LED String Lights",
+                ("lighting", "led", "decor"),
+                (12, 39),
                 "Warm-white LED string lights",
                 "Drape them over shelves, headboards or a balcony railing for a cosy glow.",
                 features=(
@@ -442,7 +490,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("5m", 0.7), ("10m", 1.0), ("20m", 1.5)),
             ),
             kind(
-                "Knit Throw Blanket", ("bedding", "blanket"), (29, 89),
+                "Knit Throw Blanket",
+                ("bedding", "blanket"),
+                (29, 89),
                 "A chunky knit throw blanket",
                 "Sized to drape over a sofa and soft enough for movie nights.",
                 exclusive=(
@@ -454,7 +504,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=EARTHY + ("pink", "yellow"),
             ),
             kind(
-                "Linen Duvet Cover Set", ("bedding", "duvet", "linen"), (59, 189),
+                "Linen Duvet Cover Set",
+                ("bedding", "duvet", "linen"),
+                (59, 189),
                 "A stonewashed linen duvet cover set with two pillowcases",
                 "Breathable enough for summer and easy to layer in winter.",
                 features=(
@@ -465,7 +517,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "beige", "grey", "green", "pink"),
             ),
             kind(
-                "Soy Wax Candle", ("candle", "decor", "fragrance"), (12, 42),
+                "Soy Wax Candle",
+                ("candle", "decor", "fragrance"),
+                (12, 42),
                 "A hand-poured soy wax candle",
                 "Burns cleanly for around 50 hours on a coffee table or bathroom shelf.",
                 features=(
@@ -477,7 +531,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "beige", "green", "pink"),
             ),
             kind(
-                "Woven Storage Basket", ("storage", "organization"), (15, 49),
+                "Woven Storage Basket",
+                ("storage", "organization"),
+                (15, 49),
                 "A woven seagrass storage basket",
                 "Tidies away throws, toys or laundry in a living room or nursery.",
                 features=(
@@ -488,7 +544,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("beige", "brown", "white"),
             ),
             kind(
-                "HEPA Air Purifier", ("air-quality", "purifier"), (79, 299),
+                "HEPA Air Purifier",
+                ("air-quality", "purifier"),
+                (79, 299),
                 "A true-HEPA air purifier",
                 "Clears dust, pollen and pet dander from rooms up to 40 square metres.",
                 features=(
@@ -500,7 +558,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL,
             ),
             kind(
-                "Cotton Bath Towel Set", ("bath", "towels", "cotton"), (25, 79),
+                "Cotton Bath Towel Set",
+                ("bath", "towels", "cotton"),
+                (25, 79),
                 "A set of four heavyweight cotton bath towels",
                 "Thick 600 gsm loops dry you quickly and stay soft wash after wash.",
                 features=(
@@ -511,7 +571,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "grey", "navy", "green", "beige"),
             ),
             kind(
-                "Wall Clock", ("decor", "clock"), (19, 79),
+                "Wall Clock",
+                ("decor", "clock"),
+                (19, 79),
                 "A silent-sweep wall clock",
                 "Adds a clean focal point to a kitchen, office or living room without ticking.",
                 features=(
@@ -529,7 +591,9 @@ CATALOGUE: tuple[Category, ...] = (
         28,
         (
             kind(
-                "Cast Iron Skillet", ("cookware", "cast-iron", "skillet"), (24, 89),
+                "Cast Iron Skillet",
+                ("cookware", "cast-iron", "skillet"),
+                (24, 89),
                 "A heavy cast iron skillet",
                 "Sears steak, bakes cornbread and goes straight from hob to oven to table.",
                 features=(
@@ -540,7 +604,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("8in", 0.7), ("10in", 0.85), ("12in", 1.0), ("15in", 1.4)),
             ),
             kind(
-                "Chef's Knife", ("knives", "cutlery"), (29, 189),
+                "Chef's Knife",
+                ("knives", "cutlery"),
+                (29, 189),
                 "An 8-inch chef's knife",
                 "A balanced workhorse for dicing onions, slicing herbs and breaking down "
                 "a chicken.",
@@ -552,7 +618,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Pro", 1.5), ("Classic", 1.1)),
             ),
             kind(
-                "Nonstick Frying Pan", ("cookware", "nonstick", "frying-pan"), (19, 79),
+                "Nonstick Frying Pan",
+                ("cookware", "nonstick", "frying-pan"),
+                (19, 79),
                 "A ceramic nonstick frying pan",
                 "Eggs and pancakes slide right off with barely any oil.",
                 features=(
@@ -564,7 +632,8 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "grey", "green", "beige"),
             ),
             kind(
-                "Enameled Dutch Oven", ("cookware", "dutch-oven", "cast-iron", "enameled"),
+                "Enameled Dutch Oven",
+                ("cookware", "dutch-oven", "cast-iron", "enameled"),
                 (49, 299),
                 "An enameled cast iron Dutch oven",
                 "Perfect for slow braises, winter stews and crusty no-knead bread.",
@@ -576,7 +645,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "blue", "green", "white", "orange", "black"),
             ),
             kind(
-                "Pour-Over Coffee Maker", ("coffee", "brewing", "glass"), (19, 59),
+                "Pour-Over Coffee Maker",
+                ("coffee", "brewing", "glass"),
+                (19, 59),
                 "A borosilicate glass pour-over coffee maker",
                 "Brews a bright, clean cup for one or a full carafe for the table.",
                 features=(
@@ -586,7 +657,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("3-Cup", 0.8), ("6-Cup", 1.0), ("8-Cup", 1.3)),
             ),
             kind(
-                "Burr Coffee Grinder", ("coffee", "grinder"), (39, 199),
+                "Burr Coffee Grinder",
+                ("coffee", "grinder"),
+                (39, 199),
                 "A conical burr coffee grinder",
                 "Dials in everything from espresso-fine to French-press-coarse.",
                 features=(
@@ -598,7 +671,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "silver", "white"),
             ),
             kind(
-                "Electric Kettle", ("kettle", "tea"), (25, 99),
+                "Electric Kettle",
+                ("kettle", "tea"),
+                (25, 99),
                 "A 1.7-litre electric kettle",
                 "Boils water for tea, pour-over coffee and instant noodles in a few minutes.",
                 features=(
@@ -610,7 +685,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "silver", "green"),
             ),
             kind(
-                "End-Grain Cutting Board", ("cutting-board", "wood"), (18, 69),
+                "End-Grain Cutting Board",
+                ("cutting-board", "wood"),
+                (18, 69),
                 "A thick end-grain cutting board",
                 "Gentle on knife edges and big enough to carve a Sunday roast.",
                 exclusive=(
@@ -625,7 +702,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("Small", 0.7), ("Large", 1.0), ("XL", 1.3)),
             ),
             kind(
-                "Stand Mixer", ("baking", "mixer"), (149, 449),
+                "Stand Mixer",
+                ("baking", "mixer"),
+                (149, 449),
                 "A 5-quart tilt-head stand mixer",
                 "Kneads bread dough, whips meringue and creams butter for cookies.",
                 features=(
@@ -636,7 +715,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "white", "black", "blue", "pink", "silver"),
             ),
             kind(
-                "Baking Sheet Set", ("baking", "bakeware"), (19, 49),
+                "Baking Sheet Set",
+                ("baking", "bakeware"),
+                (19, 49),
                 "A three-piece aluminium baking sheet set",
                 "Rolled rims resist warping for cookies, sheet-pan dinners and roast veg.",
                 features=(
@@ -646,7 +727,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("5-Piece", 1.4)),
             ),
             kind(
-                "Glass Meal Prep Containers", ("storage", "meal-prep", "glass"), (19, 45),
+                "Glass Meal Prep Containers",
+                ("storage", "meal-prep", "glass"),
+                (19, 45),
                 "A set of ten glass meal prep containers",
                 "Go from fridge to microwave to dishwasher for a week of packed lunches.",
                 features=(
@@ -663,7 +746,9 @@ CATALOGUE: tuple[Category, ...] = (
         28,
         (
             kind(
-                "Yoga Mat", ("yoga", "fitness", "mat"), (19, 89),
+                "Yoga Mat",
+                ("yoga", "fitness", "mat"),
+                (19, 89),
                 "A 6 mm cushioned yoga mat",
                 "Cushions knees and wrists through flows, pilates and stretching.",
                 features=(
@@ -675,7 +760,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=BRIGHT + ("black", "grey"),
             ),
             kind(
-                "Adjustable Dumbbells", ("fitness", "weights", "strength"), (89, 399),
+                "Adjustable Dumbbells",
+                ("fitness", "weights", "strength"),
+                (89, 399),
                 "A pair of adjustable dumbbells",
                 "Replaces a whole rack of weights in a corner of the spare room.",
                 features=(
@@ -685,7 +772,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("25lb", 0.7), ("50lb", 1.0), ("90lb", 1.6)),
             ),
             kind(
-                "Resistance Bands Set", ("fitness", "resistance-bands", "strength"), (12, 39),
+                "Resistance Bands Set",
+                ("fitness", "resistance-bands", "strength"),
+                (12, 39),
                 "A set of five latex-free resistance bands",
                 "Adds load to squats, rows and physio exercises at home or in a hotel room.",
                 features=(
@@ -695,7 +784,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Pro", 1.4)),
             ),
             kind(
-                "Insulated Water Bottle", ("hydration", "bottle"), (15, 45),
+                "Insulated Water Bottle",
+                ("hydration", "bottle"),
+                (15, 45),
                 "A double-wall insulated water bottle",
                 "Keeps drinks cold for 24 hours on hikes, runs and gym sessions.",
                 features=(
@@ -707,19 +798,27 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + BRIGHT + ("navy",),
             ),
             kind(
-                "Backpacking Tent", ("camping", "tent"), (79, 449),
+                "Backpacking Tent",
+                ("camping", "tent"),
+                (79, 449),
                 "A freestanding backpacking tent",
                 "Pitches in minutes and packs small enough for multi-day treks.",
                 features=(
                     ("waterproof", "a 3000 mm waterproof flysheet"),
                     ("lightweight", "an ultralight 1.6 kg packed weight", 1.4),
                 ),
-                variants=(("1-Person", 0.7), ("2-Person", 1.0), ("3-Person", 1.3),
-                          ("4-Person", 1.6)),
+                variants=(
+                    ("1-Person", 0.7),
+                    ("2-Person", 1.0),
+                    ("3-Person", 1.3),
+                    ("4-Person", 1.6),
+                ),
                 colours=("green", "orange", "grey"),
             ),
             kind(
-                "Hiking Backpack", ("hiking", "backpack"), (49, 229),
+                "Hiking Backpack",
+                ("hiking", "backpack"),
+                (49, 229),
                 "A hiking backpack with an adjustable harness",
                 "A ventilated back panel and hip belt carry loads comfortably on long trails.",
                 features=(
@@ -731,7 +830,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("green", "black", "orange", "blue", "grey"),
             ),
             kind(
-                "Mummy Sleeping Bag", ("camping", "sleeping-bag"), (39, 249),
+                "Mummy Sleeping Bag",
+                ("camping", "sleeping-bag"),
+                (39, 249),
                 "A mummy sleeping bag",
                 "Rated for chilly spring and autumn nights under canvas.",
                 features=(
@@ -742,7 +843,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("green", "navy", "orange"),
             ),
             kind(
-                "Trekking Poles", ("hiking", "trekking-poles"), (29, 129),
+                "Trekking Poles",
+                ("hiking", "trekking-poles"),
+                (29, 129),
                 "A pair of collapsible trekking poles",
                 "Take the strain off knees on steep descents and river crossings.",
                 features=(
@@ -752,7 +855,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Compact", 0.9), ("Trail", 1.1)),
             ),
             kind(
-                "Foam Roller", ("fitness", "recovery"), (15, 49),
+                "Foam Roller",
+                ("fitness", "recovery"),
+                (15, 49),
                 "A high-density foam roller",
                 "Loosens tight calves, quads and back muscles after training.",
                 features=(
@@ -763,7 +868,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "blue", "orange", "purple"),
             ),
             kind(
-                "Speed Jump Rope", ("fitness", "cardio", "jump-rope"), (9, 29),
+                "Speed Jump Rope",
+                ("fitness", "cardio", "jump-rope"),
+                (9, 29),
                 "A ball-bearing speed jump rope",
                 "Made for double-unders, boxing warm-ups and quick HIIT finishers.",
                 features=(
@@ -778,70 +885,106 @@ CATALOGUE: tuple[Category, ...] = (
     Category(
         "Books",
         (
-            "Mara Quill", "Tobias Wren", "Elena Marsh", "Idris Cole", "June Halloway",
-            "Santiago Reyes", "Priya Anand", "Felix Hartley", "Noor Aziz", "Clara Vance",
+            "Mara Quill",
+            "Tobias Wren",
+            "Elena Marsh",
+            "Idris Cole",
+            "June Halloway",
+            "Santiago Reyes",
+            "Priya Anand",
+            "Felix Hartley",
+            "Noor Aziz",
+            "Clara Vance",
         ),
         28,
         (
             kind(
-                "", ("fiction", "mystery", "thriller"), (9.99, 16.99),
+                "",
+                ("fiction", "mystery", "thriller"),
+                (10.99, 13.99),
                 "A twisty small-town mystery novel",
                 "Perfect for readers who like to solve the case before the final chapter.",
                 exclusive=BOOK_FORMATS,
                 titles=(
-                    "The Lantern Street Murders", "A Quiet Death in Wexham", "The Ninth Key",
-                    "Salt and Shadows", "The Lighthouse Keeper's Secret", "Murder at Marrow Hall",
+                    "The Lantern Street Murders",
+                    "A Quiet Death in Wexham",
+                    "The Ninth Key",
+                    "Salt and Shadows",
+                    "The Lighthouse Keeper's Secret",
+                    "Murder at Marrow Hall",
                 ),
             ),
             kind(
-                "", ("fiction", "science-fiction"), (9.99, 17.99),
+                "",
+                ("fiction", "science-fiction"),
+                (10.99, 14.99),
                 "A sweeping science-fiction novel",
                 "Big ideas about first contact, AI and the far future in a fast-paced story.",
                 exclusive=BOOK_FORMATS,
                 titles=(
-                    "Echoes of the Outer Ring", "The Last Signal from Kepler", "Starfall Protocol",
-                    "The Glass Colony", "Orbit of Ash",
+                    "Echoes of the Outer Ring",
+                    "The Last Signal from Kepler",
+                    "Starfall Protocol",
+                    "The Glass Colony",
+                    "Orbit of Ash",
                 ),
             ),
             kind(
-                "", ("fiction", "fantasy"), (9.99, 17.99),
+                "",
+                ("fiction", "fantasy"),
+                (11.99, 14.99),
                 "An epic fantasy novel",
                 "The first book in a series of rival kingdoms, old magic and unlikely heroes.",
                 exclusive=BOOK_FORMATS,
                 titles=(
-                    "The Ember Crown", "Song of the Drowned Forest", "The Witch of Hollowmere",
-                    "A Throne of Salt and Iron", "The Cartographer's Daughter",
+                    "The Ember Crown",
+                    "Song of the Drowned Forest",
+                    "The Witch of Hollowmere",
+                    "A Throne of Salt and Iron",
+                    "The Cartographer's Daughter",
                 ),
             ),
             kind(
-                "", ("cookbook", "cooking", "recipes"), (17.99, 24.99),
+                "",
+                ("cookbook", "cooking", "recipes"),
+                (17.99, 21.99),
                 "An illustrated cookbook of weeknight recipes",
                 "Over 100 recipes with clear photos, shopping lists and make-ahead tips.",
                 exclusive=BOOK_FORMATS,
                 titles=(
-                    "Salt, Fire & Cast Iron", "The One-Pan Kitchen", "Sourdough Sundays",
+                    "Salt, Fire & Cast Iron",
+                    "The One-Pan Kitchen",
+                    "Sourdough Sundays",
                     "Fresh from the Garden Table",
                 ),
             ),
             kind(
-                "", ("non-fiction", "self-help", "productivity"), (11.99, 17.99),
+                "",
+                ("non-fiction", "self-help", "productivity"),
+                (12.99, 15.99),
                 "A practical guide to building better habits",
                 "Short chapters and exercises make it easy to apply one idea each week.",
                 exclusive=BOOK_FORMATS,
                 titles=("Small Wins Daily", "The Focused Hour", "Deep Rest", "The Unhurried Mind"),
             ),
             kind(
-                "", ("non-fiction", "history"), (12.99, 19.99),
+                "",
+                ("non-fiction", "history"),
+                (13.99, 16.99),
                 "A vivid narrative history",
                 "Draws on letters and diaries to bring the ordinary lives of the period to life.",
                 exclusive=BOOK_FORMATS,
                 titles=(
-                    "The Silk Road Merchants", "Empires of the Tide", "The Year the Rivers Froze",
+                    "The Silk Road Merchants",
+                    "Empires of the Tide",
+                    "The Year the Rivers Froze",
                     "Lamps of the Industrial Age",
                 ),
             ),
             kind(
-                "", ("kids", "picture-book"), (7.99, 12.99),
+                "",
+                ("kids", "picture-book"),
+                (7.99, 9.99),
                 "A rhyming picture book for ages 2 to 6",
                 "Bright illustrations and a gentle story make it a bedtime favourite.",
                 exclusive=(
@@ -849,17 +992,22 @@ CATALOGUE: tuple[Category, ...] = (
                     ("board-book", "in a chunky board-book edition for little hands"),
                 ),
                 titles=(
-                    "Bramble the Brave Little Fox", "Goodnight, Busy Harbor",
-                    "The Moon Who Couldn't Sleep", "Pip and the Puddle Parade",
+                    "Bramble the Brave Little Fox",
+                    "Goodnight, Busy Harbor",
+                    "The Moon Who Couldn't Sleep",
+                    "Pip and the Puddle Parade",
                 ),
             ),
             kind(
-                "", ("travel", "guidebook", "hiking"), (14.99, 22.99),
+                "",
+                ("travel", "guidebook", "hiking"),
+                (14.99, 17.99),
                 "A pocket trail guide",
                 "Includes maps, elevation profiles and tips on where to camp.",
                 exclusive=BOOK_FORMATS,
                 titles=(
-                    "100 Day Hikes of the Pacific Northwest", "The Lakeland Trail Companion",
+                    "100 Day Hikes of the Pacific Northwest",
+                    "The Lakeland Trail Companion",
                     "The Wild Camping Handbook",
                 ),
             ),
@@ -871,7 +1019,9 @@ CATALOGUE: tuple[Category, ...] = (
         24,
         (
             kind(
-                "Vitamin C Serum", ("skincare", "serum", "vitamin-c"), (18, 89),
+                "Vitamin C Serum",
+                ("skincare", "serum", "vitamin-c"),
+                (18, 89),
                 "A brightening 15% vitamin C face serum",
                 "Apply a few drops each morning under moisturizer and sunscreen to even out "
                 "skin tone.",
@@ -883,7 +1033,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("15ml", 0.6), ("30ml", 1.0), ("50ml", 1.4)),
             ),
             kind(
-                "Hyaluronic Moisturizer", ("skincare", "moisturizer", "hyaluronic"), (14, 69),
+                "Hyaluronic Moisturizer",
+                ("skincare", "moisturizer", "hyaluronic"),
+                (14, 69),
                 "A lightweight hyaluronic acid gel moisturizer",
                 "Sinks in quickly and keeps skin hydrated all day under makeup.",
                 features=(
@@ -894,7 +1046,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("50ml", 1.0), ("100ml", 1.5)),
             ),
             kind(
-                "Satin Lipstick", ("makeup", "lipstick"), (9, 38),
+                "Satin Lipstick",
+                ("makeup", "lipstick"),
+                (9, 38),
                 "A creamy satin-finish lipstick",
                 "Glides on in one swipe and wears comfortably for up to eight hours.",
                 features=(
@@ -906,7 +1060,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "pink", "coral", "purple", "nude"),
             ),
             kind(
-                "Eau de Parfum", ("fragrance", "perfume"), (39, 149),
+                "Eau de Parfum",
+                ("fragrance", "perfume"),
+                (39, 149),
                 "An eau de parfum",
                 "A long-lasting scent that moves easily from day to evening.",
                 exclusive=(
@@ -919,7 +1075,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("30ml", 0.6), ("50ml", 1.0), ("100ml", 1.5)),
             ),
             kind(
-                "Sulfate-Free Shampoo", ("haircare", "shampoo", "sulfate-free"), (9, 34),
+                "Sulfate-Free Shampoo",
+                ("haircare", "shampoo", "sulfate-free"),
+                (9, 34),
                 "A gentle sulfate-free shampoo",
                 "Cleans without stripping colour-treated or curly hair.",
                 features=(
@@ -930,7 +1088,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("250ml", 0.8), ("500ml", 1.0), ("1L", 1.5)),
             ),
             kind(
-                "Sheet Mask Set", ("skincare", "masks"), (12, 29),
+                "Sheet Mask Set",
+                ("skincare", "masks"),
+                (12, 29),
                 "A set of ten hydrating sheet masks",
                 "A 15-minute pick-me-up after flights or long days.",
                 features=(
@@ -940,7 +1100,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("20-Pack", 1.7)),
             ),
             kind(
-                "Makeup Brush Set", ("makeup", "brushes", "tools"), (15, 59),
+                "Makeup Brush Set",
+                ("makeup", "brushes", "tools"),
+                (15, 59),
                 "A twelve-piece makeup brush set",
                 "Covers foundation, contour, eyeshadow and blending in one roll-up case.",
                 features=(
@@ -951,7 +1113,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "pink", "white"),
             ),
             kind(
-                "Mineral Sunscreen SPF 50", ("skincare", "sunscreen", "spf"), (9, 39),
+                "Mineral Sunscreen SPF 50",
+                ("skincare", "sunscreen", "spf"),
+                (9, 39),
                 "A mineral SPF 50 sunscreen",
                 "Daily protection for face and body that doesn't leave a white cast.",
                 features=(
@@ -969,7 +1133,9 @@ CATALOGUE: tuple[Category, ...] = (
         24,
         (
             kind(
-                "Board Game", ("board-game", "strategy"), (24, 69),
+                "Board Game",
+                ("board-game", "strategy"),
+                (24, 69),
                 "A strategy board game for 2 to 5 players",
                 "Games run 60 to 90 minutes with enough depth to reward repeat plays.",
                 exclusive=(
@@ -978,13 +1144,19 @@ CATALOGUE: tuple[Category, ...] = (
                 ),
                 features=(("family", "with rules simple enough for ages 10 and up"),),
                 titles=(
-                    "Starport Tycoon", "Kingdoms of Ember", "Iron Rails", "Harvest Valley",
-                    "Tidewater Traders", "Skyward Guilds",
+                    "Starport Tycoon",
+                    "Kingdoms of Ember",
+                    "Iron Rails",
+                    "Harvest Valley",
+                    "Tidewater Traders",
+                    "Skyward Guilds",
                 ),
                 by="from",
             ),
             kind(
-                "Jigsaw Puzzle", ("puzzle", "jigsaw"), (14, 29),
+                "Jigsaw Puzzle",
+                ("puzzle", "jigsaw"),
+                (14, 29),
                 "A jigsaw puzzle on thick recycled board",
                 "A relaxing project for a rainy weekend, with a poster for reference.",
                 exclusive=(
@@ -995,7 +1167,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("500 Pieces", 0.8), ("1000 Pieces", 1.0), ("2000 Pieces", 1.4)),
             ),
             kind(
-                "Wooden Building Blocks", ("kids", "wooden", "blocks", "educational"), (19, 59),
+                "Wooden Building Blocks",
+                ("kids", "wooden", "blocks", "educational"),
+                (19, 59),
                 "A set of 60 beechwood building blocks",
                 "Encourages open-ended play and early maths skills for ages 1 to 5.",
                 features=(
@@ -1005,7 +1179,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("100-Piece", 1.5)),
             ),
             kind(
-                "STEM Robot Kit", ("kids", "stem", "educational", "robotics"), (39, 129),
+                "STEM Robot Kit",
+                ("kids", "stem", "educational", "robotics"),
+                (39, 129),
                 "A build-your-own robot kit",
                 "Kids aged 8 and up assemble it, then code new moves in a drag-and-drop app.",
                 features=(
@@ -1015,19 +1191,28 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Explorer", 1.2), ("Pro", 1.6)),
             ),
             kind(
-                "Plush", ("kids", "plush"), (9, 35),
+                "Plush",
+                ("kids", "plush"),
+                (9, 35),
                 "A super-soft plush toy",
                 "Huggable, machine-washable and safe from birth.",
                 features=(
                     ("organic", "an organic cotton cover"),
                     ("weighted", "a gently weighted body for calming cuddles", 1.3),
                 ),
-                variants=(("Bear", 1.0), ("Fox", 1.0), ("Bunny", 1.0), ("Dinosaur", 1.1),
-                          ("Whale", 1.0)),
+                variants=(
+                    ("Bear", 1.0),
+                    ("Fox", 1.0),
+                    ("Bunny", 1.0),
+                    ("Dinosaur", 1.1),
+                    ("Whale", 1.0),
+                ),
                 colours=("brown", "grey", "pink", "blue", "yellow"),
             ),
             kind(
-                "Remote Control Car", ("kids", "rc", "outdoor"), (29, 99),
+                "Remote Control Car",
+                ("kids", "rc", "outdoor"),
+                (29, 99),
                 "A 1:16 scale off-road remote control car",
                 "Rubber tyres and spring suspension handle grass, gravel and dirt.",
                 features=(
@@ -1038,7 +1223,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "blue", "green", "orange", "black"),
             ),
             kind(
-                "Card Game", ("card-game", "party"), (9, 25),
+                "Card Game",
+                ("card-game", "party"),
+                (9, 25),
                 "A fast party card game for 3 to 8 players",
                 "Rounds take 15 minutes, so it works for family nights and game-night warm-ups.",
                 exclusive=(("family", "with rules simple enough for ages 7 and up"),),
@@ -1053,7 +1240,9 @@ CATALOGUE: tuple[Category, ...] = (
         28,
         (
             kind(
-                "Crewneck T-Shirt", ("tops", "t-shirt", "cotton"), (12, 39),
+                "Crewneck T-Shirt",
+                ("tops", "t-shirt", "cotton"),
+                (12, 39),
                 "A midweight crewneck T-shirt",
                 "A relaxed everyday fit that layers well under jackets and overshirts.",
                 features=(
@@ -1063,7 +1252,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL + ("navy", "green", "red", "yellow", "pink", "beige"),
             ),
             kind(
-                "Merino Wool Sweater", ("knitwear", "sweater", "wool"), (59, 169),
+                "Merino Wool Sweater",
+                ("knitwear", "sweater", "wool"),
+                (59, 169),
                 "A fine-gauge merino wool sweater",
                 "Warm without bulk and naturally odour-resistant for travel.",
                 features=(
@@ -1073,7 +1264,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=EARTHY + ("black", "red"),
             ),
             kind(
-                "Packable Rain Jacket", ("outerwear", "jacket", "waterproof"), (59, 249),
+                "Packable Rain Jacket",
+                ("outerwear", "jacket", "waterproof"),
+                (59, 249),
                 "A lightweight hooded rain jacket",
                 "Packs into its own pocket and sheds sudden showers on hikes or commutes.",
                 features=(
@@ -1083,7 +1276,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "navy", "green", "yellow", "red", "orange"),
             ),
             kind(
-                "Running Shoes", ("footwear", "running", "shoes"), (59, 179),
+                "Running Shoes",
+                ("footwear", "running", "shoes"),
+                (59, 179),
                 "Cushioned neutral running shoes",
                 "Built for daily training miles on road and light trail.",
                 features=(
@@ -1094,7 +1289,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "blue", "orange", "grey", "pink"),
             ),
             kind(
-                "Leather Sneakers", ("footwear", "sneakers", "leather"), (69, 199),
+                "Leather Sneakers",
+                ("footwear", "sneakers", "leather"),
+                (69, 199),
                 "Minimal low-top leather sneakers",
                 "A clean silhouette that goes with jeans, chinos or a suit.",
                 features=(
@@ -1104,7 +1301,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "black", "beige", "navy"),
             ),
             kind(
-                "Slim Fit Jeans", ("denim", "jeans"), (39, 129),
+                "Slim Fit Jeans",
+                ("denim", "jeans"),
+                (39, 129),
                 "Slim-fit jeans in 12 oz denim",
                 "They soften and fade to your shape the more you wear them.",
                 features=(
@@ -1114,7 +1313,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("blue", "black", "grey"),
             ),
             kind(
-                "Yoga Leggings", ("activewear", "leggings", "yoga"), (25, 89),
+                "Yoga Leggings",
+                ("activewear", "leggings", "yoga"),
+                (25, 89),
                 "High-waisted yoga leggings",
                 "Squat-proof, with a hidden waistband pocket for keys or a card.",
                 features=(
@@ -1124,7 +1325,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "navy", "green", "purple", "pink", "grey"),
             ),
             kind(
-                "Wool Beanie", ("hats", "beanie", "wool"), (15, 39),
+                "Wool Beanie",
+                ("hats", "beanie", "wool"),
+                (15, 39),
                 "A ribbed wool beanie",
                 "A snug cuffed fit for cold commutes and winter hikes.",
                 features=(
@@ -1142,7 +1345,9 @@ CATALOGUE: tuple[Category, ...] = (
         26,
         (
             kind(
-                "Cedar Raised Garden Bed", ("planters", "raised-bed", "wood"), (49, 199),
+                "Cedar Raised Garden Bed",
+                ("planters", "raised-bed", "wood"),
+                (49, 199),
                 "A raised garden bed in rot-resistant cedar",
                 "Fill it with soil for vegetables, herbs or flowers on a patio or lawn.",
                 features=(
@@ -1152,7 +1357,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("2x4ft", 0.7), ("4x4ft", 1.0), ("4x8ft", 1.5)),
             ),
             kind(
-                "Ceramic Planter", ("planters", "pots", "ceramic"), (15, 69),
+                "Ceramic Planter",
+                ("planters", "pots", "ceramic"),
+                (15, 69),
                 "A glazed ceramic planter with a drainage hole",
                 "Suits houseplants such as monstera, snake plants and ferns.",
                 features=(
@@ -1163,7 +1370,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "green", "beige", "blue", "pink", "black", "yellow"),
             ),
             kind(
-                "Expandable Garden Hose", ("watering", "hose"), (25, 79),
+                "Expandable Garden Hose",
+                ("watering", "hose"),
+                (25, 79),
                 "An expandable garden hose",
                 "Stretches to three times its length to water beds and wash the car, then "
                 "shrinks back for storage.",
@@ -1175,7 +1384,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("green", "blue", "black"),
             ),
             kind(
-                "Bypass Pruning Shears", ("tools", "pruners"), (15, 49),
+                "Bypass Pruning Shears",
+                ("tools", "pruners"),
+                (15, 49),
                 "Bypass pruning shears",
                 "Make clean cuts on roses, shrubs and stems up to 2 cm thick.",
                 features=(
@@ -1186,7 +1397,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "orange", "green", "black"),
             ),
             kind(
-                "Seed Starter Kit", ("seeds", "seedlings", "organic"), (12, 39),
+                "Seed Starter Kit",
+                ("seeds", "seedlings", "organic"),
+                (12, 39),
                 "A seed starter kit with a humidity dome",
                 "Germinate tomatoes, peppers and herbs on a sunny windowsill.",
                 features=(
@@ -1196,7 +1409,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Herb", 0.9), ("Veggie", 1.1), ("Flower", 1.0)),
             ),
             kind(
-                "Tumbling Compost Bin", ("composting", "eco-friendly"), (39, 129),
+                "Tumbling Compost Bin",
+                ("composting", "eco-friendly"),
+                (39, 129),
                 "A dual-chamber tumbling compost bin",
                 "Turns kitchen scraps and yard waste into rich compost in a few weeks.",
                 features=(("recycled", "UV-resistant recycled plastic"),),
@@ -1204,7 +1419,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "green"),
             ),
             kind(
-                "Solar Path Lights", ("lighting", "solar", "led", "outdoor"), (19, 59),
+                "Solar Path Lights",
+                ("lighting", "solar", "led", "outdoor"),
+                (19, 59),
                 "Solar-powered LED path lights",
                 "They charge by day and switch on automatically at dusk along paths and borders.",
                 features=(
@@ -1215,7 +1432,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "silver"),
             ),
             kind(
-                "Watering Can", ("watering", "watering-can"), (14, 39),
+                "Watering Can",
+                ("watering", "watering-can"),
+                (14, 39),
                 "A long-spout watering can",
                 "Reaches the back of borders and plant shelves without splashing.",
                 features=(
@@ -1226,7 +1445,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("grey", "green", "yellow", "blue"),
             ),
             kind(
-                "Organic Potting Mix", ("soil", "organic"), (9, 29),
+                "Organic Potting Mix",
+                ("soil", "organic"),
+                (9, 29),
                 "A peat-free organic potting mix",
                 "Blended with compost and perlite for healthy container plants and seedlings.",
                 features=(("slow-release", "a slow-release plant food"),),
@@ -1240,7 +1461,9 @@ CATALOGUE: tuple[Category, ...] = (
         24,
         (
             kind(
-                "LED Desk Lamp", ("lighting", "desk", "led"), (25, 99),
+                "LED Desk Lamp",
+                ("lighting", "desk", "led"),
+                (25, 99),
                 "An adjustable LED desk lamp",
                 "Lights a keyboard and notes evenly without glare on the monitor.",
                 features=(
@@ -1252,7 +1475,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "silver", "grey"),
             ),
             kind(
-                "Ergonomic Office Chair", ("chair", "ergonomic"), (149, 549),
+                "Ergonomic Office Chair",
+                ("chair", "ergonomic"),
+                (149, 549),
                 "An ergonomic office chair with adjustable lumbar support",
                 "Adjustable armrests and seat depth keep you comfortable through long workdays.",
                 features=(
@@ -1263,7 +1488,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL,
             ),
             kind(
-                "Standing Desk Converter", ("desk", "standing-desk", "ergonomic"), (99, 349),
+                "Standing Desk Converter",
+                ("desk", "standing-desk", "ergonomic"),
+                (99, 349),
                 "A sit-stand desk converter",
                 "Sits on an existing desk and lifts a monitor and keyboard to standing height "
                 "in seconds.",
@@ -1275,7 +1502,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "brown"),
             ),
             kind(
-                "Dotted Notebook", ("notebook", "stationery", "paper"), (9, 29),
+                "Dotted Notebook",
+                ("notebook", "stationery", "paper"),
+                (9, 29),
                 "An A5 dotted notebook with 160 numbered pages",
                 "Thick 120 gsm paper handles fountain pens without ghosting, ideal for bullet "
                 "journaling.",
@@ -1288,7 +1517,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "navy", "green", "red", "yellow", "pink"),
             ),
             kind(
-                "Fountain Pen", ("pens", "stationery", "writing"), (19, 129),
+                "Fountain Pen",
+                ("pens", "stationery", "writing"),
+                (19, 129),
                 "A fountain pen with a polished steel nib",
                 "Writes smoothly for journaling, letters and everyday notes.",
                 features=(
@@ -1300,7 +1531,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "navy", "red", "green", "silver"),
             ),
             kind(
-                "Monitor Stand", ("desk", "monitor-stand", "organization"), (25, 89),
+                "Monitor Stand",
+                ("desk", "monitor-stand", "organization"),
+                (25, 89),
                 "A monitor stand riser",
                 "Raises the screen to eye level and frees up space for a keyboard underneath.",
                 features=(
@@ -1312,7 +1545,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "brown"),
             ),
             kind(
-                "Desk Organizer", ("organization", "desk", "storage"), (15, 49),
+                "Desk Organizer",
+                ("organization", "desk", "storage"),
+                (15, 49),
                 "A modular desk organizer",
                 "Corrals pens, sticky notes and cables on a busy desk.",
                 features=(
@@ -1323,7 +1558,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "white", "brown"),
             ),
             kind(
-                "Vertical Ergonomic Mouse", ("mouse", "ergonomic", "wireless"), (19, 69),
+                "Vertical Ergonomic Mouse",
+                ("mouse", "ergonomic", "wireless"),
+                (19, 69),
                 "A vertical ergonomic mouse",
                 "A handshake grip eases wrist strain on long days of spreadsheets and email.",
                 features=(
@@ -1335,7 +1572,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=NEUTRAL,
             ),
             kind(
-                "2027 Weekly Planner", ("planner", "stationery"), (14, 35),
+                "2027 Weekly Planner",
+                ("planner", "stationery"),
+                (14, 35),
                 "A dated 2027 weekly planner",
                 "A week-on-two-pages layout with monthly goals and habit trackers.",
                 features=(
@@ -1353,7 +1592,9 @@ CATALOGUE: tuple[Category, ...] = (
         25,
         (
             kind(
-                "Orthopedic Dog Bed", ("dog", "bed", "orthopedic"), (29, 149),
+                "Orthopedic Dog Bed",
+                ("dog", "bed", "orthopedic"),
+                (29, 149),
                 "An orthopedic memory-foam dog bed",
                 "Supports older joints and has a bolster for dogs who like to lean.",
                 features=(
@@ -1364,7 +1605,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("grey", "brown", "navy", "beige", "green"),
             ),
             kind(
-                "Cat Tree", ("cat", "furniture", "scratching"), (49, 199),
+                "Cat Tree",
+                ("cat", "furniture", "scratching"),
+                (49, 199),
                 "A multi-level cat tree with sisal-wrapped posts",
                 "Perches and a hideaway keep indoor cats busy and off the sofa.",
                 features=(
@@ -1375,7 +1618,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("grey", "beige", "brown"),
             ),
             kind(
-                "Grain-Free Dog Food", ("dog", "food", "grain-free"), (24, 79),
+                "Grain-Free Dog Food",
+                ("dog", "food", "grain-free"),
+                (24, 79),
                 "Grain-free dry dog food",
                 "Real meat first, with sweet potato and peas for sensitive stomachs.",
                 exclusive=(
@@ -1386,7 +1631,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("4lb", 0.35), ("12lb", 0.7), ("24lb", 1.0)),
             ),
             kind(
-                "Clumping Cat Litter", ("cat", "litter"), (12, 34),
+                "Clumping Cat Litter",
+                ("cat", "litter"),
+                (12, 34),
                 "Clumping clay cat litter",
                 "Forms tight clumps for easy scooping and lasts up to a week per tray.",
                 exclusive=(
@@ -1396,7 +1643,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("10lb", 0.6), ("20lb", 1.0), ("40lb", 1.6)),
             ),
             kind(
-                "Chew Toy", ("dog", "toys", "chew"), (7, 22),
+                "Chew Toy",
+                ("dog", "toys", "chew"),
+                (7, 22),
                 "A tough natural-rubber chew toy",
                 "Stands up to power chewers and can be stuffed with treats.",
                 features=(
@@ -1407,7 +1656,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "blue", "orange", "green", "yellow"),
             ),
             kind(
-                "Interactive Cat Toy", ("cat", "toys", "interactive"), (9, 29),
+                "Interactive Cat Toy",
+                ("cat", "toys", "interactive"),
+                (9, 29),
                 "An interactive feather wand and laser toy",
                 "Triggers a cat's hunting instinct for short, energetic play sessions.",
                 features=(
@@ -1417,7 +1668,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Deluxe", 1.4)),
             ),
             kind(
-                "Dog Leash", ("dog", "leash", "walking", "reflective"), (12, 39),
+                "Dog Leash",
+                ("dog", "leash", "walking", "reflective"),
+                (12, 39),
                 "A 1.8 m padded dog leash",
                 "Reflective stitching catches headlights on early-morning and evening walks.",
                 features=(("hands-free", "a hands-free waist clip"),),
@@ -1425,7 +1678,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("red", "blue", "black", "green", "orange", "pink"),
             ),
             kind(
-                "Pet Grooming Brush", ("grooming", "brush"), (9, 29),
+                "Pet Grooming Brush",
+                ("grooming", "brush"),
+                (9, 29),
                 "A self-cleaning slicker brush",
                 "Removes loose undercoat from dogs and cats; one click releases the hair.",
                 features=(("ergonomic", "an anti-slip ergonomic handle"),),
@@ -1433,7 +1688,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("grey", "blue", "pink"),
             ),
             kind(
-                "Automatic Pet Feeder", ("feeder", "smart-home"), (49, 149),
+                "Automatic Pet Feeder",
+                ("feeder", "smart-home"),
+                (49, 149),
                 "An automatic pet feeder with a 4-litre hopper",
                 "Schedules up to six meals a day for cats and small dogs.",
                 features=(
@@ -1451,7 +1708,9 @@ CATALOGUE: tuple[Category, ...] = (
         26,
         (
             kind(
-                "Whey Protein Powder", ("protein", "supplements", "fitness"), (24, 69),
+                "Whey Protein Powder",
+                ("protein", "supplements", "fitness"),
+                (24, 69),
                 "A whey isolate protein powder with 25 g of protein per scoop",
                 "Mixes smoothly with water or milk after training.",
                 exclusive=(
@@ -1463,7 +1722,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("1lb", 0.5), ("2lb", 1.0), ("5lb", 2.0)),
             ),
             kind(
-                "Daily Multivitamin", ("vitamins", "supplements"), (12, 39),
+                "Daily Multivitamin",
+                ("vitamins", "supplements"),
+                (12, 39),
                 "A daily multivitamin with 23 vitamins and minerals",
                 "One small tablet a day with food, sized for easy swallowing.",
                 features=(
@@ -1473,7 +1734,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("60ct", 0.7), ("120ct", 1.0), ("Women's", 1.1), ("Men's", 1.1)),
             ),
             kind(
-                "Massage Gun", ("recovery", "massage", "fitness"), (59, 249),
+                "Massage Gun",
+                ("recovery", "massage", "fitness"),
+                (59, 249),
                 "A percussive massage gun",
                 "Works into sore quads, calves and shoulders after hard sessions.",
                 features=(
@@ -1485,7 +1748,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "grey", "white", "green"),
             ),
             kind(
-                "Sonic Electric Toothbrush", ("oral-care", "toothbrush"), (29, 149),
+                "Sonic Electric Toothbrush",
+                ("oral-care", "toothbrush"),
+                (29, 149),
                 "A sonic electric toothbrush",
                 "A two-minute timer and pressure sensor help you brush properly.",
                 features=(
@@ -1496,7 +1761,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "black", "pink", "blue"),
             ),
             kind(
-                "Infrared Thermometer", ("thermometer", "medical"), (12, 39),
+                "Infrared Thermometer",
+                ("thermometer", "medical"),
+                (12, 39),
                 "A no-touch infrared thermometer",
                 "Takes a forehead reading in one second, handy for feverish kids at night.",
                 features=(
@@ -1506,7 +1773,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Pro", 1.4)),
             ),
             kind(
-                "Blood Pressure Monitor", ("monitor", "medical"), (29, 89),
+                "Blood Pressure Monitor",
+                ("monitor", "medical"),
+                (29, 89),
                 "An upper-arm blood pressure monitor",
                 "Clinically validated readings at home on a clear backlit display.",
                 features=(
@@ -1516,7 +1785,9 @@ CATALOGUE: tuple[Category, ...] = (
                 variants=(("", 1.0), ("Plus", 1.3)),
             ),
             kind(
-                "Essential Oil Diffuser", ("aromatherapy", "diffuser", "sleep"), (25, 69),
+                "Essential Oil Diffuser",
+                ("aromatherapy", "diffuser", "sleep"),
+                (25, 69),
                 "An ultrasonic essential oil diffuser",
                 "Runs quietly through the night and shuts off when the water runs out.",
                 features=(
@@ -1527,7 +1798,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "brown", "grey"),
             ),
             kind(
-                "Contoured Sleep Mask", ("sleep", "eye-mask"), (9, 29),
+                "Contoured Sleep Mask",
+                ("sleep", "eye-mask"),
+                (9, 29),
                 "A contoured sleep mask",
                 "Blocks out light completely without pressing on the eyes.",
                 features=(
@@ -1537,7 +1810,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("black", "pink", "navy", "grey", "purple"),
             ),
             kind(
-                "Baby Care Kit", ("baby", "grooming", "kids"), (15, 39),
+                "Baby Care Kit",
+                ("baby", "grooming", "kids"),
+                (15, 39),
                 "A 12-piece baby care kit",
                 "Includes a nail clipper, comb, brush and nasal aspirator for the first year.",
                 features=(
@@ -1547,7 +1822,9 @@ CATALOGUE: tuple[Category, ...] = (
                 colours=("white", "green", "yellow", "pink", "blue"),
             ),
             kind(
-                "First Aid Kit", ("first-aid", "safety", "camping"), (15, 49),
+                "First Aid Kit",
+                ("first-aid", "safety", "camping"),
+                (15, 49),
                 "A 150-piece first aid kit",
                 "Compact enough for a glovebox, backpack or kitchen drawer.",
                 features=(("waterproof", "a waterproof case"),),
@@ -1609,14 +1886,18 @@ def persona(
     searches: Sequence[tuple[str, Sequence[str]]],
 ) -> Persona:
     return Persona(
-        key, dict(categories), frozenset(tags), price_level,
+        key,
+        dict(categories),
+        frozenset(tags),
+        price_level,
         tuple((text, tuple(needed)) for text, needed in searches),
     )
 
 
 PERSONAS: tuple[Persona, ...] = (
     persona(
-        "audiophile", {"Electronics": 3.0, "Accessories": 1.5},
+        "audiophile",
+        {"Electronics": 3.0, "Accessories": 1.5},
         ("audio", "headphones", "earbuds", "speaker", "hi-fi", "noise-cancelling", "wireless"),
         "premium",
         (
@@ -1628,7 +1909,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "home_chef", {"Kitchen": 3.0, "Home": 1.0, "Books": 0.6},
+        "home_chef",
+        {"Kitchen": 3.0, "Home": 1.0, "Books": 0.6},
         ("cookware", "cast-iron", "knives", "coffee", "baking", "cookbook", "stainless-steel"),
         "mid",
         (
@@ -1640,7 +1922,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "fitness_fan", {"Sports & Outdoors": 3.0, "Health": 1.5, "Clothing": 1.0},
+        "fitness_fan",
+        {"Sports & Outdoors": 3.0, "Health": 1.5, "Clothing": 1.0},
         ("fitness", "yoga", "running", "hydration", "protein", "recovery", "activewear"),
         "mid",
         (
@@ -1665,7 +1948,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "bookworm", {"Books": 3.5, "Office": 0.8, "Electronics": 0.4, "Home": 0.4},
+        "bookworm",
+        {"Books": 3.5, "Office": 0.8, "Electronics": 0.4, "Home": 0.4},
         ("fiction", "mystery", "fantasy", "science-fiction", "e-reader", "reading", "candle"),
         "budget",
         (
@@ -1677,7 +1961,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "gamer", {"Electronics": 2.5, "Toys & Games": 1.5, "Accessories": 1.0},
+        "gamer",
+        {"Electronics": 2.5, "Toys & Games": 1.5, "Accessories": 1.0},
         ("gaming", "rgb", "keyboard", "mouse", "headset", "board-game", "strategy"),
         "mid",
         (
@@ -1689,7 +1974,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "new_parent", {"Toys & Games": 2.5, "Health": 1.2, "Home": 1.0, "Books": 0.6},
+        "new_parent",
+        {"Toys & Games": 2.5, "Health": 1.2, "Home": 1.0, "Books": 0.6},
         ("kids", "baby", "educational", "wooden", "plush", "picture-book", "organic"),
         "mid",
         (
@@ -1714,7 +2000,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "beauty_lover", {"Beauty": 3.5, "Health": 1.0, "Clothing": 0.5},
+        "beauty_lover",
+        {"Beauty": 3.5, "Health": 1.0, "Clothing": 0.5},
         ("skincare", "serum", "organic", "vegan", "fragrance", "makeup", "spf"),
         "premium",
         (
@@ -1726,7 +2013,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "gardener", {"Garden": 3.5, "Home": 0.8, "Kitchen": 0.4, "Books": 0.3},
+        "gardener",
+        {"Garden": 3.5, "Home": 0.8, "Kitchen": 0.4, "Books": 0.3},
         ("planters", "watering", "organic", "tools", "seeds", "composting", "solar"),
         "budget",
         (
@@ -1738,7 +2026,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "pet_owner", {"Pet Supplies": 3.5, "Home": 0.5, "Garden": 0.3},
+        "pet_owner",
+        {"Pet Supplies": 3.5, "Home": 0.5, "Garden": 0.3},
         ("dog", "cat", "toys", "bed", "grain-free", "grooming", "leash"),
         "budget",
         (
@@ -1750,7 +2039,8 @@ PERSONAS: tuple[Persona, ...] = (
         ),
     ),
     persona(
-        "style_maven", {"Clothing": 3.0, "Accessories": 2.0, "Beauty": 0.8},
+        "style_maven",
+        {"Clothing": 3.0, "Accessories": 2.0, "Beauty": 0.8},
         ("leather", "cotton", "wool", "sneakers", "jacket", "sunglasses", "wallet"),
         "premium",
         (
@@ -1765,17 +2055,92 @@ PERSONAS: tuple[Persona, ...] = (
 NEWCOMER = persona("newcomer", {}, (), "mid", ())
 
 FIRST_NAMES = (
-    "Ava", "Liam", "Maya", "Noah", "Zoë", "Ethan", "Priya", "Lucas", "Sofia", "Mateo",
-    "Chloe", "Omar", "Hana", "Jonas", "Amara", "Diego", "Nora", "Kenji", "Elena", "Samuel",
-    "Isla", "Ravi", "Léa", "Theo", "Fatima", "Felix", "Grace", "Hugo", "Ingrid", "Jamal",
-    "Keira", "Leo", "Mina", "Nico", "Olivia", "Pablo", "Quinn", "Rosa", "Sven", "Tara",
-    "Vera", "Wes", "Ximena", "Yusuf", "Zara", "Aisha", "Ben", "Carmen", "Dev", "Emil",
+    "Ava",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Zoë",
+    "Ethan",
+    "Priya",
+    "Lucas",
+    "Sofia",
+    "Mateo",
+    "Chloe",
+    "Omar",
+    "Hana",
+    "Jonas",
+    "Amara",
+    "Diego",
+    "Nora",
+    "Kenji",
+    "Elena",
+    "Samuel",
+    "Isla",
+    "Ravi",
+    "Léa",
+    "Theo",
+    "Fatima",
+    "Felix",
+    "Grace",
+    "Hugo",
+    "Ingrid",
+    "Jamal",
+    "Keira",
+    "Leo",
+    "Mina",
+    "Nico",
+    "Olivia",
+    "Pablo",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Vera",
+    "Wes",
+    "Ximena",
+    "Yusuf",
+    "Zara",
+    "Aisha",
+    "Ben",
+    "Carmen",
+    "Dev",
+    "Emil",
 )
 LAST_NAMES = (
-    "Okafor", "Lindqvist", "Patel", "Moreno", "Nguyen", "Fischer", "Kowalski", "Haddad",
-    "Tanaka", "Rossi", "Mendes", "O'Brien", "Adeyemi", "Larsen", "Costa", "Schmidt",
-    "Ibrahim", "Dubois", "Silva", "Kim", "Novak", "Walsh", "Reyes", "Chen", "Müller",
-    "Petrov", "Hughes", "Sato", "Núñez", "Andersen", "Clarke", "Evans", "Farah", "García",
+    "Okafor",
+    "Lindqvist",
+    "Patel",
+    "Moreno",
+    "Nguyen",
+    "Fischer",
+    "Kowalski",
+    "Haddad",
+    "Tanaka",
+    "Rossi",
+    "Mendes",
+    "O'Brien",
+    "Adeyemi",
+    "Larsen",
+    "Costa",
+    "Schmidt",
+    "Ibrahim",
+    "Dubois",
+    "Silva",
+    "Kim",
+    "Novak",
+    "Walsh",
+    "Reyes",
+    "Chen",
+    "Müller",
+    "Petrov",
+    "Hughes",
+    "Sato",
+    "Núñez",
+    "Andersen",
+    "Clarke",
+    "Evans",
+    "Farah",
+    "García",
 )
 
 # --------------------------------------------------------------------------------------------
@@ -1929,8 +2294,14 @@ def choose_features(kind_: ProductType, room: int, rng: Random) -> list[Feature]
     return picked
 
 
-def build_name(category: Category, kind_: ProductType, brand: str, variant: str,
-               colour: str | None, title: str | None) -> str:
+def build_name(
+    category: Category,
+    kind_: ProductType,
+    brand: str,
+    variant: str,
+    colour: str | None,
+    title: str | None,
+) -> str:
     if title is not None:
         return f"{title} {kind_.noun}".strip()
     name = " ".join(part for part in (brand, kind_.noun, variant) if part)
@@ -1939,8 +2310,13 @@ def build_name(category: Category, kind_: ProductType, brand: str, variant: str,
     return name
 
 
-def build_description(kind_: ProductType, brand: str, colour: str | None,
-                      features: Sequence[Feature], title: str | None) -> str:
+def build_description(
+    kind_: ProductType,
+    brand: str,
+    colour: str | None,
+    features: Sequence[Feature],
+    title: str | None,
+) -> str:
     if title is not None:  # books and games: "<blurb> by <author>, in a hardcover edition."
         extra = f", {join_phrases([f.phrase for f in features])}" if features else ""
         return f"{kind_.blurb} {kind_.by} {brand}{extra}. {kind_.use}"
@@ -1955,8 +2331,9 @@ def build_description(kind_: ProductType, brand: str, colour: str | None,
     return f"{lead}.{colour_note} {kind_.use}"
 
 
-def build_tags(category: Category, kind_: ProductType, colour: str | None,
-               features: Sequence[Feature]) -> list[str]:
+def build_tags(
+    category: Category, kind_: ProductType, colour: str | None, features: Sequence[Feature]
+) -> list[str]:
     tags = [slugify(category.name), *kind_.tags]
     if colour:
         tags.append(colour)
@@ -1964,8 +2341,9 @@ def build_tags(category: Category, kind_: ProductType, colour: str | None,
     return list(dict.fromkeys(tags))  # de-duplicate, keep order
 
 
-def make_product(category: Category, kind_: ProductType, taken: set[str], rng: Random,
-                 title: str | None = None) -> Product:
+def make_product(
+    category: Category, kind_: ProductType, taken: set[str], rng: Random, title: str | None = None
+) -> Product:
     for _ in range(200):
         brand = rng.choice(category.brands)
         variant, variant_mult = rng.choice(kind_.variants)
@@ -2031,9 +2409,7 @@ def category_products(category: Category, taken: set[str], rng: Random) -> list[
 
 
 def worked_example_products() -> list[Product]:
-    return [
-        Product(id=make_id("product", spec["name"]), **spec) for spec in WORKED_EXAMPLES
-    ]
+    return [Product(id=make_id("product", spec["name"]), **spec) for spec in WORKED_EXAMPLES]
 
 
 def assign_stock(products: list[Product], rng: Random) -> None:
@@ -2167,8 +2543,9 @@ def available(product: Product, at: datetime) -> bool:
     return product.created_at + timedelta(hours=1) <= at
 
 
-def weighted_pick(rng: Random, pool: Sequence[Product], weights: Sequence[float],
-                  at: datetime) -> Product | None:
+def weighted_pick(
+    rng: Random, pool: Sequence[Product], weights: Sequence[float], at: datetime
+) -> Product | None:
     options = [(p, w) for p, w in zip(pool, weights, strict=True) if w > 0 and available(p, at)]
     if not options:
         return None
@@ -2215,8 +2592,9 @@ def step(moment: datetime, rng: Random, low: int = 8, high: int = 240) -> dateti
     return moment + timedelta(seconds=rng.randint(low, high))
 
 
-def product_funnel(product: Product, start: datetime, engaged: bool, rng: Random,
-                   end: datetime) -> tuple[list[Event], datetime]:
+def product_funnel(
+    product: Product, start: datetime, engaged: bool, rng: Random, end: datetime
+) -> tuple[list[Event], datetime]:
     """view -> (click) -> (wishlist) -> (add_to_cart) -> (purchase), each step less likely.
 
     Returns the events and the moment the shopper moves on within the session.
@@ -2255,8 +2633,9 @@ def session_start(rng: Random, start: datetime, end: datetime) -> datetime:
     return shaped if start <= shaped <= end else moment
 
 
-def run_session(shop: Shop, who: Persona, start: datetime, seen: list[Product], rng: Random,
-                end: datetime) -> list[Event]:
+def run_session(
+    shop: Shop, who: Persona, start: datetime, seen: list[Product], rng: Random, end: datetime
+) -> list[Event]:
     events: list[Event] = []
     moment = start
     pool: list[Product] = []
@@ -2275,8 +2654,9 @@ def run_session(shop: Shop, who: Persona, start: datetime, seen: list[Product], 
     return events
 
 
-def choose_session_product(shop: Shop, who: Persona, at: datetime, pool: list[Product],
-                           seen: list[Product], rng: Random) -> tuple[Product, bool]:
+def choose_session_product(
+    shop: Shop, who: Persona, at: datetime, pool: list[Product], seen: list[Product], rng: Random
+) -> tuple[Product, bool]:
     """Search results first, then sometimes a revisit, otherwise normal browsing."""
     if pool and rng.random() < 0.8:
         hit = weighted_pick(rng, pool, [shop.price_fit(who, p) * p.popularity for p in pool], at)
@@ -2366,8 +2746,9 @@ def validate_users(users: list[User]) -> None:
         check(re.fullmatch(r"[a-z0-9_]+", u.username) is not None, f"username {u.username}")
 
 
-def validate_interactions(interactions: list[Interaction], products: list[Product],
-                          users: list[User]) -> None:
+def validate_interactions(
+    interactions: list[Interaction], products: list[Product], users: list[User]
+) -> None:
     check(len(interactions) >= MIN_INTERACTIONS, f"only {len(interactions)} interactions")
     by_id = {p.id: p for p in products}
     user_by_id = {u.id: u for u in users}
@@ -2410,8 +2791,9 @@ def write_json(name: str, records: list[dict[str, Any]]) -> None:
         handle.write("\n")
 
 
-def summary(products: list[Product], users: list[User],
-            interactions: list[Interaction]) -> list[str]:
+def summary(
+    products: list[Product], users: list[User], interactions: list[Interaction]
+) -> list[str]:
     categories = Counter(p.category for p in products)
     actions = Counter(i.action for i in interactions)
     demand = Counter(i.product_id for i in interactions if i.product_id)
@@ -2425,8 +2807,7 @@ def summary(products: list[Product], users: list[User],
         + ", ".join(f"{name} {count}" for name, count in sorted(categories.items())),
         f"users:        {len(users)} ({newcomers} newcomers with no interactions)",
         f"personas:     {len(PERSONAS)} + newcomer",
-        f"interactions: {len(interactions)} "
-        + ", ".join(f"{a} {actions[a]}" for a in ACTIONS),
+        f"interactions: {len(interactions)} " + ", ".join(f"{a} {actions[a]}" for a in ACTIONS),
         f"products with interactions: {len(demand)}; "
         f"top 10% of products get {top_share:.0%} of product events",
         f"window:       {iso(WINDOW_START)} .. {iso(REFERENCE_TIME)}",

@@ -1,0 +1,23 @@
+"""model versions and index state
+
+Reserved for issue 3 (retrieval, collaborative models); the chain of revisions is laid out in advance so parallel work
+does not create several Alembic heads.
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
