@@ -18,7 +18,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -33,7 +33,12 @@ from backend.db.migrate import upgrade
 from backend.db.models import Interaction, Product, User
 from backend.recommender.catalog import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
-from backend.recommender.strategies import RecommendRequest, RulesStrategy, WeightedStrategy
+from backend.recommender.strategies import (
+    RecommendRequest,
+    RulesStrategy,
+    Strategy,
+    WeightedStrategy,
+)
 from bench.report import write_section
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -150,13 +155,23 @@ def naive_recommend(session: Session, user_id: uuid.UUID, top_n: int) -> list[uu
     return [pid for _, pid in scored[:top_n]]
 
 
-def timed(fn: Callable[[], object], repeats: int) -> list[float]:
+def timed(calls: Iterable[Callable[[], object]]) -> list[float]:
+    """Milliseconds taken by each call."""
     out = []
-    for _ in range(repeats):
+    for call in calls:
         started = time.perf_counter()
-        fn()
+        call()
         out.append((time.perf_counter() - started) * 1000)
     return out
+
+
+def time_strategy(
+    strategy: Strategy, snapshot: CatalogSnapshot, data: Dataset, users: list[uuid.UUID], top_n: int
+) -> tuple[float, float]:
+    requests = [RecommendRequest(interactions=data.history[u], top_n=top_n, now=NOW) for u in users]
+    for request in requests[:5]:  # warm-up
+        strategy.recommend(snapshot, request)
+    return summarize(timed((lambda r=r: strategy.recommend(snapshot, r)) for r in requests))
 
 
 def summarize(samples: list[float]) -> tuple[float, float]:
@@ -176,33 +191,22 @@ def run(sizes: list[int], requests: int, naive_requests: int, top_n: int) -> str
         rng = np.random.default_rng(1)
         sample = [data.users[int(i)] for i in rng.integers(len(data.users), size=requests)]
         strategies = {"rules": RulesStrategy(), "weighted": WeightedStrategy()}
-        results: dict[str, tuple[float, float]] = {}
-        for name, strategy in strategies.items():
-            it = iter(sample)
-
-            def one(strategy=strategy, it=it) -> object:  # type: ignore[no-untyped-def]
-                req = RecommendRequest(interactions=data.history[next(it)], top_n=top_n, now=NOW)
-                return strategy.recommend(snapshot, req)
-
-            one_more = iter(sample)  # warm-up on a separate iterator
-            for _ in range(5):
-                strategies[name].recommend(
-                    snapshot,
-                    RecommendRequest(
-                        interactions=data.history[next(one_more)], top_n=top_n, now=NOW
-                    ),
-                )
-            results[name] = summarize(timed(one, requests))
+        results = {
+            name: time_strategy(strategy, snapshot, data, sample, top_n)
+            for name, strategy in strategies.items()
+        }
 
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'naive.db'}"
             fill_database(url, data)
             engine = make_engine(url)
-            users = iter(sample)
             with Session(engine) as session:
                 naive_recommend(session, sample[0], top_n)  # warm-up
                 naive = summarize(
-                    timed(lambda: naive_recommend(session, next(users), top_n), naive_requests)
+                    timed(
+                        (lambda u=u: naive_recommend(session, u, top_n))
+                        for u in sample[:naive_requests]
+                    )
                 )
             engine.dispose()
         total_events = sum(len(h) for h in data.history.values())

@@ -6,6 +6,7 @@ fallback whenever an LLM is not configured or fails.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -14,6 +15,13 @@ from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence
 
 ExplanationSource = Literal["llm", "template"]
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+
+
+def slugify(text: str) -> str:
+    """'Sports & Outdoors' -> 'sports-outdoors' (how catalogs often tag a category)."""
+    return _NON_ALNUM.sub("-", text.lower()).strip("-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +34,7 @@ class ExplainedItem:
             "product_id": str(self.product.id),
             "name": self.product.name,
             "category": self.product.category,
+            "category_slug": slugify(self.product.category),
             "price": f"{self.product.price:.2f}",
             "evidence": self.evidence.model_dump(mode="json"),
         }

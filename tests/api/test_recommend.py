@@ -116,3 +116,29 @@ def test_every_strategy_is_selectable(api, shop):
         body = api.get(f"/recommend/{uid(shop, 'alice')}", params={"algorithm": name}).json()
         assert body["algorithm"] == name
         assert all(p["evidence"]["strategy"] == name for p in body["recommended_products"])
+
+
+def test_empty_catalog_answers_with_an_empty_list(client, db):
+    from backend.db.engine import session_scope
+    from tests.factories import make_user
+
+    user = make_user("lonely")
+    with session_scope(db) as s:
+        s.add(user)
+    body = client.get(f"/recommend/{user.id}").json()
+    assert body["recommended_products"] == []
+    assert body["explanation_source"] == "template"
+    assert client.get("/products").json() == {"items": [], "total": 0, "limit": 20, "offset": 0}
+
+
+def test_a_new_product_reaches_recommendations_after_a_snapshot_refresh(api, shop, db, components):
+    from backend.db.engine import session_scope
+    from tests.factories import make_product
+
+    with session_scope(db) as s:
+        s.add(
+            make_product("Noise Cancelling Headphones", "Electronics", ["audio", "wireless"], "99")
+        )
+    assert components.snapshots.refresh_if_stale() is True
+    body = api.get(f"/recommend/{uid(shop, 'alice')}", params={"algorithm": "rules"}).json()
+    assert "Noise Cancelling Headphones" in [p["name"] for p in body["recommended_products"]]

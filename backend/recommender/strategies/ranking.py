@@ -59,19 +59,20 @@ def because_of(
     categories: Iterable[str],
     tags: Iterable[str],
 ) -> list[PastInteraction]:
-    """The user's strongest past items that share a matched category or tag with item i."""
+    """The user's past items closest to item i: most shared matches first, then weight."""
     wanted_categories, wanted_tags = set(categories), set(tags)
-    related: list[tuple[float, int, str]] = []
+    related: list[tuple[int, float, int, str]] = []
     for j, (weight, action) in profile.item_weights.items():
         past = snapshot.products[j]
-        if j != i and (past.category in wanted_categories or wanted_tags.intersection(past.tags)):
-            related.append((weight, j, action))
-    related.sort(key=lambda r: (-r[0], r[1]))
+        overlap = int(past.category in wanted_categories) + len(wanted_tags.intersection(past.tags))
+        if j != i and overlap:
+            related.append((overlap, weight, j, action))
+    related.sort(key=lambda r: (-r[0], -r[1], r[2]))
     return [
         PastInteraction(
             product_id=snapshot.products[j].id, product_name=snapshot.products[j].name, action=a
         )
-        for _, j, a in related[:MAX_BECAUSE_OF]
+        for _, _, j, a in related[:MAX_BECAUSE_OF]
     ]
 
 
