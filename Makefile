@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 API_PORT ?= 8000
+UI_PORT  ?= 8501
+# The chat page's look; tests/ui/test_browser.py passes the same flags.
+STREAMLIT_FLAGS := --client.toolbarMode minimal --theme.primaryColor '\#0f766e'
 
-.PHONY: install run seed serve test lint format bench services clean
+.PHONY: install run seed index serve test lint format bench services chromium clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,29 +22,45 @@ seed: install
 	$(BIN)/shopwise seed
 
 # Install, migrate and seed, then serve the API on the embedded defaults
-# (SQLite under ./data, in-process cache, template explanations: no key, no network).
-run: seed
-	$(BIN)/shopwise serve --port $(API_PORT)
+# (SQLite under ./data, in-process cache, template explanations: no key, no network)
+# in the background, and the chat UI at http://127.0.0.1:$(UI_PORT); Ctrl-C stops both.
+index: seed
+	$(BIN)/shopwise index
+
+run: index
+	@$(BIN)/shopwise serve --port $(API_PORT) & api=$$!; \
+	trap 'kill $$api 2>/dev/null; wait $$api 2>/dev/null' EXIT INT TERM; \
+	echo "API http://127.0.0.1:$(API_PORT)  ·  chat UI http://127.0.0.1:$(UI_PORT)"; \
+	SHOPWISE_API_URL=http://127.0.0.1:$(API_PORT) $(BIN)/streamlit run chat_ui/app.py \
+	  --server.headless true --server.port $(UI_PORT) --server.address 127.0.0.1 \
+	  --browser.gatherUsageStats false $(STREAMLIT_FLAGS)
 
 services:
 	@bash scripts/ensure-services.sh
 
-test: install services
+chromium:
+	@bash scripts/ensure-chromium.sh
+
+test: install services chromium
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests (exit 5): nothing to run" >&2; rc=0; fi; \
 	exit $$rc
 
 lint: install
-	$(BIN)/ruff check backend tests bench seed_data
-	$(BIN)/ruff format --check backend tests bench seed_data
+	$(BIN)/ruff check backend tests bench seed_data chat_ui
+	$(BIN)/ruff format --check backend tests bench seed_data chat_ui
 	$(BIN)/mypy
 
 format: install
-	$(BIN)/ruff check --fix backend tests bench seed_data
-	$(BIN)/ruff format backend tests bench seed_data
+	$(BIN)/ruff check --fix backend tests bench seed_data chat_ui
+	$(BIN)/ruff format backend tests bench seed_data chat_ui
 
 bench: install
 	$(BIN)/python -m bench.engine_bench
+	$(BIN)/python -m bench.retrieval_bench $(RETRIEVAL_BENCH_ARGS)
+	$(BIN)/python -m bench.chat_bench
+	$(BIN)/python -m bench.llm_overhead_bench
+	$(BIN)/python -m bench.load_bench --duration 30 --reflect-samples 100
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

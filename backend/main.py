@@ -11,13 +11,31 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
-from backend.api.routes import events, health, images, products, recommend, root, users
+from backend.api.middleware import RequestContextMiddleware
+from backend.api.openapi import install_openapi
+from backend.api.routes import (
+    admin_prompts,
+    auth,
+    chat,
+    events,
+    explanations,
+    health,
+    images,
+    products,
+    recommend,
+    root,
+    search,
+    users,
+)
+from backend.api.security import authorize
 from backend.components import Components, build_components
 from backend.config import Settings, get_settings
+from backend.observability.metrics import Metrics
 from backend.recommender.catalog import SnapshotManager
 
 log = logging.getLogger(__name__)
@@ -51,9 +69,12 @@ class SnapshotRefresher:
 
 
 def create_app(settings: Settings | None = None, components: Components | None = None) -> FastAPI:
+    config = components.settings if components else (settings or get_settings())
+    metrics = components.metrics if components else Metrics()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        built = components or build_components(settings or get_settings())
+        built = components or build_components(config, metrics)
         app.state.components = built
         try:
             built.snapshots.get()  # build the snapshot before the first request
@@ -61,16 +82,26 @@ def create_app(settings: Settings | None = None, components: Components | None =
             log.exception("could not build the engine snapshot; will retry on demand")
         refresher = SnapshotRefresher(built.snapshots, built.settings.snapshot_refresh_seconds)
         refresher.start()
+        if built.background_worker is not None:  # no Redis: the worker runs in-process
+            built.background_worker.start()
         log.info(
             "Shopwise %s ready: database %s, explanations %s",
             __version__,
             built.db.url.get_backend_name(),
             built.llm_mode,
         )
+        if not built.settings.auth_enabled:
+            log.warning(
+                "authentication is OFF: open demo on loopback (%s); set AUTH_MODE=on or bind "
+                "to another address to require API keys and tokens",
+                built.settings.api_host,
+            )
         try:
             yield
         finally:
             refresher.stop()
+            if built.background_worker is not None:
+                built.background_worker.stop()
             if components is None:
                 built.db.dispose()
 
@@ -79,8 +110,24 @@ def create_app(settings: Settings | None = None, components: Components | None =
         version=__version__,
         description="Explained product recommendations for online shops.",
         lifespan=lifespan,
+        dependencies=[Depends(authorize)],
     )
     install_error_handlers(app)
-    for module in (root, health, users, products, images, recommend, events):
+    install_openapi(app)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes
+    )
+    if config.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-API-Key"],
+            expose_headers=["X-Request-ID"],
+        )
+    for module in (root, health, auth, users, products, images, recommend, events, chat):
         app.include_router(module.router)
+    for module in (explanations, admin_prompts):  # issue 4
+        app.include_router(module.router)
+    app.include_router(search.router)  # issue 3
     return app

@@ -98,3 +98,38 @@ def components(settings: Settings, db: Engine) -> Iterator[Components]:
 def client(components: Components) -> Iterator[TestClient]:
     with TestClient(create_app(components=components)) as test_client:
         yield test_client
+
+
+# --- Redis (issue 6) -------------------------------------------------------------------------
+
+REDIS_URL = os.environ.get("SHOPWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The shared Redis server: skips locally when absent, fails under CI=true."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        client.ping()
+    except Exception as exc:
+        service_unavailable("Redis", exc)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own on the shared server (removed afterwards), so
+    concurrent runs never see each other's keys or streams."""
+    import redis
+
+    prefix = f"shopwise-test:{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()

@@ -20,13 +20,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# Timestamps are stored as timezone-aware on PostgreSQL; SQLite drops the zone, so readers
-# normalise with ``as_utc``.
-TZDateTime = sa.DateTime(timezone=True)
-
-
 def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way in and out, on PostgreSQL and SQLite alike.
+
+    SQLite stores no zone; without this, rows read back from it would be naive and serialise
+    without an offset (not a valid RFC 3339 date-time).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return as_utc(value) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return as_utc(value) if value is not None else None
+
+
+TZDateTime = UTCDateTime()
 
 
 class Action(StrEnum):
@@ -105,3 +120,165 @@ class WishlistItem(SQLModel, table=True):
     user_id: uuid.UUID = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
     product_id: uuid.UUID = Field(foreign_key="product.id", primary_key=True, ondelete="CASCADE")
     added_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+# --- issue 6: live profiles, precomputed recommendations, worker bookkeeping ----------------
+
+
+class UserPreferences(SQLModel, table=True):
+    """A user's running profile, updated in the same transaction as each accepted event.
+
+    ``event_count`` doubles as the profile's version: a precomputed recommendation list is
+    only served while it was computed at the current version.
+    """
+
+    __tablename__ = "user_preferences"
+
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    category_affinity: dict[str, float] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    tag_affinity: dict[str, float] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    # Product ids (as strings), newest first, without repeats.
+    recent_items: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    recent_searches: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    action_counts: dict[str, int] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    event_count: int = Field(default=0, ge=0)
+    last_event_at: datetime | None = Field(default=None, sa_type=TZDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class UserRecommendation(SQLModel, table=True):
+    """One precomputed recommendation (the worker writes a user's whole list at once)."""
+
+    __tablename__ = "user_recommendations"
+
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    product_id: uuid.UUID = Field(foreign_key="product.id", primary_key=True, ondelete="CASCADE")
+    rank: int = Field(ge=0)
+    score: float
+    evidence: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    strategy: str = Field(max_length=40)
+    top_n: int = Field(ge=1)
+    profile_version: int = Field(ge=0)
+    catalog_version: str = Field(max_length=120)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class CoInteraction(SQLModel, table=True):
+    """How often two products were acted on by the same user (``kind``: bought_together)."""
+
+    __tablename__ = "co_interaction"
+
+    product_id: uuid.UUID = Field(foreign_key="product.id", primary_key=True, ondelete="CASCADE")
+    other_product_id: uuid.UUID = Field(
+        foreign_key="product.id", primary_key=True, ondelete="CASCADE"
+    )
+    kind: str = Field(max_length=32, primary_key=True)
+    count: int = Field(default=0, ge=0)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """The worker's ledger: an interaction counted into the statistics is never counted again."""
+
+    __tablename__ = "processed_event"
+
+    interaction_id: uuid.UUID = Field(
+        foreign_key="interaction.id", primary_key=True, ondelete="CASCADE"
+    )
+    processed_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class WorkerCounter(SQLModel, table=True):
+    """Named counters shared by every worker (e.g. events since the last retrain)."""
+
+    __tablename__ = "worker_counter"
+
+    name: str = Field(max_length=64, primary_key=True)
+    value: int = 0
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class PromptVersion(SQLModel, table=True):
+    """A runtime edit of a template in ``prompts/``; the newest row per name is in effect.
+
+    ``source`` None records a reset: the file in ``prompts/`` is in effect again.
+    """
+
+    __tablename__ = "prompt_version"
+    __table_args__ = (sa.UniqueConstraint("name", "version", name="uq_prompt_version_name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120, index=True)
+    version: int = Field(ge=1)
+    source: str | None = Field(default=None, sa_type=sa.Text)
+    author: str = Field(max_length=200)
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """A storefront's API key. Only a hash of the secret is stored; the key is shown once."""
+
+    __tablename__ = "api_key"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=120)
+    # Public part of the key, used to find the row without scanning every hash.
+    prefix: str = Field(max_length=16, sa_column_kwargs={"unique": True})
+    secret_hash: str = Field(max_length=128)
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=TZDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=TZDateTime)
+
+
+class AdminUser(SQLModel, table=True):
+    """A member of the product team: an admin, or an editor who may only edit prompts."""
+
+    __tablename__ = "admin_user"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    username: str = Field(max_length=80, sa_column_kwargs={"unique": True})
+    password_hash: str = Field(max_length=300)
+    role: str = Field(max_length=16)
+    disabled: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+
+
+class ModelVersion(SQLModel, table=True):
+    """One training run of the collaborative models: what was trained, on how much, when."""
+
+    __tablename__ = "model_version"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    version: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    kinds: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    params: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    n_users: int = Field(default=0, ge=0)
+    n_items: int = Field(default=0, ge=0)
+    n_interactions: int = Field(default=0, ge=0)
+    # The interaction count when training started: the retrain threshold counts from here.
+    events_seen: int = Field(default=0, ge=0)
+    reason: str = Field(default="manual", max_length=32)
+    seconds: float = Field(default=0.0, ge=0)
+    trained_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime, index=True)
+
+
+class IndexState(SQLModel, table=True):
+    """The vector index's bookkeeping (one row per collection), shown in /health."""
+
+    __tablename__ = "index_state"
+
+    collection: str = Field(max_length=64, primary_key=True)
+    model_id: str = Field(max_length=200)
+    vectors: int = Field(default=0, ge=0)
+    last_run_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+    last_run: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -16,10 +16,15 @@ from sqlmodel import Session, col, func, select
 from backend.db.models import (
     Action,
     CartItem,
+    CoInteraction,
     Interaction,
+    ProcessedEvent,
     Product,
     User,
+    UserPreferences,
+    UserRecommendation,
     WishlistItem,
+    WorkerCounter,
     as_utc,
     utcnow,
 )
@@ -302,3 +307,218 @@ def _apply_side_effects(session: Session, event: Interaction, action: Action) ->
     elif action is Action.WISHLIST and session.get(WishlistItem, key) is None:
         session.add(WishlistItem(user_id=key[0], product_id=key[1], added_at=event.created_at))
     session.flush()
+
+
+# --- live profiles, precomputed recommendations, worker statistics (issue 6) ---------------
+
+
+def find_events(*, session: Session, event_ids: Sequence[str]) -> dict[str, Interaction]:
+    if not event_ids:
+        return {}
+    rows = session.exec(select(Interaction).where(col(Interaction.event_id).in_(event_ids))).all()
+    return {row.event_id: row for row in rows if row.event_id is not None}
+
+
+def store_interaction(*, session: Session, interaction: Interaction) -> None:
+    """Add a new event and its side effects; the caller owns the (batch) transaction."""
+    session.add(interaction)
+    _apply_side_effects(session, interaction, Action(interaction.action))
+    session.flush()
+
+
+def product_facets(
+    *, session: Session, ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, list[str]]]:
+    """Category and tags per product: what a profile update needs to know about it."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        sa.select(col(Product.id), col(Product.category), col(Product.tags)).where(
+            col(Product.id).in_(ids)
+        )
+    ).all()
+    return {r[0]: (r[1], list(r[2] or ())) for r in rows}
+
+
+def preferences_for_update(
+    *, session: Session, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, UserPreferences]:
+    """Lock the users' profile rows (in id order, so concurrent batches cannot deadlock)."""
+    if not user_ids:
+        return {}
+    rows = session.exec(
+        select(UserPreferences)
+        .where(col(UserPreferences.user_id).in_(sorted(set(user_ids))))
+        .order_by(col(UserPreferences.user_id))
+        .with_for_update()
+    ).all()
+    return {row.user_id: row for row in rows}
+
+
+def get_preferences(*, session: Session, user_id: uuid.UUID) -> UserPreferences | None:
+    return session.get(UserPreferences, user_id)
+
+
+def profile_version(*, session: Session, user_id: uuid.UUID) -> int:
+    value = session.exec(
+        select(UserPreferences.event_count).where(UserPreferences.user_id == user_id)
+    ).first()
+    return int(value or 0)
+
+
+def replace_user_recommendations(
+    *, session: Session, user_id: uuid.UUID, rows: Sequence[UserRecommendation]
+) -> None:
+    session.execute(sa.delete(UserRecommendation).where(col(UserRecommendation.user_id) == user_id))
+    session.add_all(rows)
+    session.flush()
+
+
+def fresh_user_recommendations(
+    *,
+    session: Session,
+    user_id: uuid.UUID,
+    strategy: str,
+    top_n: int,
+    catalog_version: str,
+    not_before: datetime,
+) -> list[UserRecommendation] | None:
+    """The precomputed list when it answers this request and reflects every event; else None."""
+    rows = list(
+        session.exec(
+            select(UserRecommendation)
+            .where(UserRecommendation.user_id == user_id)
+            .order_by(col(UserRecommendation.rank))
+        ).all()
+    )
+    if not rows:
+        return None
+    first = rows[0]
+    if (
+        first.strategy != strategy
+        or first.top_n != top_n
+        or first.catalog_version != catalog_version
+        or as_utc(first.updated_at) < not_before
+        or first.profile_version != profile_version(session=session, user_id=user_id)
+    ):
+        return None
+    return rows
+
+
+def processed_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    return set(
+        session.exec(
+            select(ProcessedEvent.interaction_id).where(col(ProcessedEvent.interaction_id).in_(ids))
+        ).all()
+    )
+
+
+def mark_processed(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:
+    session.add_all(ProcessedEvent(interaction_id=i, processed_at=at) for i in ids)
+    session.flush()
+
+
+def existing_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    return set(session.exec(select(Interaction.id).where(col(Interaction.id).in_(ids))).all())
+
+
+def earlier_purchases(
+    *,
+    session: Session,
+    user_id: uuid.UUID,
+    before: datetime,
+    interaction_id: uuid.UUID,
+    limit: int = 50,
+) -> list[uuid.UUID]:
+    """Distinct products the user bought strictly before this event (by time, then id).
+
+    Pairing each purchase only with earlier ones counts every pair once, whatever order
+    the worker sees the events in.
+    """
+    at = as_utc(before)
+    rows = session.exec(
+        select(Interaction.product_id, func.max(Interaction.created_at))
+        .where(
+            Interaction.user_id == user_id,
+            Interaction.action == Action.PURCHASE.value,
+            col(Interaction.product_id).is_not(None),
+            sa.or_(
+                col(Interaction.created_at) < at,
+                sa.and_(col(Interaction.created_at) == at, col(Interaction.id) < interaction_id),
+            ),
+        )
+        .group_by(col(Interaction.product_id))
+        .order_by(func.max(Interaction.created_at).desc(), col(Interaction.product_id))
+        .limit(limit)
+    ).all()
+    return [pid for pid, _ in rows if pid is not None]
+
+
+def bump_co_interactions(
+    *, session: Session, counts: Mapping[tuple[uuid.UUID, uuid.UUID, str], int], at: datetime
+) -> None:
+    """Add to pair counters with SQL increments, so concurrent workers never lose an update."""
+    for (product_id, other_id, kind), n in sorted(counts.items(), key=lambda kv: str(kv[0])):
+        result = session.execute(
+            sa.update(CoInteraction)
+            .where(
+                col(CoInteraction.product_id) == product_id,
+                col(CoInteraction.other_product_id) == other_id,
+                col(CoInteraction.kind) == kind,
+            )
+            .values(count=col(CoInteraction.count) + n, updated_at=at)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            session.add(
+                CoInteraction(
+                    product_id=product_id,
+                    other_product_id=other_id,
+                    kind=kind,
+                    count=n,
+                    updated_at=at,
+                )
+            )
+            session.flush()
+
+
+def co_interactions(
+    *, session: Session, product_id: uuid.UUID, kind: str = "bought_together", limit: int = 10
+) -> list[tuple[uuid.UUID, int]]:
+    """Products most often acted on together with this one (e.g. frequently bought together)."""
+    rows = session.exec(
+        select(CoInteraction.other_product_id, CoInteraction.count)
+        .where(CoInteraction.product_id == product_id, CoInteraction.kind == kind)
+        .order_by(col(CoInteraction.count).desc(), col(CoInteraction.other_product_id))
+        .limit(limit)
+    ).all()
+    return [(pid, int(n)) for pid, n in rows]
+
+
+def bump_counter(*, session: Session, name: str, by: int, at: datetime) -> int:
+    result = session.execute(
+        sa.update(WorkerCounter)
+        .where(col(WorkerCounter.name) == name)
+        .values(value=col(WorkerCounter.value) + by, updated_at=at)
+    )
+    if result.rowcount == 0:  # type: ignore[attr-defined]
+        session.add(WorkerCounter(name=name, value=by, updated_at=at))
+        session.flush()
+    return get_counter(session=session, name=name)
+
+
+def set_counter(*, session: Session, name: str, value: int, at: datetime) -> None:
+    row = session.get(WorkerCounter, name)
+    if row is None:
+        session.add(WorkerCounter(name=name, value=value, updated_at=at))
+    else:
+        row.value, row.updated_at = value, at
+    session.flush()
+
+
+def get_counter(*, session: Session, name: str) -> int:
+    value = session.exec(select(WorkerCounter.value).where(WorkerCounter.name == name)).first()
+    return int(value or 0)

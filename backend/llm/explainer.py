@@ -1,16 +1,33 @@
 """Explanations of a recommendation list, written from the evidence only.
 
 ``TemplateExplainer`` renders ``prompts/explanation.j2``: it is the offline answer and the
-fallback whenever an LLM is not configured or fails.
+fallback whenever an LLM is not configured or fails. ``LLMExplainer`` asks the LLM for a
+structured answer, runs the evidence check on it (``backend.llm.check``) and renders the
+checked answer through ``prompts/llm_explanation.j2``: raw model text never reaches a shopper.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from backend.llm.prompts import PromptLibrary
+from backend.llm.check import (
+    NOT_JSON,
+    CheckedAnswer,
+    CheckLimits,
+    CheckResult,
+    CheckVocabulary,
+    check_answer,
+    item_ref,
+)
+from backend.llm.client import ChatMessage, LLMClient, LLMError
+from backend.llm.partial_json import VisibleText
+from backend.llm.prompts import PromptError, PromptLibrary
+from backend.llm.stats import ExplanationStats
 from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence
 
@@ -39,12 +56,36 @@ class ExplainedItem:
             "evidence": self.evidence.model_dump(mode="json"),
         }
 
+    def llm_context(self, position: int) -> dict[str, object]:
+        """What the model sees: the facts it may use, without ids or scores to parrot."""
+        ev = self.evidence
+        return {
+            "ref": item_ref(position),
+            "product_id": str(self.product.id),
+            "name": self.product.name,
+            "category": self.product.category,
+            "price": f"{self.product.price:.2f}",
+            "tags": list(self.product.tags),
+            "in_stock": self.product.quantity > 0,
+            "evidence": {
+                "why": [s.detail for s in ev.sources],
+                "matched_categories": [m.name for m in ev.matched_categories],
+                "matched_tags": [m.name for m in ev.matched_tags],
+                "because_of": [
+                    {"product": p.product_name, "action": _PAST_ACTION.get(p.action, p.action)}
+                    for p in ev.because_of
+                ],
+                "popularity_rank": ev.popularity_rank,
+            },
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ExplanationRequest:
     user_name: str
     summary: str
     items: tuple[ExplainedItem, ...]
+    user_id: uuid.UUID | None = None  # keys the explanation cache; None: not cached
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,3 +114,268 @@ class TemplateExplainer:
             items=[item.as_context() for item in request.items],
         )
         return Explanation(text=text, source="template", fallback_reason=self.fallback_reason)
+
+
+# --- the LLM explainer ------------------------------------------------------------------
+
+log = logging.getLogger(__name__)
+
+_PAST_ACTION = {
+    "view": "viewed",
+    "click": "viewed",
+    "add_to_cart": "added to cart",
+    "remove_from_cart": "had in cart",
+    "wishlist": "wishlisted",
+    "purchase": "bought",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationDelta:
+    """Provisional text while the LLM writes; the final event's text replaces it."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationFinal:
+    explanation: Explanation
+    verified: bool  # the LLM's text passed the evidence check
+    cached: bool = False
+
+
+ExplanationEvent = ExplanationDelta | ExplanationFinal
+
+
+class StreamingExplainer(Explainer, Protocol):
+    def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]: ...
+
+
+def stream_explanation(
+    explainer: Explainer, request: ExplanationRequest
+) -> Iterator[ExplanationEvent]:
+    """Events for any explainer: a streaming one streams, any other sends its text at once."""
+    stream = getattr(explainer, "stream", None)
+    if callable(stream):
+        yield from stream(request)
+        return
+    yield from _whole(explainer.explain(request))
+
+
+def _whole(explanation: Explanation) -> Iterator[ExplanationEvent]:
+    for line in explanation.text.splitlines(keepends=True):
+        yield ExplanationDelta(line)
+    yield ExplanationFinal(explanation, verified=False)
+
+
+def words_per_reason(max_tokens: int, item_count: int) -> int:
+    """A per-reason word budget that lets the whole JSON answer fit in ``max_tokens``.
+
+    About 40 tokens go to the intro and the JSON frame, about 12 per reason to its keys and
+    ref; a word is roughly 4/3 tokens. Clamped to 8..40 words.
+    """
+    if item_count <= 0:
+        return 40
+    per_item = (max_tokens - 40) / item_count
+    return int(max(8, min(40, (per_item - 12) * 0.75)))
+
+
+def render_messages(
+    prompts: PromptLibrary, request: ExplanationRequest, max_tokens: int
+) -> tuple[list[ChatMessage], CheckLimits, str]:
+    """The system and user messages for ``request``, the check's limits, the system text."""
+    words = words_per_reason(max_tokens, len(request.items))
+    system = prompts.render(
+        LLMExplainer.system_template, max_words_per_reason=words, item_count=len(request.items)
+    )
+    user = prompts.render(
+        LLMExplainer.user_template,
+        user_name=request.user_name,
+        summary=request.summary,
+        items=[item.llm_context(i) for i, item in enumerate(request.items)],
+    )
+    # The check allows some slack over the word budget the prompt asks for.
+    limits = CheckLimits(max_reason_words=words + 12)
+    return [ChatMessage("system", system), ChatMessage("user", user)], limits, system
+
+
+@dataclass
+class ExplainOutcome:
+    """An explanation plus what happened on the way (for previews and tests)."""
+
+    explanation: Explanation
+    checks: list[CheckResult] = field(default_factory=list)
+    messages: list[ChatMessage] = field(default_factory=list)
+    answers: list[str] = field(default_factory=list)
+
+
+class LLMExplainer:
+    """LLM answer → evidence check → (one retry stating the failure) → render, else template."""
+
+    system_template = "explain_system.j2"
+    user_template = "explain_user.j2"
+    retry_template = "explain_retry.j2"
+    render_template = "llm_explanation.j2"
+
+    def __init__(
+        self,
+        *,
+        client: LLMClient,
+        prompts: PromptLibrary,
+        vocabulary: Callable[[], CheckVocabulary],
+        stats: ExplanationStats | None = None,
+        max_tokens: int = 150,
+        fallback: Explainer | None = None,
+    ) -> None:
+        self.client = client
+        self.prompts = prompts
+        self.vocabulary = vocabulary
+        self.stats = stats or ExplanationStats()
+        self.max_tokens = max_tokens
+        self.fallback = fallback or TemplateExplainer(prompts)
+
+    @property
+    def templates(self) -> tuple[str, ...]:
+        return (self.system_template, self.user_template, self.retry_template, self.render_template)
+
+    def cache_version(self) -> str:
+        """Changes whenever a prompt in effect or the model changes (part of the cache key)."""
+        return "|".join([*(self.prompts.version(t) for t in self.templates), self.client.model])
+
+    def explain(self, request: ExplanationRequest) -> Explanation:
+        return self.explain_detailed(request).explanation
+
+    def explain_detailed(self, request: ExplanationRequest) -> ExplainOutcome:
+        outcome = ExplainOutcome(explanation=Explanation(text="", source="template"))
+        if not request.items:
+            return self._fallen_back(outcome, request, "no_items")
+        try:
+            messages, limits, system = self._messages(request)
+        except PromptError:
+            log.exception("LLM prompt templates failed to render")
+            return self._fallen_back(outcome, request, "prompt_error")
+        outcome.messages = messages
+        truncated = False
+        for attempt in (1, 2):
+            try:
+                if attempt == 2:
+                    retry = self._retry_prompt(outcome.checks[-1], truncated)
+                    messages.append(ChatMessage("assistant", outcome.answers[-1]))
+                    messages.append(ChatMessage("user", retry))
+                completion = self.client.complete(messages, json_mode=True)
+                truncated = completion.finish_reason == "length"
+                outcome.answers.append(completion.text)
+                result = self._check(completion.text, request, limits, system)
+                outcome.checks.append(result)
+                if result.ok and result.answer is not None:
+                    outcome.explanation = self._render(request, result.answer)
+                    self.stats.record_outcome("llm", None)
+                    return outcome
+            except LLMError as exc:
+                log.warning("LLM explanation failed (%s): %s", exc.reason, exc)
+                return self._fallen_back(outcome, request, exc.reason)
+            except PromptError:
+                log.exception("an LLM explanation template failed to render")
+                return self._fallen_back(outcome, request, "prompt_error")
+            log.info("LLM explanation failed the evidence check: %s", ", ".join(result.reasons))
+        return self._fallen_back(outcome, request, self._failure_reason(outcome.checks[-1]))
+
+    def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]:
+        """Deltas while the LLM writes, then the checked text or the template as final event.
+
+        No retry here: the shopper has already seen the provisional text, so a failed check
+        ends the stream with the template text instead.
+        """
+        if not request.items:
+            yield from _whole(self._fallback(request, "no_items"))
+            return
+        try:
+            messages, limits, system = self._messages(request)
+        except PromptError:
+            log.exception("LLM prompt templates failed to render")
+            yield from _whole(self._fallback(request, "prompt_error"))
+            return
+        visible, chunks = VisibleText(), []
+        try:
+            for delta in self.client.stream(messages):
+                chunks.append(delta)
+                new = visible.feed(delta)
+                if new:
+                    yield ExplanationDelta(new)
+        except LLMError as exc:
+            log.warning("LLM explanation stream failed (%s): %s", exc.reason, exc)
+            yield ExplanationFinal(self._fallback(request, exc.reason), verified=False)
+            return
+        result = self._check("".join(chunks), request, limits, system)
+        if not result.ok or result.answer is None:
+            reason = self._failure_reason(result)
+            yield ExplanationFinal(self._fallback(request, reason), verified=False)
+            return
+        try:
+            explanation = self._render(request, result.answer)
+        except PromptError:
+            log.exception("the LLM explanation template failed to render")
+            yield ExplanationFinal(self._fallback(request, "prompt_error"), verified=False)
+            return
+        self.stats.record_outcome("llm", None)
+        yield ExplanationFinal(explanation, verified=True)
+
+    # -- steps --
+
+    def _messages(self, request: ExplanationRequest) -> tuple[list[ChatMessage], CheckLimits, str]:
+        return render_messages(self.prompts, request, self.max_tokens)
+
+    def _check(
+        self, text: str, request: ExplanationRequest, limits: CheckLimits, system: str
+    ) -> CheckResult:
+        result = check_answer(
+            text,
+            request.items,
+            self.vocabulary(),
+            user_name=request.user_name,
+            summary=request.summary,
+            system_prompts=(system,),
+            limits=limits,
+        )
+        self.stats.record_check(result)
+        return result
+
+    def _retry_prompt(self, result: CheckResult, truncated: bool) -> str:
+        problems = result.describe()
+        if truncated and NOT_JSON in result.reasons:
+            problems.append("the answer was cut off at the length limit: write shorter reasons")
+        return self.prompts.render(self.retry_template, problems=problems)
+
+    def _render(self, request: ExplanationRequest, answer: CheckedAnswer) -> Explanation:
+        text = self.prompts.render(
+            self.render_template,
+            user_name=request.user_name,
+            intro=answer.intro,
+            reasons=[
+                {
+                    "product_id": str(r.item.product.id),
+                    "name": r.item.product.name,
+                    "category": r.item.product.category,
+                    "price": f"{r.item.product.price:.2f}",
+                    "reason": r.reason,
+                }
+                for r in answer.reasons
+            ],
+        )
+        return Explanation(text=text, source="llm")
+
+    @staticmethod
+    def _failure_reason(result: CheckResult) -> str:
+        first = result.reasons[0] if result.reasons else "unknown"
+        return "bad_json" if first == NOT_JSON else f"check_failed:{first}"
+
+    def _fallback(self, request: ExplanationRequest, reason: str) -> Explanation:
+        template = self.fallback.explain(request)
+        self.stats.record_outcome("template", reason)
+        return Explanation(text=template.text, source="template", fallback_reason=reason)
+
+    def _fallen_back(
+        self, outcome: ExplainOutcome, request: ExplanationRequest, reason: str
+    ) -> ExplainOutcome:
+        outcome.explanation = self._fallback(request, reason)
+        return outcome

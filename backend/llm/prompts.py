@@ -1,30 +1,135 @@
 """Prompt and text templates: Jinja2 files in ``prompts/``, the product team's to edit.
 
 Rendering uses ``StrictUndefined`` so a template that names a variable we do not pass fails
-loudly (in tests and at preview), never silently. Jinja reloads a file when it changes on
-disk, so an edited template takes effect without a restart.
+loudly (in tests and at preview), never silently. Templates are looked up in order: a draft
+being previewed, the newest version stored through the admin API (``PromptStore``), the file.
+Jinja re-checks each source before use, so a file edit or a stored version takes effect
+without a restart. The environment is sandboxed: an edited template is data, not code.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import (
+    BaseLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    meta,
+)
+from jinja2.sandbox import SandboxedEnvironment
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
+
+Origin = Literal["file", "db", "draft"]
 
 
 class PromptError(RuntimeError):
     """A template is missing, does not parse, or needs a variable that was not given."""
 
 
+class StoredVersion(Protocol):
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def source(self) -> str | None: ...
+
+
+class PromptOverrides(Protocol):
+    """Where runtime versions come from (``PromptStore``); None means "use the file"."""
+
+    def override(self, name: str) -> StoredVersion | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateVariables:
+    allowed: frozenset[str]  # what the code passes when it renders the template
+    required: frozenset[str]  # what a new version may not drop
+
+
+def _spec(passed: str, required: str = "") -> TemplateVariables:
+    return TemplateVariables(frozenset(passed.split()), frozenset(required.split()))
+
+
+# The variables each template is rendered with; a template not listed here may use exactly
+# what its file version uses.
+KNOWN_VARIABLES: dict[str, TemplateVariables] = {
+    "explain_system.j2": _spec("max_words_per_reason item_count"),
+    "explain_user.j2": _spec("user_name summary items", "items"),
+    "explain_retry.j2": _spec("problems", "problems"),
+    "llm_explanation.j2": _spec("user_name intro reasons", "reasons"),
+    "explanation.j2": _spec("user_name summary items", "items"),
+    "user_summary.j2": _spec("purchased viewed carted wishlisted categories searches"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSource:
+    name: str
+    text: str
+    origin: Origin
+    version: int  # 0 for the file
+
+
+class _Loader(BaseLoader):
+    """Draft, then stored version, then file; each source says how to tell it went stale."""
+
+    def __init__(
+        self,
+        files: FileSystemLoader,
+        store: PromptOverrides | None,
+        drafts: Mapping[str, str],
+    ) -> None:
+        self.files = files
+        self.store = store
+        self.drafts = dict(drafts)
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool] | None]:
+        if template in self.drafts:
+            return self.drafts[template], None, lambda: True
+        stored = self.store.override(template) if self.store else None
+        if stored is not None and stored.source is not None:
+            version = stored.version
+            return stored.source, None, lambda: self._stored_version(template) == version
+        text, filename, file_fresh = self.files.get_source(environment, template)
+        return (
+            text,
+            filename,
+            lambda: (
+                self._stored_version(template) is None and bool(file_fresh is None or file_fresh())
+            ),
+        )
+
+    def _stored_version(self, name: str) -> int | None:
+        stored = self.store.override(name) if self.store else None
+        return stored.version if stored is not None else None
+
+
 class PromptLibrary:
-    def __init__(self, directory: Path) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        store: PromptOverrides | None = None,
+        *,
+        drafts: Mapping[str, str] | None = None,
+    ) -> None:
         self.directory = directory
-        self._env = Environment(
-            loader=FileSystemLoader(str(directory)),
+        self.store = store
+        self._drafts = dict(drafts or {})
+        self._loader = _Loader(FileSystemLoader(str(directory)), store, self._drafts)
+        self._env = SandboxedEnvironment(
+            loader=self._loader,
             undefined=StrictUndefined,
             autoescape=False,  # plain text for people and models, not HTML
             trim_blocks=True,
@@ -32,6 +137,7 @@ class PromptLibrary:
             keep_trailing_newline=False,
             auto_reload=True,
         )
+        self._file_hashes: dict[str, tuple[int, str]] = {}
 
     def names(self) -> list[str]:
         return sorted(p.name for p in self.directory.glob("*.j2"))
@@ -41,4 +147,80 @@ class PromptLibrary:
             text = self._env.get_template(name).render(**context)
         except TemplateError as exc:
             raise PromptError(f"template {name!r}: {exc}") from exc
+        except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
+            # An edited template can compute things; its mistakes are prompt errors too.
+            raise PromptError(f"template {name!r}: {type(exc).__name__}: {exc}") from exc
         return _BLANK_RUNS.sub("\n\n", text).strip()
+
+    def with_draft(self, name: str, source: str) -> PromptLibrary:
+        """A library that renders ``source`` for ``name`` (for previews; nothing is stored)."""
+        return PromptLibrary(self.directory, self.store, drafts={**self._drafts, name: source})
+
+    # -- sources and versions --
+
+    def file_source(self, name: str) -> str:
+        path = self._path(name)
+        return path.read_text(encoding="utf-8")
+
+    def source(self, name: str) -> PromptSource:
+        if name in self._drafts:
+            return PromptSource(name, self._drafts[name], "draft", -1)
+        stored = self.store.override(name) if self.store else None
+        if stored is not None and stored.source is not None:
+            return PromptSource(name, stored.source, "db", stored.version)
+        return PromptSource(name, self.file_source(name), "file", 0)
+
+    def version(self, name: str) -> str:
+        """A short tag that changes whenever the text in effect for ``name`` changes."""
+        if name in self._drafts:
+            return "draft:" + hashlib.sha256(self._drafts[name].encode()).hexdigest()[:12]
+        stored = self.store.override(name) if self.store else None
+        if stored is not None and stored.source is not None:
+            return f"db:{stored.version}"
+        path = self._path(name)
+        mtime = path.stat().st_mtime_ns
+        cached = self._file_hashes.get(name)
+        if cached is None or cached[0] != mtime:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+            cached = (mtime, digest)
+            self._file_hashes[name] = cached
+        return f"file:{cached[1]}"
+
+    # -- validation of a new version --
+
+    def declared(self, source: str) -> frozenset[str]:
+        """Variables a template reads from its context (Jinja globals excluded)."""
+        try:
+            ast = self._env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise PromptError(f"does not parse: line {exc.lineno}: {exc.message}") from exc
+        return frozenset(meta.find_undeclared_variables(ast) - set(self._env.globals))
+
+    def variables(self, name: str) -> TemplateVariables:
+        known = KNOWN_VARIABLES.get(name)
+        if known is not None:
+            return known
+        used = self.declared(self.file_source(name))
+        return TemplateVariables(allowed=used, required=used)
+
+    def validate(self, name: str, source: str) -> frozenset[str]:
+        """Reject a version that does not parse, reads an unknown variable or drops a required
+        one; return the variables it uses."""
+        spec = self.variables(name)
+        used = self.declared(source)
+        unknown = sorted(used - spec.allowed)
+        if unknown:
+            raise PromptError(
+                f"uses unknown variable(s) {', '.join(unknown)}; "
+                f"available: {', '.join(sorted(spec.allowed)) or 'none'}"
+            )
+        dropped = sorted(spec.required - used)
+        if dropped:
+            raise PromptError(f"drops required variable(s) {', '.join(dropped)}")
+        return used
+
+    def _path(self, name: str) -> Path:
+        path = (self.directory / name).resolve()
+        if path.parent != self.directory.resolve() or not path.is_file():
+            raise PromptError(f"template {name!r} not found")
+        return path

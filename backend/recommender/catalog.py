@@ -52,6 +52,12 @@ class CatalogSnapshot:
     prices: FloatArray
     quantities: IntArray
     popularity: FloatArray
+    # Unit-length text embeddings, one row per product (zero rows: not indexed yet), or None
+    # when no vector index is attached. Strategies and search use it for exact dot products.
+    embeddings: npt.NDArray[np.float32] | None = None
+    # Structures derived from the arrays above, built once per snapshot by whoever needs them
+    # (e.g. the reduced embedding matrix of ``strategies.sources``); dies with the snapshot.
+    derived: dict[str, object] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -94,6 +100,17 @@ class CatalogSnapshot:
 
     def __len__(self) -> int:
         return len(self.products)
+
+    def attach_embeddings(self, ids: list[uuid.UUID], vectors: npt.NDArray[np.float32]) -> int:
+        """Fill ``embeddings`` from (id, vector) pairs in any order; returns how many matched."""
+        if len(ids) == 0:
+            return 0
+        matrix = np.zeros((len(self), vectors.shape[1]), dtype=np.float32)
+        pos = np.fromiter((self.index.get(p, -1) for p in ids), np.int64, len(ids))
+        hit = pos >= 0
+        matrix[pos[hit]] = vectors[hit]
+        self.embeddings = matrix
+        return int(hit.sum())
 
     def category_postings_for(self, name: str) -> IntArray | None:
         code = self.category_index.get(name)

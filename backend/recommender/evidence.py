@@ -34,6 +34,22 @@ class SourceShare(BaseModel):
     detail: str
 
 
+class SimilarItem(BaseModel):
+    """The user's past item this one is most similar to (cosine of their text embeddings)."""
+
+    product_id: uuid.UUID
+    product_name: str
+    similarity: float = Field(ge=-1.0, le=1.0)
+
+
+class CoInteraction(BaseModel):
+    """How many shoppers interacted with both this item and one of the user's past items."""
+
+    product_id: uuid.UUID
+    product_name: str
+    count: int = Field(ge=1)
+
+
 class Evidence(BaseModel):
     strategy: str
     score: float
@@ -43,3 +59,5 @@ class Evidence(BaseModel):
     because_of: list[PastInteraction] = Field(default_factory=list)
     popularity_rank: int = Field(ge=1)
     interaction_count: int = Field(ge=0)
+    similar_to: SimilarItem | None = None
+    co_interactions: list[CoInteraction] = Field(default_factory=list)

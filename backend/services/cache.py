@@ -7,12 +7,18 @@ is the embedded default; a Redis adapter implements the same protocol.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,22 @@ class Cache(Protocol):
 
 def recommendations_key(user_id: object) -> str:
     return f"rec:recommendations:{user_id}"
+
+
+def explanations_key(user_id: object) -> str:
+    """LLM explanations of a user's lists; delete it with the user's other keys."""
+    return f"rec:explanations:{user_id}"
+
+
+def user_cache_keys(user_id: object) -> tuple[str, ...]:
+    """Every per-user key: an event makes all of them stale (explanations follow the same
+    one-key-per-user, one-field-per-variant layout as recommendations)."""
+    return (recommendations_key(user_id), explanations_key(user_id))
+
+
+def invalidate_user(cache: Cache, user_id: object) -> None:
+    for key in user_cache_keys(user_id):
+        cache.delete(key)
 
 
 class MemoryCache:
@@ -79,3 +101,178 @@ class MemoryCache:
 
     def status(self) -> CacheStatus:
         return CacheStatus(backend="memory", status="ok", detail=f"{len(self._data)} keys")
+
+
+class RedisCache:
+    """Redis behind the ``Cache`` protocol, shared by every API replica.
+
+    Redis trouble never reaches a caller: reads miss, writes are dropped and the outage is
+    logged once and shown by ``status()``. Calls stop for a short, growing backoff, then the
+    next call probes Redis again. Invalidations made during an outage are kept and replayed
+    before anything is read after recovery, so no stale list outlives the outage.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        namespace: str = "",
+        retry_after_seconds: float = 1.0,
+        max_retry_after_seconds: float = 15.0,
+        max_pending_deletes: int = 100_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._retry_after = retry_after_seconds
+        self._max_retry_after = max_retry_after_seconds
+        self._max_pending = max_pending_deletes
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._probe = threading.Lock()
+        self._failures = 0
+        self._down_until = 0.0
+        self._down_since: float | None = None
+        self._last_error = ""
+        self._pending: set[str] = set()
+        self._dropped_deletes = 0
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        namespace: str = "",
+        timeout_seconds: float = 0.5,
+        retry_after_seconds: float = 1.0,
+    ) -> RedisCache:
+        """Short timeouts and no client-side retries: a slow Redis must not slow requests."""
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis.from_url(
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=30,
+        )
+        return cls(client, namespace=namespace, retry_after_seconds=retry_after_seconds)
+
+    # -- the protocol ---------------------------------------------------------------------
+
+    def get(self, key: str, field: str) -> str | None:
+        if not self._available():
+            return None
+        try:
+            value = self._client.hget(self._namespace + key, field)
+        except Exception as exc:  # any client error: degrade to a miss
+            self._failed(exc)
+            return None
+        return cast("str | None", value)
+
+    def set(self, key: str, field: str, value: str, ttl_seconds: int) -> None:
+        if ttl_seconds <= 0 or not self._available():
+            return
+        name = self._namespace + key
+        try:
+            pipe = self._client.pipeline(transaction=True)
+            pipe.hset(name, field, value)
+            pipe.expire(name, ttl_seconds)
+            pipe.execute()
+        except Exception as exc:
+            self._failed(exc)
+
+    def delete(self, key: str) -> None:
+        name = self._namespace + key
+        if self._available():
+            try:
+                self._client.unlink(name)
+                return
+            except Exception as exc:
+                self._failed(exc)
+        self._remember_delete(name)
+
+    def status(self) -> CacheStatus:
+        if self._available():
+            try:
+                started = time.perf_counter()
+                self._client.ping()
+                elapsed = (time.perf_counter() - started) * 1000
+                return CacheStatus(backend="redis", status="ok", detail=f"ping {elapsed:.1f} ms")
+            except Exception as exc:
+                self._failed(exc)
+        with self._lock:
+            wait = max(self._down_until - self._clock(), 0.0)
+            detail = (
+                f"unreachable ({self._last_error}); serving without cache, "
+                f"retrying in {wait:.1f} s; {len(self._pending)} invalidation(s) pending"
+            )
+        return CacheStatus(backend="redis", status="degraded", detail=detail)
+
+    # -- outage handling --------------------------------------------------------------------
+
+    @property
+    def degraded(self) -> bool:
+        return self._failures > 0
+
+    def _available(self) -> bool:
+        if self._failures == 0:
+            return True
+        if self._clock() < self._down_until:
+            return False
+        if not self._probe.acquire(blocking=False):
+            return False  # another thread is probing; this call goes without cache
+        try:
+            return self._recover()
+        finally:
+            self._probe.release()
+
+    def _recover(self) -> bool:
+        with self._lock:
+            pending = list(self._pending)
+        try:
+            self._client.ping()
+            if self._dropped_deletes:  # too many to remember: every cached entry is suspect
+                pending = list(self._client.scan_iter(match=self._namespace + "rec:*"))
+            for start in range(0, len(pending), 500):
+                self._client.unlink(*pending[start : start + 500])
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        with self._lock:
+            self._pending.difference_update(pending)
+            outage = self._clock() - (self._down_since or self._clock())
+            self._failures, self._down_until, self._down_since = 0, 0.0, None
+            self._dropped_deletes = 0
+        log.warning(
+            "Redis cache is back after %.1f s; replayed %d invalidation(s)", outage, len(pending)
+        )
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._failures == 0
+            self._failures += 1
+            backoff = min(self._retry_after * 2 ** (self._failures - 1), self._max_retry_after)
+            self._down_until = self._clock() + backoff
+            self._last_error = type(exc).__name__
+            if first:
+                self._down_since = self._clock()
+        if first:
+            log.warning(
+                "Redis cache unavailable (%s: %s); serving without cache",
+                exc.__class__.__name__,
+                exc,
+            )
+
+    def _remember_delete(self, name: str) -> None:
+        with self._lock:
+            if len(self._pending) < self._max_pending:
+                self._pending.add(name)
+            else:
+                self._dropped_deletes += 1
+                if self._dropped_deletes == 1:
+                    log.error("too many invalidations pending; the cache is cleared on recovery")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Literal, Protocol
 
 import sqlalchemy as sa
 from pydantic import BaseModel
@@ -11,8 +11,15 @@ from sqlalchemy.engine import Engine
 
 from backend.recommender.catalog import SnapshotManager
 from backend.services.cache import Cache
+from backend.services.events import StreamStatus
 
 Status = Literal["ok", "degraded", "down"]
+
+
+class StatusSource(Protocol):
+    """The event stream and the worker monitor both answer ``status()``."""
+
+    def status(self) -> StreamStatus: ...
 
 
 class ComponentHealth(BaseModel):
@@ -26,14 +33,31 @@ class HealthReport(BaseModel):
 
 
 def check_health(
-    *, db: Engine, snapshots: SnapshotManager, cache: Cache, llm_mode: str
+    *,
+    db: Engine,
+    snapshots: SnapshotManager,
+    cache: Cache,
+    llm_mode: str,
+    events: StatusSource | None = None,
+    worker: StatusSource | None = None,
+    llm: ComponentHealth | None = None,
+    vectors: StatusSource | None = None,
 ) -> HealthReport:
     components = {
         "database": _database(db),
         "index": _index(snapshots),
         "cache": _cache(cache),
-        "llm": ComponentHealth(status="ok", detail=llm_mode),
+        "llm": llm or ComponentHealth(status="ok", detail=llm_mode),
     }
+    if vectors is not None:  # the vector index is part of the engine's index: one line
+        found = _source(vectors)
+        components["index"] = ComponentHealth(
+            status=found.status if components["index"].status == "ok" else "degraded",
+            detail=f"{components['index'].detail}; {found.detail}",
+        )
+    for name, source in (("events", events), ("worker", worker)):
+        if source is not None:
+            components[name] = _source(source)
     statuses = {c.status for c in components.values()}
     overall: Status = "ok"
     if components["database"].status == "down":
@@ -68,3 +92,14 @@ def _cache(cache: Cache) -> ComponentHealth:
     status = cache.status()
     state: Status = "ok" if status.status == "ok" else "degraded"
     return ComponentHealth(status=state, detail=f"{status.backend}: {status.detail}".strip(": "))
+
+
+def _source(source: StatusSource) -> ComponentHealth:
+    try:
+        status = source.status()
+    except Exception as exc:  # a status probe must never break /health
+        return ComponentHealth(
+            status="degraded", detail=f"status unavailable ({type(exc).__name__})"
+        )
+    state: Status = "ok" if status.status == "ok" else "degraded"
+    return ComponentHealth(status=state, detail=f"{status.backend}: {status.detail}")

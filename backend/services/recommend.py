@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from backend.llm.prompts import PromptLibrary
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, weighted_profile
-from backend.recommender.strategies import RecommendRequest, Strategy
+from backend.recommender.strategies import Recommendation, RecommendRequest, Strategy
 from backend.services.cache import Cache, recommendations_key
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,7 @@ class RecommendationService:
         cache_ttl_seconds: int,
         half_life_days: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
+        precompute_max_age_seconds: int = 0,
     ) -> None:
         if default_strategy not in strategies:
             raise ValueError(f"unknown default strategy {default_strategy!r}")
@@ -80,6 +81,8 @@ class RecommendationService:
         self.cache_ttl_seconds = cache_ttl_seconds
         self.half_life_days = half_life_days
         self.clock = clock
+        self.precompute_max_age_seconds = precompute_max_age_seconds
+        self.precomputed_hits = 0  # answers served from the worker's precomputed lists
 
     def recommend(
         self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
@@ -107,13 +110,15 @@ class RecommendationService:
         now = self.clock()
         snapshot = self.snapshots.get()
         records = [_record(i) for i in history]
-        recs = self.strategies[name].recommend(
-            snapshot, RecommendRequest(interactions=records, top_n=top_n, now=now)
-        )
+        recs = self._precomputed(user_id, name, top_n, snapshot, now)
+        if recs is None:
+            recs = self.strategies[name].recommend(
+                snapshot, RecommendRequest(interactions=records, top_n=top_n, now=now)
+            )
         items = tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs)
         summary = self._summary(snapshot, history, records, cart, wishlist, now)
         explanation = self.explainer.explain(
-            ExplanationRequest(user_name=user_name, summary=summary, items=items)
+            ExplanationRequest(user_name=user_name, summary=summary, items=items, user_id=user_id)
         )
         result = RecommendationResult(
             user_id=user_id,
@@ -141,6 +146,45 @@ class RecommendationService:
         self.cache.set(key, field, result.model_dump_json(), self.cache_ttl_seconds)
         return result
 
+    def ranking_version(self, strategy: str, snapshot: CatalogSnapshot) -> str:
+        """What a stored list was computed against: the catalog and, for strategies with
+        collaborative models, the model version (a retrain makes stored lists stale)."""
+        models = getattr(self.strategies[strategy], "models", None)
+        current = models.current() if models is not None and hasattr(models, "current") else None
+        return f"{snapshot.version}|{getattr(current, 'version', None) or '-'}"
+
+    def _precomputed(
+        self,
+        user_id: uuid.UUID,
+        strategy: str,
+        top_n: int,
+        snapshot: CatalogSnapshot,
+        now: datetime,
+    ) -> list[Recommendation] | None:
+        """The worker's stored list, when it reflects every event and the current catalog."""
+        if self.precompute_max_age_seconds <= 0:
+            return None
+        with Session(self.db) as session:
+            rows = repository.fresh_user_recommendations(
+                session=session,
+                user_id=user_id,
+                strategy=strategy,
+                top_n=top_n,
+                catalog_version=self.ranking_version(strategy, snapshot),
+                not_before=now - timedelta(seconds=self.precompute_max_age_seconds),
+            )
+        if rows is None:
+            return None
+        recs = []
+        for row in rows:
+            index = snapshot.index.get(row.product_id)
+            if index is None:
+                return None
+            evidence = Evidence.model_validate(row.evidence)
+            recs.append(Recommendation(index=index, score=row.score, evidence=evidence))
+        self.precomputed_hits += 1
+        return recs
+
     def _summary(
         self,
         snapshot: CatalogSnapshot,
@@ -167,6 +211,39 @@ class RecommendationService:
             wishlisted=wishlist[:SUMMARY_ITEMS],
             searches=searches[:SUMMARY_ITEMS],
             categories=[c for c, _ in profile.top_categories(3)],
+        )
+
+    def explanation_request(
+        self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
+    ) -> ExplanationRequest:
+        """The ranked items with evidence and the summary, not yet explained: for callers that
+        explain on their own (the streaming endpoint). The same steps as ``recommend``."""
+        name = strategy or self.default_strategy
+        if name not in self.strategies:
+            known = ", ".join(sorted(self.strategies))
+            raise InvalidInputError(f"unknown algorithm {name!r}; choose one of: {known}")
+        with Session(self.db) as session:
+            user = repository.get_user(session=session, user_id=user_id)
+            if user is None:
+                raise NotFoundError("user", user_id)
+            history = repository.recent_interactions(
+                session=session, user_id=user_id, limit=HISTORY_LIMIT
+            )
+            cart = [p.name for p, _ in repository.cart(session=session, user_id=user_id)]
+            wishlist = [p.name for p in repository.wishlist(session=session, user_id=user_id)]
+        now = self.clock()
+        snapshot = self.snapshots.get()
+        records = [_record(i) for i in history]
+        recs = self._precomputed(user_id, name, top_n, snapshot, now)
+        if recs is None:
+            recs = self.strategies[name].recommend(
+                snapshot, RecommendRequest(interactions=records, top_n=top_n, now=now)
+            )
+        return ExplanationRequest(
+            user_name=user.full_name or user.username,
+            summary=self._summary(snapshot, history, records, cart, wishlist, now),
+            items=tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs),
+            user_id=user_id,
         )
 
 

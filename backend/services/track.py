@@ -1,24 +1,37 @@
-"""``track()``: validate an event, store it once, update what depends on it."""
+"""``track()``: validate events, store each once, update what depends on them.
+
+A batch is validated per event (each rejection carries its reason), then every accepted
+event, its side effects (views, cart, wishlist) and the profile updates are written in one
+transaction: a batch is stored whole or not at all, never half. Caches are invalidated and
+the stream is told only after the commit.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, model_validator
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from backend.db import repository
 from backend.db.engine import session_scope
-from backend.db.models import Action, utcnow
+from backend.db.models import Action, Interaction, as_utc, utcnow
 from backend.errors import InvalidInputError
 from backend.recommender.catalog import SnapshotManager
-from backend.services.cache import Cache, recommendations_key
+from backend.services.cache import Cache, invalidate_user
+from backend.services.events import EventStream, StreamEvent
+from backend.services.profiles import update_profiles
 
 log = logging.getLogger(__name__)
 
 CLOCK_SKEW = timedelta(minutes=5)  # tolerated drift of a client's clock
+MAX_BATCH = 1000
+_WRITE_ATTEMPTS = 3  # a concurrent writer of the same event_id makes us re-validate
 
 
 class EventIn(BaseModel):
@@ -54,40 +67,203 @@ class EventResult(BaseModel):
     created_at: datetime
 
 
+EventStatus = Literal["accepted", "duplicate", "rejected"]
+
+
+class BatchItemResult(BaseModel):
+    index: int = Field(description="Position of the event in the request.")
+    status: EventStatus
+    event_id: str | None = None
+    interaction_id: uuid.UUID | None = None
+    created_at: datetime | None = None
+    reason: str | None = Field(default=None, description="Why the event was rejected.")
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    duplicates: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
 class TrackingService:
-    def __init__(self, *, db: Engine, snapshots: SnapshotManager, cache: Cache) -> None:
+    def __init__(
+        self,
+        *,
+        db: Engine,
+        snapshots: SnapshotManager,
+        cache: Cache,
+        stream: EventStream | None = None,
+    ) -> None:
         self.db = db
         self.snapshots = snapshots
         self.cache = cache
+        self.stream = stream
 
     def track(self, event: EventIn) -> EventResult:
-        if event.timestamp is not None and event.timestamp.tzinfo is None:
-            raise InvalidInputError("timestamp must include a timezone, e.g. 2026-11-01T12:00:00Z")
-        if event.timestamp is not None and event.timestamp > utcnow() + CLOCK_SKEW:
-            raise InvalidInputError("timestamp is in the future")
-        with session_scope(self.db) as session:
-            if not repository.existing_user_ids(session=session, ids=[event.user_id]):
-                raise InvalidInputError(f"user {event.user_id} does not exist")
-            if event.product_id is not None and not repository.existing_product_ids(
-                session=session, ids=[event.product_id]
-            ):
-                raise InvalidInputError(f"product {event.product_id} does not exist")
-            interaction, created = repository.add_interaction(
-                session=session,
-                user_id=event.user_id,
-                action=event.action,
-                product_id=event.product_id,
-                query=event.query.strip() if event.query else None,
-                event_id=event.event_id,
-                created_at=event.timestamp,
-            )
-        if created:
-            self.cache.delete(recommendations_key(event.user_id))
-            snapshot = self.snapshots.loaded
-            if snapshot is not None and event.product_id is not None:
-                snapshot.record_interaction(event.product_id)
+        """One event; a rejection raises ``InvalidInputError`` with the reason."""
+        item = self.track_many([event]).results[0]
+        if item.status == "rejected":
+            raise InvalidInputError(item.reason or "invalid event")
+        assert item.interaction_id is not None and item.created_at is not None
         return EventResult(
-            interaction_id=interaction.id,
-            duplicate=not created,
-            created_at=interaction.created_at,
+            interaction_id=item.interaction_id,
+            duplicate=item.status == "duplicate",
+            created_at=item.created_at,
         )
+
+    def track_many(self, raw: Sequence[EventIn | Mapping[str, Any] | object]) -> BatchResult:
+        """Validate each event, then store every valid one in one transaction."""
+        if len(raw) > MAX_BATCH:
+            raise InvalidInputError(f"a batch holds at most {MAX_BATCH} events, got {len(raw)}")
+        results: dict[int, BatchItemResult] = {}
+        valid: list[tuple[int, EventIn]] = []
+        for index, item in enumerate(raw):
+            event, reason = _parse(item)
+            if event is None:
+                results[index] = BatchItemResult(
+                    index=index, status="rejected", reason=reason, event_id=_event_id(item)
+                )
+            else:
+                valid.append((index, event))
+
+        attempt = 1
+        while True:
+            try:
+                stored, outcome = self._store(valid)
+                break
+            except IntegrityError:
+                # Another request stored one of these event_ids (or profiles) first.
+                if attempt == _WRITE_ATTEMPTS:
+                    raise
+                attempt += 1
+                log.info("concurrent write of the same rows; re-validating the batch")
+        results.update(outcome)
+        if stored:
+            self._after_commit(stored)
+        ordered = [results[i] for i in range(len(raw))]
+        return BatchResult(
+            accepted=sum(r.status == "accepted" for r in ordered),
+            duplicates=sum(r.status == "duplicate" for r in ordered),
+            rejected=sum(r.status == "rejected" for r in ordered),
+            results=ordered,
+        )
+
+    def _store(
+        self, valid: Sequence[tuple[int, EventIn]]
+    ) -> tuple[list[Interaction], dict[int, BatchItemResult]]:
+        results: dict[int, BatchItemResult] = {}
+        stored: list[Interaction] = []
+        if not valid:
+            return stored, results
+        with session_scope(self.db) as session:
+            users = repository.existing_user_ids(
+                session=session, ids=list({e.user_id for _, e in valid})
+            )
+            products = repository.existing_product_ids(
+                session=session, ids=list({e.product_id for _, e in valid if e.product_id})
+            )
+            known = repository.find_events(
+                session=session, event_ids=list({e.event_id for _, e in valid if e.event_id})
+            )
+            now = utcnow()
+            for index, event in valid:
+                reason = None
+                if event.user_id not in users:
+                    reason = f"user {event.user_id} does not exist"
+                elif event.product_id is not None and event.product_id not in products:
+                    reason = f"product {event.product_id} does not exist"
+                if reason:
+                    results[index] = BatchItemResult(
+                        index=index, status="rejected", reason=reason, event_id=event.event_id
+                    )
+                    continue
+                if event.event_id and event.event_id in known:
+                    previous = known[event.event_id]
+                    results[index] = BatchItemResult(
+                        index=index,
+                        status="duplicate",
+                        event_id=event.event_id,
+                        interaction_id=previous.id,
+                        created_at=as_utc(previous.created_at),
+                    )
+                    continue
+                interaction = Interaction(
+                    user_id=event.user_id,
+                    product_id=event.product_id,
+                    action=event.action.value,
+                    query=event.query.strip() if event.query else None,
+                    event_id=event.event_id,
+                    created_at=as_utc(event.timestamp) if event.timestamp else now,
+                )
+                repository.store_interaction(session=session, interaction=interaction)
+                if event.event_id:
+                    known[event.event_id] = interaction  # a repeat later in this batch
+                stored.append(interaction)
+                results[index] = BatchItemResult(
+                    index=index,
+                    status="accepted",
+                    event_id=event.event_id,
+                    interaction_id=interaction.id,
+                    created_at=interaction.created_at,
+                )
+            snapshot = self.snapshots.loaded
+            tags = frozenset(snapshot.tag_index) if snapshot is not None else None
+            update_profiles(session, stored, known_tags=tags)
+        return stored, results
+
+    def _after_commit(self, stored: Sequence[Interaction]) -> None:
+        for user_id in dict.fromkeys(i.user_id for i in stored):
+            invalidate_user(self.cache, user_id)
+        snapshot = self.snapshots.loaded
+        if snapshot is not None:
+            for interaction in stored:
+                if interaction.product_id is not None:
+                    snapshot.record_interaction(interaction.product_id)
+        if self.stream is not None:
+            try:
+                self.stream.publish(
+                    [
+                        StreamEvent(
+                            interaction_id=i.id,
+                            user_id=i.user_id,
+                            action=i.action,
+                            product_id=i.product_id,
+                            created_at=as_utc(i.created_at),
+                        )
+                        for i in stored
+                    ]
+                )
+            except Exception:  # the events are stored; only derived data waits
+                log.exception("could not publish %d event(s) to the stream", len(stored))
+
+
+def _parse(item: object) -> tuple[EventIn | None, str | None]:
+    if isinstance(item, EventIn):
+        event = item
+    else:
+        try:
+            event = EventIn.model_validate(item)
+        except ValidationError as exc:
+            return None, _reasons(exc)
+    if event.timestamp is not None and event.timestamp.tzinfo is None:
+        return None, "timestamp must include a timezone, e.g. 2026-11-01T12:00:00Z"
+    if event.timestamp is not None and event.timestamp > utcnow() + CLOCK_SKEW:
+        return None, "timestamp is in the future"
+    return event, None
+
+
+def _reasons(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{where}: {msg}" if where else msg)
+    return "; ".join(parts)
+
+
+def _event_id(item: object) -> str | None:
+    if isinstance(item, EventIn):
+        return item.event_id
+    value = item.get("event_id") if isinstance(item, Mapping) else None
+    return value if isinstance(value, str) else None

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-import uuid
-
 import pytest
+
+# A fixed id no row has (fixed so parallel test workers collect the same tests).
+MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def test_service_info_and_health(api):
@@ -10,7 +11,7 @@ def test_service_info_and_health(api):
     assert info["name"] == "Shopwise" and info["docs"] == "/docs"
     health = api.get("/health").json()
     assert health["status"] == "ok"
-    assert set(health["components"]) == {"database", "index", "cache", "llm"}
+    assert set(health["components"]) == {"database", "index", "cache", "llm", "events", "worker"}
     assert "8 products" in health["components"]["index"]["detail"]
     assert health["components"]["llm"]["detail"].startswith("template")
 
@@ -55,19 +56,36 @@ def test_product_by_id_categories_and_image(api, shop):
         ("/users?limit=101", 422, "query parameter limit"),
         ("/users?offset=-1", 422, "query parameter offset"),
         ("/users/not-a-uuid", 422, "path parameter user_id"),
-        (f"/users/{uuid.uuid4()}", 404, "not found"),
+        (f"/users/{MISSING}", 404, "not found"),
         ("/products?min_price=-1", 422, "min_price"),
         ("/products?min_price=abc", 422, "min_price"),
         ("/products?min_price=50&max_price=10", 422, "min_price must not be greater"),
         ("/products?in_stock=perhaps", 422, "in_stock"),
         ("/products?category=", 422, "category"),
-        (f"/products/{uuid.uuid4()}", 404, "not found"),
+        (f"/products/{MISSING}", 404, "not found"),
         ("/products/123", 422, "product_id"),
         ("/categories?limit=0", 422, "limit"),
-        (f"/images/products/{uuid.uuid4()}.svg", 404, "not found"),
+        (f"/images/products/{MISSING}.svg", 404, "not found"),
     ],
 )
 def test_bad_input_gets_a_clear_4xx(api, url, status, needle):
     r = api.get(url)
     assert r.status_code == status, r.text
     assert needle in r.json()["detail"]
+
+
+def test_export_then_erase_a_user(api, shop, db):
+    from sqlmodel import Session, select
+
+    from backend.db.models import Interaction
+
+    alice = shop.users["alice"].id
+    export = api.get(f"/users/{alice}/export").json()
+    assert export["user"]["username"] == "alice" and "password_hash" not in export["user"]
+    assert len(export["interactions"]) == 5
+    assert api.delete(f"/users/{alice}").status_code == 204
+    assert api.get(f"/users/{alice}").status_code == 404
+    assert api.get(f"/recommend/{alice}").status_code == 404
+    with Session(db) as s:
+        assert s.exec(select(Interaction).where(Interaction.user_id == alice)).all() == []
+    assert api.delete(f"/users/{alice}").status_code == 404

@@ -26,7 +26,7 @@ def test_rules_worked_example_through_the_api(api, shop):
 
 
 def test_response_shape_explanation_and_summary(api, shop):
-    r = api.get(f"/recommend/{uid(shop, 'alice')}", params={"top_n": 3})
+    r = api.get(f"/recommend/{uid(shop, 'alice')}", params={"top_n": 3, "algorithm": "weighted"})
     assert r.status_code == 200
     body = r.json()
     assert body["user_id"] == uid(shop, "alice")
@@ -48,6 +48,11 @@ def test_response_shape_explanation_and_summary(api, shop):
     summary = body["user_behavior_summary"]
     assert "Recently purchased: Studio Headphones" in summary
     assert "recently viewed:" in summary and '"wireless earbuds"' in summary
+
+
+def test_default_algorithm_comes_from_settings(api, shop, components):
+    body = api.get(f"/recommend/{uid(shop, 'alice')}").json()
+    assert body["algorithm"] == components.settings.default_strategy
 
 
 def test_cold_start_user_gets_popular_products(api, shop):
@@ -88,7 +93,7 @@ def test_an_event_moves_a_cold_user_towards_its_category(api, shop):
         "/events",
         json={"user_id": bob, "action": "purchase", "product_id": pid(shop, "Cast Iron Skillet")},
     )
-    body = api.get(f"/recommend/{bob}", params={"top_n": 1}).json()
+    body = api.get(f"/recommend/{bob}", params={"top_n": 1, "algorithm": "weighted"}).json()
     assert body["recommended_products"][0]["name"] == "Electric Kettle"  # same category
     assert body["recommended_products"][0]["evidence"]["matched_categories"][0]["name"] == "Kitchen"
 

@@ -90,3 +90,31 @@ def test_edited_template_takes_effect_without_restart(tmp_path: Path):
 
     os.utime(path, (path.stat().st_mtime + 5, path.stat().st_mtime + 5))
     assert library.render("greeting.j2", name="Ann") == "Welcome back, Ann"
+
+
+def test_hybrid_evidence_is_explained_by_similarity_and_co_interactions(explainer):
+    from backend.recommender.evidence import CoInteraction, SimilarItem
+
+    grinder = uuid.uuid4()
+    evidence = Evidence(
+        strategy="hybrid",
+        score=0.9,
+        sources=[
+            SourceShare(name="cf", share=0.7, detail="cf"),
+            SourceShare(name="content", share=0.3, detail="c"),
+        ],
+        popularity_rank=150,
+        interaction_count=4,
+        similar_to=SimilarItem(product_id=grinder, product_name="Burr Grinder", similarity=0.71),
+        co_interactions=[CoInteraction(product_id=uuid.uuid4(), product_name="Milk Jug", count=2)],
+    )
+    text = explainer.explain(
+        ExplanationRequest(
+            user_name="Diego", summary="", items=(item("Kettle", "Kitchen", evidence),)
+        )
+    ).text
+    assert text.splitlines()[1] == (
+        "- Kettle (Kitchen, $59.99): it is close to the Burr Grinder you showed interest in, and"
+        " shoppers who chose the Milk Jug also chose this."
+    )
+    assert "popular" not in text

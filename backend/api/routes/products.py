@@ -4,13 +4,15 @@ import uuid
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
+from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import SessionDep
+from backend.api.deps import ComponentsDep, SessionDep
 from backend.api.routes.users import Limit, Offset
 from backend.api.schemas import CategoryOut, Page, ProductOut
 from backend.db import repository
 from backend.errors import InvalidInputError, NotFoundError
+from backend.services.catalog import CatalogService, ProductIn, ProductPatch
 
 router = APIRouter(tags=["catalog"])
 
@@ -70,3 +72,47 @@ def list_categories(
         limit=limit,
         offset=offset,
     )
+
+
+# --- catalog writes (issue 3): the vector index follows every write --------------------------
+
+
+def _catalog(components: ComponentsDep) -> CatalogService:
+    retrieval = components.retrieval
+    if retrieval is None or retrieval.catalog is None:
+        raise InvalidInputError("catalog writes are not configured")
+    return retrieval.catalog
+
+
+@router.post(
+    "/products", response_model=ProductOut, status_code=201, summary="Add a product (indexed)"
+)
+async def create_product(components: ComponentsDep, body: ProductIn) -> ProductOut:
+    product = await run_in_threadpool(_catalog(components).create, body)
+    return ProductOut.of(product)
+
+
+@router.put(
+    "/products/{product_id}",
+    response_model=ProductOut,
+    summary="Change a product (its vector is recomputed only if its text changed)",
+    responses={404: {"description": "No such product"}},
+)
+async def update_product(
+    components: ComponentsDep, product_id: Annotated[uuid.UUID, Path()], body: ProductPatch
+) -> ProductOut:
+    product = await run_in_threadpool(_catalog(components).update, product_id, body)
+    return ProductOut.of(product)
+
+
+@router.delete(
+    "/products/{product_id}",
+    status_code=204,
+    summary="Remove a product and its vector",
+    responses={404: {"description": "No such product"}},
+)
+async def delete_product(
+    components: ComponentsDep, product_id: Annotated[uuid.UUID, Path()]
+) -> Response:
+    await run_in_threadpool(_catalog(components).delete, product_id)
+    return Response(status_code=204)

@@ -3,13 +3,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, status
 
-from backend.api.deps import SessionDep
+from backend.api.deps import ComponentsDep, SessionDep
 from backend.api.schemas import CartLine, Page, ProductBrief, UserDetail, UserOut
 from backend.db import repository
 from backend.db.models import Action
 from backend.errors import NotFoundError
+from backend.services.privacy import UserExport
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -62,3 +63,23 @@ def get_user(session: SessionDep, user_id: Annotated[uuid.UUID, Path()]) -> User
             for p in repository.wishlist(session=session, user_id=user_id)
         ],
     )
+
+
+@router.get(
+    "/{user_id}/export",
+    response_model=UserExport,
+    summary="Everything stored about a user (GDPR access request)",
+    responses={404: {"description": "No such user"}},
+)
+def export_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]) -> UserExport:
+    return components.privacy.export(user_id)
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Erase a user with their interactions, cart, wishlist and profile (GDPR erasure)",
+    responses={404: {"description": "No such user"}},
+)
+def erase_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]) -> None:
+    components.privacy.erase(user_id)

@@ -1,0 +1,31 @@
+"""``POST /chat``: one turn of the shopping assistant (HTTP only; the work is in services.chat).
+
+The body carries a ``message``, and/or ``remove_filter`` (``{"field": "colours", "value":
+"red"}``: drop one understood filter, as the UI's chips do) and/or ``feedback``
+(``{"product_id": …, "action": "like" | "not_interested" | "view" | "add_to_cart"}``).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.deps import ComponentsDep
+from backend.services.chat import ChatRequest, ChatResponse
+
+router = APIRouter(tags=["chat"])
+
+
+@router.post(
+    "/chat",
+    response_model=ChatResponse,
+    summary="Talk to the shopping assistant: products with reasons and the understood filters",
+    responses={
+        404: {"description": "No such user"},
+        422: {"description": "Empty or over-long message, bad ids, or an unknown product"},
+    },
+)
+async def chat(body: ChatRequest, components: ComponentsDep) -> ChatResponse:
+    if components.chat is None:
+        raise HTTPException(status_code=503, detail="the chat assistant is not configured")
+    return await run_in_threadpool(components.chat.chat_turn, body)

@@ -1,0 +1,109 @@
+"""Streamed explanations (server-sent events) and the explanation counters."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from backend.api.deps import ComponentsDep
+from backend.errors import InvalidInputError
+from backend.llm.explainer import ExplanationDelta, ExplanationRequest
+from backend.services.explanations import ExplanationStream, explanation_stream
+
+router = APIRouter(tags=["recommendations"])
+
+_SSE_DOC = """Server-sent events:
+
+- `start`: `{user_id, products: [{product_id, name}], mode: "llm" | "template"}`
+- `delta` (any number): `{text}`, provisional text as the LLM writes it
+- `final` (last): `{text, source, verified, fallback_reason, cached}`. `text` is the text to
+  keep and **replaces** the deltas: the LLM's answer rendered after it passed the evidence
+  check (`verified: true`), or the template explanation (`source: "template"`).
+"""
+
+
+def _event(name: str, data: dict[str, Any]) -> str:
+    return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _sse(stream: ExplanationStream, mode: str) -> Iterator[str]:
+    request: ExplanationRequest = stream.request
+    yield _event(
+        "start",
+        {
+            "user_id": str(request.user_id),
+            "products": [
+                {"product_id": str(i.product.id), "name": i.product.name} for i in request.items
+            ],
+            "mode": mode,
+        },
+    )
+    for event in stream.events:
+        if isinstance(event, ExplanationDelta):
+            yield _event("delta", {"text": event.text})
+        else:
+            explanation = event.explanation
+            yield _event(
+                "final",
+                {
+                    "text": explanation.text,
+                    "source": explanation.source,
+                    "verified": event.verified,
+                    "fallback_reason": explanation.fallback_reason,
+                    "cached": event.cached,
+                },
+            )
+
+
+@router.get(
+    "/recommend/{user_id}/explanation/stream",
+    summary="The recommendation explanation as server-sent events",
+    description=_SSE_DOC,
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        404: {"description": "No such user"},
+        422: {"description": "Bad parameters"},
+    },
+)
+async def explanation_stream_route(
+    components: ComponentsDep,
+    user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
+    top_n: Annotated[int | None, Query(ge=1, le=50, description="How many (1–50)")] = None,
+    algorithm: Annotated[
+        str | None,
+        Query(min_length=1, max_length=40, description="Strategy to use; default: the service's"),
+    ] = None,
+) -> StreamingResponse:
+    settings = components.settings
+    n = top_n or settings.default_top_n
+    if n > settings.max_top_n:
+        raise InvalidInputError(f"top_n must be at most {settings.max_top_n}")
+    stream = await run_in_threadpool(
+        explanation_stream,
+        recommender=components.recommender,
+        explainer=components.explainer,
+        user_id=user_id,
+        top_n=n,
+        strategy=algorithm,
+    )
+    mode = "llm" if components.llm is not None else "template"
+    return StreamingResponse(
+        _sse(stream, mode),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.get(
+    "/explanations/stats",
+    summary="Explanation counters: evidence checks passed/failed by reason, fallbacks",
+)
+def explanation_stats(components: ComponentsDep) -> dict[str, Any]:
+    return components.explanation_stats.snapshot()

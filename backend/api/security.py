@@ -1,0 +1,117 @@
+"""Authentication and authorisation for every request, in one dependency.
+
+``authorize`` runs before each route: it identifies the caller (API key in ``X-API-Key``, or
+a bearer token), applies the route's policy from ``policies.py`` and the rate limits, and
+leaves the ``Principal`` on ``request.state`` for routes that need it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request
+
+from backend.api.policies import Policy, policy_for
+from backend.components import Components
+from backend.services.auth import OPEN, AuthError, Principal
+
+
+def _components(request: Request) -> Components:
+    return request.app.state.components  # type: ignore[no-any-return]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _rate_limit(components: Components, key: str, limit: int) -> None:
+    allowed, retry_after = components.rate_limiter.hit(key, limit, 60)
+    if not allowed:
+        raise HTTPException(
+            status_code=429,
+            detail="too many requests; slow down and retry later",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def _identify(request: Request, components: Components) -> Principal | None:
+    key = request.headers.get("x-api-key")
+    auth = request.headers.get("authorization", "")
+    try:
+        if key:
+            return components.auth.authenticate_key(key)
+        if auth.lower().startswith("bearer "):
+            value = auth[7:].strip()
+            if value.startswith("sw_"):
+                return components.auth.authenticate_key(value)
+            return components.auth.authenticate_token(value)
+    except AuthError as exc:
+        raise HTTPException(
+            status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from exc
+    return None
+
+
+async def _user_ids_in_request(request: Request) -> set[str]:
+    """User ids the request acts on: the path's, and any ``user_id`` in a JSON body."""
+    ids = set()
+    if "user_id" in request.path_params:
+        ids.add(str(request.path_params["user_id"]))
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        try:
+            body: Any = json.loads(await request.body() or b"null")
+        except ValueError:
+            return ids  # the route itself answers malformed JSON with a 422
+        items = body.get("events", []) if isinstance(body, dict) else []
+        for item in [body, *items] if isinstance(items, list) else [body]:
+            if isinstance(item, dict) and item.get("user_id") is not None:
+                ids.add(str(item["user_id"]))
+    return ids
+
+
+async def _allowed(principal: Principal, policy: Policy, request: Request) -> bool:
+    if principal.kind in policy.roles or principal.kind == "admin":
+        return True
+    if principal.kind == "api_key":
+        return bool(principal.scopes & policy.scopes)
+    if principal.kind == "shopper" and policy.shopper:
+        ids = await _user_ids_in_request(request)
+        if principal.user_id is None:
+            return policy.guest and not ids
+        return ids <= {str(principal.user_id)}
+    return False
+
+
+async def authorize(request: Request) -> Principal:
+    components = _components(request)
+    route = getattr(request.scope.get("route"), "path", request.url.path)
+    policy = policy_for(request.method, route)
+    principal = _identify(request, components) if components.auth.enabled else None
+    limits = components.settings
+    if route == "/auth/login":
+        _rate_limit(components, f"login:{client_ip(request)}", limits.login_attempts_per_minute)
+    _rate_limit(components, f"ip:{client_ip(request)}", limits.rate_limit_per_minute)
+    if principal is not None:
+        _rate_limit(
+            components, f"who:{principal.key_id or principal.name}", limits.rate_limit_per_minute
+        )
+    if not components.auth.enabled:
+        request.state.principal = OPEN
+        return OPEN
+    if policy.public:
+        request.state.principal = principal
+        return principal or Principal(kind="anonymous", name=client_ip(request))
+    if principal is None:
+        raise HTTPException(
+            status_code=401,
+            detail="authentication required: send X-API-Key or Authorization: Bearer <token>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not await _allowed(principal, policy, request):
+        raise HTTPException(status_code=403, detail="not allowed for this credential")
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(authorize)]

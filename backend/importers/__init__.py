@@ -1,0 +1,1 @@
+"""Importers for public catalog and interaction datasets."""

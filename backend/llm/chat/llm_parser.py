@@ -1,0 +1,178 @@
+"""LLM understanding of a shopper's message, validated against the catalog.
+
+The LLM fills the same structure the rule parser produces (``LLM_SCHEMA``, given to it in the
+system prompt; the client's public API offers JSON mode, not tool calls, so the schema
+travels in the prompt and the answer is validated here exactly as a tool call's arguments
+would be). Whatever it says is checked: unknown categories, tags, colours and brands,
+negative prices and references to products that were not shown are dropped and said so.
+Any failure (LLM down, circuit open, not JSON, wrong shape) falls back to the rule parser,
+and a message that tries to give the assistant orders never reaches the LLM at all.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backend.llm.chat.parser import INJECTION, MessageParser, clean
+from backend.llm.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate, Sort
+from backend.llm.chat.vocabulary import ChatVocabulary
+from backend.llm.client import ChatMessage, Completion, LLMError
+from backend.llm.prompts import PromptLibrary
+
+log = logging.getLogger(__name__)
+
+MAX_TAGS_IN_PROMPT = 400
+
+
+class CompletionClient(Protocol):
+    """The part of ``backend.llm.client.LLMClient`` this parser uses."""
+
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False
+    ) -> Completion: ...
+
+
+class LLMFilters(BaseModel):
+    """The JSON the LLM must return (its schema is rendered into the prompt)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reset: bool = False
+    categories: list[str] = Field(default_factory=list)
+    add_to_categories: bool = False
+    exclude_categories: list[str] = Field(default_factory=list)
+    min_price: float | None = None
+    max_price: float | None = None
+    cheaper: bool = False
+    pricier: bool = False
+    cheaper_than_position: int | None = None
+    similar_to_position: int | None = None
+    include_tags: list[str] = Field(default_factory=list)
+    exclude_tags: list[str] = Field(default_factory=list)
+    colours: list[str] = Field(default_factory=list)
+    exclude_colours: list[str] = Field(default_factory=list)
+    brands: list[str] = Field(default_factory=list)
+    exclude_brands: list[str] = Field(default_factory=list)
+    in_stock: bool | None = None
+    sort: Sort | None = None
+    clear: list[str] = Field(default_factory=list)
+    query: str = ""
+
+
+LLM_SCHEMA: dict[str, Any] = LLMFilters.model_json_schema()
+_CLEARABLE: frozenset[str] = frozenset(FilterField.__args__)  # type: ignore[attr-defined]
+
+
+class LLMParser:
+    """``MessageParser`` backed by an LLM; ``last_source`` says which parser answered."""
+
+    def __init__(
+        self, client: CompletionClient, prompts: PromptLibrary, fallback: MessageParser
+    ) -> None:
+        self.client = client
+        self.prompts = prompts
+        self.fallback = fallback
+        self.last_source: Literal["llm", "rules"] = "rules"
+
+    def parse(self, message: str, vocabulary: ChatVocabulary, *, shown_count: int) -> FilterUpdate:
+        self.last_source = "rules"
+        notes: list[str] = []
+        text = clean(message, notes)
+        if INJECTION.search(text):
+            return self.fallback.parse(message, vocabulary, shown_count=shown_count)
+        messages = [
+            ChatMessage(
+                "system",
+                self.prompts.render(
+                    "chat_parse_system.j2",
+                    schema=json.dumps(LLM_SCHEMA["properties"], separators=(",", ":")),
+                    categories=vocabulary.categories,
+                    colours=sorted(vocabulary.colours),
+                    tags=sorted(vocabulary.tags)[:MAX_TAGS_IN_PROMPT],
+                    brands=sorted(vocabulary.brands.values()),
+                ),
+            ),
+            ChatMessage(
+                "user",
+                self.prompts.render("chat_parse_user.j2", message=text, shown_count=shown_count),
+            ),
+        ]
+        try:
+            completion = self.client.complete(messages, json_mode=True)
+            answer = LLMFilters.model_validate(json.loads(completion.text))
+        except (LLMError, ValueError, ValidationError) as exc:
+            log.info("LLM parse failed (%s); using the rule parser", type(exc).__name__)
+            return self.fallback.parse(message, vocabulary, shown_count=shown_count)
+        self.last_source = "llm"
+        update = validate(answer, vocabulary, shown_count=shown_count)
+        update.notes = list(dict.fromkeys([*notes, *update.notes]))
+        return update
+
+
+def validate(answer: LLMFilters, vocabulary: ChatVocabulary, *, shown_count: int) -> FilterUpdate:
+    """Keep only what the catalog knows; say what was dropped."""
+    notes: list[str] = []
+    categories = {c.lower(): c for c in vocabulary.categories}
+    brands = vocabulary.brands
+
+    def known(values: list[str], table: dict[str, str], what: str) -> list[str]:
+        out = []
+        for value in values:
+            hit = table.get(value.strip().lower())
+            if hit is None:
+                notes.append(f"This shop has no {what} “{value[:40]}”, so I left it out.")
+            else:
+                out.append(hit)
+        return list(dict.fromkeys(out))
+
+    tags = {t: t for t in vocabulary.tags}
+    colours = {c: c for c in vocabulary.colours}
+    prices: dict[str, float | None] = {}
+    for name in ("min_price", "max_price"):
+        value = getattr(answer, name)
+        if value is not None and value < 0:
+            notes.append("Prices can't be negative, so I ignored that price.")
+            value = None
+        prices[name] = value
+
+    def position(value: int | None) -> int | None:
+        if value is None:
+            return None
+        if not 1 <= value <= shown_count:
+            notes.append(f"I can't find product number {value} among the ones I showed.")
+            return None
+        return value
+
+    picked = known(answer.categories, categories, "category")
+    update = FilterUpdate(
+        reset=answer.reset,
+        set_categories=picked if picked and not answer.add_to_categories else None,
+        add_categories=picked if answer.add_to_categories else [],
+        exclude_categories=known(answer.exclude_categories, categories, "category"),
+        min_price=prices["min_price"],
+        max_price=prices["max_price"],
+        cheaper=answer.cheaper,
+        pricier=answer.pricier,
+        cheaper_than_position=position(answer.cheaper_than_position),
+        similar_to_position=position(answer.similar_to_position),
+        include_tags=known(answer.include_tags, tags, "attribute"),
+        exclude_tags=known(answer.exclude_tags, tags, "attribute"),
+        colours=known(answer.colours, colours, "colour"),
+        exclude_colours=known(answer.exclude_colours, colours, "colour"),
+        brands=known(answer.brands, brands, "brand"),
+        exclude_brands=known(answer.exclude_brands, brands, "brand"),
+        in_stock=answer.in_stock,
+        sort=answer.sort,
+        clear=[c for c in answer.clear if c in _CLEARABLE],
+        query_words=[w for w in answer.query.lower().split() if len(w) <= 30][:MAX_QUERY_WORDS],
+    )
+    lo, hi = update.min_price, update.max_price
+    if lo is not None and hi is not None and lo > hi:
+        update.min_price, update.max_price = hi, lo
+    update.notes = list(dict.fromkeys(notes))
+    return update

@@ -1,0 +1,481 @@
+"""The LLM client: the only module that imports ``openai``.
+
+The SDK's own retries are off (``max_retries=0``); tenacity owns the policy here: exponential
+backoff with jitter on 429, 5xx, timeouts and connection errors, ``Retry-After`` honoured, and
+one total deadline per request that caps every wait and every attempt's timeout. A circuit
+breaker stops calling an LLM that keeps failing, for a cool-down. Every SDK error leaves this
+module as one of our ``LLMError`` types, so callers catch one family in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Protocol, TypeVar
+
+import httpx
+import openai
+from tenacity import RetryCallState, Retrying, retry_if_exception
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Role = Literal["system", "user", "assistant"]
+CircuitState = Literal["closed", "open", "half_open"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
+# --- our errors -------------------------------------------------------------------------
+
+
+class LLMError(Exception):
+    """Base of every failure leaving the client; ``reason`` is a stable machine-readable code."""
+
+    reason = "llm_error"
+    retryable = False
+    # Whether the failure says something about the LLM's health (counts toward the circuit).
+    counts_for_circuit = True
+
+
+class LLMUnavailable(LLMError):
+    """Connection refused, 5xx, or the deadline ran out: the LLM could not answer."""
+
+    reason = "llm_unavailable"
+    retryable = True
+
+
+class LLMTimeout(LLMUnavailable):
+    reason = "llm_timeout"
+
+
+class LLMRateLimited(LLMUnavailable):
+    """429. ``retry_after`` is the server's wish in seconds, when it said one."""
+
+    reason = "llm_rate_limited"
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class LLMCircuitOpen(LLMUnavailable):
+    """The breaker is open: we did not call the LLM at all."""
+
+    reason = "circuit_open"
+    retryable = False
+    counts_for_circuit = False
+
+
+class LLMBadResponse(LLMError):
+    """The server answered 200 with something that is not a usable chat completion."""
+
+    reason = "llm_bad_response"
+
+
+class LLMRejected(LLMError):
+    """A 4xx other than 429 (bad key, unknown model, bad request): retrying cannot help."""
+
+    reason = "llm_rejected"
+    counts_for_circuit = False
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    model: str
+    finish_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitStatus:
+    state: CircuitState
+    consecutive_failures: int
+    retry_in_seconds: float = 0.0
+
+
+class LLMClient(Protocol):
+    """What the explainer needs from an LLM; tests pass a fake with the same shape."""
+
+    model: str
+
+    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
+        """One chat completion; raises ``LLMError``."""
+        ...
+
+    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        """Text deltas as they arrive; raises ``LLMError`` (also mid-stream)."""
+        ...
+
+    def circuit(self) -> CircuitStatus: ...
+
+
+# --- circuit breaker --------------------------------------------------------------------
+
+
+class CircuitBreaker:
+    """closed → (N consecutive failures) → open → (cool-down) → half-open → one trial call.
+
+    The trial's success closes the circuit; its failure opens it for another cool-down.
+    """
+
+    def __init__(self, failure_threshold: int, cooldown_seconds: float, clock: Clock) -> None:
+        self.failure_threshold = failure_threshold
+        self.cooldown_seconds = cooldown_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._trial_running = False
+
+    def _state(self) -> CircuitState:
+        if self._opened_at is None:
+            return "closed"
+        if self._clock() - self._opened_at >= self.cooldown_seconds:
+            return "half_open"
+        return "open"
+
+    def allow(self) -> bool:
+        """Whether a call may go out now (claims the single half-open trial slot)."""
+        with self._lock:
+            state = self._state()
+            if state == "closed":
+                return True
+            if state == "half_open" and not self._trial_running:
+                self._trial_running = True
+                return True
+            return False
+
+    def record_success(self) -> None:
+        with self._lock:
+            if self._opened_at is not None:
+                log.info("LLM circuit closed after a successful trial call")
+            self._failures = 0
+            self._opened_at = None
+            self._trial_running = False
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            reopen = self._trial_running
+            self._trial_running = False
+            if reopen or (self._opened_at is None and self._failures >= self.failure_threshold):
+                self._opened_at = self._clock()
+                log.warning(
+                    "LLM circuit open for %.0f s after %d failures",
+                    self.cooldown_seconds,
+                    self._failures,
+                )
+
+    def release(self) -> None:
+        """A call that says nothing about health (e.g. a 400) gives the trial slot back."""
+        with self._lock:
+            self._trial_running = False
+
+    def status(self) -> CircuitStatus:
+        with self._lock:
+            state = self._state()
+            retry_in = 0.0
+            if state == "open" and self._opened_at is not None:
+                retry_in = self.cooldown_seconds - (self._clock() - self._opened_at)
+            return CircuitStatus(state, self._failures, round(max(retry_in, 0.0), 3))
+
+
+# --- the OpenAI client ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    deadline_seconds: float = 8.0
+    max_attempts: int = 4
+    backoff_base_seconds: float = 0.25
+    backoff_max_seconds: float = 4.0
+
+
+class OpenAIChatClient:
+    """Chat completions through the ``openai`` SDK against any OpenAI-compatible server."""
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str,
+        base_url: str | None = None,
+        temperature: float = 0.7,
+        max_tokens: int = 150,
+        policy: RetryPolicy | None = None,
+        breaker: CircuitBreaker | None = None,
+        http_client: httpx.Client | None = None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.policy = policy or RetryPolicy()
+        self.breaker = breaker or CircuitBreaker(5, 30.0, clock)
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
+        # Servers that reject response_format get plain requests from then on.
+        self._json_mode_supported = True
+        self._sdk = openai.OpenAI(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,  # tenacity owns retries; the SDK's would multiply attempts
+            timeout=self.policy.deadline_seconds,
+            http_client=http_client,
+        )
+        # The SDK imports its resource modules on first use; pay that at start-up, not
+        # inside the first request's deadline.
+        _ = self._sdk.chat.completions
+
+    def circuit(self) -> CircuitStatus:
+        return self.breaker.status()
+
+    def close(self) -> None:
+        self._sdk.close()
+
+    # -- public calls --
+
+    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
+        deadline = self._clock() + self.policy.deadline_seconds
+        return self._guarded(
+            lambda: self._retrying(deadline, lambda: self._once(messages, json_mode, deadline))
+        )
+
+    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+        deadline = self._clock() + self.policy.deadline_seconds
+        if not self.breaker.allow():
+            raise LLMCircuitOpen("the LLM circuit is open")
+        try:
+            # Retries cover opening the stream only: once text has gone out, a failure ends it.
+            chunks = self._retrying(deadline, lambda: self._open_stream(messages, deadline))
+            yield from self._deltas(chunks, deadline)
+        except LLMError as exc:
+            self._record(exc)
+            raise
+        except GeneratorExit:
+            self.breaker.release()
+            raise
+        self.breaker.record_success()
+
+    # -- the policy --
+
+    def _guarded(self, call: Callable[[], Completion]) -> Completion:
+        if not self.breaker.allow():
+            raise LLMCircuitOpen("the LLM circuit is open")
+        try:
+            result = call()
+        except LLMError as exc:
+            self._record(exc)
+            raise
+        self.breaker.record_success()
+        return result
+
+    def _record(self, exc: LLMError) -> None:
+        if exc.counts_for_circuit:
+            self.breaker.record_failure()
+        else:
+            self.breaker.release()
+
+    def _retrying(self, deadline: float, attempt: Callable[[], T]) -> T:
+        def wait(state: RetryCallState) -> float:
+            remaining = deadline - self._clock()
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, LLMRateLimited) and exc.retry_after is not None:
+                return max(0.0, exc.retry_after)
+            growth = 2.0 ** (state.attempt_number - 1)
+            cap = min(self.policy.backoff_max_seconds, self.policy.backoff_base_seconds * growth)
+            return min(cap * (0.5 + self._rng() / 2), max(remaining, 0.0))  # jittered
+
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.policy.max_attempts:
+                return True
+            # Give up rather than wait past the deadline (a long Retry-After included).
+            return self._clock() + (state.upcoming_sleep or 0.0) >= deadline
+
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, LLMError) and e.retryable),
+            wait=wait,
+            stop=stop,
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "LLM attempt %d failed (%s); retrying in %.2f s",
+                s.attempt_number,
+                type(s.outcome.exception()).__name__ if s.outcome else "?",
+                s.upcoming_sleep,
+            ),
+        )
+        return retrying(attempt)
+
+    # -- one attempt --
+
+    def _timeout(self, deadline: float) -> float:
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise LLMTimeout("the LLM deadline passed")
+        return remaining
+
+    def _request(self, messages: Sequence[ChatMessage], json_mode: bool) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in messages],
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if json_mode and self._json_mode_supported:
+            kwargs["response_format"] = {"type": "json_object"}
+        return kwargs
+
+    def _once(
+        self, messages: Sequence[ChatMessage], json_mode: bool, deadline: float
+    ) -> Completion:
+        kwargs = self._request(messages, json_mode)
+        try:
+            response = self._sdk.chat.completions.create(**kwargs, timeout=self._timeout(deadline))
+        except openai.BadRequestError as exc:
+            if "response_format" not in kwargs:
+                raise _mapped(exc) from exc
+            # Some OpenAI-compatible servers reject JSON mode; the prompt asks for JSON anyway.
+            log.info("LLM server rejected response_format; asking without it from now on")
+            self._json_mode_supported = False
+            return self._once(messages, json_mode=False, deadline=deadline)
+        except openai.OpenAIError as exc:
+            raise _mapped(exc) from exc
+        except (ValueError, TypeError) as exc:  # a body that is not JSON at all
+            raise LLMBadResponse(f"unreadable LLM response: {type(exc).__name__}") from exc
+        return _completion(response, self.model)
+
+    def _open_stream(self, messages: Sequence[ChatMessage], deadline: float) -> Any:
+        try:
+            return self._sdk.chat.completions.create(
+                **self._request(messages, json_mode=False),
+                stream=True,
+                timeout=self._timeout(deadline),
+            )
+        except openai.OpenAIError as exc:
+            raise _mapped(exc) from exc
+
+    def _deltas(self, chunks: Any, deadline: float) -> Iterator[str]:
+        try:
+            for chunk in chunks:
+                if self._clock() > deadline:
+                    raise LLMTimeout("the LLM deadline passed while streaming")
+                choices = getattr(chunk, "choices", None) or []
+                delta = getattr(choices[0], "delta", None) if choices else None
+                text = getattr(delta, "content", None)
+                if isinstance(text, str) and text:
+                    yield text
+        except openai.OpenAIError as exc:
+            raise _mapped(exc) from exc
+        except (httpx.HTTPError, ValueError, TypeError) as exc:
+            raise LLMBadResponse(f"broken LLM stream: {type(exc).__name__}") from exc
+        finally:
+            close = getattr(chunks, "close", None)
+            if callable(close):
+                close()
+
+
+def _completion(response: object, model: str) -> Completion:
+    """Validate the parts we use: the SDK does not validate bodies, and servers vary."""
+    choices = getattr(response, "choices", None)
+    if not isinstance(choices, list) or not choices:
+        raise LLMBadResponse("LLM response has no choices")
+    message = getattr(choices[0], "message", None)
+    content = getattr(message, "content", None)
+    if not isinstance(content, str) or not content.strip():
+        raise LLMBadResponse("LLM response has no text content")
+    used_model = getattr(response, "model", None)
+    return Completion(
+        text=content,
+        model=used_model if isinstance(used_model, str) and used_model else model,
+        finish_reason=getattr(choices[0], "finish_reason", None),
+    )
+
+
+def _retry_after(response: httpx.Response | None) -> float | None:
+    if response is None:
+        return None
+    ms = response.headers.get("retry-after-ms")
+    if ms:
+        try:
+            return float(ms) / 1000
+        except ValueError:
+            pass
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _mapped(exc: openai.OpenAIError) -> LLMError:
+    """Our error for an SDK error; the caller raises it ``from`` the original."""
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMTimeout("the LLM request timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMUnavailable(f"could not reach the LLM: {exc}")
+    if isinstance(exc, openai.RateLimitError):
+        return LLMRateLimited("the LLM is rate limiting us", _retry_after(exc.response))
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code >= 500:
+            return LLMUnavailable(f"the LLM failed with HTTP {exc.status_code}")
+        return LLMRejected(f"the LLM refused the request with HTTP {exc.status_code}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return LLMBadResponse("the LLM response did not validate")
+    return LLMBadResponse(f"LLM error: {type(exc).__name__}")
+
+
+def build_client(
+    *,
+    api_key: str,
+    model: str,
+    base_url: str | None,
+    temperature: float,
+    max_tokens: int,
+    deadline_seconds: float,
+    max_attempts: int,
+    circuit_failures: int,
+    circuit_cooldown_seconds: float,
+    http_client: httpx.Client | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> OpenAIChatClient:
+    """The factory ``components`` calls; keyword-only so settings map one to one."""
+    return OpenAIChatClient(
+        api_key=api_key,
+        model=model,
+        base_url=base_url,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        policy=RetryPolicy(deadline_seconds=deadline_seconds, max_attempts=max_attempts),
+        breaker=CircuitBreaker(circuit_failures, circuit_cooldown_seconds, clock),
+        http_client=http_client,
+        clock=clock,
+        sleep=sleep,
+    )

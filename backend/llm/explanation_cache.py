@@ -1,0 +1,78 @@
+"""Checked LLM explanations cached by (user, recommended ids, prompt versions, model).
+
+LLM calls are the slow, paid part of a recommendation, and the same list for the same user
+gets the same explanation. Only checked LLM text is cached: a template fallback after an
+outage must not outlive the outage. A prompt edit or a model change changes the key, so it
+takes effect without flushing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterator
+
+from backend.llm.explainer import (
+    Explanation,
+    ExplanationDelta,
+    ExplanationEvent,
+    ExplanationFinal,
+    ExplanationRequest,
+    LLMExplainer,
+)
+from backend.services.cache import Cache, explanations_key
+
+log = logging.getLogger(__name__)
+
+
+class CachedExplainer:
+    def __init__(self, inner: LLMExplainer, cache: Cache, ttl_seconds: int) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.ttl_seconds = ttl_seconds
+
+    def field(self, request: ExplanationRequest) -> str:
+        ids = [str(item.product.id) for item in request.items]
+        raw = json.dumps([ids, self.inner.cache_version()])
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+    def explain(self, request: ExplanationRequest) -> Explanation:
+        hit = self._get(request)
+        if hit is not None:
+            return hit
+        explanation = self.inner.explain(request)
+        self._put(request, explanation)
+        return explanation
+
+    def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]:
+        hit = self._get(request)
+        if hit is not None:
+            yield ExplanationDelta(hit.text)
+            yield ExplanationFinal(hit, verified=True, cached=True)
+            return
+        for event in self.inner.stream(request):
+            if isinstance(event, ExplanationFinal) and event.verified:
+                self._put(request, event.explanation)
+            yield event
+
+    def _get(self, request: ExplanationRequest) -> Explanation | None:
+        if request.user_id is None or not request.items:
+            return None
+        raw = self.cache.get(explanations_key(request.user_id), self.field(request))
+        if raw is None:
+            return None
+        try:
+            text = json.loads(raw)["text"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropping an unreadable cached explanation")
+            return None
+        self.inner.stats.record_cache_hit()
+        return Explanation(text=str(text), source="llm")
+
+    def _put(self, request: ExplanationRequest, explanation: Explanation) -> None:
+        if request.user_id is None or explanation.source != "llm" or not request.items:
+            return
+        value = json.dumps({"text": explanation.text})
+        key = explanations_key(request.user_id)
+        self.cache.set(key, self.field(request), value, self.ttl_seconds)

@@ -1,0 +1,1 @@
+"""Logs, metrics and request context: what an operator needs to see the service work."""

@@ -1,0 +1,1 @@
+"""Offline evaluation: leave-one-out with full ranking on a public dataset."""

@@ -1,0 +1,1 @@
+"""Credentials: password hashing, API keys, access tokens. No HTTP here."""

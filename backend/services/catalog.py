@@ -1,0 +1,116 @@
+"""Product create / update / delete that keeps the vector index in step with the database.
+
+The database is the truth: it is written first. The index follows in the same call; if the
+vector store fails, the write still stands, the failure is logged and reported in the result,
+and ``shopwise index`` (which skips everything unchanged) repairs it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from decimal import Decimal
+
+from pydantic import BaseModel, Field
+from sqlalchemy.engine import Engine
+
+from backend.db.engine import session_scope
+from backend.db.models import Product, utcnow
+from backend.errors import NotFoundError
+from backend.recommender.catalog import ProductRecord, SnapshotManager
+from backend.services.indexing import Indexer
+
+log = logging.getLogger(__name__)
+
+
+class ProductIn(BaseModel):
+    name: str = Field(min_length=1, max_length=300)
+    description: str = Field(default="", max_length=20_000)
+    category: str = Field(min_length=1, max_length=120)
+    price: Decimal = Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2)
+    quantity: int = Field(default=0, ge=0)
+    image_url: str | None = Field(default=None, max_length=1000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+
+
+class ProductPatch(BaseModel):
+    """Only the fields sent change."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=300)
+    description: str | None = Field(default=None, max_length=20_000)
+    category: str | None = Field(default=None, min_length=1, max_length=120)
+    price: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=12, decimal_places=2)
+    quantity: int | None = Field(default=None, ge=0)
+    image_url: str | None = Field(default=None, max_length=1000)
+    tags: list[str] | None = Field(default=None, max_length=50)
+
+
+def record_of(product: Product) -> ProductRecord:
+    return ProductRecord(
+        id=product.id,
+        name=product.name,
+        category=product.category,
+        price=product.price,
+        quantity=product.quantity,
+        tags=tuple(product.tags or ()),
+        image_url=product.image_url,
+        description=product.description or "",
+    )
+
+
+class CatalogService:
+    def __init__(self, *, db: Engine, snapshots: SnapshotManager, indexer: Indexer | None) -> None:
+        self.db = db
+        self.snapshots = snapshots
+        self.indexer = indexer
+        self.index_errors = 0
+
+    def create(self, data: ProductIn) -> Product:
+        product = Product(**data.model_dump())
+        product.tags = _clean_tags(data.tags)
+        with session_scope(self.db) as session:
+            session.add(product)
+        self._index(product)
+        return product
+
+    def update(self, product_id: uuid.UUID, patch: ProductPatch) -> Product:
+        with session_scope(self.db) as session:
+            product = session.get(Product, product_id)
+            if product is None:
+                raise NotFoundError("product", product_id)
+            changes = patch.model_dump(exclude_unset=True)
+            if "tags" in changes:
+                changes["tags"] = _clean_tags(changes["tags"] or [])
+            for key, value in changes.items():
+                setattr(product, key, value)
+            product.updated_at = utcnow()
+            session.add(product)
+        self._index(product)
+        return product
+
+    def delete(self, product_id: uuid.UUID) -> None:
+        with session_scope(self.db) as session:
+            product = session.get(Product, product_id)
+            if product is None:
+                raise NotFoundError("product", product_id)
+            session.delete(product)
+        if self.indexer is not None:
+            try:
+                self.indexer.delete([product_id])
+            except Exception:
+                self.index_errors += 1
+                log.exception("vector index delete failed for %s; run `shopwise index`", product_id)
+        self.snapshots.invalidate()
+
+    def _index(self, product: Product) -> None:
+        if self.indexer is not None:
+            try:
+                self.indexer.sync([record_of(product)])
+            except Exception:
+                self.index_errors += 1
+                log.exception("vector index update failed for %s; run `shopwise index`", product.id)
+        self.snapshots.invalidate()
+
+
+def _clean_tags(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(t.strip().lower() for t in tags if t and t.strip()))

@@ -1,0 +1,476 @@
+"""``chat_turn()``: state from the cache → parse → new state → retrieval → evidence → reply.
+
+The conversation state lives in the cache (Redis or in-process) under
+``chat:session:{session_id}`` with a TTL, so any API replica can answer the next turn and an
+abandoned conversation simply expires. The service never trusts the message beyond the
+``FilterUpdate`` the parser returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from backend.db import repository
+from backend.db.models import as_utc, utcnow
+from backend.errors import InvalidInputError, NotFoundError
+from backend.llm.chat.parser import MessageParser, RuleParser
+from backend.llm.chat.retrieval import ChatRetriever, RetrievalRequest, Retrieved
+from backend.llm.chat.state import (
+    ChatFilters,
+    ChatState,
+    FilterField,
+    GuestEvent,
+    apply_update,
+    remove_filter,
+)
+from backend.llm.chat.vocabulary import VocabularyCache
+from backend.llm.prompts import PromptLibrary
+from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.evidence import Evidence
+from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
+from backend.services.cache import Cache
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_CHARS = 4000  # hard limit (422); the parser reads the first 500 characters
+HISTORY_LIMIT = 200
+MAX_SUGGESTIONS = 5
+
+
+def chat_state_key(session_id: uuid.UUID) -> str:
+    return f"chat:session:{session_id}"
+
+
+# --- request and response ------------------------------------------------------------------
+
+
+class FilterRemoval(BaseModel):
+    """Remove one understood filter (a chip): a whole field, or one value of a list field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: FilterField
+    value: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class ChatFeedback(BaseModel):
+    """A card button. ``like`` and ``not_interested`` are remembered by the conversation
+    (a disliked product is never shown again in it); the UI also sends ``POST /events`` for
+    a known shopper, so their stored profile learns too."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: uuid.UUID
+    action: Literal["like", "not_interested", "view", "add_to_cart"]
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: uuid.UUID | None = Field(
+        default=None, description="Continue a conversation; omit to start one."
+    )
+    user_id: uuid.UUID | None = Field(
+        default=None, description="A known shopper; omit for a guest."
+    )
+    message: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
+    remove_filter: FilterRemoval | None = None
+    feedback: ChatFeedback | None = None
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> ChatRequest:
+        if not self.message.strip() and self.remove_filter is None and self.feedback is None:
+            raise ValueError("message must not be empty (or send remove_filter / feedback)")
+        return self
+
+
+class ChatProduct(BaseModel):
+    position: int = Field(ge=1)
+    id: uuid.UUID
+    name: str
+    category: str
+    price: Decimal
+    image_url: str | None
+    in_stock: bool
+    quantity: int
+    tags: list[str]
+    score: float
+    reason: str
+    evidence: Evidence
+
+
+class FilterChip(BaseModel):
+    """One understood filter, as the UI shows it; send ``field``/``value`` to remove it."""
+
+    field: FilterField
+    value: str | None = None
+    label: str
+
+
+class ChatResponse(BaseModel):
+    session_id: uuid.UUID
+    user_id: uuid.UUID | None
+    reply: str
+    reply_source: Literal["template", "llm"] = "template"
+    parser: Literal["rules", "llm"] = "rules"
+    products: list[ChatProduct]
+    filters: ChatFilters
+    chips: list[FilterChip]
+    suggestions: list[str]
+    notes: list[str]
+    turn: int
+
+
+# --- who is chatting ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Shopper:
+    name: str
+    interactions: list[InteractionRecord]
+
+
+class Shoppers(Protocol):
+    def lookup(self, user_id: uuid.UUID) -> Shopper | None: ...
+
+
+class DatabaseShoppers:
+    """A known shopper's name and newest interactions (two indexed queries)."""
+
+    def __init__(self, db: Engine, limit: int = HISTORY_LIMIT) -> None:
+        self.db = db
+        self.limit = limit
+
+    def lookup(self, user_id: uuid.UUID) -> Shopper | None:
+        with Session(self.db) as session:
+            user = repository.get_user(session=session, user_id=user_id)
+            if user is None:
+                return None
+            history = repository.recent_interactions(
+                session=session, user_id=user_id, limit=self.limit
+            )
+        records = [
+            InteractionRecord(
+                action=e.action,
+                created_at=as_utc(e.created_at),
+                product_id=e.product_id,
+                query=e.query,
+            )
+            for e in history
+        ]
+        return Shopper(name=user.full_name or user.username, interactions=records)
+
+
+# --- the service ---------------------------------------------------------------------------
+
+
+@dataclass
+class _Turn:
+    """What one turn learned besides the new state, for the reply."""
+
+    acknowledgement: str | None = None
+    understood_nothing: bool = False
+    parser: Literal["rules", "llm"] = "rules"
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        snapshots: SnapshotManager,
+        cache: Cache,
+        prompts: PromptLibrary,
+        retriever: ChatRetriever,
+        shoppers: Shoppers,
+        parser: MessageParser | None = None,
+        state_ttl_seconds: int = 1800,
+        top_n: int = 6,
+        half_life_days: float = 30.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.snapshots = snapshots
+        self.cache = cache
+        self.prompts = prompts
+        self.retriever = retriever
+        self.shoppers = shoppers
+        self.parser: MessageParser = parser or RuleParser()
+        self.state_ttl_seconds = state_ttl_seconds
+        self.top_n = top_n
+        self.half_life_days = half_life_days
+        self.clock = clock
+        self.vocabularies = VocabularyCache()
+
+    def chat_turn(self, request: ChatRequest) -> ChatResponse:
+        snapshot = self.snapshots.get()
+        vocabulary = self.vocabularies.get(snapshot)
+        turn = _Turn()
+        notes: list[str] = []
+        state = self._load(request.session_id, notes)
+        shopper = self._shopper(state, request.user_id)
+        if request.user_id is not None:
+            state.user_id = request.user_id
+
+        if request.feedback is not None:
+            state, turn.acknowledgement = self._feedback(state, request.feedback, snapshot)
+            quiet = request.feedback.action in ("view", "add_to_cart")
+            if quiet and request.remove_filter is None and not request.message.strip():
+                # Recorded only: the cards stay as they are, so "the second one" still means
+                # what the shopper sees. The next turn's ranking uses the feedback.
+                self._save(state)
+                return self._response(state, turn.acknowledgement or "Noted.", [], [], turn)
+        if request.remove_filter is not None:
+            removal = request.remove_filter
+            wanted = (removal.field, removal.value)
+            chip = next((c for c in describe(state.filters) if (c.field, c.value) == wanted), None)
+            label = chip.label if chip else removal.value or removal.field.replace("_", " ")
+            state.filters = remove_filter(state.filters, removal.field, removal.value)
+            turn.acknowledgement = f"Removed “{label}”."
+        if request.message.strip():
+            update = self.parser.parse(request.message, vocabulary, shown_count=len(state.shown))
+            turn.parser = (
+                "llm" if getattr(self.parser, "last_source", "rules") == "llm" else "rules"
+            )
+            turn.understood_nothing = update.changes_nothing
+            state, applied_notes = apply_update(state, update, snapshot)
+            notes.extend([*update.notes, *applied_notes])
+
+        profile = self._profile(state, shopper, snapshot)
+        retrieved = self.retriever.retrieve(
+            snapshot,
+            vocabulary,
+            RetrievalRequest(
+                filters=state.filters,
+                top_n=self.top_n,
+                profile=profile,
+                liked=state.liked,
+                disliked=state.disliked,
+            ),
+        )
+        notes.extend(retrieved.notes)
+        if state.filters.query and not retrieved.query_matched:
+            notes.append(f"Nothing in the shop mentions “{state.filters.query}”.")
+        products = self._products(snapshot, state.filters, retrieved)
+        chips = describe(state.filters)
+        notes = list(dict.fromkeys(notes))
+        reply = self.prompts.render(
+            "chat_reply.j2",
+            user_name=shopper.name if shopper else None,
+            acknowledgement=turn.acknowledgement,
+            understood=[c.label for c in chips],
+            count=len(products),
+            candidates=retrieved.candidates,
+            first_turn=state.turns == 0,
+            understood_nothing=turn.understood_nothing and state.filters.is_empty,
+            notes=notes,
+        )
+        state.shown = [p.id for p in products]
+        state.turns += 1
+        self._save(state)
+        response = self._response(state, reply, products, notes, turn)
+        response.suggestions = suggestions(state.filters, products, retrieved, snapshot)
+        return response
+
+    def _response(
+        self,
+        state: ChatState,
+        reply: str,
+        products: list[ChatProduct],
+        notes: list[str],
+        turn: _Turn,
+    ) -> ChatResponse:
+        return ChatResponse(
+            session_id=state.session_id,
+            user_id=state.user_id,
+            reply=reply,
+            parser=turn.parser,
+            products=products,
+            filters=state.filters,
+            chips=describe(state.filters),
+            suggestions=[],
+            notes=notes,
+            turn=state.turns,
+        )
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _load(self, session_id: uuid.UUID | None, notes: list[str]) -> ChatState:
+        if session_id is None:
+            return ChatState(session_id=uuid.uuid4())
+        raw = self.cache.get(chat_state_key(session_id), "state")
+        if raw is not None:
+            try:
+                return ChatState.model_validate_json(raw)
+            except ValidationError:
+                log.warning("discarding an unreadable chat state for session %s", session_id)
+        notes.append("I don't remember an earlier conversation here, so we're starting fresh.")
+        return ChatState(session_id=session_id)
+
+    def _save(self, state: ChatState) -> None:
+        key = chat_state_key(state.session_id)
+        self.cache.set(key, "state", state.model_dump_json(), self.state_ttl_seconds)
+
+    def _shopper(self, state: ChatState, user_id: uuid.UUID | None) -> Shopper | None:
+        if user_id is not None and state.user_id is not None and user_id != state.user_id:
+            raise InvalidInputError(
+                "this chat session belongs to another shopper; start a new session"
+            )
+        wanted = user_id or state.user_id
+        if wanted is None:
+            return None
+        shopper = self.shoppers.lookup(wanted)
+        if shopper is None:
+            raise NotFoundError("user", wanted)
+        return shopper
+
+    def _feedback(
+        self, state: ChatState, feedback: ChatFeedback, snapshot: CatalogSnapshot
+    ) -> tuple[ChatState, str]:
+        i = snapshot.index.get(feedback.product_id)
+        if i is None:
+            raise InvalidInputError(f"product {feedback.product_id} does not exist")
+        name = snapshot.products[i].name
+        pid = feedback.product_id
+        if feedback.action == "like":
+            new = state.remember(liked=pid, event=GuestEvent(product_id=pid, action="wishlist"))
+            return new, f"Saved the {name} to your likes; I'll show more like it."
+        if feedback.action == "not_interested":
+            return state.remember(disliked=pid), f"Got it, I won't show the {name} again."
+        action: Literal["view", "add_to_cart"] = feedback.action
+        ack = f"Added the {name} to your cart." if action == "add_to_cart" else None
+        return state.remember(event=GuestEvent(product_id=pid, action=action)), ack or ""
+
+    def _profile(
+        self, state: ChatState, shopper: Shopper | None, snapshot: CatalogSnapshot
+    ) -> UserProfile | None:
+        """The stored history of a known shopper plus this conversation's feedback; a guest's
+        profile is the conversation's feedback alone."""
+        now = self.clock()
+        records = list(shopper.interactions) if shopper else []
+        records += [
+            InteractionRecord(action=e.action, created_at=now, product_id=e.product_id)
+            for e in state.events
+        ]
+        if not records:
+            return None
+        return weighted_profile(records, snapshot, now=now, half_life_days=self.half_life_days)
+
+    def _products(
+        self, snapshot: CatalogSnapshot, filters: ChatFilters, retrieved: Retrieved
+    ) -> list[ChatProduct]:
+        out: list[ChatProduct] = []
+        filter_context = filters.model_dump(mode="json")
+        for position, hit in enumerate(retrieved.hits, start=1):
+            p = snapshot.products[hit.index]
+            reason = self.prompts.render(
+                "chat_reason.j2",
+                name=p.name,
+                category=p.category,
+                price=f"{p.price:.2f}",
+                in_stock=p.quantity > 0,
+                evidence=hit.evidence.model_dump(mode="json"),
+                filters=filter_context,
+            )
+            out.append(
+                ChatProduct(
+                    position=position,
+                    id=p.id,
+                    name=p.name,
+                    category=p.category,
+                    price=p.price,
+                    image_url=p.image_url,
+                    in_stock=p.quantity > 0,
+                    quantity=p.quantity,
+                    tags=list(p.tags),
+                    score=hit.score,
+                    reason=reason,
+                    evidence=hit.evidence,
+                )
+            )
+        return out
+
+
+def _money(value: float) -> str:
+    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
+
+
+def describe(filters: ChatFilters) -> list[FilterChip]:
+    """The filters as removable chips, in the order a shopper reads them."""
+    f = filters
+    chips = [FilterChip(field="categories", value=c, label=c) for c in f.categories]
+    chips += [
+        FilterChip(field="exclude_categories", value=c, label=f"not {c}")
+        for c in f.exclude_categories
+    ]
+    if f.min_price is not None and f.max_price is not None:
+        chips.append(
+            FilterChip(field="price", label=f"{_money(f.min_price)}–{_money(f.max_price)}")
+        )
+    elif f.max_price is not None:
+        chips.append(FilterChip(field="max_price", label=f"under {_money(f.max_price)}"))
+    elif f.min_price is not None:
+        chips.append(FilterChip(field="min_price", label=f"over {_money(f.min_price)}"))
+    chips += [FilterChip(field="colours", value=c, label=c) for c in f.colours]
+    chips += [FilterChip(field="include_tags", value=t, label=t) for t in f.include_tags]
+    chips += [FilterChip(field="brands", value=b, label=b) for b in f.brands]
+    chips += [
+        FilterChip(field="exclude_colours", value=c, label=f"not {c}") for c in f.exclude_colours
+    ]
+    chips += [FilterChip(field="exclude_tags", value=t, label=f"no {t}") for t in f.exclude_tags]
+    chips += [
+        FilterChip(field="exclude_brands", value=b, label=f"no {b}") for b in f.exclude_brands
+    ]
+    if f.in_stock:
+        chips.append(FilterChip(field="in_stock", label="in stock"))
+    if f.similar_to is not None:
+        chips.append(FilterChip(field="similar_to", label=f"like {f.similar_to.name}"))
+    if f.query:
+        chips.append(FilterChip(field="query", label=f"“{f.query}”"))
+    if f.sort != "relevance":
+        label = "cheapest first" if f.sort == "price_asc" else "priciest first"
+        chips.append(FilterChip(field="sort", label=label))
+    return chips
+
+
+def suggestions(
+    filters: ChatFilters,
+    products: Sequence[ChatProduct],
+    retrieved: Retrieved,
+    snapshot: CatalogSnapshot,
+) -> list[str]:
+    """Next messages worth one tap; each is plain text the parser understands."""
+    out: list[str] = []
+    if products:
+        out.append("Cheaper")
+        out.append("More like the first one")
+    if products and not filters.in_stock and any(not p.in_stock for p in products):
+        out.append("Only in stock")
+    seen = {*filters.include_tags, *filters.colours, *filters.exclude_tags}
+    tag_counts: dict[str, int] = {}
+    category_slugs = {c.lower().replace(" & ", "-") for c in snapshot.category_names}
+    for p in products:
+        for tag in p.tags[1:]:
+            if tag not in seen and tag not in category_slugs:
+                tag_counts[tag] = tag_counts.get(tag, 0) + 1
+    common = sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    if common and 1 < common[0][1] < len(products):
+        out.append(f"Only {common[0][0]}")
+    if not products:  # offer to loosen what most likely emptied the list
+        if filters.colours:
+            out.append("Any colour")
+        if filters.min_price is not None or filters.max_price is not None:
+            out.append("Any price")
+        if filters.brands:
+            out.append("Any brand")
+    if not filters.is_empty:
+        out.append("Start over")
+    return [s for s in dict.fromkeys(out) if s][:MAX_SUGGESTIONS]

@@ -1,0 +1,65 @@
+"""GDPR-style requests: everything we hold about a shopper, and erasing it."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from backend.db.engine import session_scope
+from backend.db.models import CartItem, Interaction, User, UserPreferences, WishlistItem, utcnow
+from backend.errors import NotFoundError
+from backend.services.cache import Cache, invalidate_user
+
+
+class UserExport(BaseModel):
+    exported_at: datetime
+    user: dict[str, Any]
+    interactions: list[dict[str, Any]]
+    cart: list[dict[str, Any]]
+    wishlist: list[dict[str, Any]]
+    preferences: dict[str, Any] | None
+
+
+class PrivacyService:
+    def __init__(self, *, db: Engine, cache: Cache) -> None:
+        self.db = db
+        self.cache = cache
+
+    def export(self, user_id: uuid.UUID) -> UserExport:
+        with Session(self.db) as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundError("user", user_id)
+            interactions = session.exec(
+                select(Interaction)
+                .where(Interaction.user_id == user_id)
+                .order_by(col(Interaction.created_at))
+            ).all()
+            cart = session.exec(select(CartItem).where(CartItem.user_id == user_id)).all()
+            wishlist = session.exec(
+                select(WishlistItem).where(WishlistItem.user_id == user_id)
+            ).all()
+            preferences = session.get(UserPreferences, user_id)
+            return UserExport(
+                exported_at=utcnow(),
+                # Credentials are not personal data the shopper gave us to return.
+                user=user.model_dump(mode="json", exclude={"password_hash"}),
+                interactions=[i.model_dump(mode="json") for i in interactions],
+                cart=[c.model_dump(mode="json") for c in cart],
+                wishlist=[w.model_dump(mode="json") for w in wishlist],
+                preferences=preferences.model_dump(mode="json") if preferences else None,
+            )
+
+    def erase(self, user_id: uuid.UUID) -> None:
+        """Delete the user; interactions, cart, wishlist, profile and lists cascade with it."""
+        with session_scope(self.db) as session:
+            user = session.get(User, user_id)
+            if user is None:
+                raise NotFoundError("user", user_id)
+            session.delete(user)
+        invalidate_user(self.cache, user_id)

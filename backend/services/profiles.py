@@ -1,0 +1,95 @@
+"""Incremental user profiles (``user_preferences``): one cheap update per accepted event.
+
+Affinities are running sums of action weights (the same weights the ranking profile uses), so
+a profile never needs the full history to stay current. The update runs inside the event's
+transaction: an event and its profile change are stored together or not at all.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlmodel import Session
+
+from backend.db import repository
+from backend.db.models import Interaction, UserPreferences, as_utc, utcnow
+from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
+
+RECENT_ITEMS = 20
+RECENT_SEARCHES = 10
+_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+Facets = Mapping[uuid.UUID, tuple[str, list[str]]]
+
+
+def apply_event(
+    prefs: UserPreferences,
+    event: Interaction,
+    facets: Facets,
+    *,
+    known_tags: frozenset[str] | None = None,
+    weights: Mapping[str, float] = DEFAULT_ACTION_WEIGHTS,
+    now: datetime | None = None,
+) -> None:
+    """Fold one event into a profile (pure: no I/O). JSON fields are replaced, not mutated,
+    so the ORM notices the change."""
+    weight = weights.get(event.action, 0.0)
+    categories = dict(prefs.category_affinity)
+    tags = dict(prefs.tag_affinity)
+    counts = dict(prefs.action_counts)
+    counts[event.action] = counts.get(event.action, 0) + 1
+
+    if event.product_id is not None and event.product_id in facets:
+        category, product_tags = facets[event.product_id]
+        if weight > 0:
+            categories[category] = round(categories.get(category, 0.0) + weight, 6)
+            for tag in product_tags:
+                tags[tag] = round(tags.get(tag, 0.0) + weight, 6)
+        pid = str(event.product_id)
+        prefs.recent_items = [pid, *(p for p in prefs.recent_items if p != pid)][:RECENT_ITEMS]
+    if event.query:
+        query = event.query.strip()
+        prefs.recent_searches = [query, *(q for q in prefs.recent_searches if q != query)][
+            :RECENT_SEARCHES
+        ]
+        if known_tags is not None and weight > 0:
+            for word in set(_WORD.findall(query.lower())) & known_tags:
+                tags[word] = round(tags.get(word, 0.0) + weight, 6)
+
+    prefs.category_affinity = categories
+    prefs.tag_affinity = tags
+    prefs.action_counts = counts
+    prefs.event_count += 1
+    at = as_utc(event.created_at)
+    if prefs.last_event_at is None or at > as_utc(prefs.last_event_at):
+        prefs.last_event_at = at
+    prefs.updated_at = now or utcnow()
+
+
+def update_profiles(
+    session: Session,
+    events: Sequence[Interaction],
+    *,
+    known_tags: frozenset[str] | None = None,
+) -> dict[uuid.UUID, UserPreferences]:
+    """Apply newly stored events to their users' profiles (rows locked for the update)."""
+    if not events:
+        return {}
+    user_ids = [e.user_id for e in events]
+    profiles = repository.preferences_for_update(session=session, user_ids=user_ids)
+    product_ids = list({e.product_id for e in events if e.product_id is not None})
+    facets = repository.product_facets(session=session, ids=product_ids)
+    now = utcnow()
+    # Stable: events of one instant keep the order the client sent them in.
+    for event in sorted(events, key=lambda e: as_utc(e.created_at)):
+        prefs = profiles.get(event.user_id)
+        if prefs is None:
+            prefs = UserPreferences(user_id=event.user_id)
+            session.add(prefs)
+            profiles[event.user_id] = prefs
+        apply_event(prefs, event, facets, known_tags=known_tags, now=now)
+    session.flush()
+    return profiles

@@ -1,0 +1,370 @@
+"""Prompt management for the product team: list, read, update, roll back, preview.
+
+The files in ``prompts/`` are the source of truth in git; an update stores a new version in
+the database (``PromptStore``), which the ``PromptLibrary`` serves from then on, no restart.
+A new version must parse, read only variables the code passes and keep the required ones, and
+it must render for a sample request before it is stored. A preview renders a draft for real
+users and, with an LLM configured, generates and checks explanations to report the pass rate.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from backend.db import repository
+from backend.errors import InvalidInputError, NotFoundError
+from backend.llm.check import CheckVocabulary
+from backend.llm.client import LLMClient
+from backend.llm.explainer import (
+    ExplainedItem,
+    ExplanationRequest,
+    LLMExplainer,
+    TemplateExplainer,
+    render_messages,
+)
+from backend.llm.prompt_store import PromptStore, StoredPrompt
+from backend.llm.prompts import PromptError, PromptLibrary
+from backend.llm.stats import ExplanationStats
+from backend.recommender.catalog import ProductRecord
+from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
+from backend.services.recommend import RecommendationService
+
+MAX_PREVIEW_USERS = 10
+
+
+class PromptSummary(BaseModel):
+    name: str
+    origin: Literal["file", "db"]
+    version: int  # 0: the file
+    author: str | None = None
+    updated_at: datetime | None = None
+
+
+class PromptDetail(PromptSummary):
+    source: str
+    file_source: str
+    variables_used: list[str]
+    variables_allowed: list[str]
+    variables_required: list[str]
+
+
+class PromptVersionOut(BaseModel):
+    version: int
+    author: str
+    created_at: datetime
+    note: str | None
+    source: str | None  # None: a reset to the file
+    in_effect: bool
+
+
+class PreviewSample(BaseModel):
+    user_id: uuid.UUID
+    user_name: str
+    rendered: dict[str, str]
+    error: str | None = None
+    explanation: str | None = None
+    explanation_source: str | None = None
+    fallback_reason: str | None = None
+    first_check_passed: bool | None = None
+    check_reasons: list[str] = []
+
+
+class PreviewResult(BaseModel):
+    name: str
+    draft: bool
+    llm: bool
+    samples: list[PreviewSample]
+    render_errors: int
+    # With an LLM: share of samples whose first answer passed the check, and whose final
+    # explanation is the LLM's (after at most one retry).
+    first_attempt_pass_rate: float | None = None
+    pass_rate: float | None = None
+
+
+class PromptAdmin:
+    def __init__(
+        self,
+        *,
+        db: Engine,
+        prompts: PromptLibrary,
+        store: PromptStore,
+        recommender: RecommendationService,
+        llm: LLMClient | None,
+        vocabulary: Callable[[], CheckVocabulary],
+        max_tokens: int,
+        top_n: int,
+    ) -> None:
+        self.db = db
+        self.prompts = prompts
+        self.store = store
+        self.recommender = recommender
+        self.llm = llm
+        self.vocabulary = vocabulary
+        self.max_tokens = max_tokens
+        self.top_n = top_n
+
+    # -- reading --
+
+    def name(self, raw: str) -> str:
+        name = raw if raw.endswith(".j2") else f"{raw}.j2"
+        if name not in self.prompts.names():
+            raise NotFoundError("prompt", raw)
+        return name
+
+    def list_prompts(self) -> list[PromptSummary]:
+        return [self._summary(name) for name in self.prompts.names()]
+
+    def get(self, raw: str) -> PromptDetail:
+        name = self.name(raw)
+        summary = self._summary(name)
+        source = self.prompts.source(name)
+        spec = self.prompts.variables(name)
+        return PromptDetail(
+            **summary.model_dump(),
+            source=source.text,
+            file_source=self.prompts.file_source(name),
+            variables_used=sorted(self.prompts.declared(source.text)),
+            variables_allowed=sorted(spec.allowed),
+            variables_required=sorted(spec.required),
+        )
+
+    def versions(self, raw: str) -> list[PromptVersionOut]:
+        name = self.name(raw)
+        rows = self.store.history(name)
+        return [
+            PromptVersionOut(
+                version=r.version,
+                author=r.author,
+                created_at=r.created_at,
+                note=r.note,
+                source=r.source,
+                in_effect=i == 0,
+            )
+            for i, r in enumerate(rows)
+        ]
+
+    # -- writing --
+
+    def update(self, raw: str, source: str, *, author: str, note: str | None) -> PromptDetail:
+        name = self.name(raw)
+        self._validate(name, source)
+        self.store.add(name, source, author=author, note=note)
+        return self.get(name)
+
+    def rollback(
+        self, raw: str, version: int | None, *, author: str, note: str | None
+    ) -> PromptDetail:
+        """Store a new version equal to ``version`` (0: the file; None: the one before)."""
+        name = self.name(raw)
+        current = self.store.current(name)
+        if current is None:
+            raise InvalidInputError(f"{name} has no stored versions: the file is in effect")
+        target = current.version - 1 if version is None else version
+        if target < 0 or target >= current.version:
+            raise InvalidInputError(
+                f"version must be between 0 (the file) and {current.version - 1}"
+            )
+        if target == 0:
+            self.store.add(name, None, author=author, note=note or "back to the file")
+            return self.get(name)
+        old = self.store.get(name, target)
+        if old is None:
+            raise NotFoundError(f"version of {name}", target)
+        if old.source is None:
+            self.store.add(name, None, author=author, note=note or f"back to version {target}")
+            return self.get(name)
+        self._validate(name, old.source)  # the code's variables may have changed since
+        self.store.add(name, old.source, author=author, note=note or f"rollback to {target}")
+        return self.get(name)
+
+    # -- preview --
+
+    def preview(
+        self, raw: str, source: str | None, user_ids: Sequence[uuid.UUID] | None, sample: int
+    ) -> PreviewResult:
+        name = self.name(raw)
+        library = self.prompts
+        if source is not None:
+            self._validate(name, source)
+            library = self.prompts.with_draft(name, source)
+        users = list(user_ids or self._sample_users(min(sample, MAX_PREVIEW_USERS)))
+        ranker = copy.copy(self.recommender)  # the draft may be the user summary template
+        ranker.prompts = library
+        stats = ExplanationStats()  # previews must not count as production checks
+        samples = [self._sample(library, ranker, user_id, stats) for user_id in users]
+        result = PreviewResult(
+            name=name,
+            draft=source is not None,
+            llm=self.llm is not None,
+            samples=samples,
+            render_errors=sum(1 for s in samples if s.error),
+        )
+        judged = [s for s in samples if s.first_check_passed is not None]
+        if self.llm is not None and judged:
+            result.first_attempt_pass_rate = round(
+                sum(1 for s in judged if s.first_check_passed) / len(judged), 3
+            )
+            result.pass_rate = round(
+                sum(1 for s in judged if s.explanation_source == "llm") / len(judged), 3
+            )
+        return result
+
+    def _sample(
+        self,
+        library: PromptLibrary,
+        ranker: RecommendationService,
+        user_id: uuid.UUID,
+        stats: ExplanationStats,
+    ) -> PreviewSample:
+        try:
+            request = ranker.explanation_request(user_id, top_n=self.top_n)
+        except PromptError as exc:  # a draft of the summary template; unknown users are 404
+            return PreviewSample(user_id=user_id, user_name="?", rendered={}, error=str(exc))
+        sample = PreviewSample(user_id=user_id, user_name=request.user_name, rendered={})
+        try:
+            messages, _, _ = render_messages(library, request, self.max_tokens)
+            sample.rendered = {
+                "summary": request.summary,
+                "system": messages[0].content,
+                "user": messages[1].content,
+                "template_explanation": TemplateExplainer(library).explain(request).text,
+            }
+        except PromptError as exc:
+            sample.error = str(exc)
+            return sample
+        if self.llm is not None and request.items:
+            explainer = LLMExplainer(
+                client=self.llm,
+                prompts=library,
+                vocabulary=self.vocabulary,
+                stats=stats,
+                max_tokens=self.max_tokens,
+            )
+            outcome = explainer.explain_detailed(request)
+            sample.explanation = outcome.explanation.text
+            sample.explanation_source = outcome.explanation.source
+            sample.fallback_reason = outcome.explanation.fallback_reason
+            if outcome.checks:
+                sample.first_check_passed = outcome.checks[0].ok
+                sample.check_reasons = sorted({r for c in outcome.checks for r in c.reasons})
+        return sample
+
+    def _sample_users(self, count: int) -> list[uuid.UUID]:
+        with Session(self.db) as session:
+            page = repository.list_users(session=session, limit=count, offset=0)
+        return [u.id for u in page.items]
+
+    # -- helpers --
+
+    def _summary(self, name: str) -> PromptSummary:
+        current = self.store.current(name)
+        stored: StoredPrompt | None = current if current and current.source is not None else None
+        return PromptSummary(
+            name=name,
+            origin="db" if stored else "file",
+            version=stored.version if stored else 0,
+            author=current.author if current else None,
+            updated_at=current.created_at if current else None,
+        )
+
+    def _validate(self, name: str, source: str) -> None:
+        try:
+            self.prompts.validate(name, source)
+            _trial_render(self.prompts.with_draft(name, source), name, self.max_tokens)
+        except PromptError as exc:
+            raise InvalidInputError(f"{name}: {exc}") from exc
+
+
+def _trial_request() -> ExplanationRequest:
+    """Two products, one matched by profile and one popular: every evidence field is set."""
+
+    def product(name: str, category: str, tags: tuple[str, ...], price: str) -> ProductRecord:
+        return ProductRecord(
+            id=uuid.uuid5(uuid.NAMESPACE_URL, f"trial:{name}"),
+            name=name,
+            category=category,
+            price=Decimal(price),
+            quantity=3,
+            tags=tags,
+        )
+
+    matched = Evidence(
+        strategy="weighted",
+        score=0.9,
+        sources=[SourceShare(name="weighted", share=1.0, detail="matches what you viewed")],
+        matched_categories=[WeightedMatch(name="Electronics", weight=2.0)],
+        matched_tags=[WeightedMatch(name="audio", weight=1.0)],
+        because_of=[
+            PastInteraction(
+                product_id=uuid.uuid4(), product_name="Studio Headphones", action="purchase"
+            )
+        ],
+        popularity_rank=12,
+        interaction_count=4,
+    )
+    popular = Evidence(
+        strategy="weighted",
+        score=0.0,
+        sources=[SourceShare(name="popularity", share=1.0, detail="among the most popular")],
+        popularity_rank=1,
+        interaction_count=40,
+    )
+    return ExplanationRequest(
+        user_name="Sample Shopper",
+        summary="Recently purchased: Studio Headphones.",
+        items=(
+            ExplainedItem(product("Wireless Earbuds", "Electronics", ("audio",), "59.99"), matched),
+            ExplainedItem(product("Desk Lamp", "Home", ("lighting",), "34.00"), popular),
+        ),
+        user_id=None,
+    )
+
+
+def _trial_render(library: PromptLibrary, name: str, max_tokens: int) -> None:
+    """Render ``name`` the way the code does, on a sample request; raises PromptError."""
+    request = _trial_request()
+    if name in (LLMExplainer.system_template, LLMExplainer.user_template):
+        render_messages(library, request, max_tokens)
+    elif name == LLMExplainer.retry_template:
+        library.render(name, problems=["the reason for Desk Lamp states the price '$20'"])
+    elif name == LLMExplainer.render_template:
+        library.render(
+            name,
+            user_name=request.user_name,
+            intro="Hi Sample Shopper!",
+            reasons=[
+                {
+                    "product_id": str(i.product.id),
+                    "name": i.product.name,
+                    "category": i.product.category,
+                    "price": f"{i.product.price:.2f}",
+                    "reason": "It fits what you like.",
+                }
+                for i in request.items
+            ],
+        )
+    elif name == TemplateExplainer.template:
+        TemplateExplainer(library).explain(request)
+        TemplateExplainer(library).explain(
+            ExplanationRequest(user_name="Sample Shopper", summary="", items=())
+        )
+    elif name == "user_summary.j2":
+        for lists in ([], ["Studio Headphones"]):
+            library.render(
+                name,
+                purchased=lists,
+                viewed=lists,
+                carted=lists,
+                wishlisted=lists,
+                categories=lists,
+                searches=lists,
+            )

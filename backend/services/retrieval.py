@@ -1,0 +1,143 @@
+"""The retrieval side of a running Shopwise, built once from settings (issue 3).
+
+Embedder, vector store, collaborative models, indexer, search and catalog writes. Nothing
+here connects or loads a model when built: Chroma opens on first use, the sentence model
+loads on the first encode, and the collaborative models load (or train in the background)
+on the first recommendation that needs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from backend.config import Settings
+from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.cf import CFParams, ModelStore
+from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
+from backend.recommender.strategies.hybrid import BlendConfig
+from backend.recommender.strategies.sources import reduced_embeddings
+from backend.recommender.vector_store import VectorStore
+from backend.services.catalog import CatalogService
+from backend.services.events import StreamStatus
+from backend.services.indexing import Indexer, index_state
+from backend.services.search import SearchService
+from backend.services.training import TrainingService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Retrieval:
+    settings: Settings
+    db: Engine
+    embedder: Embedder
+    store: VectorStore
+    models: ModelStore
+    hybrid_config: BlendConfig
+    params: CFParams
+    indexer: Indexer
+    snapshots: SnapshotManager | None = None
+    training: TrainingService | None = None
+    search: SearchService | None = None
+    catalog: CatalogService | None = None
+    last_attach: dict[str, Any] = field(default_factory=dict)
+
+    def bind(self, snapshots: SnapshotManager) -> None:
+        """Second half of the wiring: the services that need the snapshot manager."""
+        self.snapshots = snapshots
+        self.training = TrainingService(
+            db=self.db,
+            snapshots=snapshots,
+            store=self.models,
+            params=self.params,
+            models_dir=self.settings.data_dir / "models",
+            auto_train=self.settings.cf_auto_train,
+        )
+        self.models.on_access = self.training.ensure_current
+        self.search = SearchService(snapshots=snapshots, embedder=self.embedder, store=self.store)
+        self.catalog = CatalogService(db=self.db, snapshots=snapshots, indexer=self.indexer)
+
+    def attach_embeddings(self, snapshot: CatalogSnapshot) -> None:
+        """Copy the stored vectors into the new snapshot (skipped when nothing is indexed)."""
+        if not self._index_exists():
+            return
+        try:
+            ids, vectors = self.store.embeddings()
+        except Exception:  # serve without vectors rather than without a catalog
+            log.exception("could not read the vector index; content signals are off")
+            return
+        matched = snapshot.attach_embeddings(ids, vectors)
+        reduced_embeddings(snapshot)  # large catalogs: built here, off the request path
+        self.last_attach = {"vectors": len(ids), "matched": matched, "products": len(snapshot)}
+
+    def _index_exists(self) -> bool:
+        if self.settings.chroma_url is not None or self.store.connected:
+            return True
+        path = self.settings.chroma_path
+        return path is not None and path.exists() and any(path.iterdir())
+
+    def retrain(self) -> object:
+        """The event worker's hook when enough new events arrived."""
+        assert self.training is not None
+        return self.training.train_now(reason="threshold")
+
+    def status(self) -> StreamStatus:
+        """The vector index and model versions for /health (never built is not an error)."""
+        state = index_state(self.db)
+        snapshot = self.snapshots.loaded if self.snapshots else None
+        in_memory = (
+            int((snapshot.embeddings != 0).any(axis=1).sum())
+            if snapshot is not None and snapshot.embeddings is not None
+            else 0
+        )
+        models = self.models.current_unchecked()
+        cf = f"CF models {models.version}" if models else "no CF models yet"
+        if state is None:
+            detail = f"vector index not built yet (run `shopwise index`); {cf}"
+            return StreamStatus(backend="chroma", status="ok", detail=detail)
+        last = state.last_run
+        detail = (
+            f"{state.vectors} vectors ({state.model_id}), {in_memory} in memory; last index "
+            f"{state.last_run_at:%Y-%m-%d %H:%M}: {int(last.get('encoded', 0))} embedded, "
+            f"{int(last.get('unchanged', 0))} unchanged; {cf}"
+        )
+        return StreamStatus(backend="chroma", status="ok", detail=detail)
+
+
+def build_retrieval(settings: Settings, db: Engine) -> Retrieval:
+    embedder = SentenceTransformerEmbedder(settings.embedding_model_path)
+    store = VectorStore.open(
+        path=settings.chroma_path,
+        url=str(settings.chroma_url) if settings.chroma_url else None,
+    )
+    config = BlendConfig(
+        weights={
+            "content": settings.hybrid_content_weight,
+            "cf": settings.hybrid_cf_weight,
+            "rules": settings.hybrid_rules_weight,
+            "popularity": settings.hybrid_popularity_weight,
+        },
+        recency_decay=settings.hybrid_recency_decay,
+        half_life_days=settings.interaction_half_life_days,
+        mmr_lambda=settings.hybrid_mmr_lambda,
+        max_per_category=settings.hybrid_max_per_category,
+    )
+    params = CFParams(
+        ease_lambda=settings.ease_lambda, ease_content_alpha=settings.ease_content_alpha
+    )
+    return Retrieval(
+        settings=settings,
+        db=db,
+        embedder=embedder,
+        store=store,
+        models=ModelStore(),
+        hybrid_config=config,
+        params=params,
+        indexer=Indexer(
+            embedder=embedder, store=store, db=db, batch_size=settings.embedding_batch_size * 4
+        ),
+    )

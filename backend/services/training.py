@@ -1,0 +1,213 @@
+"""Training the collaborative models from the interactions table; versions are recorded.
+
+``shopwise train`` and the event worker (after ``RETRAIN_THRESHOLD`` new events) call
+``train_now``: it trains, saves the arrays under ``DATA_DIR/models`` and records a
+``model_version`` row. A serving process picks the newest version up by itself (a cheap
+check, rate-limited, on the recommend path) and, when none exists yet, trains one in a
+background thread, so the API starts fast and never trains inside a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, func, select
+
+from backend.db.engine import session_scope
+from backend.db.models import Interaction, ModelVersion
+from backend.recommender.catalog import SnapshotManager
+from backend.recommender.cf import CFModels, CFParams, ModelStore, train, user_items_matrix
+from backend.recommender.cf import load as load_models
+from backend.recommender.cf import save as save_models
+from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainReport:
+    version: str
+    kinds: list[str]
+    n_users: int
+    n_items: int
+    n_interactions: int
+    seconds: float
+
+    def __str__(self) -> str:
+        return (
+            f"version {self.version}: {', '.join(self.kinds) or 'no models'} on "
+            f"{self.n_interactions} user-item pairs ({self.n_users} users, {self.n_items} items) "
+            f"in {self.seconds:.1f} s"
+        )
+
+
+class TrainingService:
+    def __init__(
+        self,
+        *,
+        db: Engine,
+        snapshots: SnapshotManager,
+        store: ModelStore,
+        params: CFParams = CFParams(),  # noqa: B008 - frozen dataclass
+        action_weights: Mapping[str, float] = DEFAULT_ACTION_WEIGHTS,
+        models_dir: Path,
+        auto_train: bool = True,
+        check_every_seconds: float = 30.0,
+        inline_train_below: int = 20_000,
+    ) -> None:
+        self.db = db
+        self.snapshots = snapshots
+        self.store = store
+        self.params = params
+        self.action_weights = action_weights
+        self.models_dir = models_dir
+        self.auto_train = auto_train
+        self.inline_train_below = inline_train_below
+        self.check_every_seconds = check_every_seconds
+        self._lock = threading.Lock()
+        self._check_lock = threading.Lock()
+        self._training = False
+        self._last_check = 0.0
+
+    def train_now(
+        self, *, reason: str = "manual", progress: Callable[[str], None] | None = None
+    ) -> TrainReport:
+        started = time.perf_counter()
+        snapshot = self.snapshots.get()
+        ids = [p.id for p in snapshot.products]
+        with Session(self.db) as session:
+            events_seen = _event_count(session)
+            rows = session.execute(
+                sa.select(
+                    col(Interaction.user_id), col(Interaction.product_id), col(Interaction.action)
+                ).where(col(Interaction.product_id).is_not(None))
+            ).all()
+        users: dict[uuid.UUID, int] = {}
+        triples: list[tuple[int, int, float]] = []
+        for user_id, product_id, action in rows:
+            i = snapshot.index.get(product_id)
+            weight = self.action_weights.get(action, 0.0)
+            if i is None or weight <= 0:
+                continue
+            triples.append((users.setdefault(user_id, len(users)), i, weight))
+        matrix = user_items_matrix(triples, len(users), len(ids))
+        models: CFModels = train(
+            matrix,
+            ids,
+            params=self.params,
+            item_embeddings=snapshot.embeddings
+            if snapshot.embeddings is not None and np.any(snapshot.embeddings)
+            else None,
+            progress=progress,
+        )
+        save_models(models, self.model_path(models.version))
+        seconds = time.perf_counter() - started
+        self.store.set(models)
+        report = TrainReport(
+            version=models.version,
+            kinds=models.kinds(),
+            n_users=models.n_users,
+            n_items=len(ids),
+            n_interactions=models.n_interactions,
+            seconds=seconds,
+        )
+        with session_scope(self.db) as session:
+            session.add(
+                ModelVersion(
+                    version=models.version,
+                    kinds=report.kinds,
+                    params={k: float(v) for k, v in asdict(self.params).items()},
+                    n_users=report.n_users,
+                    n_items=report.n_items,
+                    n_interactions=report.n_interactions,
+                    events_seen=events_seen,
+                    reason=reason,
+                    seconds=seconds,
+                )
+            )
+        log.info("collaborative models trained: %s", report)
+        return report
+
+    def latest_version(self) -> ModelVersion | None:
+        with Session(self.db) as session:
+            return session.exec(
+                select(ModelVersion).order_by(col(ModelVersion.trained_at).desc()).limit(1)
+            ).first()
+
+    def new_events(self) -> int:
+        """Interactions stored since the current models were trained."""
+        latest = self.latest_version()
+        with Session(self.db) as session:
+            total = _event_count(session)
+        return total - (latest.events_seen if latest else 0)
+
+    def ensure_current(self) -> None:
+        """Load a newer saved version, or train a first one; rate-limited and cheap.
+
+        Checks are serialised and the clock is set when one ends, so a request arriving
+        while a small shop's first model trains inline waits for it instead of answering
+        without it (two requests never see different models for no reason).
+        """
+        if self._training or time.monotonic() - self._last_check < self.check_every_seconds:
+            return
+        with self._check_lock:
+            if time.monotonic() - self._last_check < self.check_every_seconds:
+                return
+            try:
+                self._check()
+            except Exception:  # the database or the file is unavailable: keep what we have
+                log.exception("could not check the collaborative models")
+            finally:
+                self._last_check = time.monotonic()
+
+    def _check(self) -> None:
+        latest = self.latest_version()
+        current = self.store.current_unchecked()
+        if latest is not None and (current is None or current.version != latest.version):
+            path = self.model_path(latest.version)
+            if path.exists():
+                self.store.set(load_models(path))
+                log.info("loaded collaborative models %s", latest.version)
+                return
+        if current is not None or not self.auto_train:
+            return
+        pending = self.new_events()
+        if not pending:
+            return
+        if pending <= self.inline_train_below:
+            # A small shop trains in well under a second: do it now, deterministically.
+            self.train_now(reason="startup")
+            return
+        with self._lock:
+            if self._training:
+                return
+            self._training = True
+        threading.Thread(target=self._background_train, name="cf-train", daemon=True).start()
+
+    def _background_train(self) -> None:
+        try:
+            self.train_now(reason="startup")
+        except Exception:
+            log.exception("background training failed; recommending without CF for now")
+        finally:
+            self._training = False
+
+    def model_path(self, version: str) -> Path:
+        return self.models_dir / f"cf-{version}.npz"
+
+    @property
+    def training(self) -> bool:
+        return self._training
+
+
+def _event_count(session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Interaction)).one())

@@ -1,0 +1,408 @@
+"""The worker: turns accepted events into derived data, exactly once per event.
+
+For every event it counts co-interactions (frequently bought together), refreshes the
+user's precomputed recommendations and counts towards the next model retrain. Statistics
+go through a ledger (``processed_event``) in the same transaction, so a message delivered
+twice (a worker died after committing but before acking) is counted once. Precomputing is a
+replace, so repeating it is harmless.
+
+``StreamWorker`` runs this over Redis Streams (``shopwise worker``); ``InProcessWorker``
+runs it on a background thread of the API when there is no Redis.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+
+from backend.db import repository
+from backend.db.engine import session_scope
+from backend.db.models import Action, UserRecommendation, as_utc, utcnow
+from backend.recommender.profile import InteractionRecord
+from backend.recommender.strategies import RecommendRequest
+from backend.services.events import (
+    Delivery,
+    InProcessEventStream,
+    RedisEventStream,
+    StreamEvent,
+    StreamStatus,
+)
+from backend.services.recommend import HISTORY_LIMIT, RecommendationService
+
+log = logging.getLogger(__name__)
+
+BOUGHT_TOGETHER = "bought_together"
+SINCE_RETRAIN = "events_since_retrain"
+RETRAINS = "retrains"
+_ATTEMPTS = 3
+
+RetrainFn = Callable[[], object]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessReport:
+    delivered: int
+    processed: int  # newly counted into the statistics
+    duplicates: int  # already in the ledger: a redelivery
+    skipped: int  # the interaction no longer exists
+    precomputed: int  # users whose list was refreshed
+    retrain: str | None = None  # "due" | "done" | "failed"
+
+
+class EventProcessor:
+    def __init__(
+        self,
+        *,
+        db: Engine,
+        recommender: RecommendationService,
+        top_n: int,
+        retrain_threshold: int,
+        retrain: RetrainFn | None = None,
+        commit_every: int = 100,
+        on_commit: Callable[[int], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.recommender = recommender
+        self.top_n = top_n
+        self.retrain_threshold = retrain_threshold
+        self.retrain = retrain
+        self.commit_every = max(commit_every, 1)
+        self.on_commit = on_commit  # test seam: called after each committed chunk
+        self.clock = clock
+        self._retrain_due_logged = False
+
+    def process(self, events: Sequence[StreamEvent]) -> ProcessReport:
+        unique = list({e.interaction_id: e for e in events}.values())
+        processed = duplicates = skipped = 0
+        since_retrain = 0
+        for start in range(0, len(unique), self.commit_every):
+            chunk = unique[start : start + self.commit_every]
+            new, dup, gone, since = _retry(functools.partial(self._count, chunk))
+            processed, duplicates, skipped = processed + new, duplicates + dup, skipped + gone
+            since_retrain = max(since_retrain, since)
+            if self.on_commit is not None:
+                self.on_commit(processed + duplicates + skipped)
+        precomputed = 0
+        for user_id in dict.fromkeys(e.user_id for e in unique):
+            precomputed += self.precompute(user_id)
+        retrain = self._maybe_retrain(since_retrain) if processed else None
+        return ProcessReport(len(events), processed, duplicates, skipped, precomputed, retrain)
+
+    def _count(self, chunk: Sequence[StreamEvent]) -> tuple[int, int, int, int]:
+        """Ledger, co-interaction counts and the retrain counter: one transaction."""
+        ids = [e.interaction_id for e in chunk]
+        now = self.clock()
+        with session_scope(self.db) as session:
+            done = repository.processed_interaction_ids(session=session, ids=ids)
+            alive = repository.existing_interaction_ids(session=session, ids=ids)
+            new = [e for e in chunk if e.interaction_id not in done and e.interaction_id in alive]
+            pairs: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
+            for event in new:
+                if event.action != Action.PURCHASE.value or event.product_id is None:
+                    continue
+                for other in repository.earlier_purchases(
+                    session=session,
+                    user_id=event.user_id,
+                    before=event.created_at,
+                    interaction_id=event.interaction_id,
+                ):
+                    if other != event.product_id:
+                        pairs[(event.product_id, other, BOUGHT_TOGETHER)] += 1
+                        pairs[(other, event.product_id, BOUGHT_TOGETHER)] += 1
+            repository.bump_co_interactions(session=session, counts=pairs, at=now)
+            repository.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
+            since = (
+                repository.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
+                if new
+                else 0
+            )
+        gone = sum(1 for e in chunk if e.interaction_id not in alive)
+        return len(new), len(chunk) - len(new) - gone, gone, since
+
+    def precompute(self, user_id: uuid.UUID) -> int:
+        """Store the default strategy's list for this user; 1 if stored, 0 if not."""
+        svc = self.recommender
+        with Session(self.db) as session:
+            if repository.get_user(session=session, user_id=user_id) is None:
+                return 0
+            # Version first: an event landing meanwhile makes this list stale, never wrong.
+            version = repository.profile_version(session=session, user_id=user_id)
+            history = repository.recent_interactions(
+                session=session, user_id=user_id, limit=HISTORY_LIMIT
+            )
+        snapshot = svc.snapshots.get()
+        now = self.clock()
+        records = [
+            InteractionRecord(
+                action=i.action,
+                created_at=as_utc(i.created_at),
+                product_id=i.product_id,
+                query=i.query,
+            )
+            for i in history
+        ]
+        strategy = svc.default_strategy
+        ranked_against = svc.ranking_version(strategy, snapshot)  # before: a swap makes it stale
+        recs = svc.strategies[strategy].recommend(
+            snapshot, RecommendRequest(interactions=records, top_n=self.top_n, now=now)
+        )
+        rows = [
+            UserRecommendation(
+                user_id=user_id,
+                product_id=snapshot.products[rec.index].id,
+                rank=rank,
+                score=float(rec.score),
+                evidence=rec.evidence.model_dump(mode="json"),
+                strategy=strategy,
+                top_n=self.top_n,
+                profile_version=version,
+                catalog_version=ranked_against,
+                updated_at=now,
+            )
+            for rank, rec in enumerate(recs)
+        ]
+        try:
+            with session_scope(self.db) as session:
+                repository.replace_user_recommendations(session=session, user_id=user_id, rows=rows)
+        except IntegrityError:  # another worker wrote this user's list at the same moment
+            log.debug("concurrent precompute for user %s; keeping theirs", user_id)
+            return 0
+        return 1
+
+    def _maybe_retrain(self, since: int) -> str | None:
+        if self.retrain_threshold <= 0 or since < self.retrain_threshold:
+            return None
+        if self.retrain is None:
+            if not self._retrain_due_logged:
+                log.info("model retrain due: %d events since the last one", since)
+                self._retrain_due_logged = True
+            return "due"  # the counter in worker_counter records it
+        try:
+            self.retrain()
+        except Exception:
+            log.exception("model retrain failed; will try again after the next batch")
+            return "failed"
+        now = self.clock()
+        with session_scope(self.db) as session:
+            repository.set_counter(session=session, name=SINCE_RETRAIN, value=0, at=now)
+            repository.bump_counter(session=session, name=RETRAINS, by=1, at=now)
+        log.info("model retrained after %d events", since)
+        return "done"
+
+    def retrain_status(self) -> str:
+        with Session(self.db) as session:
+            since = repository.get_counter(session=session, name=SINCE_RETRAIN)
+        due = self.retrain_threshold > 0 and since >= self.retrain_threshold
+        return f"{since} event(s) since the last retrain" + (" (retrain due)" if due else "")
+
+
+def _retry(fn: Callable[[], tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+    """Two workers on the same rows (a reclaim racing a slow worker) collide on a key or a
+    lock; the ledger makes running the chunk again safe."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            return fn()
+        except (IntegrityError, OperationalError):
+            if attempt == _ATTEMPTS:
+                raise
+            log.info("statistics write collided (attempt %d); retrying", attempt)
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
+
+
+class StreamWorker:
+    """``shopwise worker``: reclaim what dead workers left, read new messages, process, ack.
+
+    Messages are acked only after processing committed, so a worker killed mid-batch
+    leaves its messages pending; after ``claim_idle_ms`` any worker takes them over.
+    """
+
+    def __init__(
+        self,
+        *,
+        stream: RedisEventStream,
+        processor: EventProcessor,
+        consumer: str,
+        batch_size: int = 100,
+        block_ms: int = 1000,
+        claim_idle_ms: int = 30_000,
+        refresh_snapshot: Callable[[], object] | None = None,
+        refresh_seconds: float = 5.0,
+        heartbeat: Path | None = None,
+    ) -> None:
+        self.stream = stream
+        self.processor = processor
+        self.consumer = consumer
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self.refresh_snapshot = refresh_snapshot
+        self.refresh_seconds = refresh_seconds
+        self.heartbeat = heartbeat  # touched every step: a container healthcheck reads its age
+        self.handled = 0
+        self._resumed = False
+        self._last_refresh = time.monotonic()
+
+    def run_once(self) -> int:
+        """One step; returns how many messages it handled."""
+        deliveries: list[Delivery] = []
+        if not self._resumed:  # first, what this consumer name was given and never acked
+            deliveries = self.stream.own_pending(self.consumer, self.batch_size)
+            self._resumed = not deliveries
+        if not deliveries:
+            deliveries = self.stream.claim(self.consumer, self.claim_idle_ms, self.batch_size)
+            if deliveries:
+                log.info("reclaimed %d message(s) left pending by another worker", len(deliveries))
+        if not deliveries:
+            deliveries = self.stream.read(self.consumer, self.batch_size, self.block_ms)
+        self.handle(deliveries)
+        return len(deliveries)
+
+    def handle(self, deliveries: Sequence[Delivery]) -> None:
+        good: list[Delivery] = []
+        for delivery in deliveries:
+            if delivery.event is None:
+                log.error("malformed stream message %s; dead-lettered", delivery.message_id)
+                self.stream.dead_letter(delivery, "malformed payload")
+            else:
+                good.append(delivery)
+        if not good:
+            return
+        report = self.processor.process([d.event for d in good if d.event is not None])
+        self.stream.ack([d.message_id for d in good])
+        self.handled += len(good)
+        log.debug("batch done: %s", report)
+
+    def run(self, stop: threading.Event, *, burst: bool = False) -> None:
+        """Loop until ``stop`` is set (or, with ``burst``, until nothing is left pending)."""
+        backoff = 0.5
+        while not stop.is_set():
+            try:
+                n = self.run_once()
+                backoff = 0.5
+                if self.heartbeat is not None:
+                    self.heartbeat.touch()
+                if burst and n == 0 and self.stream.pending_count() == 0:
+                    return
+            except Exception:  # Redis or the database is away: keep the messages, wait
+                log.exception("worker step failed; retrying in %.1f s", backoff)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 15.0)
+                continue
+            if (
+                self.refresh_snapshot
+                and time.monotonic() - self._last_refresh > self.refresh_seconds
+            ):
+                self._last_refresh = time.monotonic()
+                try:
+                    self.refresh_snapshot()
+                except Exception:
+                    log.exception("snapshot refresh failed")
+
+
+class InProcessWorker:
+    """The embedded default: the same processing on a background thread of the API."""
+
+    def __init__(
+        self, *, stream: InProcessEventStream, processor: EventProcessor, batch_size: int = 200
+    ) -> None:
+        self.stream = stream
+        self.processor = processor
+        self.batch_size = batch_size
+        self.processed = 0
+        self.failed = 0
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="event-worker", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Finish the batch in hand, then stop (before the app closes the database)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+            if self._thread.is_alive():
+                log.warning("in-process worker still busy after %.0f s; leaving it", timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            events = self.stream.take(self.batch_size, timeout=0.2)
+            if not events:
+                continue
+            try:
+                self._handle(events)
+            finally:
+                self.stream.task_done(len(events))
+
+    def _handle(self, events: Sequence[StreamEvent]) -> None:
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                self.processor.process(events)
+                self.processed += len(events)
+                return
+            except Exception as exc:
+                self.last_error = type(exc).__name__
+                log.exception("in-process worker batch failed (attempt %d)", attempt)
+                if self._stop.wait(0.2 * attempt):
+                    break
+        self.failed += len(events)  # stored events; only their derived data is late
+
+    def status(self) -> StreamStatus:
+        state = "ok" if self.running else "degraded"
+        detail = (
+            f"in-process, {'running' if self.running else 'stopped'}, {self.processed} processed"
+        )
+        if self.failed:
+            detail += f", {self.failed} failed (last: {self.last_error})"
+        detail += f"; {self.processor.retrain_status()}"
+        return StreamStatus(backend="in-process", status=state, detail=detail)
+
+
+class StreamWorkerMonitor:
+    """What the API can tell about remote workers: who reads the group, and how recently."""
+
+    def __init__(
+        self,
+        stream: RedisEventStream,
+        processor: EventProcessor | None = None,
+        active_within_ms: int = 30_000,
+    ) -> None:
+        self.stream = stream
+        self.processor = processor
+        self.active_within_ms = active_within_ms
+
+    def status(self) -> StreamStatus:
+        try:
+            consumers = self.stream.consumers()
+            pending = self.stream.pending_count()
+        except Exception as exc:
+            return StreamStatus("redis", "degraded", f"unknown ({type(exc).__name__})")
+        active = [c for c in consumers if int(c.get("idle", 1 << 62)) < self.active_within_ms]
+        detail = f"{len(active)} active worker(s), {pending} message(s) pending"
+        if self.processor is not None:
+            detail += f"; {self.processor.retrain_status()}"
+        if not active:
+            return StreamStatus("redis", "degraded", "no worker is reading the stream; " + detail)
+        return StreamStatus("redis", "ok", detail)

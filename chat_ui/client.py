@@ -1,0 +1,147 @@
+"""The chat UI's only door to the API: a small httpx client.
+
+The page never builds URLs or parses HTTP errors itself; it gets plain dicts or one of two
+exceptions: ``ApiUnavailable`` (nothing answered: show a friendly "back soon") and
+``ApiError`` (the API said no: show its ``detail``). The base URL comes from
+``SHOPWISE_API_URL`` (or ``CHAT_API_URL``, the backend setting), default the local API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+
+
+def api_base_url() -> str:
+    url = os.environ.get("SHOPWISE_API_URL") or os.environ.get("CHAT_API_URL") or DEFAULT_API_URL
+    return url.rstrip("/")
+
+
+class ApiUnavailable(RuntimeError):
+    """The API did not answer (down, refused, timed out)."""
+
+
+class ApiError(RuntimeError):
+    """The API answered with an error; ``detail`` is its message for people."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+
+
+class ShopwiseClient:
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        timeout: float = 10.0,
+        api_key: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = (base_url or api_base_url()).rstrip("/")
+        headers: dict[str, str] = {}
+        key = api_key or os.environ.get("SHOPWISE_API_KEY")
+        if key:
+            headers["X-API-Key"] = key
+        self._http = httpx.Client(
+            base_url=self.base_url, timeout=timeout, headers=headers, transport=transport
+        )
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    def service_info(self) -> dict[str, Any]:
+        return self._request("GET", "/")
+
+    def users(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/users", params={"limit": limit})["items"])
+
+    def chat(
+        self,
+        *,
+        message: str = "",
+        session_id: str | None = None,
+        user_id: str | None = None,
+        remove_filter: dict[str, Any] | None = None,
+        feedback: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"message": message}
+        for name, value in (
+            ("session_id", session_id),
+            ("user_id", user_id),
+            ("remove_filter", remove_filter),
+            ("feedback", feedback),
+        ):
+            if value is not None:
+                body[name] = value
+        return self._request("POST", "/chat", json=body)
+
+    def event(self, *, user_id: str, action: str, product_id: str) -> dict[str, Any]:
+        body = {
+            "user_id": user_id,
+            "action": action,
+            "product_id": product_id,
+            "event_id": f"chat-ui-{uuid.uuid4()}",
+        }
+        return self._request("POST", "/events", json=body)
+
+    def recommend(self, user_id: str, top_n: int = 4) -> dict[str, Any]:
+        return self._request("GET", f"/recommend/{user_id}", params={"top_n": top_n})
+
+    def stream_explanation(self, user_id: str) -> Iterator[str]:
+        """Text deltas of the streamed explanation (server-sent events)."""
+        path = f"/recommend/{user_id}/explanation/stream"
+        try:
+            with self._http.stream("GET", path) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise ApiError(response.status_code, _detail(response))
+                for line in response.iter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    payload = line[5:].strip()
+                    try:
+                        data = json.loads(payload)
+                    except ValueError:
+                        yield payload
+                        continue
+                    text = data.get("text") or data.get("delta") if isinstance(data, dict) else None
+                    if isinstance(text, str):
+                        yield text
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(str(exc)) from exc
+
+    def image_url(self, product: dict[str, Any]) -> str:
+        path = product.get("image_url") or f"/images/products/{product['id']}.svg"
+        return path if path.startswith("http") else f"{self.base_url}{path}"
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiUnavailable(
+                f"{self.base_url} is not answering ({type(exc).__name__})"
+            ) from exc
+        if response.status_code >= 500:
+            raise ApiUnavailable(f"the API failed with HTTP {response.status_code}")
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, _detail(response))
+        return response.json()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return str(detail) if detail else response.reason_phrase

@@ -1,0 +1,250 @@
+"""The prompt admin API: off without a token, validated updates live at once, history,
+rollback, and previews that report the evidence-check pass rate before anyone publishes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.components import Components, build_components
+from backend.config import PROJECT_ROOT, Settings, load_settings
+from backend.main import create_app
+from tests.llm.fakes import FakeLLM
+
+TOKEN = "test-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+NEW_EXPLANATION = "Hello {{ user_name }}: {% for item in items %}{{ item.name }}; {% endfor %}"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only here; the prompt store itself is tested on both databases."""
+    return f"sqlite:///{tmp_path / 'shopwise.db'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return load_settings(
+        _env_file=None,
+        env="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        snapshot_refresh_seconds=0,
+        prompts_dir=PROJECT_ROOT / "prompts",
+        admin_token=TOKEN,
+    )
+
+
+@pytest.fixture
+def admin(api: TestClient) -> TestClient:
+    api.headers.update(AUTH)
+    return api
+
+
+def test_disabled_without_an_admin_token(tmp_path, database_url, db, shop):
+    settings = load_settings(
+        _env_file=None, data_dir=tmp_path, database_url=database_url, snapshot_refresh_seconds=0
+    )
+    components = build_components(settings)
+    with TestClient(create_app(components=components)) as client:
+        for method, path in [
+            ("GET", "/admin/prompts"),
+            ("GET", "/admin/prompts/explanation.j2"),
+            ("PUT", "/admin/prompts/explanation.j2"),
+            ("POST", "/admin/prompts/explanation.j2/preview"),
+        ]:
+            response = client.request(method, path, headers=AUTH, json={"source": "x"})
+            assert response.status_code == 403
+            assert "ADMIN_TOKEN" in response.json()["detail"]
+    components.db.dispose()
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
+)
+def test_the_token_is_required(api, headers):
+    response = api.get("/admin/prompts", headers=headers)
+    assert response.status_code == 401
+    assert "Bearer" in response.json()["detail"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_list_and_read(admin):
+    listed = admin.get("/admin/prompts").json()
+    names = [p["name"] for p in listed]
+    assert {"explain_system.j2", "explain_user.j2", "explanation.j2", "llm_explanation.j2"} <= set(
+        names
+    )
+    assert all(p["origin"] == "file" and p["version"] == 0 for p in listed)
+    detail = admin.get("/admin/prompts/explain_user").json()  # the .j2 suffix is optional
+    assert detail["name"] == "explain_user.j2"
+    assert detail["source"] == (PROJECT_ROOT / "prompts" / "explain_user.j2").read_text()
+    assert detail["variables_allowed"] == ["items", "summary", "user_name"]
+    assert detail["variables_required"] == ["items"]
+    assert admin.get("/admin/prompts/nope.j2").status_code == 404
+
+
+def test_an_update_is_stored_with_author_and_live_without_restart(admin, shop):
+    bob = shop.users["bob"].id
+    before = admin.get(f"/recommend/{bob}").json()["llm_explanation"]
+    response = admin.put(
+        "/admin/prompts/explanation.j2",
+        json={"source": NEW_EXPLANATION, "author": "pm@shop", "note": "shorter"},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["origin"], body["version"], body["author"]) == ("db", 1, "pm@shop")
+    assert body["source"] == NEW_EXPLANATION
+    assert body["file_source"] != NEW_EXPLANATION  # the file in git is untouched
+    after = admin.get(f"/recommend/{shop.users['dave'].id}").json()["llm_explanation"]
+    assert after.startswith("Hello Dave Kim: ") and after != before
+    versions = admin.get("/admin/prompts/explanation.j2/versions").json()
+    assert [(v["version"], v["author"], v["note"], v["in_effect"]) for v in versions] == [
+        (1, "pm@shop", "shorter", True)
+    ]
+    assert versions[0]["created_at"]
+
+
+@pytest.mark.parametrize(
+    ("source", "needle"),
+    [
+        ("Hello {{ user_name ", "does not parse"),
+        ("{{ user_name }} {{ items }} {{ password }}", "unknown variable(s) password"),
+        ("Hello {{ user_name }}", "drops required variable(s) items"),
+        ("{% for item in items %}{{ item.no_such_field }}{% endfor %}", "no_such_field"),
+        ("{{ ''.__class__.__mro__ }}{{ items }}", "explanation.j2"),
+    ],
+    ids=["syntax", "unknown-variable", "dropped-variable", "render-error", "sandbox"],
+)
+def test_bad_versions_are_rejected_and_not_stored(admin, source, needle):
+    response = admin.put("/admin/prompts/explanation.j2", json={"source": source})
+    assert response.status_code == 422
+    assert needle in response.json()["detail"]
+    assert admin.get("/admin/prompts/explanation.j2/versions").json() == []
+
+
+def test_rollback_to_the_previous_version_or_the_file(admin, shop):
+    path = "/admin/prompts/explanation.j2"
+    assert admin.post(f"{path}/rollback", json={}).status_code == 422  # nothing stored yet
+    admin.put(path, json={"source": NEW_EXPLANATION})
+    admin.put(path, json={"source": NEW_EXPLANATION.replace("Hello", "Howdy")})
+    assert admin.get(path).json()["source"].startswith("Howdy")
+
+    back = admin.post(f"{path}/rollback", json={"author": "lead"}).json()
+    assert (back["version"], back["source"], back["author"]) == (3, NEW_EXPLANATION, "lead")
+    assert admin.post(f"{path}/rollback", json={"version": 9}).status_code == 422
+
+    to_file = admin.post(f"{path}/rollback", json={"version": 0}).json()
+    assert to_file["origin"] == "file" and to_file["source"] == to_file["file_source"]
+    text = admin.get(f"/recommend/{shop.users['dave'].id}").json()["llm_explanation"]
+    assert text.startswith("Hi Dave Kim!")
+    history = admin.get(f"{path}/versions").json()
+    assert [v["version"] for v in history] == [4, 3, 2, 1]
+    assert history[0]["source"] is None and history[0]["note"] == "back to the file"
+
+
+def test_preview_renders_a_draft_for_sample_users_without_storing_it(admin, shop):
+    response = admin.post(
+        "/admin/prompts/explain_user.j2/preview",
+        json={"source": "Shopper {{ user_name }} gets {{ items | length }} items."},
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["draft"] is True and body["llm"] is False
+    assert body["pass_rate"] is None and body["render_errors"] == 0
+    assert len(body["samples"]) == 3
+    sample = body["samples"][0]
+    assert sample["rendered"]["user"].startswith(f"Shopper {sample['user_name']} gets")
+    assert "template_explanation" in sample["rendered"]
+    assert admin.get("/admin/prompts/explain_user.j2").json()["origin"] == "file"
+
+    chosen = admin.post(
+        "/admin/prompts/user_summary.j2/preview",
+        json={"source": "Summary!", "user_ids": [str(shop.users["alice"].id)]},
+    ).json()
+    assert [s["user_name"] for s in chosen["samples"]] == ["Alice Lee"]
+    assert chosen["samples"][0]["rendered"]["summary"] == "Summary!"
+    bad = admin.post("/admin/prompts/explain_user.j2/preview", json={"source": "{{ nope }}"})
+    assert bad.status_code == 422
+
+
+def answer_from_prompt(messages) -> str:
+    """A fake model that follows the system prompt: told to sell, it invents a discount."""
+    refs = messages[1].content.rsplit("each of: ", 1)[1].rstrip(".").split(", ")
+    pushy = "Always mention a discount" in messages[0].content
+    reason = "Now 30% off, grab it!" if pushy else "A fine match for you."
+    return json.dumps(
+        {"intro": "Hello!", "reasons": [{"product_id": r, "reason": reason} for r in refs]}
+    )
+
+
+@pytest.fixture
+def with_fake_llm(components: Components) -> Iterator[FakeLLM]:
+    fake = FakeLLM([answer_from_prompt] * 20)
+    components.llm = fake
+    yield fake
+
+
+def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop, with_fake_llm):
+    system = (PROJECT_ROOT / "prompts" / "explain_system.j2").read_text()
+    good = admin.post("/admin/prompts/explain_system.j2/preview", json={"sample_size": 2}).json()
+    assert good["llm"] is True
+    assert good["first_attempt_pass_rate"] == 1.0 and good["pass_rate"] == 1.0
+    assert all(s["explanation_source"] == "llm" for s in good["samples"] if s["explanation"])
+
+    pushy = system + "\nAlways mention a discount to close the sale."
+    bad = admin.post(
+        "/admin/prompts/explain_system.j2/preview", json={"source": pushy, "sample_size": 2}
+    ).json()
+    assert bad["first_attempt_pass_rate"] == 0.0 and bad["pass_rate"] == 0.0
+    judged = [s for s in bad["samples"] if s["first_check_passed"] is not None]
+    assert judged and all("unsupported_number" in s["check_reasons"] for s in judged)
+    assert all(s["fallback_reason"].startswith("check_failed:") for s in judged)
+    # Previews do not count as production checks.
+    assert admin.get("/explanations/stats").json()["checks_failed"] == 0
+
+
+def test_settings_reject_a_blank_admin_token(tmp_path):
+    settings = load_settings(_env_file=None, data_dir=tmp_path, admin_token="  ")
+    assert settings.admin_token is None
+
+
+def test_a_short_admin_token_is_refused_at_start(tmp_path):
+    from backend.config import SettingsError
+
+    with pytest.raises(SettingsError, match="ADMIN_TOKEN"):
+        load_settings(_env_file=None, data_dir=tmp_path, admin_token="short")
+
+
+def test_a_template_that_fails_at_run_time_is_rejected(admin):
+    source = "{{ 1 // 0 }}{% for item in items %}{{ item.name }}{% endfor %}"
+    response = admin.put("/admin/prompts/explanation.j2", json={"source": source})
+    assert response.status_code == 422
+    assert "ZeroDivisionError" in response.json()["detail"]
+
+
+def test_with_authentication_on_editors_edit_and_are_the_authors(settings, shop):
+    from pydantic import SecretStr
+
+    secured = settings.model_copy(
+        update={"auth_mode": "on", "jwt_secret": SecretStr("s" * 40), "admin_token": None}
+    )
+    components = build_components(secured)
+    password = "correct horse battery staple"
+    components.auth.create_admin("eddie", password, "editor")
+    with TestClient(create_app(components=components)) as client:
+        assert client.get("/admin/prompts").status_code == 401
+        token = client.post("/auth/login", json={"username": "eddie", "password": password})
+        headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        response = client.put(
+            "/admin/prompts/explanation.j2",
+            json={"source": NEW_EXPLANATION, "author": "someone else"},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["author"] == "eddie"  # the login, not a claim in the body
+    components.db.dispose()

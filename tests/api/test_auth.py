@@ -1,0 +1,173 @@
+"""With auth on: every protected route refuses strangers, scopes and roles are enforced."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from backend.api.policies import policy_for
+from backend.components import Components, build_components
+from backend.main import create_app
+from tests.factories import Shop
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def secure(shop: Shop, settings) -> Iterator[tuple[TestClient, Components]]:
+    secured = settings.model_copy(
+        update={
+            "auth_mode": "on",
+            "jwt_secret": SecretStr("s" * 40),
+            "login_attempts_per_minute": 5,
+        }
+    )
+    components = build_components(secured)
+    components.auth.create_admin("ada", PASSWORD, "admin")
+    components.auth.create_admin("eddie", PASSWORD, "editor")
+    with TestClient(create_app(components=components)) as client:
+        yield client, components
+    components.db.dispose()
+
+
+def login(client: TestClient, username: str) -> dict[str, str]:
+    r = client.post("/auth/login", json={"username": username, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+def key(components: Components, *scopes: str) -> dict[str, str]:
+    return {"X-API-Key": components.auth.create_key("test storefront", scopes).api_key}
+
+
+def fill(path: str) -> str:
+    return (
+        path.replace("{user_id}", str(uuid.uuid4()))
+        .replace("{product_id}", str(uuid.uuid4()))
+        .replace("{key_id}", str(uuid.uuid4()))
+        .replace("{name}", "explanation.j2")
+    )
+
+
+def test_every_protected_route_refuses_without_credentials(secure):
+    client, _ = secure
+    checked = 0
+    for path, operations in client.app.openapi()["paths"].items():
+        for method in (m.upper() for m in operations):
+            if policy_for(method, path).public:
+                continue
+            r = client.request(method, fill(path), json={})
+            assert r.status_code == 401, (method, path, r.status_code)
+            assert "authentication required" in r.json()["detail"]
+            checked += 1
+    assert checked >= 5
+
+
+def test_public_catalog_stays_open(secure):
+    client, _ = secure
+    assert client.get("/products").status_code == 200
+    assert client.get("/health").status_code == 200
+
+
+def test_scopes_decide_what_a_key_may_do(secure, shop):
+    client, components = secure
+    alice = shop.users["alice"].id
+    reader = key(components, "recommendations:read")
+    writer = key(components, "events:write")
+    assert client.get(f"/recommend/{alice}", headers=reader).status_code == 200
+    assert client.get(f"/recommend/{alice}", headers=writer).status_code == 403
+    event = {
+        "user_id": str(alice),
+        "action": "view",
+        "product_id": str(shop.products["Desk Lamp"].id),
+    }
+    assert client.post("/events", json=event, headers=reader).status_code == 403
+    assert client.post("/events", json=event, headers=writer).status_code == 201
+    assert client.get("/users", headers=reader).status_code == 403
+    assert client.get("/admin/api-keys", headers=reader).status_code == 403
+
+
+def test_a_revoked_key_stops_working_at_once(secure, shop):
+    client, components = secure
+    created = components.auth.create_key("shop", ["recommendations:read"])
+    headers = {"X-API-Key": created.api_key}
+    url = f"/recommend/{shop.users['alice'].id}"
+    assert client.get(url, headers=headers).status_code == 200
+    admin = login(client, "ada")
+    assert client.delete(f"/admin/api-keys/{created.id}", headers=admin).status_code == 204
+    r = client.get(url, headers=headers)
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    tampered = {"X-API-Key": created.api_key[:-2] + "xx"}
+    assert client.get(url, headers=tampered).status_code == 401
+
+
+def test_keys_are_shown_once_and_stored_hashed(secure):
+    client, components = secure
+    admin = login(client, "ada")
+    r = client.post(
+        "/admin/api-keys", json={"name": "pos", "scopes": ["events:write"]}, headers=admin
+    )
+    assert r.status_code == 201
+    plaintext = r.json()["api_key"]
+    listing = client.get("/admin/api-keys", headers=admin).text
+    assert plaintext not in listing and plaintext.split("_")[2] not in listing
+    assert "secret_hash" not in listing
+    bad = client.post("/admin/api-keys", json={"name": "x", "scopes": ["root"]}, headers=admin)
+    assert bad.status_code == 422 and "scopes" in bad.json()["detail"]
+
+
+def test_a_shopper_token_reads_only_its_own_data(secure, shop):
+    client, components = secure
+    alice, bob = shop.users["alice"].id, shop.users["bob"].id
+    storefront = key(components, "recommendations:read")
+    r = client.post("/auth/shopper-session", json={"user_id": str(alice)}, headers=storefront)
+    token = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    assert client.get(f"/recommend/{alice}", headers=token).status_code == 200
+    assert client.get(f"/users/{alice}", headers=token).status_code == 200
+    assert client.get(f"/recommend/{bob}", headers=token).status_code == 403
+    assert client.get(f"/users/{bob}", headers=token).status_code == 403
+    lamp = str(shop.products["Desk Lamp"].id)
+    own = {"user_id": str(alice), "action": "view", "product_id": lamp}
+    other = {"user_id": str(bob), "action": "view", "product_id": lamp}
+    assert client.post("/events", json=own, headers=token).status_code == 201
+    assert client.post("/events", json=other, headers=token).status_code == 403
+    assert client.get("/users", headers=token).status_code == 403
+
+
+def test_roles_admin_and_editor(secure):
+    client, _ = secure
+    editor = login(client, "eddie")
+    assert client.get("/admin/api-keys", headers=editor).status_code == 403
+    admin = login(client, "ada")
+    assert client.get("/admin/api-keys", headers=admin).status_code == 200
+    assert client.get("/metrics", headers=admin).status_code == 200
+
+
+def test_wrong_password_and_brute_force_is_rate_limited(secure):
+    client, _ = secure
+    statuses = [
+        client.post("/auth/login", json={"username": "ada", "password": f"guess-{i}"}).status_code
+        for i in range(7)
+    ]
+    assert statuses[:5] == [401] * 5
+    assert statuses[5:] == [429, 429]
+    r = client.post("/auth/login", json={"username": "ada", "password": PASSWORD})
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+
+
+def test_forged_or_expired_tokens_are_refused(secure, shop):
+    import jwt
+
+    client, _ = secure
+    url = f"/recommend/{shop.users['alice'].id}"
+    forged = jwt.encode({"sub": "ada", "role": "admin", "iss": "shopwise", "exp": 4102444800},
+                        "another-secret-another-secret-12345", algorithm="HS256")  # fmt: skip
+    assert client.get(url, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
+    expired = jwt.encode({"sub": "ada", "role": "admin", "iss": "shopwise", "exp": 1},
+                         "s" * 40, algorithm="HS256")  # fmt: skip
+    r = client.get(url, headers={"Authorization": f"Bearer {expired}"})
+    assert r.status_code == 401 and "expired" in r.json()["detail"]

@@ -1,0 +1,212 @@
+"""``GET /recommend/{user_id}/explanation/stream``: server-sent events, checked before final.
+
+Offline (no key) it streams the template; with a fake LLM at our interface it streams deltas
+and a verified final text, or the template after a failed check; end to end, the real SDK
+talks HTTP (plain and streaming) to an OpenAI-compatible fake server under uvicorn.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
+
+from backend.components import Components, build_components
+from backend.config import PROJECT_ROOT, Settings, load_settings
+from backend.llm.explainer import LLMExplainer
+from backend.main import create_app
+from tests.factories import Shop
+from tests.llm.fake_openai_server import FakeOpenAI
+from tests.llm.fakes import FakeLLM
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the database layer is tested on both elsewhere; this is about HTTP."""
+    return f"sqlite:///{tmp_path / 'shopwise.db'}"
+
+
+def events(response) -> list[tuple[str, dict]]:
+    out = []
+    for block in response.text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        out.append((lines["event"], json.loads(lines["data"])))
+    return out
+
+
+def url(shop: Shop, username: str = "alice") -> str:
+    return f"/recommend/{shop.users[username].id}/explanation/stream"
+
+
+def with_llm(components: Components, fake: FakeLLM) -> Components:
+    explainer = LLMExplainer(
+        client=fake,
+        prompts=components.prompts,
+        vocabulary=components.vocabulary,
+        stats=components.explanation_stats,
+    )
+    components.llm = fake
+    components.explainer = components.recommender.explainer = explainer
+    return components
+
+
+def fitting(messages) -> str:
+    refs = messages[1].content.rsplit("each of: ", 1)[1].rstrip(".").split(", ")
+    return json.dumps(
+        {
+            "intro": "Hi Alice!",
+            "reasons": [{"product_id": r, "reason": "A fine match."} for r in refs],
+        }
+    )
+
+
+def test_without_a_key_the_template_is_streamed_and_marked_as_such(api, shop):
+    params = {"top_n": 3, "algorithm": "weighted"}
+    response = api.get(url(shop), params=params)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    got = events(response)
+    assert got[0][0] == "start"
+    assert got[0][1]["mode"] == "template"
+    assert [p["name"] for p in got[0][1]["products"]][0] == "Wireless Earbuds"
+    assert {name for name, _ in got[1:-1]} == {"delta"}
+    name, final = got[-1]
+    assert name == "final"
+    assert final["source"] == "template" and final["verified"] is False
+    assert final["fallback_reason"] == "no_api_key"
+    assert "".join(d["text"] for n, d in got if n == "delta") == final["text"]
+    body = api.get(f"/recommend/{shop.users['alice'].id}", params=params).json()
+    assert final["text"] == body["llm_explanation"]
+    assert body["fallback_reason"] == "no_api_key"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [("/recommend/00000000-0000-0000-0000-000000000000/explanation/stream", {}, 404),
+     ("/recommend/nope/explanation/stream", {}, 422),
+     ("ALICE", {"algorithm": "magic"}, 422),
+     ("ALICE", {"top_n": 0}, 422)],
+)  # fmt: skip
+def test_bad_requests_are_http_errors_not_broken_streams(api, shop, path, params, status):
+    response = api.get(url(shop) if path == "ALICE" else path, params=params)
+    assert response.status_code == status
+    assert "detail" in response.json()
+
+
+def test_with_an_llm_deltas_arrive_then_a_verified_final(api, shop, components):
+    fake = FakeLLM([fitting])
+    with_llm(components, fake)
+    got = events(api.get(url(shop), params={"top_n": 2, "algorithm": "weighted"}))
+    assert got[0][1]["mode"] == "llm"
+    deltas = "".join(d["text"] for n, d in got if n == "delta")
+    assert deltas.startswith("Hi Alice!") and "A fine match." in deltas
+    name, final = got[-1]
+    names = [p["name"] for p in got[0][1]["products"]]
+    prices = {"Wireless Earbuds": "59.99", "Desk Lamp": "34.00"}
+    assert final == {
+        "text": "\n".join(["Hi Alice!", *(f"- {n} (${prices[n]}): A fine match." for n in names)]),
+        "source": "llm",
+        "verified": True,
+        "fallback_reason": None,
+        "cached": False,
+    }
+    stats = api.get("/explanations/stats").json()
+    assert stats["checks_passed"] == 1 and stats["explanations_by_source"] == {"llm": 1}
+
+
+def test_a_stream_that_fails_the_check_ends_with_the_template(api, shop, components):
+    fake = FakeLLM([lambda m: fitting(m).replace("A fine match.", "Now 50% off, only $5!")])
+    with_llm(components, fake)
+    got = events(api.get(url(shop), params={"top_n": 2}))
+    final = got[-1][1]
+    assert final["source"] == "template" and final["verified"] is False
+    assert final["fallback_reason"].startswith("check_failed:")
+    assert "50% off" not in final["text"] and final["text"].startswith("Hi Alice Lee!")
+    stats = api.get("/explanations/stats").json()
+    assert stats["checks_failed"] == 1
+    assert stats["fallbacks_by_reason"] == {final["fallback_reason"]: 1}
+
+
+def test_health_shows_the_llm_circuit(api, components):
+    with_llm(components, FakeLLM())
+    llm = api.get("/health").json()["components"]["llm"]
+    assert llm["status"] == "ok"
+    assert "circuit closed" in llm["detail"] and "fake-model" in llm["detail"]
+
+
+# --- end to end: the real SDK against an OpenAI-compatible server ------------------------
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
+def e2e(
+    tmp_path: Path, database_url: str, db: Engine, shop: Shop, openai_server: FakeOpenAI
+) -> Iterator[tuple[TestClient, Components]]:
+    settings: Settings = load_settings(
+        _env_file=None,
+        env="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        snapshot_refresh_seconds=0,
+        prompts_dir=PROJECT_ROOT / "prompts",
+        openai_api_key="sk-e2e",
+        openai_base_url=openai_server.base_url,
+        llm_model="e2e-model",
+        llm_deadline_seconds=8,
+        llm_max_attempts=2,
+    )
+    components = build_components(settings)
+    with TestClient(create_app(components=components)) as client:
+        yield client, components
+    components.db.dispose()
+
+
+def test_end_to_end_through_the_real_sdk_http_and_streaming(e2e, shop, openai_server):
+    client, components = e2e
+    alice = shop.users["alice"].id
+    body = client.get(f"/recommend/{alice}", params={"top_n": 2}).json()
+    assert body["explanation_source"] == "llm", body["fallback_reason"]
+    assert body["llm_explanation"].startswith("Hi there, here are your picks.")
+    sent = openai_server.requests[-1]
+    assert sent["model"] == "e2e-model" and sent["max_tokens"] == 150
+    assert sent["response_format"] == {"type": "json_object"}
+
+    got = events(client.get(f"/recommend/{alice}/explanation/stream", params={"top_n": 3}))
+    assert openai_server.requests[-1]["stream"] is True
+    assert sum(1 for n, _ in got if n == "delta") > 1
+    final = got[-1][1]
+    assert final["source"] == "llm" and final["verified"] is True
+    assert final["text"].count("A fine match.") == 3
+
+    # The same list again: served from the explanation cache, no new LLM call.
+    calls = len(openai_server.requests)
+    again = events(client.get(f"/recommend/{alice}/explanation/stream", params={"top_n": 3}))
+    assert again[-1][1]["cached"] is True and len(openai_server.requests) == calls
+
+    health = client.get("/health").json()["components"]["llm"]
+    assert "e2e-model: circuit closed" in health["detail"]
+
+
+def test_end_to_end_a_lying_or_failing_llm_falls_back(e2e, shop, openai_server):
+    client, _ = e2e
+    bob, dave = shop.users["bob"].id, shop.users["dave"].id
+    openai_server.mode = "lying"
+    body = client.get(f"/recommend/{bob}", params={"top_n": 2}).json()
+    assert body["explanation_source"] == "template"
+    assert body["fallback_reason"] == "check_failed:unsupported_price"
+    assert "Only $1 today" not in body["llm_explanation"]
+    final = events(client.get(f"/recommend/{bob}/explanation/stream", params={"top_n": 2}))[-1][1]
+    assert (final["source"], final["verified"]) == ("template", False)
+
+    openai_server.mode = "error"
+    body = client.get(f"/recommend/{dave}", params={"top_n": 2}).json()
+    assert (body["explanation_source"], body["fallback_reason"]) == ("template", "llm_unavailable")

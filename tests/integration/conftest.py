@@ -1,0 +1,123 @@
+"""Real services: PostgreSQL and the shared Redis, plus Redis servers of a test's own.
+
+Tests that stop or restart Redis start a throwaway ``redis-server`` on a free loopback port
+and never touch the shared server on 6379.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from sqlalchemy.engine import Engine
+
+from backend.components import Components, build_components
+from backend.config import PROJECT_ROOT, Settings, load_settings
+from backend.db.engine import make_engine
+from backend.db.migrate import upgrade
+from tests.conftest import service_unavailable
+from tests.factories import Shop, build_shop
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisProcess:
+    """A redis-server subprocess without persistence, stoppable and restartable."""
+
+    def __init__(self, executable: str, port: int, workdir: Path) -> None:
+        self.executable, self.port, self.workdir = executable, port, workdir
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
+    executable = shutil.which("redis-server")
+    if executable is None:
+        service_unavailable("redis-server", FileNotFoundError("redis-server not on PATH"))
+        raise AssertionError("unreachable")
+    server = RedisProcess(executable, free_port(), tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_engine(postgres_url: str) -> Iterator[Engine]:
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_shop(pg_engine: Engine) -> Shop:
+    return build_shop(pg_engine)
+
+
+def redis_settings(tmp_path: Path, database_url: str, redis_url: str, prefix: str) -> Settings:
+    return load_settings(
+        _env_file=None,
+        env="test",
+        data_dir=tmp_path,
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_key_prefix=prefix,
+        redis_retry_seconds=0.2,
+        worker_claim_idle_seconds=0.5,
+        snapshot_refresh_seconds=0,
+        prompts_dir=PROJECT_ROOT / "prompts",
+    )
+
+
+@pytest.fixture
+def redis_components(
+    tmp_path: Path, postgres_url: str, pg_shop: Shop, redis_url: str, redis_prefix: str
+) -> Iterator[Components]:
+    """The API's components on PostgreSQL and the shared Redis (under a prefix of its own)."""
+    built = build_components(redis_settings(tmp_path, postgres_url, redis_url, redis_prefix))
+    yield built
+    built.db.dispose()

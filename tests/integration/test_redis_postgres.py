@@ -1,0 +1,116 @@
+"""The scale-out configuration on real services: PostgreSQL, the shared Redis, a worker."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+from sqlmodel import Session, func, select
+
+from backend.db.models import Interaction, ProcessedEvent, UserPreferences, UserRecommendation
+from backend.main import create_app
+from backend.services.cache import RedisCache
+from backend.services.events import RedisEventStream
+from backend.services.worker import StreamWorker
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+@pytest.fixture
+def api(redis_components):
+    with TestClient(create_app(components=redis_components)) as client:
+        yield client
+
+
+@pytest.fixture
+def raw(redis_url):
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+def event(shop, user="bob", product="Desk Lamp", action="view", **extra):
+    return {
+        "user_id": str(shop.users[user].id),
+        "action": action,
+        "product_id": str(shop.products[product].id),
+    } | extra
+
+
+def stream_name(components) -> str:
+    assert isinstance(components.stream, RedisEventStream)
+    return components.stream.stream
+
+
+def test_a_retried_event_is_stored_published_and_counted_once(api, pg_shop, redis_components, raw):
+    assert isinstance(redis_components.cache, RedisCache)
+    body = event(pg_shop, action="add_to_cart", event_id="shop-1/evt-7")
+    first = api.post("/events", json=body)
+    again = api.post("/events", json=body)
+    batch = api.post("/events/batch", json={"events": [body, body]}).json()
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert [r["status"] for r in batch["results"]] == ["duplicate", "duplicate"]
+    with Session(redis_components.db) as s:
+        stored = s.exec(select(func.count()).where(Interaction.event_id == "shop-1/evt-7")).one()
+        prefs = s.get(UserPreferences, pg_shop.users["bob"].id)
+    assert stored == 1 and prefs.event_count == 1
+    assert raw.xlen(stream_name(redis_components)) == 1  # the worker hears of it once
+
+
+def test_an_event_invalidates_the_users_redis_keys(
+    api, pg_shop, redis_components, raw, redis_prefix
+):
+    alice = pg_shop.users["alice"].id
+    url = f"/recommend/{alice}"
+    assert api.get(url).json()["cached"] is False
+    assert api.get(url).json()["cached"] is True
+    rec_key = f"{redis_prefix}rec:recommendations:{alice}"
+    exp_key = f"{redis_prefix}rec:explanations:{alice}"
+    raw.hset(exp_key, "v1", "an explanation")
+    assert raw.exists(rec_key) and 3500 < raw.ttl(rec_key) <= 3600  # default TTL: 1 h
+    other = f"{redis_prefix}rec:recommendations:{pg_shop.users['dave'].id}"
+    api.get(f"/recommend/{pg_shop.users['dave'].id}")
+    assert api.post("/events", json=event(pg_shop, "alice", "Wireless Earbuds")).status_code == 201
+    assert not raw.exists(rec_key) and not raw.exists(exp_key)
+    assert raw.exists(other)  # only that user's keys go
+    body = api.get(url).json()
+    assert body["cached"] is False
+    assert "Wireless Earbuds" not in [p["name"] for p in body["recommended_products"]]
+
+
+def test_the_worker_consumes_the_stream_and_recommend_serves_its_lists(
+    api, pg_shop, redis_components
+):
+    health = api.get("/health").json()["components"]
+    assert health["cache"]["status"] == "ok" and health["cache"]["detail"].startswith("redis")
+    assert health["worker"]["status"] == "degraded"  # no worker has joined yet
+    events = [
+        event(pg_shop, "bob", "Desk Lamp", "purchase"),
+        event(pg_shop, "bob", "Cast Iron Skillet", "purchase"),
+        event(pg_shop, "dave", "Desk Lamp", "purchase"),
+    ]
+    assert api.post("/events/batch", json={"events": events}).json()["accepted"] == 3
+    worker_stream = RedisEventStream.from_url(
+        redis_components.settings.redis_url,
+        stream=stream_name(redis_components),
+        group=redis_components.settings.event_group,
+    )
+    worker = StreamWorker(
+        stream=worker_stream, processor=redis_components.processor, consumer="w1", block_ms=100
+    )
+    worker.run(threading.Event(), burst=True)
+    assert worker.handled == 3 and worker_stream.pending_count() == 0
+    with Session(redis_components.db) as s:
+        assert s.exec(select(func.count()).select_from(ProcessedEvent)).one() == 3
+        users = set(s.exec(select(UserRecommendation.user_id)).all())
+    assert users == {pg_shop.users["bob"].id, pg_shop.users["dave"].id}
+    recommender = redis_components.recommender
+    hits = recommender.precomputed_hits
+    assert api.get(f"/recommend/{pg_shop.users['bob'].id}").json()["cached"] is False
+    assert recommender.precomputed_hits == hits + 1
+    health = api.get("/health").json()["components"]
+    assert health["worker"]["status"] == "ok", health["worker"]
+    assert "0 message(s) pending" in health["worker"]["detail"]
+    worker_stream._client.close()

@@ -1,0 +1,148 @@
+"""The worker's processing: exactly-once statistics, precomputed lists, retrain thresholds."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlmodel import Session, func, select
+
+from backend.db import repository
+from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
+from backend.services.events import InProcessEventStream
+from backend.services.worker import BOUGHT_TOGETHER, EventProcessor, InProcessWorker
+
+T0 = datetime.now(UTC) - timedelta(hours=1)
+
+
+@pytest.fixture
+def stream(components) -> InProcessEventStream:
+    assert isinstance(components.stream, InProcessEventStream)
+    return components.stream
+
+
+def post(components, shop, *events):
+    body = [
+        {
+            "user_id": str(shop.users[u].id),
+            "action": a,
+            "product_id": str(shop.products[p].id),
+            "timestamp": (T0 + timedelta(seconds=i)).isoformat(),
+        }
+        for i, (u, a, p) in enumerate(events)
+    ]
+    result = components.tracker.track_many(body)
+    assert result.accepted == len(events), result
+    return result
+
+
+def co_bought(db, shop) -> dict[tuple[str, str], int]:
+    by_id = {p.id: name for name, p in shop.products.items()}
+    with Session(db) as s:
+        rows = s.exec(select(CoInteraction).where(CoInteraction.kind == BOUGHT_TOGETHER)).all()
+    return {(by_id[r.product_id], by_id[r.other_product_id]): r.count for r in rows}
+
+
+def test_co_purchases_are_counted_once_whatever_the_order_or_redelivery(components, shop, stream):
+    post(
+        components, shop,
+        ("bob", "purchase", "Desk Lamp"),
+        ("bob", "purchase", "Cast Iron Skillet"),
+        ("bob", "view", "Pocket Speaker"),
+        ("bob", "purchase", "Electric Kettle"),
+        ("dave", "purchase", "Desk Lamp"),
+        ("dave", "purchase", "Cast Iron Skillet"),
+    )  # fmt: skip
+    events = stream.take(100, timeout=0)
+    processor = components.processor
+    first = processor.process(list(reversed(events)))  # order must not matter
+    again = processor.process(events)  # a redelivery changes nothing
+    assert (first.processed, first.duplicates) == (6, 0)
+    assert (again.processed, again.duplicates) == (0, 6)
+    expected = {
+        ("Cast Iron Skillet", "Desk Lamp"): 2,
+        ("Desk Lamp", "Cast Iron Skillet"): 2,
+        ("Electric Kettle", "Desk Lamp"): 1,
+        ("Desk Lamp", "Electric Kettle"): 1,
+        ("Electric Kettle", "Cast Iron Skillet"): 1,
+        ("Cast Iron Skillet", "Electric Kettle"): 1,
+    }
+    assert co_bought(components.db, shop) == expected
+    with Session(components.db) as s:
+        assert s.exec(select(func.count()).select_from(ProcessedEvent)).one() == 6
+        top = repository.co_interactions(session=s, product_id=shop.products["Desk Lamp"].id)
+    assert top[0] == (shop.products["Cast Iron Skillet"].id, 2)
+
+
+def test_precomputed_lists_are_served_while_fresh_and_match_the_live_answer(
+    components, shop, stream
+):
+    bob = shop.users["bob"].id
+    post(components, shop, ("bob", "purchase", "Cast Iron Skillet"))
+    recommender = components.recommender
+    report = components.processor.process(stream.take(100, timeout=0))
+    assert report.precomputed == 1
+    max_age, recommender.precompute_max_age_seconds = recommender.precompute_max_age_seconds, 0
+    live = recommender.recommend(bob, top_n=components.settings.default_top_n)
+    recommender.precompute_max_age_seconds = max_age
+    with Session(components.db) as s:
+        rows = s.exec(select(UserRecommendation).where(UserRecommendation.user_id == bob)).all()
+        assert {r.profile_version for r in rows} == {1}
+    components.cache.delete(f"rec:recommendations:{bob}")
+    hits = recommender.precomputed_hits
+    served = recommender.recommend(bob, top_n=components.settings.default_top_n)
+    assert recommender.precomputed_hits == hits + 1
+    assert [(p.id, p.score) for p in served.recommended_products] == [
+        (p.id, p.score) for p in live.recommended_products
+    ]
+    assert served.llm_explanation == live.llm_explanation
+
+    post(components, shop, ("bob", "view", "Desk Lamp"))  # the stored list is now behind
+    fresh = recommender.recommend(bob, top_n=components.settings.default_top_n)
+    assert recommender.precomputed_hits == hits + 1
+    assert "Desk Lamp" not in [p.name for p in fresh.recommended_products]
+    other_size = recommender.recommend(bob, top_n=2)  # another size: computed live
+    assert len(other_size.recommended_products) == 2 and recommender.precomputed_hits == hits + 1
+
+
+def test_retraining_is_triggered_by_the_threshold(components, shop, stream):
+    calls = []
+    processor = EventProcessor(
+        db=components.db,
+        recommender=components.recommender,
+        top_n=5,
+        retrain_threshold=3,
+        retrain=lambda: calls.append(1),
+    )
+    post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
+    assert processor.process(stream.take(100, timeout=0)).retrain is None
+    assert "2 event(s) since the last retrain" in processor.retrain_status()
+    post(components, shop, ("bob", "view", "Travel Charger"))
+    assert processor.process(stream.take(100, timeout=0)).retrain == "done"
+    assert calls == [1]
+    assert processor.retrain_status().startswith("0 event(s)")
+
+
+def test_without_a_trainer_a_due_retrain_is_recorded(components, shop, stream):
+    processor = EventProcessor(
+        db=components.db, recommender=components.recommender, top_n=5, retrain_threshold=2
+    )
+    post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
+    assert processor.process(stream.take(100, timeout=0)).retrain == "due"
+    assert processor.retrain_status().endswith("(retrain due)")
+
+
+def test_the_in_process_worker_drains_the_queue_in_the_background(components, shop, stream):
+    worker = components.background_worker
+    assert isinstance(worker, InProcessWorker)
+    worker.start()
+    try:
+        post(components, shop, ("bob", "purchase", "Desk Lamp"), ("bob", "purchase", "Phone Case"))
+        stream.join()
+    finally:
+        worker.stop()
+    assert worker.processed == 2 and not worker.running
+    with Session(components.db) as s:
+        assert s.exec(select(func.count()).select_from(ProcessedEvent)).one() == 2
+    assert ("Phone Case", "Desk Lamp") in co_bought(components.db, shop)
+    assert worker.status().status == "degraded"  # stopped
