@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from sqlmodel import Session
 
 from backend.components import Components
+from backend.errors import InvalidInputError
 from backend.services.recommend import RecommendationService
 from backend.services.track import TrackingService
 
@@ -36,3 +37,19 @@ def get_tracker(components: ComponentsDep) -> TrackingService:
 SessionDep = Annotated[Session, Depends(get_session)]
 RecommenderDep = Annotated[RecommendationService, Depends(get_recommender)]
 TrackerDep = Annotated[TrackingService, Depends(get_tracker)]
+
+
+TopN = Annotated[int | None, Query(ge=1, le=50, description="How many (1–50)")]
+Algorithm = Annotated[
+    str | None,
+    Query(min_length=1, max_length=40, description="Strategy to use; default: the service's"),
+]
+
+
+def resolve_top_n(components: Components, top_n: int | None) -> int:
+    """The request's top_n, or the default; never above the configured maximum."""
+    settings = components.settings
+    n = top_n or settings.default_top_n
+    if n > settings.max_top_n:
+        raise InvalidInputError(f"top_n must be at most {settings.max_top_n}")
+    return n

@@ -7,12 +7,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
-from backend.errors import InvalidInputError
+from backend.api.deps import Algorithm, ComponentsDep, TopN, resolve_top_n
 from backend.llm.explainer import ExplanationDelta, ExplanationRequest
 from backend.services.explanations import ExplanationStream, explanation_stream
 
@@ -75,16 +74,10 @@ def _sse(stream: ExplanationStream, mode: str) -> Iterator[str]:
 async def explanation_stream_route(
     components: ComponentsDep,
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
-    top_n: Annotated[int | None, Query(ge=1, le=50, description="How many (1–50)")] = None,
-    algorithm: Annotated[
-        str | None,
-        Query(min_length=1, max_length=40, description="Strategy to use; default: the service's"),
-    ] = None,
+    top_n: TopN = None,
+    algorithm: Algorithm = None,
 ) -> StreamingResponse:
-    settings = components.settings
-    n = top_n or settings.default_top_n
-    if n > settings.max_top_n:
-        raise InvalidInputError(f"top_n must be at most {settings.max_top_n}")
+    n = resolve_top_n(components, top_n)
     stream = await run_in_threadpool(
         explanation_stream,
         recommender=components.recommender,

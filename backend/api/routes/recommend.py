@@ -3,12 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep, RecommenderDep
+from backend.api.deps import Algorithm, ComponentsDep, RecommenderDep, TopN, resolve_top_n
 from backend.api.schemas import RecommendationResult
-from backend.errors import InvalidInputError
 
 router = APIRouter(tags=["recommendations"])
 
@@ -23,14 +22,8 @@ async def recommend(
     recommender: RecommenderDep,
     components: ComponentsDep,
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
-    top_n: Annotated[int | None, Query(ge=1, le=50, description="How many (1–50)")] = None,
-    algorithm: Annotated[
-        str | None,
-        Query(min_length=1, max_length=40, description="Strategy to use; default: the service's"),
-    ] = None,
+    top_n: TopN = None,
+    algorithm: Algorithm = None,
 ) -> RecommendationResult:
-    settings = components.settings
-    n = top_n or settings.default_top_n
-    if n > settings.max_top_n:
-        raise InvalidInputError(f"top_n must be at most {settings.max_top_n}")
+    n = resolve_top_n(components, top_n)
     return await run_in_threadpool(recommender.recommend, user_id, top_n=n, strategy=algorithm)
