@@ -20,7 +20,12 @@ from backend.llm.prompts import PromptLibrary
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, weighted_profile
-from backend.recommender.strategies import Recommendation, RecommendRequest, Strategy
+from backend.recommender.strategies import (
+    CandidateFilter,
+    Recommendation,
+    RecommendRequest,
+    Strategy,
+)
 from backend.services.cache import Cache, recommendations_key
 
 log = logging.getLogger(__name__)
@@ -85,13 +90,23 @@ class RecommendationService:
         self.precomputed_hits = 0  # answers served from the worker's precomputed lists
 
     def recommend(
-        self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
+        self,
+        user_id: uuid.UUID,
+        *,
+        top_n: int,
+        strategy: str | None = None,
+        filters: CandidateFilter | None = None,
     ) -> RecommendationResult:
+        filters = filters or CandidateFilter()
         name = strategy or self.default_strategy
         if name not in self.strategies:
             known = ", ".join(sorted(self.strategies))
             raise InvalidInputError(f"unknown algorithm {name!r}; choose one of: {known}")
         key, field = recommendations_key(user_id), f"{name}:{top_n}"
+        if filters != CandidateFilter():
+            field += (
+                f":{filters.category}:{filters.min_price}:{filters.max_price}:{filters.in_stock}"
+            )
         hit = self.cache.get(key, field)
         if hit is not None:
             return RecommendationResult.model_validate_json(hit).model_copy(update={"cached": True})
@@ -110,10 +125,16 @@ class RecommendationService:
         now = self.clock()
         snapshot = self.snapshots.get()
         records = [_record(i) for i in history]
-        recs = self._precomputed(user_id, name, top_n, snapshot, now)
+        # The worker precomputes unfiltered lists only.
+        recs = (
+            self._precomputed(user_id, name, top_n, snapshot, now)
+            if filters == CandidateFilter()
+            else None
+        )
         if recs is None:
             recs = self.strategies[name].recommend(
-                snapshot, RecommendRequest(interactions=records, top_n=top_n, now=now)
+                snapshot,
+                RecommendRequest(interactions=records, top_n=top_n, now=now, filters=filters),
             )
         items = tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs)
         summary = self._summary(snapshot, history, records, cart, wishlist, now)

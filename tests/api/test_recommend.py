@@ -147,3 +147,21 @@ def test_a_new_product_reaches_recommendations_after_a_snapshot_refresh(api, sho
     assert components.snapshots.refresh_if_stale() is True
     body = api.get(f"/recommend/{uid(shop, 'alice')}", params={"algorithm": "rules"}).json()
     assert "Noise Cancelling Headphones" in [p["name"] for p in body["recommended_products"]]
+
+
+@pytest.mark.parametrize("algorithm", ["hybrid", "weighted", "rules"])
+def test_recommend_filters_category_price_and_stock(api, shop, algorithm):
+    url = f"/recommend/{uid(shop, 'alice')}"
+    kitchen = api.get(url, params={"algorithm": algorithm, "category": "Kitchen"}).json()
+    assert {p["category"] for p in kitchen["recommended_products"]} == {"Kitchen"}
+    in_stock = api.get(
+        url, params={"algorithm": algorithm, "category": "Kitchen", "in_stock": True}
+    ).json()
+    assert [p["name"] for p in in_stock["recommended_products"]] == ["Cast Iron Skillet"]
+    cheap = api.get(url, params={"algorithm": algorithm, "max_price": 30}).json()
+    assert cheap["recommended_products"]
+    assert all(float(p["price"]) <= 30 for p in cheap["recommended_products"])
+    unfiltered = api.get(url, params={"algorithm": algorithm}).json()
+    assert unfiltered["cached"] is False  # a filtered answer is cached under its own key
+    bad = api.get(url, params={"min_price": 50, "max_price": 10})
+    assert bad.status_code == 422 and "min_price" in bad.json()["detail"]

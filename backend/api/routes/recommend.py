@@ -3,11 +3,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import Algorithm, ComponentsDep, RecommenderDep, TopN, resolve_top_n
 from backend.api.schemas import RecommendationResult
+from backend.errors import InvalidInputError
+from backend.recommender.strategies import CandidateFilter
 
 router = APIRouter(tags=["recommendations"])
 
@@ -24,6 +26,17 @@ async def recommend(
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
     top_n: TopN = None,
     algorithm: Algorithm = None,
+    category: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    min_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
+    max_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
+    in_stock: Annotated[bool, Query(description="Only products in stock")] = False,
 ) -> RecommendationResult:
     n = resolve_top_n(components, top_n)
-    return await run_in_threadpool(recommender.recommend, user_id, top_n=n, strategy=algorithm)
+    if min_price is not None and max_price is not None and min_price > max_price:
+        raise InvalidInputError("min_price must not be greater than max_price")
+    filters = CandidateFilter(
+        category=category, min_price=min_price, max_price=max_price, in_stock=in_stock
+    )
+    return await run_in_threadpool(
+        recommender.recommend, user_id, top_n=n, strategy=algorithm, filters=filters
+    )
