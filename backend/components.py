@@ -127,7 +127,11 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
         metrics=metrics or Metrics(),
         auth=AuthService(db=db, settings=settings),
         privacy=PrivacyService(db=db, cache=cache),
-        rate_limiter=MemoryRateLimiter(),
+        rate_limiter=(
+            cache.rate_limiter(MemoryRateLimiter())
+            if isinstance(cache, RedisCache)
+            else MemoryRateLimiter()
+        ),
         snapshots=snapshots,
         prompts=prompts,
         cache=cache,

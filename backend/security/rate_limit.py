@@ -39,15 +39,23 @@ class MemoryRateLimiter:
 class RedisRateLimiter:
     """One INCR + EXPIRE per request; falls back to a local limiter while Redis is down."""
 
-    def __init__(self, client: Any, fallback: RateLimiter, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        client: Any,
+        fallback: RateLimiter,
+        *,
+        prefix: str = "",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._client = client
         self._fallback = fallback
+        self._prefix = prefix
         self._clock = clock
 
     def hit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
         now = self._clock()
         window = int(now // window_seconds)
-        redis_key = f"rl:{key}:{window}"
+        redis_key = f"{self._prefix}rl:{key}:{window}"
         try:
             pipe = self._client.pipeline()
             pipe.incr(redis_key)

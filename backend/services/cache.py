@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
+from backend.security.rate_limit import RateLimiter, RedisRateLimiter
+
 if TYPE_CHECKING:
     import redis
 
@@ -211,6 +213,10 @@ class RedisCache:
                 f"retrying in {wait:.1f} s; {len(self._pending)} invalidation(s) pending"
             )
         return CacheStatus(backend="redis", status="degraded", detail=detail)
+
+    def rate_limiter(self, fallback: RateLimiter) -> RateLimiter:
+        """Rate limits shared by every API process, on this cache's connection."""
+        return RedisRateLimiter(self._client, fallback, prefix=self._namespace)
 
     # -- outage handling --------------------------------------------------------------------
 
