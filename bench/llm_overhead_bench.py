@@ -19,13 +19,13 @@ import platform
 import statistics
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from backend.config import PROJECT_ROOT
+from backend.db.seed import seed_engine_data
 from backend.llm.check import CheckResult, CheckVocabulary, check_answer, item_ref
 from backend.llm.client import ChatMessage, CircuitStatus, Completion
 from backend.llm.explainer import ExplainedItem, ExplanationRequest, LLMExplainer, render_messages
@@ -59,29 +59,7 @@ class InstantLLM:
 
 
 def load_seed() -> tuple[CatalogSnapshot, dict[uuid.UUID, list[InteractionRecord]], dict[str, str]]:
-    products = [
-        ProductRecord(
-            id=uuid.UUID(p["id"]),
-            name=p["name"],
-            category=p["category"],
-            price=Decimal(p["price"]),
-            quantity=p["quantity"],
-            tags=tuple(p["tags"]),
-            description=p["description"],
-        )
-        for p in json.loads((SEED / "products.json").read_text())
-    ]
-    history: dict[uuid.UUID, list[InteractionRecord]] = defaultdict(list)
-    counts: dict[uuid.UUID, float] = defaultdict(float)
-    for e in json.loads((SEED / "interactions.json").read_text()):
-        pid = uuid.UUID(e["product_id"]) if e["product_id"] else None
-        history[uuid.UUID(e["user_id"])].append(
-            InteractionRecord(e["action"], datetime.fromisoformat(e["created_at"]), pid, e["query"])
-        )
-        if pid:
-            counts[pid] += 1
-    names = {u["id"]: u["full_name"] for u in json.loads((SEED / "users.json").read_text())}
-    return CatalogSnapshot.build(products, counts), history, names
+    return seed_engine_data(SEED)
 
 
 def true_answer(request: ExplanationRequest) -> str:

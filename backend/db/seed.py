@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -15,6 +16,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, Product, User, as_utc
+from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.profile import InteractionRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,3 +115,33 @@ def _interaction(row: dict[str, Any]) -> Interaction:
         query=row.get("query"),
         created_at=_when(row["created_at"]),
     )
+
+
+def seed_engine_data(
+    seed_dir: Path,
+) -> tuple[CatalogSnapshot, dict[uuid.UUID, list[InteractionRecord]], dict[str, str]]:
+    """The demo shop straight from its files, as the engine sees it (no database):
+    the snapshot, each user's interactions and each user's display name."""
+    products = [
+        ProductRecord(
+            id=uuid.UUID(p["id"]),
+            name=p["name"],
+            category=p["category"],
+            price=Decimal(p["price"]),
+            quantity=p["quantity"],
+            tags=tuple(p["tags"]),
+            description=p["description"],
+        )
+        for p in _read(seed_dir / "products.json")
+    ]
+    history: dict[uuid.UUID, list[InteractionRecord]] = defaultdict(list)
+    counts: dict[uuid.UUID, float] = defaultdict(float)
+    for e in _read(seed_dir / "interactions.json"):
+        pid = uuid.UUID(e["product_id"]) if e["product_id"] else None
+        history[uuid.UUID(e["user_id"])].append(
+            InteractionRecord(e["action"], _when(e["created_at"]), pid, e["query"])
+        )
+        if pid:
+            counts[pid] += 1
+    names = {u["id"]: u["full_name"] for u in _read(seed_dir / "users.json")}
+    return CatalogSnapshot.build(products, counts), history, names

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
-from datetime import datetime
-from decimal import Decimal
 
 import pytest
 
 from backend.config import PROJECT_ROOT
+from backend.db.seed import seed_engine_data
 from backend.llm.check import CheckVocabulary, check_answer, item_ref
 from backend.llm.explainer import ExplainedItem
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.catalog import CatalogSnapshot
 from backend.recommender.profile import InteractionRecord
 from backend.recommender.strategies import (
     PopularityStrategy,
@@ -34,29 +32,7 @@ VERB = {"purchase": "bought", "view": "viewed", "click": "viewed", "wishlist": "
 
 @pytest.fixture(scope="module")
 def seed() -> tuple[CatalogSnapshot, dict[uuid.UUID, list[InteractionRecord]], dict[str, str]]:
-    products = [
-        ProductRecord(
-            id=uuid.UUID(p["id"]),
-            name=p["name"],
-            category=p["category"],
-            price=Decimal(p["price"]),
-            quantity=p["quantity"],
-            tags=tuple(p["tags"]),
-            description=p["description"],
-        )
-        for p in json.loads((SEED / "products.json").read_text())
-    ]
-    history: dict[uuid.UUID, list[InteractionRecord]] = defaultdict(list)
-    counts: dict[uuid.UUID, float] = defaultdict(float)
-    for e in json.loads((SEED / "interactions.json").read_text()):
-        pid = uuid.UUID(e["product_id"]) if e["product_id"] else None
-        history[uuid.UUID(e["user_id"])].append(
-            InteractionRecord(e["action"], datetime.fromisoformat(e["created_at"]), pid, e["query"])
-        )
-        if pid:
-            counts[pid] += 1
-    names = {u["id"]: u["full_name"] for u in json.loads((SEED / "users.json").read_text())}
-    return CatalogSnapshot.build(products, counts), history, names
+    return seed_engine_data(SEED)
 
 
 def true_reasons(item: ExplainedItem) -> list[str]:
