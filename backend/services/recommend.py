@@ -98,52 +98,20 @@ class RecommendationService:
         filters: CandidateFilter | None = None,
     ) -> RecommendationResult:
         filters = filters or CandidateFilter()
-        name = strategy or self.default_strategy
-        if name not in self.strategies:
-            known = ", ".join(sorted(self.strategies))
-            raise InvalidInputError(f"unknown algorithm {name!r}; choose one of: {known}")
+        name = self._strategy_name(strategy)
         key, field = recommendations_key(user_id), f"{name}:{top_n}"
         if filters != CandidateFilter():
-            field += (
-                f":{filters.category}:{filters.min_price}:{filters.max_price}:{filters.in_stock}"
-            )
+            f = filters
+            field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
         hit = self.cache.get(key, field)
         if hit is not None:
             return RecommendationResult.model_validate_json(hit).model_copy(update={"cached": True})
 
-        with Session(self.db) as session:
-            user = repository.get_user(session=session, user_id=user_id)
-            if user is None:
-                raise NotFoundError("user", user_id)
-            history = repository.recent_interactions(
-                session=session, user_id=user_id, limit=HISTORY_LIMIT
-            )
-            cart = [p.name for p, _ in repository.cart(session=session, user_id=user_id)]
-            wishlist = [p.name for p in repository.wishlist(session=session, user_id=user_id)]
-        user_name = user.full_name or user.username
-
-        now = self.clock()
-        snapshot = self.snapshots.get()
-        records = [_record(i) for i in history]
-        # The worker precomputes unfiltered lists only.
-        recs = (
-            self._precomputed(user_id, name, top_n, snapshot, now)
-            if filters == CandidateFilter()
-            else None
-        )
-        if recs is None:
-            recs = self.strategies[name].recommend(
-                snapshot,
-                RecommendRequest(interactions=records, top_n=top_n, now=now, filters=filters),
-            )
-        items = tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs)
-        summary = self._summary(snapshot, history, records, cart, wishlist, now)
-        explanation = self.explainer.explain(
-            ExplanationRequest(user_name=user_name, summary=summary, items=items, user_id=user_id)
-        )
+        request, recs, now = self._rank(user_id, name, top_n, filters)
+        explanation = self.explainer.explain(request)
         result = RecommendationResult(
             user_id=user_id,
-            user_name=user_name,
+            user_name=request.user_name,
             recommended_products=[
                 RecommendedProduct(
                     id=item.product.id,
@@ -155,12 +123,12 @@ class RecommendationService:
                     score=round(rec.score, 4),
                     evidence=item.evidence,
                 )
-                for item, rec in zip(items, recs, strict=True)
+                for item, rec in zip(request.items, recs, strict=True)
             ],
             llm_explanation=explanation.text,
             explanation_source=explanation.source,
             fallback_reason=explanation.fallback_reason,
-            user_behavior_summary=summary,
+            user_behavior_summary=request.summary,
             algorithm=name,
             generated_at=now,
         )
@@ -238,11 +206,21 @@ class RecommendationService:
         self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
     ) -> ExplanationRequest:
         """The ranked items with evidence and the summary, not yet explained: for callers that
-        explain on their own (the streaming endpoint). The same steps as ``recommend``."""
+        explain on their own (the streaming endpoint)."""
+        request, _, _ = self._rank(user_id, self._strategy_name(strategy), top_n, CandidateFilter())
+        return request
+
+    def _strategy_name(self, strategy: str | None) -> str:
         name = strategy or self.default_strategy
         if name not in self.strategies:
             known = ", ".join(sorted(self.strategies))
             raise InvalidInputError(f"unknown algorithm {name!r}; choose one of: {known}")
+        return name
+
+    def _rank(
+        self, user_id: uuid.UUID, name: str, top_n: int, filters: CandidateFilter
+    ) -> tuple[ExplanationRequest, list[Recommendation], datetime]:
+        """Load the user, rank with the strategy (or the worker's fresh list) and summarise."""
         with Session(self.db) as session:
             user = repository.get_user(session=session, user_id=user_id)
             if user is None:
@@ -255,17 +233,24 @@ class RecommendationService:
         now = self.clock()
         snapshot = self.snapshots.get()
         records = [_record(i) for i in history]
-        recs = self._precomputed(user_id, name, top_n, snapshot, now)
+        # The worker precomputes unfiltered lists only.
+        recs = (
+            self._precomputed(user_id, name, top_n, snapshot, now)
+            if filters == CandidateFilter()
+            else None
+        )
         if recs is None:
             recs = self.strategies[name].recommend(
-                snapshot, RecommendRequest(interactions=records, top_n=top_n, now=now)
+                snapshot,
+                RecommendRequest(interactions=records, top_n=top_n, now=now, filters=filters),
             )
-        return ExplanationRequest(
+        request = ExplanationRequest(
             user_name=user.full_name or user.username,
             summary=self._summary(snapshot, history, records, cart, wishlist, now),
             items=tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs),
             user_id=user_id,
         )
+        return request, recs, now
 
 
 def _record(interaction: Interaction) -> InteractionRecord:
