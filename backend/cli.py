@@ -102,6 +102,10 @@ def worker(
     heartbeat_file: Annotated[
         Path | None, typer.Option(help="File touched after every step (for healthchecks)")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve this worker's Prometheus metrics on this port"),
+    ] = None,
 ) -> None:
     """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
     import logging
@@ -112,6 +116,7 @@ def worker(
 
     from backend.components import build_components
     from backend.services.events import RedisEventStream
+    from backend.services.outbox import OutboxSweeper
     from backend.services.worker import StreamWorker
 
     settings = _settings()
@@ -123,8 +128,12 @@ def worker(
             err=True,
         )
         raise typer.Exit(code=2)
-    components = build_components(settings)
+    components = build_components(settings, serving=False)
     assert components.processor is not None
+    if metrics_port is not None:  # progress, processing delay and lag of this worker
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, registry=components.metrics.registry)
     stream = RedisEventStream.from_url(
         settings.redis_url,
         stream=settings.redis_key_prefix + settings.event_stream,
@@ -141,6 +150,7 @@ def worker(
         refresh_snapshot=components.snapshots.refresh_if_stale,
         refresh_seconds=settings.snapshot_refresh_seconds or 5.0,
         heartbeat=heartbeat_file,
+        sweeper=OutboxSweeper(db=components.db, stream=stream),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -151,6 +161,42 @@ def worker(
     finally:
         components.db.dispose()
     typer.echo(f"worker {consumer}: {runner.handled} message(s) handled")
+
+
+@app.command()
+def segments() -> None:
+    """Recompute the shopper segments (K-means over profile vectors) now and list them."""
+    from backend.components import snapshot_manager
+    from backend.db.engine import make_engine
+    from backend.db.migrate import upgrade
+    from backend.services.segments import SegmentService
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    service = SegmentService(
+        db=engine,
+        snapshots=snapshot_manager(engine),
+        k=settings.segment_count,
+        cold_start_interactions=settings.segment_cold_start_interactions,
+    )
+    try:
+        report = service.recompute()
+    finally:
+        engine.dispose()
+    if not report.k:
+        typer.echo("no shopper has enough interactions to cluster yet; nothing stored")
+        return
+    silhouette = f"{report.silhouette:.3f}" if report.silhouette is not None else "n/a"
+    typer.echo(
+        f"{report.k} segment(s) over {report.users} shopper(s), silhouette {silhouette}, "
+        f"{report.seconds:.2f} s"
+    )
+    for s in report.segments:
+        typer.echo(
+            f"  {s.segment}  {s.label:<40} {s.size:>5} shoppers  avg ${s.avg_price:,.2f}  "
+            f"[{', '.join(s.top_categories)}]"
+        )
 
 
 keys_app = typer.Typer(help="Storefront API keys (stored hashed, shown once).")

@@ -29,7 +29,7 @@ def _components() -> tuple[Components, Retrieval, TrainingService]:
     from backend.db.migrate import upgrade
 
     settings = _settings()
-    components = build_components(settings)
+    components = build_components(settings, serving=False)
     upgrade(components.db)
     retrieval = components.retrieval
     if retrieval is None or retrieval.training is None:
@@ -97,7 +97,7 @@ def evaluate(
 
     from backend.cli import _settings
     from backend.recommender.embedder import SentenceTransformerEmbedder
-    from backend.recommender.evaluation.report import chart, markdown
+    from backend.recommender.evaluation.report import as_json, chart, markdown
     from backend.recommender.evaluation.runner import Grid
     from backend.recommender.evaluation.runner import evaluate as run
 
@@ -139,8 +139,9 @@ def evaluate(
         command = f"shopwise evaluate --dataset {dataset}"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(report, command), encoding="utf-8")
+    out.with_name("evaluation.json").write_text(as_json(report, command), encoding="utf-8")
     chart(report, out.with_name("evaluation.png"))
-    typer.echo(f"report: {out} and {out.with_name('evaluation.png')}")
+    typer.echo(f"report: {out}, evaluation.json and evaluation.png beside it")
 
 
 @import_app.command("amazon")

@@ -7,19 +7,21 @@ nowhere else; services receive what they use as constructor arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from backend.config import Settings
 from backend.db import repository
-from backend.db.engine import make_engine
+from backend.db.engine import make_engine, watch_engine
 from backend.llm.chat.llm_parser import LLMParser
 from backend.llm.chat.parser import MessageParser, RuleParser
+from backend.llm.chat.reply import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
 from backend.llm.chat.retrieval import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
 from backend.llm.check import VocabularyCache
 from backend.llm.client import LLMClient, build_client
-from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
+from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptLibrary
@@ -28,13 +30,19 @@ from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies import default_strategies
 from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
+from backend.services.analytics import AnalyticsService
 from backend.services.auth import AuthService
 from backend.services.cache import Cache, MemoryCache, RedisCache
 from backend.services.chat import ChatService, DatabaseShoppers
 from backend.services.events import EventStream, InProcessEventStream, RedisEventStream
+from backend.services.experiments import ExperimentService
+from backend.services.impressions import ImpressionLogger
+from backend.services.location import LocationService
+from backend.services.outbox import OutboxSweeper
 from backend.services.privacy import PrivacyService
 from backend.services.recommend import RecommendationService
 from backend.services.retrieval import Retrieval, build_retrieval
+from backend.services.segments import SegmentService
 from backend.services.track import TrackingService
 from backend.services.worker import (
     EventProcessor,
@@ -57,6 +65,10 @@ class Components:
     explainer: Explainer
     recommender: RecommendationService
     tracker: TrackingService
+    # A/B experiments, the impression log and online metrics (issue 8).
+    experiments: ExperimentService
+    impressions: ImpressionLogger
+    analytics: AnalyticsService
     # Event stream and worker (issue 6); filled by ``wire_events``.
     stream: EventStream | None = None
     processor: EventProcessor | None = None
@@ -66,6 +78,9 @@ class Components:
     chat: ChatService | None = None
     # Embedder, vector store, collaborative models, search and catalog writes (issue 3).
     retrieval: Retrieval | None = None
+    # Shopper segments and the optional location boost (issue 8).
+    segments: SegmentService | None = None
+    location: LocationService | None = None
 
     # LLM explanations (issue 4); filled by ``wire_llm``.
     llm: LLMClient | None = None
@@ -76,6 +91,23 @@ class Components:
     def prompt_store(self) -> PromptStore | None:
         store = self.prompts.store
         return store if isinstance(store, PromptStore) else None
+
+    def explainer_for(self, prompts: PromptLibrary) -> Explainer:
+        """The service's kind of explainer over another prompt library (a variant's pinned
+        prompt version): LLM behind the evidence check and the cache, or the template."""
+        if self.llm is None:
+            return TemplateExplainer(prompts, fallback_reason="no_api_key")
+        return CachedExplainer(
+            LLMExplainer(
+                client=self.llm,
+                prompts=prompts,
+                vocabulary=self.vocabulary or VocabularyCache(self.snapshots.get),
+                stats=self.explanation_stats,
+                max_tokens=self.settings.llm_max_tokens,
+            ),
+            self.cache,
+            self.settings.explanation_cache_ttl_seconds,
+        )
 
     @property
     def llm_mode(self) -> str:
@@ -100,9 +132,19 @@ def snapshot_manager(db: Engine, retrieval: Retrieval | None = None) -> Snapshot
     return SnapshotManager(load=load, version=version)
 
 
-def build_components(settings: Settings, metrics: Metrics | None = None) -> Components:
-    db = make_engine(settings.database_url)
-    retrieval = build_retrieval(settings, db)
+def build_components(
+    settings: Settings, metrics: Metrics | None = None, *, serving: bool = True
+) -> Components:
+    """``serving``: for the API, every statement is bounded by the request deadline
+    (statement_timeout / busy timeout); the worker and the CLI (retrains, indexing a large
+    catalog) run their statements as long as they need."""
+    metrics = metrics or Metrics()
+    db = make_engine(
+        settings.database_url,
+        timeout_seconds=settings.request_deadline_seconds if serving else None,
+    )
+    watch_engine(db, metrics.dependencies)
+    retrieval = build_retrieval(settings, db, monitor=metrics.dependencies)
     snapshots = snapshot_manager(db, retrieval)
     retrieval.bind(snapshots)
     prompts = PromptLibrary(settings.prompts_dir, PromptStore(db))
@@ -121,10 +163,16 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
         models=retrieval.models,
         hybrid_config=retrieval.hybrid_config,
     )
+    impressions = ImpressionLogger(
+        db=db,
+        metrics=metrics,
+        max_pending=settings.impression_queue_size,
+        flush_seconds=settings.impression_flush_seconds,
+    )
     components = Components(
         settings=settings,
         db=db,
-        metrics=metrics or Metrics(),
+        metrics=metrics,
         auth=AuthService(db=db, settings=settings),
         privacy=PrivacyService(db=db, cache=cache),
         rate_limiter=(
@@ -147,10 +195,39 @@ def build_components(settings: Settings, metrics: Metrics | None = None) -> Comp
             cache_ttl_seconds=settings.cache_ttl_seconds,
             half_life_days=settings.interaction_half_life_days,
             precompute_max_age_seconds=settings.precompute_max_age_seconds,
+            metrics=metrics,
         ),
-        tracker=TrackingService(db=db, snapshots=snapshots, cache=cache),
+        tracker=TrackingService(db=db, snapshots=snapshots, cache=cache, metrics=metrics),
+        experiments=ExperimentService(
+            db=db,
+            strategies=strategies,
+            prompts=prompts,
+            prompt_store=prompts.store if isinstance(prompts.store, PromptStore) else None,
+        ),
+        impressions=impressions,
+        analytics=AnalyticsService(db=db),
+        explanation_stats=ExplanationStats(metrics, surface="recommendation"),
+    )
+    components.experiments.explainer_for = components.explainer_for
+    components.recommender.experiments = components.experiments
+    components.recommender.impressions = impressions
+    components.recommender.attribution_window = timedelta(
+        hours=settings.analytics_attribution_hours
     )
     components.retrieval = retrieval
+    components.segments = components.recommender.segments = SegmentService(
+        db=db,
+        snapshots=snapshots,
+        k=settings.segment_count,
+        cold_start_interactions=settings.segment_cold_start_interactions,
+    )
+    components.location = components.recommender.location = LocationService(
+        db=db,
+        cache=cache,
+        enabled=settings.location_boost,
+        radius_km=settings.location_radius_km,
+        weight=settings.location_boost_weight,
+    )
     return wire_chat(wire_events(wire_llm(components)))
 
 
@@ -164,6 +241,9 @@ def wire_events(components: Components) -> Components:
         top_n=settings.default_top_n,
         retrain_threshold=settings.retrain_threshold,
         retrain=components.retrieval.retrain if components.retrieval else None,
+        segments=components.segments.recompute if components.segments else None,
+        segment_threshold=settings.segment_recompute_threshold,
+        metrics=components.metrics,
     )
     stream: EventStream
     if settings.redis_url:
@@ -178,28 +258,48 @@ def wire_events(components: Components) -> Components:
         stream = redis_stream
     else:
         memory_stream = InProcessEventStream()
-        components.background_worker = InProcessWorker(stream=memory_stream, processor=processor)
+        components.background_worker = InProcessWorker(
+            stream=memory_stream,
+            processor=processor,
+            sweeper=OutboxSweeper(
+                db=components.db, stream=memory_stream, skip=memory_stream.in_flight
+            ),
+        )
         components.worker_monitor = components.background_worker
         stream = memory_stream
     components.stream = stream
     components.processor = processor
+    lag = components.metrics.event_lag
+    components.metrics.on_scrape(lambda: lag.set(stream.lag_seconds()))
     components.tracker.stream = stream
     return components
 
 
 def wire_chat(components: Components) -> Components:
-    """The chat assistant: rule parser offline, LLM parser (rules as fallback) with a key.
+    """The chat assistant: rule parser offline, LLM parser (rules as fallback) with a key;
+    replies from the template offline, from the LLM through the evidence check with a key.
     Text relevance: the product embeddings of the retrieval module blended with keyword
     overlap, or keyword overlap alone while the catalog has no vectors."""
     settings = components.settings
     parser: MessageParser = RuleParser()
+    replies: ChatReplies = TemplateReplies(components.prompts, fallback_reason="no_api_key")
     if components.llm is not None:  # the shared client: one circuit breaker for the LLM
         parser = LLMParser(components.llm, components.prompts, fallback=RuleParser())
+        writer = CheckedWriter(  # its own counters: GET /chat/stats
+            client=components.llm,
+            prompts=components.prompts,
+            vocabulary=components.vocabulary or VocabularyCache(components.snapshots.get),
+            max_tokens=settings.llm_max_tokens,
+            templates=CHAT_REPLY_PROMPTS,
+            stats=ExplanationStats(components.metrics, surface="chat"),
+        )
+        replies = LLMReplies(writer)
     ranker: TextRanker = KeywordRanker()
     if components.retrieval is not None:  # semantic when the catalog has been indexed
         ranker = SemanticRanker(components.retrieval.embedder, keywords=ranker)
     components.chat = ChatService(
         parser=parser,
+        replies=replies,
         snapshots=components.snapshots,
         cache=components.cache,
         prompts=components.prompts,
@@ -217,11 +317,8 @@ def wire_llm(components: Components) -> Components:
     otherwise the template explainer, which says why (``fallback_reason="no_api_key"``)."""
     settings = components.settings
     components.vocabulary = VocabularyCache(components.snapshots.get)
-    explainer: Explainer
-    if settings.openai_api_key is None:
-        explainer = TemplateExplainer(components.prompts, fallback_reason="no_api_key")
-    else:
-        llm = build_client(
+    if settings.openai_api_key is not None:
+        components.llm = build_client(
             api_key=settings.openai_api_key.get_secret_value(),
             model=settings.llm_model,
             base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
@@ -231,19 +328,10 @@ def wire_llm(components: Components) -> Components:
             max_attempts=settings.llm_max_attempts,
             circuit_failures=settings.llm_circuit_failures,
             circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds,
+            monitor=components.metrics.dependencies,
+            on_call=lambda outcome: components.metrics.llm_calls.labels(outcome).inc(),
         )
-        components.llm = llm
-        explainer = CachedExplainer(
-            LLMExplainer(
-                client=llm,
-                prompts=components.prompts,
-                vocabulary=components.vocabulary,
-                stats=components.explanation_stats,
-                max_tokens=settings.llm_max_tokens,
-            ),
-            components.cache,
-            settings.explanation_cache_ttl_seconds,
-        )
+    explainer = components.explainer_for(components.prompts)
     components.explainer = explainer
     components.recommender.explainer = explainer
     return components

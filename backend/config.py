@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     llm_max_tokens: int = Field(default=150, ge=16, le=4096)
     # Total time budget of one LLM request, retries and Retry-After waits included.
     llm_deadline_seconds: float = Field(default=8.0, gt=0, le=120)
+    # The whole request's budget: the LLM gets what is left of it, a database statement at
+    # most this long (PostgreSQL statement_timeout, SQLite busy timeout); then degrade or 503.
+    request_deadline_seconds: float = Field(default=10.0, gt=0, le=300)
     llm_max_attempts: int = Field(default=4, ge=1, le=10)
     # Consecutive failed requests that open the circuit, and how long it stays open.
     llm_circuit_failures: int = Field(default=5, ge=1)
@@ -47,6 +50,8 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     prompts_dir: Path = PROJECT_ROOT / "prompts"
     seed_dir: Path = PROJECT_ROOT / "seed_data"
+    # Where `shopwise evaluate` writes its report (evaluation.json); the dashboard reads it.
+    evaluation_dir: Path = PROJECT_ROOT / "bench"
 
     default_top_n: int = Field(default=5, ge=1, le=50)
     max_top_n: int = Field(default=50, ge=1, le=200)
@@ -94,6 +99,28 @@ class Settings(BaseSettings):
     retrain_threshold: int = Field(default=5000, ge=0)
     # A message pending this long belongs to a dead worker and is taken over by another.
     worker_claim_idle_seconds: float = Field(default=30.0, gt=0)
+
+    # A/B experiments and the impression log (issue 8). EXPERIMENTS_FILE (JSON or YAML): a
+    # list of experiment definitions created at start when no experiment has their name.
+    experiments_file: Path | None = None
+    # Responses waiting to be written to rec_analytics; beyond it impressions are dropped.
+    impression_queue_size: int = Field(default=10_000, ge=1)
+    impression_flush_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Events this long after an impression outside any experiment are credited to it.
+    analytics_attribution_hours: int = Field(default=24, ge=1, le=24 * 30)
+
+    # Shopper segments (issue 8): K-means over profile vectors. SEGMENT_COUNT unset: k by the
+    # best silhouette over 2–8. Users with fewer interactions than SEGMENT_COLD_START_INTERACTIONS
+    # get "shoppers like you" (their nearest segment's most chosen items). The worker
+    # recomputes after SEGMENT_RECOMPUTE_THRESHOLD accepted events (0: only `shopwise segments`).
+    segment_count: int | None = Field(default=None, ge=1, le=50)
+    segment_cold_start_interactions: int = Field(default=3, ge=0)
+    segment_recompute_threshold: int = Field(default=1000, ge=0)
+    # Location boost (off by default): products offered within LOCATION_RADIUS_KM of a shopper
+    # with coordinates get up to LOCATION_BOOST_WEIGHT added to their 0–1 blended score.
+    location_boost: bool = False
+    location_radius_km: float = Field(default=25.0, gt=0, le=20_000)
+    location_boost_weight: float = Field(default=0.2, ge=0, le=10)
 
     # Authentication: "auto" turns it on whenever the API binds to a non-loopback address.
     auth_mode: Literal["auto", "on", "off"] = "auto"

@@ -16,3 +16,7 @@ class NotFoundError(ShopwiseError):
 
 class InvalidInputError(ShopwiseError):
     """The request is well-formed but asks for something that cannot be done."""
+
+
+class ConflictError(ShopwiseError):
+    """The request clashes with the current state (a duplicate name, an ended experiment)."""

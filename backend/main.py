@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.exc import OperationalError
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
@@ -20,9 +21,12 @@ from backend.api.middleware import RequestContextMiddleware
 from backend.api.openapi import install_openapi
 from backend.api.routes import (
     admin_prompts,
+    admin_status,
+    analytics,
     auth,
     chat,
     events,
+    experiments,
     explanations,
     health,
     images,
@@ -30,6 +34,7 @@ from backend.api.routes import (
     recommend,
     root,
     search,
+    segments,
     users,
 )
 from backend.api.security import authorize
@@ -64,6 +69,8 @@ class SnapshotRefresher:
             try:
                 if self._snapshots.refresh_if_stale():
                     log.info("engine snapshot rebuilt after a catalog change")
+            except OperationalError:  # database outage: the engine's hook logged it once
+                pass
             except Exception:  # keep serving the old snapshot; the next tick retries
                 log.exception("snapshot refresh failed")
 
@@ -80,10 +87,13 @@ def create_app(settings: Settings | None = None, components: Components | None =
             built.snapshots.get()  # build the snapshot before the first request
         except Exception:
             log.exception("could not build the engine snapshot; will retry on demand")
+        if built.settings.experiments_file is not None:  # a bad file stops the start here
+            built.experiments.load_file(built.settings.experiments_file)
         refresher = SnapshotRefresher(built.snapshots, built.settings.snapshot_refresh_seconds)
         refresher.start()
         if built.background_worker is not None:  # no Redis: the worker runs in-process
             built.background_worker.start()
+        built.impressions.start()
         log.info(
             "Shopwise %s ready: database %s, explanations %s",
             __version__,
@@ -102,6 +112,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
             refresher.stop()
             if built.background_worker is not None:
                 built.background_worker.stop()
+            built.impressions.stop()  # writes what is still queued
             if components is None:
                 built.db.dispose()
 
@@ -115,7 +126,10 @@ def create_app(settings: Settings | None = None, components: Components | None =
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, max_body_bytes=config.max_body_bytes
+        RequestContextMiddleware,
+        metrics=metrics,
+        max_body_bytes=config.max_body_bytes,
+        deadline_seconds=config.request_deadline_seconds,
     )
     if config.cors_origins:
         app.add_middleware(
@@ -129,5 +143,9 @@ def create_app(settings: Settings | None = None, components: Components | None =
         app.include_router(module.router)
     for module in (explanations, admin_prompts):  # issue 4
         app.include_router(module.router)
+    app.include_router(admin_status.router)  # issue 8: the operator's dashboard
+    for module in (experiments, analytics):  # issue 8: A/B tests and online metrics
+        app.include_router(module.router)
+    app.include_router(segments.router)  # issue 8: shopper segments
     app.include_router(search.router)  # issue 3
     return app

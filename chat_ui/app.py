@@ -7,6 +7,7 @@ Tests put a fake client in ``st.session_state["client"]``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -22,6 +23,28 @@ DOWN = (
 CARD_COLUMNS = 3
 ASSISTANT = ":material/storefront:"
 SHOPPER = ":material/person:"
+SHOW_MORE = "Show me more"  # plain text the API's parser reads as "the next results"
+LLM_BADGE = "Written by the assistant's AI from the product facts, and checked against them."
+
+
+@dataclass(frozen=True)
+class CardButton:
+    """One button under a product card; ``action`` is what ``_card_action`` does with it."""
+
+    action: str
+    label: str
+    icon: str
+    key: str
+    needs_stock: bool = False
+
+
+CARD_BUTTONS = (
+    CardButton("view", "View", ":material/visibility:", "view"),
+    CardButton("add_to_cart", "Add to cart", ":material/add_shopping_cart:", "cart", True),
+    CardButton("like", "Like", ":material/favorite:", "like"),
+    CardButton("not_interested", "Not for me", ":material/block:", "nope"),
+)
+BUTTONS_PER_ROW = 2
 
 
 def _client() -> Any:
@@ -76,6 +99,8 @@ def _send(client: Any, *, message: str = "", **extra: Any) -> None:
             "products": answer.get("products", []),
             "chips": answer.get("chips", []),
             "suggestions": answer.get("suggestions", []),
+            "has_more": answer.get("has_more", False),
+            "reply_source": answer.get("reply_source", "template"),
         }
     )
 
@@ -198,41 +223,18 @@ def _cards(client: Any, entry: dict[str, Any], index: int, latest: bool) -> None
                 if not latest:
                     continue
                 key = f"{index}-{product['id']}"
-                left, right = st.columns(2)
-                left.button(
-                    "View",
-                    key=f"view-{key}",
-                    icon=":material/visibility:",
-                    width="stretch",
-                    on_click=_card_action,
-                    args=(client, product, "view"),
-                )
-                right.button(
-                    "Add to cart",
-                    key=f"cart-{key}",
-                    icon=":material/add_shopping_cart:",
-                    width="stretch",
-                    disabled=not product.get("in_stock"),
-                    on_click=_card_action,
-                    args=(client, product, "add_to_cart"),
-                )
-                left, right = st.columns(2)
-                left.button(
-                    "Like",
-                    key=f"like-{key}",
-                    icon=":material/favorite:",
-                    width="stretch",
-                    on_click=_card_action,
-                    args=(client, product, "like"),
-                )
-                right.button(
-                    "Not for me",
-                    key=f"nope-{key}",
-                    icon=":material/block:",
-                    width="stretch",
-                    on_click=_card_action,
-                    args=(client, product, "not_interested"),
-                )
+                for row in range(0, len(CARD_BUTTONS), BUTTONS_PER_ROW):
+                    specs = CARD_BUTTONS[row : row + BUTTONS_PER_ROW]
+                    for column, spec in zip(st.columns(BUTTONS_PER_ROW), specs, strict=False):
+                        column.button(
+                            spec.label,
+                            key=f"{spec.key}-{key}",
+                            icon=spec.icon,
+                            width="stretch",
+                            disabled=spec.needs_stock and not product.get("in_stock"),
+                            on_click=_card_action,
+                            args=(client, product, spec.action),
+                        )
                 if st.session_state.get("viewing") == product["id"]:
                     tags = ", ".join(product.get("tags", [])[1:])
                     sources = "; ".join(
@@ -258,7 +260,17 @@ def _chips(client: Any, entry: dict[str, Any]) -> None:
                     args=(client, chip),
                     help="Remove this filter",
                 )
-    suggestions = entry.get("suggestions") or []
+    if entry.get("has_more"):
+        st.button(
+            "Show more",
+            key="show-more",
+            icon=":material/expand_more:",
+            on_click=_send,
+            args=(client,),
+            kwargs={"message": SHOW_MORE},
+            help="The next products for the same request",
+        )
+    suggestions = [t for t in entry.get("suggestions") or [] if t != SHOW_MORE]
     if suggestions:
         st.markdown('<div class="sw-label">Try</div>', unsafe_allow_html=True)
         with st.container(horizontal=True, gap="small"):
@@ -288,6 +300,8 @@ def _history(client: Any) -> None:
                 st.warning(entry["text"], icon=":material/cloud_off:")
             else:
                 st.markdown(plain(entry["text"]))
+            if entry.get("reply_source") == "llm":
+                st.caption(LLM_BADGE, help="If the AI's text fails the check, you see ours.")
             if i == last_assistant:
                 _cards(client, entry, i, latest=True)
             elif entry.get("products"):

@@ -2,8 +2,8 @@
 
 The page never builds URLs or parses HTTP errors itself; it gets plain dicts or one of two
 exceptions: ``ApiUnavailable`` (nothing answered: show a friendly "back soon") and
-``ApiError`` (the API said no: show its ``detail``). The base URL comes from
-``SHOPWISE_API_URL`` (or ``CHAT_API_URL``, the backend setting), default the local API.
+``ApiError`` (the API said no: show its ``detail``). The base URL, the errors and the request
+helper live in ``chat_ui.api``, shared with the admin dashboard's client.
 """
 
 from __future__ import annotations
@@ -16,28 +16,12 @@ from typing import Any
 
 import httpx
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
+from chat_ui.api import ApiError, ApiUnavailable, BaseClient, api_base_url, error_detail
+
+__all__ = ["ApiError", "ApiUnavailable", "ShopwiseClient", "api_base_url"]
 
 
-def api_base_url() -> str:
-    url = os.environ.get("SHOPWISE_API_URL") or os.environ.get("CHAT_API_URL") or DEFAULT_API_URL
-    return url.rstrip("/")
-
-
-class ApiUnavailable(RuntimeError):
-    """The API did not answer (down, refused, timed out)."""
-
-
-class ApiError(RuntimeError):
-    """The API answered with an error; ``detail`` is its message for people."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(f"{status}: {detail}")
-        self.status = status
-        self.detail = detail
-
-
-class ShopwiseClient:
+class ShopwiseClient(BaseClient):
     def __init__(
         self,
         base_url: str | None = None,
@@ -46,14 +30,11 @@ class ShopwiseClient:
         api_key: str | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        self.base_url = (base_url or api_base_url()).rstrip("/")
         headers: dict[str, str] = {}
         key = api_key or os.environ.get("SHOPWISE_API_KEY")
         if key:
             headers["X-API-Key"] = key
-        self._http = httpx.Client(
-            base_url=self.base_url, timeout=timeout, headers=headers, transport=transport
-        )
+        super().__init__(base_url, timeout=timeout, headers=headers, transport=transport)
 
     # -- endpoints --------------------------------------------------------------------------
 
@@ -102,7 +83,7 @@ class ShopwiseClient:
             with self._http.stream("GET", path) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise ApiError(response.status_code, _detail(response))
+                    raise ApiError(response.status_code, error_detail(response))
                 for line in response.iter_lines():
                     if not line.startswith("data:"):
                         continue
@@ -121,27 +102,3 @@ class ShopwiseClient:
     def image_url(self, product: dict[str, Any]) -> str:
         path = product.get("image_url") or f"/images/products/{product['id']}.svg"
         return path if path.startswith("http") else f"{self.base_url}{path}"
-
-    # -- plumbing ---------------------------------------------------------------------------
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ApiUnavailable(
-                f"{self.base_url} is not answering ({type(exc).__name__})"
-            ) from exc
-        if response.status_code >= 500:
-            raise ApiUnavailable(f"the API failed with HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise ApiError(response.status_code, _detail(response))
-        return response.json()
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason_phrase
-    detail = body.get("detail") if isinstance(body, dict) else None
-    return str(detail) if detail else response.reason_phrase

@@ -14,7 +14,8 @@ from backend.services.recommend import RecommendationService
 from backend.services.track import TrackingService
 
 
-def get_components(request: Request) -> Components:
+async def get_components(request: Request) -> Components:
+    # async: FastAPI runs plain ``def`` dependencies in the thread pool, a hop per request.
     return request.app.state.components  # type: ignore[no-any-return]
 
 
@@ -26,11 +27,11 @@ def get_session(components: ComponentsDep) -> Iterator[Session]:
         yield session
 
 
-def get_recommender(components: ComponentsDep) -> RecommendationService:
+async def get_recommender(components: ComponentsDep) -> RecommendationService:
     return components.recommender
 
 
-def get_tracker(components: ComponentsDep) -> TrackingService:
+async def get_tracker(components: ComponentsDep) -> TrackingService:
     return components.tracker
 
 

@@ -8,9 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
-from backend.errors import InvalidInputError, NotFoundError
+from backend.errors import ConflictError, InvalidInputError, NotFoundError
 from backend.llm.prompts import PromptError
+from backend.observability.deadline import DeadlineExceeded
+from backend.recommender.vector_store import VectorStoreError
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,40 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _bad_input(_: Request, exc: InvalidInputError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
+    @app.exception_handler(ConflictError)
+    async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    # Dependencies that cannot answer: a clear 503 the client may retry, never a 500. The
+    # engine's error hook and the vector store already counted and logged the outage once;
+    # nothing is logged here per request.
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _database(_: Request, exc: Exception) -> JSONResponse:
+        cancelled = "statement timeout" in str(exc) or isinstance(exc, sa_exc.TimeoutError)
+        detail = (
+            "the database did not answer within the request deadline; retry shortly"
+            if cancelled
+            else "the database is unavailable; retry shortly"
+        )
+        return _unavailable(detail)
+
+    @app.exception_handler(DeadlineExceeded)
+    async def _deadline(_: Request, exc: DeadlineExceeded) -> JSONResponse:
+        return _unavailable(f"{exc}; retry shortly")
+
+    @app.exception_handler(VectorStoreError)
+    async def _vectors(_: Request, exc: VectorStoreError) -> JSONResponse:
+        return _unavailable(f"semantic search is unavailable: {exc}")
+
     @app.exception_handler(PromptError)
     async def _prompt(_: Request, exc: PromptError) -> JSONResponse:
         log.error("prompt template failed: %s", exc)
         return JSONResponse(
             status_code=503, content={"detail": "explanation templates are misconfigured"}
         )
+
+
+def _unavailable(detail: str) -> JSONResponse:
+    return JSONResponse(status_code=503, content={"detail": detail}, headers={"Retry-After": "1"})

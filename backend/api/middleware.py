@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.observability.context import accept_request_id, request_id_var
+from backend.observability.deadline import deadline_var
 from backend.observability.metrics import Metrics
 
 log = logging.getLogger("shopwise.access")
@@ -31,10 +32,18 @@ DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: Metrics,
+        max_body_bytes: int,
+        deadline_seconds: float = float("inf"),
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.deadline_seconds = deadline_seconds  # the request's budget (observability.deadline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,6 +53,7 @@ class RequestContextMiddleware:
         request_id = accept_request_id(_header(headers, b"x-request-id"))
         token = request_id_var.set(request_id)
         started = time.perf_counter()
+        deadline_token = deadline_var.set(started + self.deadline_seconds)
         status = 500
         path: str = scope.get("path", "")
 
@@ -51,6 +61,7 @@ class RequestContextMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             await _too_large(send, request_id, self.max_body_bytes)
             request_id_var.reset(token)
+            deadline_var.reset(deadline_token)
             return
 
         received = 0
@@ -94,6 +105,7 @@ class RequestContextMiddleware:
                 extra={"status": status, "duration_ms": round(elapsed * 1000, 2)},
             )
             request_id_var.reset(token)
+            deadline_var.reset(deadline_token)
 
 
 class BodyTooLarge(HTTPException):

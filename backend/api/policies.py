@@ -39,6 +39,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/health/ready"): PUBLIC,
     ("GET", "/metrics"): _p(Scope.READ_METRICS),
     ("GET", "/explanations/stats"): _p(Scope.READ_METRICS),
+    ("GET", "/chat/stats"): _p(Scope.READ_METRICS),
     ("POST", "/auth/login"): PUBLIC,
     ("POST", "/auth/shopper-session"): _p(Scope.READ_RECOMMENDATIONS, Scope.WRITE_EVENTS),
     ("GET", "/products"): PUBLIC,
@@ -62,6 +63,19 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/events"): _p(Scope.WRITE_EVENTS, shopper=True),
     ("POST", "/events/batch"): _p(Scope.WRITE_EVENTS, shopper=True),
     ("POST", "/chat"): _p(Scope.READ_RECOMMENDATIONS, shopper=True, guest=True),
+    ("GET", "/admin/overview"): _p(roles=("admin", "editor")),
+    ("GET", "/admin/evaluation"): ADMIN_ONLY,
+    # A/B experiments and online metrics (issue 8): editors may read, admins decide.
+    ("POST", "/experiments"): ADMIN_ONLY,
+    ("GET", "/experiments"): PROMPT_EDITING,
+    ("GET", "/experiments/{experiment_id}"): PROMPT_EDITING,
+    ("GET", "/experiments/{experiment_id}/report"): PROMPT_EDITING,
+    ("POST", "/experiments/{experiment_id}/stop"): ADMIN_ONLY,
+    ("POST", "/experiments/{experiment_id}/promote"): ADMIN_ONLY,
+    ("GET", "/analytics/summary"): _p(Scope.READ_METRICS, roles=("admin", "editor")),
+    ("GET", "/analytics/segments"): _p(Scope.READ_METRICS, roles=("admin", "editor")),
+    # The storefront that sends a shopper's events knows where they are (or the shopper does).
+    ("PUT", "/users/{user_id}/location"): _p(Scope.WRITE_EVENTS, shopper=True),
 }
 
 PREFIX_POLICIES: list[tuple[str, Policy]] = [

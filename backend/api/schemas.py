@@ -54,6 +54,8 @@ class ProductOut(BaseModel):
     views: int
     created_at: datetime
     updated_at: datetime
+    latitude: float | None = None  # where it is offered; null: ships anywhere
+    longitude: float | None = None
 
     @classmethod
     def of(cls, product: object) -> ProductOut:
@@ -85,6 +87,8 @@ class UserOut(BaseModel):
     full_name: str | None
     is_guest: bool
     created_at: datetime
+    latitude: float | None = None  # for the optional location boost
+    longitude: float | None = None
 
 
 class UserDetail(UserOut):

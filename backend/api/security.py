@@ -85,7 +85,7 @@ async def _allowed(principal: Principal, policy: Policy, request: Request) -> bo
 
 async def authorize(request: Request) -> Principal:
     components = _components(request)
-    route = getattr(request.scope.get("route"), "path", request.url.path)
+    route = getattr(request.scope.get("route"), "path", None) or request.url.path
     policy = policy_for(request.method, route)
     principal = _identify(request, components) if components.auth.enabled else None
     limits = components.settings

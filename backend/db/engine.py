@@ -2,30 +2,98 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine, ExceptionContext, make_url
 from sqlmodel import Session, create_engine
 
+from backend.observability.dependencies import DependencyMonitor
 
-def make_engine(database_url: str, *, echo: bool = False) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and a folder for its file."""
+
+def make_engine(
+    database_url: str, *, echo: bool = False, timeout_seconds: float | None = None
+) -> Engine:
+    """Create an engine; SQLite gets foreign keys, WAL and a folder for its file.
+
+    ``timeout_seconds`` bounds every wait on the database (the API passes its request
+    deadline): PostgreSQL's statement_timeout, connect timeout and pool checkout, SQLite's
+    busy timeout. Without it, statements may run as long as they need (CLI, migrations).
+    Pooled PostgreSQL connections are pinged on checkout, so a dropped connection is
+    replaced instead of failing the request that draws it.
+    """
     url = make_url(database_url)
     kwargs: dict[str, Any] = {"echo": echo}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        busy = timeout_seconds if timeout_seconds is not None else 30
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy}
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
+        if timeout_seconds is not None and url.get_backend_name() == "postgresql":
+            options = f"-c statement_timeout={max(1, round(timeout_seconds * 1000))}"
+            if extra := url.query.get("options"):
+                options = f"{extra} {options}"
+            kwargs["pool_timeout"] = timeout_seconds
+            # libpq takes whole seconds and treats anything under 2 as 2.
+            kwargs["connect_args"] = {
+                "connect_timeout": max(2, math.ceil(timeout_seconds)),
+                "options": options,
+            }
     engine = create_engine(database_url, **kwargs)
+    _close_stragglers(engine)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _close_stragglers(engine: Engine) -> None:
+    """Close a connection that comes back after ``engine.dispose()``.
+
+    ``dispose()`` closes the idle connections only; one a background thread (worker, snapshot
+    refresh, training) held at that moment is later returned to the discarded pool and left
+    open until the garbage collector finds it (psycopg's "deleted while still open" warning,
+    and a server connection held meanwhile). Each connection remembers the pool generation
+    it was opened in; one checked in after a dispose is closed on the spot.
+    """
+    generation = [0]
+
+    def disposed(_engine: Engine) -> None:
+        generation[0] += 1
+
+    def opened(_dbapi_connection: Any, record: Any) -> None:
+        record.info["pool_generation"] = generation[0]
+
+    def returned(dbapi_connection: Any, record: Any) -> None:
+        if dbapi_connection is not None and record.info.get("pool_generation") != generation[0]:
+            dbapi_connection.close()
+
+    event.listen(engine, "engine_disposed", disposed)
+    event.listen(engine, "connect", opened)
+    event.listen(engine, "checkin", returned)
+
+
+def watch_engine(engine: Engine, monitor: DependencyMonitor) -> None:
+    """Report the database's connection failures and timeouts (not bad SQL) to ``monitor``.
+
+    Fires for failed statements, failed connects and failed pre-pings alike, so a dropped
+    connection the pool replaced still shows in /health and /metrics.
+    """
+
+    def on_error(context: ExceptionContext) -> None:
+        error = context.original_exception
+        dbapi = engine.dialect.dbapi
+        operational = dbapi is not None and isinstance(error, dbapi.OperationalError)
+        if context.is_disconnect or operational:
+            what = "connection dropped, reconnected" if context.is_pre_ping else None
+            monitor.failure("database", what or error)
+
+    event.listen(engine, "handle_error", on_error)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -66,6 +66,10 @@ class Product(SQLModel, table=True):
     views: int = Field(default=0, ge=0)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime, index=True)
+    # Where the product is offered (a store or pickup point), for the optional location boost;
+    # both None: it ships anywhere.
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 class User(SQLModel, table=True):
@@ -79,6 +83,9 @@ class User(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=300)
     is_guest: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+    # The shopper's position (set by the storefront or the shopper), for the location boost.
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
 
 
 class Interaction(SQLModel, table=True):
@@ -196,6 +203,22 @@ class ProcessedEvent(SQLModel, table=True):
     processed_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
 
 
+class EventOutbox(SQLModel, table=True):
+    """Accepted events whose news has not yet reached the stream for sure (the outbox).
+
+    A row is written in the transaction that stores the event and removed once the event is
+    on the Redis stream, or processed by the worker; a sweep publishes rows left behind by
+    a process that died in between.
+    """
+
+    __tablename__ = "event_outbox"
+
+    interaction_id: uuid.UUID = Field(
+        foreign_key="interaction.id", primary_key=True, ondelete="CASCADE"
+    )
+    stored_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime, index=True)
+
+
 class WorkerCounter(SQLModel, table=True):
     """Named counters shared by every worker (e.g. events since the last retrain)."""
 
@@ -282,3 +305,116 @@ class IndexState(SQLModel, table=True):
     vectors: int = Field(default=0, ge=0)
     last_run_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
     last_run: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Experiment(SQLModel, table=True):
+    """An A/B test over recommendation variants (strategy, blend weights, prompt version).
+
+    ``variants`` is a JSON list of ``backend.experiments.model.VariantSpec``: always read and
+    written whole, never queried by field.
+    """
+
+    __tablename__ = "experiment"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('running', 'stopped', 'promoted')", name="ck_experiment_status"
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(max_length=120, sa_column_kwargs={"unique": True})
+    description: str = Field(default="", sa_type=sa.Text)
+    status: str = Field(default="running", max_length=16)
+    variants: list[dict[str, object]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    attribution_window_hours: int = Field(default=24, ge=1)
+    winner: str | None = Field(default=None, max_length=80)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+    stopped_at: datetime | None = Field(default=None, sa_type=TZDateTime)
+
+
+class RecAnalytics(SQLModel, table=True):
+    """One recommended product shown to a user (an impression), written in batches.
+
+    ``response_id`` groups the products of one answer. ``attributable_until`` is the end of
+    the attribution window, fixed when the impression is logged, so the reports compare plain
+    timestamps (portable SQL on SQLite and PostgreSQL). ``product_id`` has no foreign key:
+    the analytics history outlives a deleted product; a deleted user's rows go with the user.
+    """
+
+    __tablename__ = "rec_analytics"
+    __table_args__ = (
+        # Attribution: the latest impression of this product to this user before an event.
+        sa.Index("ix_rec_analytics_user_product_created", "user_id", "product_id", "created_at"),
+        sa.Index("ix_rec_analytics_experiment_variant", "experiment_id", "variant"),
+    )
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=True,
+        ),
+    )
+    response_id: uuid.UUID
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", ondelete="CASCADE")
+    product_id: uuid.UUID
+    position: int = Field(ge=0)
+    strategy: str = Field(max_length=40)
+    experiment_id: uuid.UUID | None = Field(default=None, foreign_key="experiment.id")
+    variant: str | None = Field(default=None, max_length=80)
+    explanation_source: str = Field(max_length=16)
+    # True: an LLM text passed the evidence check; False: it failed; None: nothing checked.
+    evidence_check: bool | None = None
+    cached: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime, index=True)
+    attributable_until: datetime = Field(sa_type=TZDateTime)
+
+
+# --- issue 8: shopper segments (K-means, recomputed by the worker) ---------------------------
+
+
+class SegmentRun(SQLModel, table=True):
+    """One clustering run; only the newest is kept. ``features`` is the feature spec that
+    places a new user in the same space as the centroids."""
+
+    __tablename__ = "segment_run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    computed_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+    k: int = Field(ge=1)
+    n_users: int = Field(ge=0)
+    silhouette: float | None = None
+    features: dict[str, object] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class SegmentRow(SQLModel, table=True):
+    """A segment of one run: its label, size, centroid and most chosen items."""
+
+    __tablename__ = "segment"
+
+    run_id: int = Field(foreign_key="segment_run.id", primary_key=True, ondelete="CASCADE")
+    segment: int = Field(primary_key=True, ge=0)
+    label: str = Field(max_length=200)
+    size: int = Field(ge=0)
+    top_categories: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    avg_price: float = 0.0
+    centroid: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # [[product id, members who chose it], …], most chosen first.
+    popular: list[list[object]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+
+
+class UserSegment(SQLModel, table=True):
+    """Which segment each clustered user is in (users with too little signal are not)."""
+
+    __tablename__ = "user_segment"
+
+    user_id: uuid.UUID = Field(foreign_key="app_user.id", primary_key=True, ondelete="CASCADE")
+    run_id: int = Field(foreign_key="segment_run.id", index=True, ondelete="CASCADE")
+    segment: int = Field(ge=0)

@@ -17,6 +17,7 @@ from backend.db.models import (
     Action,
     CartItem,
     CoInteraction,
+    EventOutbox,
     Interaction,
     ProcessedEvent,
     Product,
@@ -49,7 +50,10 @@ def catalog_version(*, session: Session) -> str:
 
 
 def load_catalog(*, session: Session) -> list[ProductRecord]:
-    fields = ("id", "name", "category", "price", "quantity", "tags", "image_url", "description")
+    fields = (
+        "id", "name", "category", "price", "quantity", "tags", "image_url", "description",
+        "latitude", "longitude",
+    )  # fmt: skip
     # Plain columns, not ORM objects: at 100k products this is several times faster.
     rows = session.execute(
         sa.select(*(col(getattr(Product, f)) for f in fields)).order_by(
@@ -66,6 +70,8 @@ def load_catalog(*, session: Session) -> list[ProductRecord]:
             tags=tuple(r[5] or ()),
             image_url=r[6],
             description=r[7] or "",
+            latitude=r[8],
+            longitude=r[9],
         )
         for r in rows
     ]
@@ -418,6 +424,57 @@ def processed_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> 
 def mark_processed(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:
     session.add_all(ProcessedEvent(interaction_id=i, processed_at=at) for i in ids)
     session.flush()
+
+
+# --- the event outbox (issue 6) ---------------------------------------------------------------
+
+
+def add_to_outbox(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:
+    session.add_all(EventOutbox(interaction_id=i, stored_at=at) for i in ids)
+    session.flush()
+
+
+def remove_from_outbox(
+    *, session: Session, ids: Sequence[uuid.UUID], wait_for_disk: bool = True
+) -> None:
+    """``wait_for_disk=False``: on PostgreSQL the commit does not wait for the WAL flush (a
+    row lost to a crash only makes the sweep announce its event once more)."""
+    if not ids:
+        return
+    if not wait_for_disk and session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+    session.execute(sa.delete(EventOutbox).where(col(EventOutbox.interaction_id).in_(ids)))
+
+
+def claim_outbox(
+    *,
+    session: Session,
+    before: datetime,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[tuple[EventOutbox, Interaction]]:
+    """The oldest outbox rows stored before ``before`` (and after the cursor ``after``), with
+    their events. On PostgreSQL the rows stay locked until the transaction ends, and rows
+    another sweeper holds are skipped, so two sweepers never publish the same row at once."""
+    query = (
+        select(EventOutbox, Interaction)
+        .join(Interaction, col(Interaction.id) == col(EventOutbox.interaction_id))
+        .where(col(EventOutbox.stored_at) < before)
+    )
+    if after is not None:
+        at, last = after
+        stored_at, interaction_id = col(EventOutbox.stored_at), col(EventOutbox.interaction_id)
+        query = query.where(sa.or_(stored_at > at, sa.and_(stored_at == at, interaction_id > last)))
+    query = (
+        query.order_by(col(EventOutbox.stored_at), col(EventOutbox.interaction_id))
+        .limit(limit)
+        .with_for_update(of=EventOutbox, skip_locked=True)
+    )
+    return [(row[0], row[1]) for row in session.exec(query).all()]
+
+
+def outbox_size(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(EventOutbox)).one())
 
 
 def existing_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:

@@ -411,8 +411,22 @@ def _allowed_for(item: CheckItem, max_len: int) -> _Allowed:
     texts += [m.name for m in evidence.matched_tags]
     texts += [p.product_name for p in evidence.because_of]
     texts += [s.detail for s in evidence.sources] + [s.name for s in evidence.sources]
-    if evidence.popularity_rank <= 10 or any(s.name == "popularity" for s in evidence.sources):
+    segment, nearby = evidence.segment, evidence.nearby
+    if (
+        evidence.popularity_rank <= 10
+        or any(s.name == "popularity" for s in evidence.sources)
+        or segment is not None  # popular with the shoppers of its segment
+    ):
         texts.append("popular popularity most popular most viewed")
+    if segment is not None:
+        texts += [segment.label, "shoppers like you"]
+        allowed.numbers |= {Decimal(segment.shoppers), Decimal(segment.size)}
+    if nearby is not None:
+        texts.append("near you nearby")
+        allowed.numbers |= {
+            Decimal(str(nearby.distance_km)).normalize(),
+            Decimal(str(nearby.radius_km)).normalize(),
+        }
     for text in texts:
         allowed.add_text(text, max_len)
     allowed.numbers |= {

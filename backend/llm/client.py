@@ -22,6 +22,9 @@ import httpx
 import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
+from backend.observability import deadline as request_deadline
+from backend.observability.dependencies import DependencyMonitor
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -53,6 +56,15 @@ class LLMUnavailable(LLMError):
 
 class LLMTimeout(LLMUnavailable):
     reason = "llm_timeout"
+
+
+class LLMRequestDeadline(LLMTimeout):
+    """The request's own budget ran out (slow database, long queue): says nothing about the
+    LLM's health, so it neither trips the circuit nor counts as an LLM failure."""
+
+    reason = "request_deadline"
+    retryable = False
+    counts_for_circuit = False
 
 
 class LLMRateLimited(LLMUnavailable):
@@ -224,8 +236,13 @@ class OpenAIChatClient:
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         rng: Callable[[], float] = random.random,
+        monitor: DependencyMonitor | None = None,
+        on_call: Callable[[str], None] | None = None,
     ) -> None:
         self.model = model
+        self.monitor = monitor
+        # Told each call's outcome: "ok" or the error's ``reason`` (the llm_calls metric).
+        self.on_call = on_call
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.policy = policy or RetryPolicy()
@@ -255,45 +272,83 @@ class OpenAIChatClient:
     # -- public calls --
 
     def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
-        deadline = self._clock() + self.policy.deadline_seconds
-        return self._guarded(
-            lambda: self._retrying(deadline, lambda: self._once(messages, json_mode, deadline))
-        )
+        try:
+            budget = self._budget()
+            deadline = self._clock() + budget
+            result = self._guarded(
+                lambda: self._retrying(deadline, lambda: self._once(messages, json_mode, deadline)),
+                cut=budget < self.policy.deadline_seconds,
+            )
+        except LLMError as exc:
+            self._count(exc.reason)
+            raise
+        self._count("ok")
+        return result
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
-        deadline = self._clock() + self.policy.deadline_seconds
-        if not self.breaker.allow():
-            raise LLMCircuitOpen("the LLM circuit is open")
+        try:
+            budget = self._budget()
+            deadline = self._clock() + budget
+            if not self.breaker.allow():
+                raise LLMCircuitOpen("the LLM circuit is open")
+        except LLMError as exc:
+            self._count(exc.reason)
+            raise
         try:
             # Retries cover opening the stream only: once text has gone out, a failure ends it.
             chunks = self._retrying(deadline, lambda: self._open_stream(messages, deadline))
             yield from self._deltas(chunks, deadline)
         except LLMError as exc:
-            self._record(exc)
-            raise
+            mapped = self._record(exc, cut=budget < self.policy.deadline_seconds)
+            self._count(mapped.reason)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         except GeneratorExit:
             self.breaker.release()
+            self._count("abandoned")  # the reader stopped early (client went away)
             raise
         self.breaker.record_success()
+        self._count("ok")
+
+    def _count(self, outcome: str) -> None:
+        if self.on_call is not None:
+            self.on_call(outcome)
 
     # -- the policy --
 
-    def _guarded(self, call: Callable[[], Completion]) -> Completion:
+    def _budget(self) -> float:
+        """The LLM's deadline, capped by what is left of the request's (when there is one)."""
+        budget = request_deadline.bounded(self.policy.deadline_seconds)
+        if budget <= 0:
+            raise LLMRequestDeadline("no time left in the request for the LLM")
+        return budget
+
+    def _guarded(self, call: Callable[[], Completion], *, cut: bool = False) -> Completion:
         if not self.breaker.allow():
             raise LLMCircuitOpen("the LLM circuit is open")
         try:
             result = call()
         except LLMError as exc:
-            self._record(exc)
-            raise
+            mapped = self._record(exc, cut=cut)
+            if mapped is exc:
+                raise
+            raise mapped from exc
         self.breaker.record_success()
         return result
 
-    def _record(self, exc: LLMError) -> None:
+    def _record(self, exc: LLMError, *, cut: bool = False) -> LLMError:
+        """Book a failure; a timeout of a deadline the request had cut short becomes
+        ``LLMRequestDeadline`` (the LLM may be fine). Returns the error to raise."""
+        if cut and isinstance(exc, LLMTimeout):
+            exc = LLMRequestDeadline("the request deadline ran out while waiting for the LLM")
         if exc.counts_for_circuit:
             self.breaker.record_failure()
+            if self.monitor is not None:
+                self.monitor.failure("llm", exc)
         else:
             self.breaker.release()
+        return exc
 
     def _retrying(self, deadline: float, attempt: Callable[[], T]) -> T:
         def wait(state: RetryCallState) -> float:
@@ -465,6 +520,8 @@ def build_client(
     http_client: httpx.Client | None = None,
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
+    monitor: DependencyMonitor | None = None,
+    on_call: Callable[[str], None] | None = None,
 ) -> OpenAIChatClient:
     """The factory ``components`` calls; keyword-only so settings map one to one."""
     return OpenAIChatClient(
@@ -478,4 +535,6 @@ def build_client(
         http_client=http_client,
         clock=clock,
         sleep=sleep,
+        monitor=monitor,
+        on_call=on_call,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -24,7 +24,7 @@ from backend.llm.check import (
     check_answer,
     item_ref,
 )
-from backend.llm.client import ChatMessage, LLMClient, LLMError
+from backend.llm.client import ChatMessage, LLMCircuitOpen, LLMClient, LLMError
 from backend.llm.partial_json import VisibleText
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
@@ -76,6 +76,17 @@ class ExplainedItem:
                     for p in ev.because_of
                 ],
                 "popularity_rank": ev.popularity_rank,
+                **(
+                    {
+                        "shoppers_like_you": {
+                            "segment": ev.segment.label,
+                            "chose_it": ev.segment.shoppers,
+                        }
+                    }
+                    if ev.segment is not None
+                    else {}
+                ),
+                **({"near_you_km": ev.nearby.distance_km} if ev.nearby is not None else {}),
             },
         }
 
@@ -86,6 +97,9 @@ class ExplanationRequest:
     summary: str
     items: tuple[ExplainedItem, ...]
     user_id: uuid.UUID | None = None  # keys the explanation cache; None: not cached
+    # More variables for the user prompt (the chat passes the shopper's request); never
+    # evidence: the check reads only ``user_name``, ``summary`` and ``items``.
+    prompt_extra: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,16 +194,32 @@ def words_per_reason(max_tokens: int, item_count: int) -> int:
     return int(max(8, min(40, (per_item - 12) * 0.75)))
 
 
+@dataclass(frozen=True, slots=True)
+class PromptTemplates:
+    """The prompts of one checked LLM answer: system, user, and the retry after a failed check."""
+
+    system: str = "explain_system.j2"
+    user: str = "explain_user.j2"
+    retry: str = "explain_retry.j2"
+
+
+EXPLAIN_PROMPTS = PromptTemplates()
+
+
 def render_messages(
-    prompts: PromptLibrary, request: ExplanationRequest, max_tokens: int
+    prompts: PromptLibrary,
+    request: ExplanationRequest,
+    max_tokens: int,
+    templates: PromptTemplates = EXPLAIN_PROMPTS,
 ) -> tuple[list[ChatMessage], CheckLimits, str]:
     """The system and user messages for ``request``, the check's limits, the system text."""
     words = words_per_reason(max_tokens, len(request.items))
     system = prompts.render(
-        LLMExplainer.system_template, max_words_per_reason=words, item_count=len(request.items)
+        templates.system, max_words_per_reason=words, item_count=len(request.items)
     )
     user = prompts.render(
-        LLMExplainer.user_template,
+        templates.user,
+        **request.prompt_extra,
         user_name=request.user_name,
         summary=request.summary,
         items=[item.llm_context(i) for i, item in enumerate(request.items)],
@@ -207,14 +237,114 @@ class ExplainOutcome:
     checks: list[CheckResult] = field(default_factory=list)
     messages: list[ChatMessage] = field(default_factory=list)
     answers: list[str] = field(default_factory=list)
+    answer: CheckedAnswer | None = None  # set when an answer passed the evidence check
+    fallback_reason: str | None = None  # set when none did
+
+
+class CheckedWriter:
+    """LLM answer (JSON intro + a reason per item) → evidence check → one retry stating the
+    failure. Returns the checked answer or why there is none; what to show instead is the
+    caller's business (the explainer's template, the chat's template reply). Both the
+    recommendation explanations and the chat replies go through this one loop."""
+
+    def __init__(
+        self,
+        *,
+        client: LLMClient,
+        prompts: PromptLibrary,
+        vocabulary: Callable[[], CheckVocabulary],
+        stats: ExplanationStats | None = None,
+        max_tokens: int = 150,
+        templates: PromptTemplates = EXPLAIN_PROMPTS,
+    ) -> None:
+        self.client = client
+        self.prompts = prompts
+        self.vocabulary = vocabulary
+        self.stats = stats or ExplanationStats()
+        self.max_tokens = max_tokens
+        self.templates = templates
+
+    def write(self, request: ExplanationRequest, *, echo: tuple[str, ...] = ()) -> ExplainOutcome:
+        """``echo``: texts the answer may not repeat (besides the system prompt), e.g. the
+        shopper's own message, so a model obeying an injected order is caught."""
+        outcome = ExplainOutcome(explanation=Explanation(text="", source="template"))
+        if not request.items:
+            outcome.fallback_reason = "no_items"
+            return outcome
+        try:
+            messages, limits, system = self.messages(request)
+        except PromptError:
+            log.exception("LLM prompt templates failed to render")
+            outcome.fallback_reason = "prompt_error"
+            return outcome
+        outcome.messages = messages
+        truncated = False
+        for attempt in (1, 2):
+            try:
+                if attempt == 2:
+                    retry = self._retry_prompt(outcome.checks[-1], truncated)
+                    messages.append(ChatMessage("assistant", outcome.answers[-1]))
+                    messages.append(ChatMessage("user", retry))
+                completion = self.client.complete(messages, json_mode=True)
+            except LLMError as exc:
+                _log_failure("LLM answer", exc)
+                outcome.fallback_reason = exc.reason
+                return outcome
+            except PromptError:
+                log.exception("the LLM retry template failed to render")
+                outcome.fallback_reason = "prompt_error"
+                return outcome
+            truncated = completion.finish_reason == "length"
+            outcome.answers.append(completion.text)
+            result = self.check(completion.text, request, limits, (system, *echo))
+            outcome.checks.append(result)
+            if result.ok and result.answer is not None:
+                outcome.answer = result.answer
+                return outcome
+            log.info("LLM answer failed the evidence check: %s", ", ".join(result.reasons))
+        outcome.fallback_reason = self.failure_reason(outcome.checks[-1])
+        return outcome
+
+    def messages(self, request: ExplanationRequest) -> tuple[list[ChatMessage], CheckLimits, str]:
+        return render_messages(self.prompts, request, self.max_tokens, self.templates)
+
+    def check(
+        self,
+        text: str,
+        request: ExplanationRequest,
+        limits: CheckLimits,
+        echo: tuple[str, ...],
+    ) -> CheckResult:
+        result = check_answer(
+            text,
+            request.items,
+            self.vocabulary(),
+            user_name=request.user_name,
+            summary=request.summary,
+            system_prompts=echo,
+            limits=limits,
+        )
+        self.stats.record_check(result)
+        return result
+
+    def _retry_prompt(self, result: CheckResult, truncated: bool) -> str:
+        problems = result.describe()
+        if truncated and NOT_JSON in result.reasons:
+            problems.append("the answer was cut off at the length limit: write shorter reasons")
+        return self.prompts.render(self.templates.retry, problems=problems)
+
+    @staticmethod
+    def failure_reason(result: CheckResult) -> str:
+        first = result.reasons[0] if result.reasons else "unknown"
+        return "bad_json" if first == NOT_JSON else f"check_failed:{first}"
 
 
 class LLMExplainer:
     """LLM answer → evidence check → (one retry stating the failure) → render, else template."""
 
-    system_template = "explain_system.j2"
-    user_template = "explain_user.j2"
-    retry_template = "explain_retry.j2"
+    system_template = EXPLAIN_PROMPTS.system
+    user_template = EXPLAIN_PROMPTS.user
+    retry_template = EXPLAIN_PROMPTS.retry
     render_template = "llm_explanation.j2"
 
     def __init__(
@@ -229,10 +359,18 @@ class LLMExplainer:
     ) -> None:
         self.client = client
         self.prompts = prompts
-        self.vocabulary = vocabulary
         self.stats = stats or ExplanationStats()
-        self.max_tokens = max_tokens
         self.fallback = fallback or TemplateExplainer(prompts)
+        self.writer = CheckedWriter(
+            client=client,
+            prompts=prompts,
+            vocabulary=vocabulary,
+            stats=self.stats,
+            max_tokens=max_tokens,
+            templates=PromptTemplates(
+                self.system_template, self.user_template, self.retry_template
+            ),
+        )
 
     @property
     def templates(self) -> tuple[str, ...]:
@@ -246,39 +384,16 @@ class LLMExplainer:
         return self.explain_detailed(request).explanation
 
     def explain_detailed(self, request: ExplanationRequest) -> ExplainOutcome:
-        outcome = ExplainOutcome(explanation=Explanation(text="", source="template"))
-        if not request.items:
-            return self._fallen_back(outcome, request, "no_items")
+        outcome = self.writer.write(request)
+        if outcome.answer is None:
+            return self._fallen_back(outcome, request, outcome.fallback_reason or "unknown")
         try:
-            messages, limits, system = self._messages(request)
+            outcome.explanation = self._render(request, outcome.answer)
         except PromptError:
-            log.exception("LLM prompt templates failed to render")
+            log.exception("an LLM explanation template failed to render")
             return self._fallen_back(outcome, request, "prompt_error")
-        outcome.messages = messages
-        truncated = False
-        for attempt in (1, 2):
-            try:
-                if attempt == 2:
-                    retry = self._retry_prompt(outcome.checks[-1], truncated)
-                    messages.append(ChatMessage("assistant", outcome.answers[-1]))
-                    messages.append(ChatMessage("user", retry))
-                completion = self.client.complete(messages, json_mode=True)
-                truncated = completion.finish_reason == "length"
-                outcome.answers.append(completion.text)
-                result = self._check(completion.text, request, limits, system)
-                outcome.checks.append(result)
-                if result.ok and result.answer is not None:
-                    outcome.explanation = self._render(request, result.answer)
-                    self.stats.record_outcome("llm", None)
-                    return outcome
-            except LLMError as exc:
-                log.warning("LLM explanation failed (%s): %s", exc.reason, exc)
-                return self._fallen_back(outcome, request, exc.reason)
-            except PromptError:
-                log.exception("an LLM explanation template failed to render")
-                return self._fallen_back(outcome, request, "prompt_error")
-            log.info("LLM explanation failed the evidence check: %s", ", ".join(result.reasons))
-        return self._fallen_back(outcome, request, self._failure_reason(outcome.checks[-1]))
+        self.stats.record_outcome("llm", None)
+        return outcome
 
     def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]:
         """Deltas while the LLM writes, then the checked text or the template as final event.
@@ -290,7 +405,7 @@ class LLMExplainer:
             yield from _whole(self._fallback(request, "no_items"))
             return
         try:
-            messages, limits, system = self._messages(request)
+            messages, limits, system = self.writer.messages(request)
         except PromptError:
             log.exception("LLM prompt templates failed to render")
             yield from _whole(self._fallback(request, "prompt_error"))
@@ -303,12 +418,12 @@ class LLMExplainer:
                 if new:
                     yield ExplanationDelta(new)
         except LLMError as exc:
-            log.warning("LLM explanation stream failed (%s): %s", exc.reason, exc)
+            _log_failure("LLM explanation stream", exc)
             yield ExplanationFinal(self._fallback(request, exc.reason), verified=False)
             return
-        result = self._check("".join(chunks), request, limits, system)
+        result = self.writer.check("".join(chunks), request, limits, (system,))
         if not result.ok or result.answer is None:
-            reason = self._failure_reason(result)
+            reason = self.writer.failure_reason(result)
             yield ExplanationFinal(self._fallback(request, reason), verified=False)
             return
         try:
@@ -321,30 +436,6 @@ class LLMExplainer:
         yield ExplanationFinal(explanation, verified=True)
 
     # -- steps --
-
-    def _messages(self, request: ExplanationRequest) -> tuple[list[ChatMessage], CheckLimits, str]:
-        return render_messages(self.prompts, request, self.max_tokens)
-
-    def _check(
-        self, text: str, request: ExplanationRequest, limits: CheckLimits, system: str
-    ) -> CheckResult:
-        result = check_answer(
-            text,
-            request.items,
-            self.vocabulary(),
-            user_name=request.user_name,
-            summary=request.summary,
-            system_prompts=(system,),
-            limits=limits,
-        )
-        self.stats.record_check(result)
-        return result
-
-    def _retry_prompt(self, result: CheckResult, truncated: bool) -> str:
-        problems = result.describe()
-        if truncated and NOT_JSON in result.reasons:
-            problems.append("the answer was cut off at the length limit: write shorter reasons")
-        return self.prompts.render(self.retry_template, problems=problems)
 
     def _render(self, request: ExplanationRequest, answer: CheckedAnswer) -> Explanation:
         text = self.prompts.render(
@@ -364,11 +455,6 @@ class LLMExplainer:
         )
         return Explanation(text=text, source="llm")
 
-    @staticmethod
-    def _failure_reason(result: CheckResult) -> str:
-        first = result.reasons[0] if result.reasons else "unknown"
-        return "bad_json" if first == NOT_JSON else f"check_failed:{first}"
-
     def _fallback(self, request: ExplanationRequest, reason: str) -> Explanation:
         template = self.fallback.explain(request)
         self.stats.record_outcome("template", reason)
@@ -379,3 +465,10 @@ class LLMExplainer:
     ) -> ExplainOutcome:
         outcome.explanation = self._fallback(request, reason)
         return outcome
+
+
+def _log_failure(what: str, exc: LLMError) -> None:
+    """While the circuit is open every request would say the same: the breaker logged the
+    opening once, and the llm_calls metric counts each refusal."""
+    level = logging.DEBUG if isinstance(exc, LLMCircuitOpen) else logging.WARNING
+    log.log(level, "%s failed (%s): %s", what, exc.reason, exc)

@@ -60,14 +60,14 @@ class CachedExplainer:
         if request.user_id is None or not request.items:
             return None
         raw = self.cache.get(explanations_key(request.user_id), self.field(request))
-        if raw is None:
-            return None
         try:
-            text = json.loads(raw)["text"]
+            text = json.loads(raw)["text"] if raw is not None else None
         except (ValueError, KeyError, TypeError):
             log.warning("dropping an unreadable cached explanation")
+            text = None
+        self.inner.stats.record_cache_lookup(hit=text is not None)
+        if text is None:
             return None
-        self.inner.stats.record_cache_hit()
         return Explanation(text=str(text), source="llm")
 
     def _put(self, request: ExplanationRequest, explanation: Explanation) -> None:

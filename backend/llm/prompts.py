@@ -24,6 +24,7 @@ from jinja2 import (
     TemplateError,
     TemplateSyntaxError,
     meta,
+    nodes,
 )
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -69,6 +70,17 @@ KNOWN_VARIABLES: dict[str, TemplateVariables] = {
     "llm_explanation.j2": _spec("user_name intro reasons", "reasons"),
     "explanation.j2": _spec("user_name summary items", "items"),
     "user_summary.j2": _spec("purchased viewed carted wishlisted categories searches"),
+    # The shopping assistant (backend/llm/chat, services/chat.py).
+    "chat_parse_system.j2": _spec("schema categories colours tags brands", "schema"),
+    "chat_parse_user.j2": _spec("message shown_count", "message"),
+    "chat_reason.j2": _spec("name category price in_stock evidence filters"),
+    "chat_reply.j2": _spec(
+        "user_name acknowledgement understood count candidates first_turn understood_nothing "
+        "more notes"
+    ),
+    "chat_reply_system.j2": _spec("max_words_per_reason item_count"),
+    "chat_reply_user.j2": _spec("user_name summary items unwanted words first_turn more", "items"),
+    "chat_reply_llm.j2": _spec("acknowledgement intro notes"),
 }
 
 
@@ -196,6 +208,10 @@ class PromptLibrary:
             raise PromptError(f"does not parse: line {exc.lineno}: {exc.message}") from exc
         return frozenset(meta.find_undeclared_variables(ast) - set(self._env.globals))
 
+    def _assigned(self, source: str) -> frozenset[str]:
+        ast = self._env.parse(source)
+        return frozenset(n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param"))
+
     def variables(self, name: str) -> TemplateVariables:
         known = KNOWN_VARIABLES.get(name)
         if known is not None:
@@ -208,7 +224,9 @@ class PromptLibrary:
         one; return the variables it uses."""
         spec = self.variables(name)
         used = self.declared(source)
-        unknown = sorted(used - spec.allowed)
+        # Jinja counts a name set inside a loop or an ``if`` as read from the context too
+        # (it may be unset there): a name the template assigns itself is its own.
+        unknown = sorted(used - spec.allowed - self._assigned(source))
         if unknown:
             raise PromptError(
                 f"uses unknown variable(s) {', '.join(unknown)}; "

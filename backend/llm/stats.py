@@ -1,7 +1,8 @@
-"""In-process counters for explanations: checks passed/failed by reason, sources, fallbacks.
+"""Counters for checked LLM text: checks passed/failed by reason, sources, fallbacks.
 
-A small thread-safe class rather than a metrics library: ``/health`` and
-``/explanations/stats`` read ``snapshot()``, and a Prometheus exporter can read the same.
+``/health``, ``/explanations/stats`` and ``/chat/stats`` read ``snapshot()``; when the app
+gives it its ``Metrics``, every record also goes to the Prometheus counters (labelled with
+the ``surface``: recommendation explanations or chat replies).
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from collections import Counter
 from typing import Any
 
 from backend.llm.check import CheckResult
+from backend.observability.metrics import Metrics
 
 
 class ExplanationStats:
-    def __init__(self) -> None:
+    def __init__(self, metrics: Metrics | None = None, surface: str = "recommendation") -> None:
         self._lock = threading.Lock()
+        self._metrics = metrics
+        self._surface = surface
         self.checks_passed = 0
         self.checks_failed = 0
         self.check_failures: Counter[str] = Counter()
@@ -30,16 +34,28 @@ class ExplanationStats:
             else:
                 self.checks_failed += 1
                 self.check_failures.update(result.reasons)  # each reason once per check
+        if self._metrics is not None:
+            checks = self._metrics.evidence_checks
+            if result.ok:
+                checks.labels(self._surface, "passed", "none").inc()
+            for reason in result.reasons:
+                checks.labels(self._surface, "failed", reason).inc()
 
     def record_outcome(self, source: str, fallback_reason: str | None) -> None:
         with self._lock:
             self.sources[source] += 1
             if fallback_reason:
                 self.fallbacks[fallback_reason] += 1
+        if fallback_reason and self._metrics is not None:
+            self._metrics.explanation_fallbacks.labels(self._surface, fallback_reason).inc()
 
-    def record_cache_hit(self) -> None:
-        with self._lock:
-            self.cache_hits += 1
+    def record_cache_lookup(self, hit: bool) -> None:
+        """A lookup in the cache of checked LLM text."""
+        if hit:
+            with self._lock:
+                self.cache_hits += 1
+        if self._metrics is not None:
+            self._metrics.cache_requests.labels("explanation", "hit" if hit else "miss").inc()
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from backend.observability.dependencies import DependencyMonitor
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A backlog can hold events for minutes.
+DELAY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class Metrics:
@@ -12,6 +23,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # First in the registry, so values read from other systems (the stream's lag) are
+        # fresh in every scrape: /metrics and a worker's own metrics port alike.
+        self._on_scrape: list[Callable[[], None]] = []
+        self.registry.register(_Refresh(self._on_scrape))
         r = self.registry
         self.http_latency = Histogram(
             "shopwise_http_request_duration_seconds",
@@ -21,7 +36,11 @@ class Metrics:
             registry=r,
         )
         self.cache_requests = Counter(
-            "shopwise_cache_requests_total", "Recommendation cache lookups", ["result"], registry=r
+            "shopwise_cache_requests_total",
+            "Cache lookups: cache=response (whole answers), explanation (checked LLM text), "
+            "precomputed (the worker's stored lists); result=hit|miss",
+            ["cache", "result"],
+            registry=r,
         )
         self.recommendations = Counter(
             "shopwise_recommendations_total",
@@ -31,8 +50,8 @@ class Metrics:
         )
         self.explanation_fallbacks = Counter(
             "shopwise_explanation_fallbacks_total",
-            "Explanations that fell back to the template, by reason",
-            ["reason"],
+            "Texts that fell back to the template, by surface (recommendation, chat) and reason",
+            ["surface", "reason"],
             registry=r,
         )
         self.llm_calls = Counter(
@@ -40,18 +59,41 @@ class Metrics:
         )
         self.evidence_checks = Counter(
             "shopwise_evidence_checks_total",
-            "Evidence checks of LLM text, by result and reason",
-            ["result", "reason"],
+            "Evidence checks of LLM text, by surface, result and failure reason",
+            ["surface", "result", "reason"],
             registry=r,
         )
         self.events = Counter(
             "shopwise_events_total", "Tracked events by outcome", ["outcome"], registry=r
         )
         self.event_lag = Gauge(
-            "shopwise_event_lag_seconds", "Age of the oldest unprocessed event", registry=r
+            "shopwise_event_lag_seconds",
+            "Age of the oldest event not yet processed (0 when the worker has caught up)",
+            registry=r,
+        )
+        self.event_delay = Histogram(
+            "shopwise_event_processing_delay_seconds",
+            "From an event being stored to the worker having processed it",
+            buckets=DELAY_BUCKETS,
+            registry=r,
         )
         self.worker_processed = Counter(
-            "shopwise_worker_events_processed_total", "Events the worker processed", registry=r
+            "shopwise_worker_events_processed_total",
+            "Events the worker handled, by result (processed, duplicate, skipped, failed)",
+            ["result"],
+            registry=r,
+        )
+        self.impressions = Counter(
+            "shopwise_impressions_total",
+            "Recommended products logged as shown, by strategy and experiment variant",
+            ["strategy", "variant"],
+            registry=r,
+        )
+        self.impressions_dropped = Counter(
+            "shopwise_impressions_dropped_total",
+            "Impressions not logged (queue full, write failed, user deleted), by reason",
+            ["reason"],
+            registry=r,
         )
         self.component_up = Gauge(
             "shopwise_component_up",
@@ -59,6 +101,35 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        self.dependency_failures = Counter(
+            "shopwise_dependency_failures_total",
+            "Failed calls to an external system (database, vectors, llm), by component",
+            ["component"],
+            registry=r,
+        )
+        self.dependencies = DependencyMonitor(self.dependency_failures)
+
+    def on_scrape(self, refresh: Callable[[], None]) -> None:
+        """Run ``refresh`` before each scrape (it sets gauges read from elsewhere)."""
+        self._on_scrape.append(refresh)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _Refresh(Collector):
+    """Exports nothing; runs the scrape hooks when the registry is collected."""
+
+    def __init__(self, hooks: list[Callable[[], None]]) -> None:
+        self.hooks = hooks
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        for refresh in self.hooks:
+            try:
+                refresh()
+            except Exception:  # an unreachable system must not break the scrape
+                log.warning("a metrics refresh failed", exc_info=True)
+        return []

@@ -33,6 +33,9 @@ class ProductRecord:
     tags: tuple[str, ...]
     image_url: str | None = None
     description: str = ""
+    # Where the product is offered (a store or pickup point); None: ships anywhere.
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 @dataclass
@@ -55,6 +58,9 @@ class CatalogSnapshot:
     # Unit-length text embeddings, one row per product (zero rows: not indexed yet), or None
     # when no vector index is attached. Strategies and search use it for exact dot products.
     embeddings: npt.NDArray[np.float32] | None = None
+    # Product coordinates in degrees (NaN: none), for the optional location boost.
+    latitudes: FloatArray | None = None
+    longitudes: FloatArray | None = None
     # Structures derived from the arrays above, built once per snapshot by whoever needs them
     # (e.g. the reduced embedding matrix of ``strategies.sources``); dies with the snapshot.
     derived: dict[str, object] = field(default_factory=dict, repr=False)
@@ -96,6 +102,8 @@ class CatalogSnapshot:
             popularity=np.fromiter(
                 (float(popularity.get(p.id, 0.0)) for p in items), np.float64, len(items)
             ),
+            latitudes=_coordinates(p.latitude for p in items),
+            longitudes=_coordinates(p.longitude for p in items),
         )
 
     def __len__(self) -> int:
@@ -133,6 +141,10 @@ class CatalogSnapshot:
         ranks = np.empty(len(self), dtype=np.int64)
         ranks[order] = np.arange(1, len(self) + 1)
         return ranks
+
+
+def _coordinates(values: Iterable[float | None]) -> FloatArray:
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
 VersionFn = Callable[[], str]

@@ -50,6 +50,22 @@ class CoInteraction(BaseModel):
     count: int = Field(ge=1)
 
 
+class SegmentMatch(BaseModel):
+    """A cold-start pick: popular in the segment of shoppers the user is nearest to."""
+
+    segment: int
+    label: str
+    shoppers: int = Field(ge=0)  # members of the segment who interacted with this item
+    size: int = Field(ge=1)  # members of the segment
+
+
+class Nearby(BaseModel):
+    """The item is offered within the location radius of the shopper."""
+
+    distance_km: float = Field(ge=0)
+    radius_km: float = Field(gt=0)
+
+
 class Evidence(BaseModel):
     strategy: str
     score: float
@@ -61,3 +77,5 @@ class Evidence(BaseModel):
     interaction_count: int = Field(ge=0)
     similar_to: SimilarItem | None = None
     co_interactions: list[CoInteraction] = Field(default_factory=list)
+    segment: SegmentMatch | None = None
+    nearby: Nearby | None = None

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 import numpy.typing as npt
+
+from backend.observability.dependencies import DependencyMonitor, describe
 
 COLLECTION = "products"
 COUNT_TTL_SECONDS = 5.0
@@ -52,15 +55,34 @@ class VectorStoreError(RuntimeError):
 
 
 class VectorStore:
-    """A cosine-space Chroma collection of product vectors."""
+    """A cosine-space Chroma collection of product vectors.
 
-    def __init__(self, connect: Callable[[], Any], collection: str = COLLECTION) -> None:
+    Every Chroma failure (server down, folder corrupt) comes out as ``VectorStoreError``,
+    is reported to ``monitor`` and kept in ``last_error`` until a call succeeds again, so
+    callers degrade (exact search over the snapshot, recommendations without vectors) and
+    /health says why.
+    """
+
+    location: str = ""
+    path: Path | None = None  # the embedded store's folder (None for a server)
+    # Vectors the last index run stored: when positive, a missing folder is an error (the
+    # index was lost) rather than an index not built yet.
+    expected_vectors: int = 0
+
+    def __init__(
+        self,
+        connect: Callable[[], Any],
+        collection: str = COLLECTION,
+        monitor: DependencyMonitor | None = None,
+    ) -> None:
         self._connect = connect
         self._client_obj: Any = None
         self._name = collection
         self._collection: Any = None
         self._lock = threading.Lock()
         self._count: tuple[int, float] | None = None
+        self.monitor = monitor
+        self.last_error: str | None = None
 
     @classmethod
     def open(
@@ -91,13 +113,39 @@ class VectorStore:
                 path.mkdir(parents=True, exist_ok=True)
                 return chromadb.PersistentClient(path=str(path), settings=settings)
             except Exception as exc:
+                if path is not None and not url:
+                    _forget_shared_system(path)  # a half-started system would be reused
                 raise VectorStoreError(f"cannot open Chroma: {exc}") from exc
 
         store = cls(connect, collection)
         store.location = url or str(path)
+        store.path = None if url else path
         return store
 
-    location: str = ""
+    @property
+    def folder_missing(self) -> bool:
+        """The embedded index was built but its folder is gone (deleted under us)."""
+        return self.path is not None and self.expected_vectors > 0 and not self.path.exists()
+
+    @contextmanager
+    def _calling(self, *, reading: bool = False) -> Iterator[None]:
+        try:
+            if reading and self.folder_missing:
+                raise VectorStoreError(
+                    f"the index folder {self.path} is missing ({self.expected_vectors} vectors "
+                    "expected); run `shopwise index`"
+                )
+            yield
+        except Exception as exc:
+            error = exc if isinstance(exc, VectorStoreError) else VectorStoreError(describe(exc))
+            self.last_error = str(error)
+            self._drop_client()  # reopened on the next call: a repaired folder is picked up
+            if self.monitor is not None:
+                self.monitor.failure("vectors", error)
+            if error is exc:
+                raise
+            raise error from exc
+        self.last_error = None
 
     @property
     def _client(self) -> Any:
@@ -106,6 +154,20 @@ class VectorStore:
                 if self._client_obj is None:
                     self._client_obj = self._connect()
         return self._client_obj
+
+    def _drop_client(self) -> None:
+        with self._lock:
+            client, self._client_obj = self._client_obj, None
+            self._collection = None
+            self._count = None
+        close = getattr(client, "close", None)
+        if close is not None:
+            try:
+                close()  # releases Chroma's shared system for this path
+            except Exception:  # already broken; nothing more to release
+                pass
+        if client is not None and self.path is not None:
+            _forget_shared_system(self.path)
 
     @property
     def connected(self) -> bool:
@@ -129,7 +191,8 @@ class VectorStore:
             return 1000
 
     def count(self) -> int:
-        self._count = (int(self.collection.count()), time.monotonic())
+        with self._calling(reading=True):
+            self._count = (int(self.collection.count()), time.monotonic())
         return self._count[0]
 
     def approximate_count(self) -> int:
@@ -206,9 +269,10 @@ class VectorStore:
         """Every stored vector, for the engine snapshot's in-memory matrix."""
         ids: list[uuid.UUID] = []
         chunks: list[npt.NDArray[np.float32]] = []
-        for page_ids, _, vectors in self._pages(include=["embeddings"]):
-            ids.extend(uuid.UUID(p) for p in page_ids)
-            chunks.append(np.asarray(vectors, dtype=np.float32))
+        with self._calling(reading=True):
+            for page_ids, _, vectors in self._pages(include=["embeddings"]):
+                ids.extend(uuid.UUID(p) for p in page_ids)
+                chunks.append(np.asarray(vectors, dtype=np.float32))
         if not chunks:
             return [], np.zeros((0, 0), dtype=np.float32)
         return ids, np.concatenate(chunks)
@@ -236,12 +300,13 @@ class VectorStore:
         total = self.approximate_count()
         if total == 0 or n <= 0:
             return []
-        got = self.collection.query(
-            query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
-            n_results=min(n, total),
-            where=where,
-            include=["distances"],
-        )
+        with self._calling(reading=True):
+            got = self.collection.query(
+                query_embeddings=np.asarray(embedding, dtype=np.float32).reshape(1, -1),
+                n_results=min(n, total),
+                where=where,
+                include=["distances"],
+            )
         ids = got["ids"][0]
         distances = got["distances"][0] if got.get("distances") else [0.0] * len(ids)
         return [
@@ -256,3 +321,16 @@ class VectorStore:
             pass
         self._collection = None
         self._count = None
+
+
+def _forget_shared_system(path: Path) -> None:
+    """Drop Chroma's process-wide cached system for ``path`` so the next client starts a
+    fresh one. Chroma keeps a system in its cache even when starting it failed (a corrupt
+    folder), and would hand that broken system to every later client of the same path."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+    except ImportError:  # another Chroma layout: nothing cached to forget
+        return
+    key = str(path)
+    SharedSystemClient._identifier_to_system.pop(key, None)
+    getattr(SharedSystemClient, "_identifier_to_refcount", {}).pop(key, None)

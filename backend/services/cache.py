@@ -3,6 +3,11 @@
 Entries are grouped per user under one key (``rec:recommendations:{user_id}``) with one field
 per variant (strategy, top_n…), so invalidating a user is a single delete. ``MemoryCache``
 is the embedded default; a Redis adapter implements the same protocol.
+
+A delete also moves the key's *version* on. A caller that computes an entry reads the version
+before it reads the data the entry is made of, and stores with ``set_if_version``: if the key
+was invalidated in between (an event arrived while the list was computed), the possibly stale
+entry is not stored.
 """
 
 from __future__ import annotations
@@ -35,7 +40,19 @@ class Cache(Protocol):
 
     def set(self, key: str, field: str, value: str, ttl_seconds: int) -> None: ...
 
-    def delete(self, key: str) -> None: ...
+    def version(self, key: str) -> str | None:
+        """The key's invalidation version; None when the cache cannot guard a write now."""
+        ...
+
+    def set_if_version(
+        self, key: str, field: str, value: str, ttl_seconds: int, version: str
+    ) -> bool:
+        """Store unless the key was invalidated since ``version`` was read."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Drop every field of the key and move its version on."""
+        ...
 
     def status(self) -> CacheStatus: ...
 
@@ -68,6 +85,11 @@ class MemoryCache:
         self._max_keys = max_keys
         self._clock = clock
         self._lock = threading.Lock()
+        # Versions: one counter for all keys; each key remembers the count at its last
+        # delete. Forgotten keys (bounded memory) count as deleted at the newest forgotten.
+        self._deletes = 0
+        self._deleted_at: OrderedDict[str, int] = OrderedDict()
+        self._forgotten = 0
 
     def _now(self) -> float:
         return self._clock()
@@ -88,21 +110,57 @@ class MemoryCache:
         if ttl_seconds <= 0:
             return
         with self._lock:
-            expires = self._now() + ttl_seconds
-            entry = self._data.get(key)
-            fields = entry[1] if entry and entry[0] > self._now() else {}
-            fields[field] = value
-            self._data[key] = (expires, fields)
-            self._data.move_to_end(key)
-            while len(self._data) > self._max_keys:
-                self._data.popitem(last=False)
+            self._set(key, field, value, ttl_seconds)
+
+    def version(self, key: str) -> str | None:
+        with self._lock:
+            return str(self._deletes)
+
+    def set_if_version(
+        self, key: str, field: str, value: str, ttl_seconds: int, version: str
+    ) -> bool:
+        if ttl_seconds <= 0:
+            return False
+        with self._lock:
+            if self._deleted_at.get(key, self._forgotten) > int(version):
+                return False
+            self._set(key, field, value, ttl_seconds)
+            return True
+
+    def _set(self, key: str, field: str, value: str, ttl_seconds: int) -> None:
+        """The caller holds the lock."""
+        expires = self._now() + ttl_seconds
+        entry = self._data.get(key)
+        fields = entry[1] if entry and entry[0] > self._now() else {}
+        fields[field] = value
+        self._data[key] = (expires, fields)
+        self._data.move_to_end(key)
+        while len(self._data) > self._max_keys:
+            self._data.popitem(last=False)
 
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+            self._deletes += 1
+            self._deleted_at[key] = self._deletes
+            self._deleted_at.move_to_end(key)
+            while len(self._deleted_at) > self._max_keys:
+                self._forgotten = self._deleted_at.popitem(last=False)[1]
 
     def status(self) -> CacheStatus:
         return CacheStatus(backend="memory", status="ok", detail=f"{len(self._data)} keys")
+
+
+# Store a field unless the key's version moved on since the caller read it (atomic in Redis).
+_SET_IF_VERSION = """
+if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+EPOCH_SUFFIX = ":epoch"
+# A version must outlive any computation guarded by it; it is one small key per user.
+EPOCH_TTL_SECONDS = 86_400
 
 
 class RedisCache:
@@ -112,6 +170,8 @@ class RedisCache:
     logged once and shown by ``status()``. Calls stop for a short, growing backoff, then the
     next call probes Redis again. Invalidations made during an outage are kept and replayed
     before anything is read after recovery, so no stale list outlives the outage.
+
+    A key's version is a counter beside it (``{key}:epoch``), moved on by every delete.
     """
 
     def __init__(
@@ -138,6 +198,7 @@ class RedisCache:
         self._last_error = ""
         self._pending: set[str] = set()
         self._dropped_deletes = 0
+        self._set_if_version = client.register_script(_SET_IF_VERSION)
 
     @classmethod
     def from_url(
@@ -187,15 +248,49 @@ class RedisCache:
         except Exception as exc:
             self._failed(exc)
 
+    def version(self, key: str) -> str | None:
+        if not self._available():
+            return None
+        try:
+            value = self._client.get(self._namespace + key + EPOCH_SUFFIX)
+        except Exception as exc:
+            self._failed(exc)
+            return None
+        return cast("str | None", value) or "0"
+
+    def set_if_version(
+        self, key: str, field: str, value: str, ttl_seconds: int, version: str
+    ) -> bool:
+        if ttl_seconds <= 0 or not self._available():
+            return False
+        name = self._namespace + key
+        try:
+            stored = self._set_if_version(
+                keys=[name, name + EPOCH_SUFFIX], args=[version, field, value, ttl_seconds]
+            )
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        return bool(stored)
+
     def delete(self, key: str) -> None:
         name = self._namespace + key
         if self._available():
             try:
-                self._client.unlink(name)
+                self._invalidate([name])
                 return
             except Exception as exc:
                 self._failed(exc)
         self._remember_delete(name)
+
+    def _invalidate(self, names: list[str]) -> None:
+        """Delete the keys and move their versions on, in one round trip."""
+        pipe = self._client.pipeline(transaction=True)
+        for name in names:
+            pipe.unlink(name)
+            pipe.incr(name + EPOCH_SUFFIX)
+            pipe.expire(name + EPOCH_SUFFIX, EPOCH_TTL_SECONDS)
+        pipe.execute()
 
     def status(self) -> CacheStatus:
         if self._available():
@@ -242,9 +337,10 @@ class RedisCache:
         try:
             self._client.ping()
             if self._dropped_deletes:  # too many to remember: every cached entry is suspect
-                pending = list(self._client.scan_iter(match=self._namespace + "rec:*"))
+                found = self._client.scan_iter(match=self._namespace + "rec:*")
+                pending = list(dict.fromkeys(str(n).removesuffix(EPOCH_SUFFIX) for n in found))
             for start in range(0, len(pending), 500):
-                self._client.unlink(*pending[start : start + 500])
+                self._invalidate(pending[start : start + 500])
         except Exception as exc:
             self._failed(exc)
             return False

@@ -11,7 +11,7 @@ import logging
 import uuid
 from decimal import Decimal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
 
 from backend.db.engine import session_scope
@@ -31,6 +31,15 @@ class ProductIn(BaseModel):
     quantity: int = Field(default=0, ge=0)
     image_url: str | None = Field(default=None, max_length=1000)
     tags: list[str] = Field(default_factory=list, max_length=50)
+    # Where the product is offered (store or pickup point); both or neither.
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> ProductIn:
+        if (self.latitude is None) != (self.longitude is None):
+            raise ValueError("latitude and longitude go together: send both or neither")
+        return self
 
 
 class ProductPatch(BaseModel):
@@ -43,6 +52,15 @@ class ProductPatch(BaseModel):
     quantity: int | None = Field(default=None, ge=0)
     image_url: str | None = Field(default=None, max_length=1000)
     tags: list[str] | None = Field(default=None, max_length=50)
+    latitude: float | None = Field(default=None, ge=-90, le=90)
+    longitude: float | None = Field(default=None, ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _both_coordinates(self) -> ProductPatch:
+        sent = {"latitude", "longitude"} & self.model_fields_set
+        if sent and (len(sent) == 1 or (self.latitude is None) != (self.longitude is None)):
+            raise ValueError("latitude and longitude go together: send both (or both null)")
+        return self
 
 
 def record_of(product: Product) -> ProductRecord:
@@ -55,6 +73,8 @@ def record_of(product: Product) -> ProductRecord:
         tags=tuple(product.tags or ()),
         image_url=product.image_url,
         description=product.description or "",
+        latitude=product.latitude,
+        longitude=product.longitude,
     )
 
 

@@ -24,8 +24,10 @@ from backend.db import repository
 from backend.db.models import as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.llm.chat.parser import MessageParser, RuleParser
+from backend.llm.chat.reply import ChatReplies, Reply, ReplyContext, TemplateReplies
 from backend.llm.chat.retrieval import ChatRetriever, RetrievalRequest, Retrieved
 from backend.llm.chat.state import (
+    MAX_SEEN,
     ChatFilters,
     ChatState,
     FilterField,
@@ -34,7 +36,9 @@ from backend.llm.chat.state import (
     remove_filter,
 )
 from backend.llm.chat.vocabulary import VocabularyCache
+from backend.llm.explainer import ExplainedItem
 from backend.llm.prompts import PromptLibrary
+from backend.llm.stats import ExplanationStats
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
@@ -121,7 +125,15 @@ class ChatResponse(BaseModel):
     session_id: uuid.UUID
     user_id: uuid.UUID | None
     reply: str
-    reply_source: Literal["template", "llm"] = "template"
+    reply_source: Literal["template", "llm"] = Field(
+        default="template",
+        description="llm: written by the LLM and passed the evidence check; else the template",
+    )
+    reply_fallback_reason: str | None = Field(
+        default=None,
+        description="Why the template answered although an LLM is configured (no_items, "
+        "check_failed:<reason>, bad_json, timeout, …); null otherwise",
+    )
     parser: Literal["rules", "llm"] = "rules"
     products: list[ChatProduct]
     filters: ChatFilters
@@ -129,6 +141,10 @@ class ChatResponse(BaseModel):
     suggestions: list[str]
     notes: list[str]
     turn: int
+    page: int = Field(default=1, description="1, then 2, 3… for each 'show me more'")
+    has_more: bool = Field(
+        default=False, description="More products match than have been shown: ask 'show more'"
+    )
 
 
 # --- who is chatting ---------------------------------------------------------------------
@@ -181,6 +197,7 @@ class _Turn:
     acknowledgement: str | None = None
     understood_nothing: bool = False
     parser: Literal["rules", "llm"] = "rules"
+    more: bool = False  # the next page of the same search
 
 
 class ChatService:
@@ -193,6 +210,8 @@ class ChatService:
         retriever: ChatRetriever,
         shoppers: Shoppers,
         parser: MessageParser | None = None,
+        replies: ChatReplies | None = None,
+        reply_stats: ExplanationStats | None = None,
         state_ttl_seconds: int = 1800,
         top_n: int = 6,
         half_life_days: float = 30.0,
@@ -204,6 +223,9 @@ class ChatService:
         self.retriever = retriever
         self.shoppers = shoppers
         self.parser: MessageParser = parser or RuleParser()
+        self.replies: ChatReplies = replies or TemplateReplies(prompts)
+        # Evidence checks and sources of LLM replies (``GET /chat/stats``), like explanations'.
+        self.reply_stats = reply_stats or getattr(replies, "stats", None) or ExplanationStats()
         self.state_ttl_seconds = state_ttl_seconds
         self.top_n = top_n
         self.half_life_days = half_life_days
@@ -227,7 +249,8 @@ class ChatService:
                 # Recorded only: the cards stay as they are, so "the second one" still means
                 # what the shopper sees. The next turn's ranking uses the feedback.
                 self._save(state)
-                return self._response(state, turn.acknowledgement or "Noted.", [], [], turn)
+                ack = Reply(text=turn.acknowledgement or "Noted.")
+                return self._response(state, ack, [], [], turn)
         if request.remove_filter is not None:
             removal = request.remove_filter
             wanted = (removal.field, removal.value)
@@ -235,14 +258,21 @@ class ChatService:
             label = chip.label if chip else removal.value or removal.field.replace("_", " ")
             state.filters = remove_filter(state.filters, removal.field, removal.value)
             turn.acknowledgement = f"Removed “{label}”."
+        before = state.filters.model_copy(deep=True)
         if request.message.strip():
             update = self.parser.parse(request.message, vocabulary, shown_count=len(state.shown))
             turn.parser = (
                 "llm" if getattr(self.parser, "last_source", "rules") == "llm" else "rules"
             )
-            turn.understood_nothing = update.changes_nothing
             state, applied_notes = apply_update(state, update, snapshot)
             notes.extend([*update.notes, *applied_notes])
+            # Paging only while the search stays the same; "more red ones" is a new search.
+            turn.more = update.more and bool(state.shown) and state.filters == before
+            turn.understood_nothing = update.changes_nothing or (
+                update.more and not turn.more and state.filters == before
+            )
+        if not turn.more:
+            state.seen = []
 
         profile = self._profile(state, shopper, snapshot)
         retrieved = self.retriever.retrieve(
@@ -254,36 +284,65 @@ class ChatService:
                 profile=profile,
                 liked=state.liked,
                 disliked=state.disliked,
+                exclude=state.seen,
             ),
         )
         notes.extend(retrieved.notes)
         if state.filters.query and not retrieved.query_matched:
             notes.append(f"Nothing in the shop mentions “{state.filters.query}”.")
         products = self._products(snapshot, state.filters, retrieved)
-        chips = describe(state.filters)
         notes = list(dict.fromkeys(notes))
-        reply = self.prompts.render(
-            "chat_reply.j2",
-            user_name=shopper.name if shopper else None,
-            acknowledgement=turn.acknowledgement,
-            understood=[c.label for c in chips],
-            count=len(products),
-            candidates=retrieved.candidates,
-            first_turn=state.turns == 0,
-            understood_nothing=turn.understood_nothing and state.filters.is_empty,
-            notes=notes,
+        reply = self.replies.reply(
+            self._reply_context(state, shopper, turn, retrieved, snapshot, notes)
         )
-        state.shown = [p.id for p in products]
+        if reply.reasons:  # checked LLM reasons replace the template ones on the cards
+            for product in products:
+                product.reason = reply.reasons.get(product.id, product.reason)
+        if products or not turn.more:
+            state.shown = [p.id for p in products]
+        state.seen = [*state.seen, *(p.id for p in products)][-MAX_SEEN:]
+        state.page = state.page + 1 if turn.more else 1
         state.turns += 1
         self._save(state)
         response = self._response(state, reply, products, notes, turn)
-        response.suggestions = suggestions(state.filters, products, retrieved, snapshot)
+        response.has_more = retrieved.candidates > len(products)
+        response.suggestions = suggestions(
+            state.filters, products, retrieved, snapshot, has_more=response.has_more
+        )
         return response
+
+    def _reply_context(
+        self,
+        state: ChatState,
+        shopper: Shopper | None,
+        turn: _Turn,
+        retrieved: Retrieved,
+        snapshot: CatalogSnapshot,
+        notes: list[str],
+    ) -> ReplyContext:
+        chips = describe(state.filters)
+        negative = {"exclude_categories", "exclude_colours", "exclude_tags", "exclude_brands"}
+        return ReplyContext(
+            user_name=shopper.name if shopper else None,
+            acknowledgement=turn.acknowledgement,
+            understood=[c.label for c in chips],
+            wanted=[c.label for c in chips if c.field not in negative and c.field != "query"],
+            unwanted=[c.label for c in chips if c.field in negative],
+            words=state.filters.query,
+            candidates=retrieved.candidates,
+            first_turn=state.turns == 0,
+            understood_nothing=turn.understood_nothing and state.filters.is_empty,
+            more=turn.more,
+            notes=notes,
+            items=tuple(
+                ExplainedItem(snapshot.products[hit.index], hit.evidence) for hit in retrieved.hits
+            ),
+        )
 
     def _response(
         self,
         state: ChatState,
-        reply: str,
+        reply: Reply,
         products: list[ChatProduct],
         notes: list[str],
         turn: _Turn,
@@ -291,7 +350,9 @@ class ChatService:
         return ChatResponse(
             session_id=state.session_id,
             user_id=state.user_id,
-            reply=reply,
+            reply=reply.text,
+            reply_source=reply.source,
+            reply_fallback_reason=reply.fallback_reason,
             parser=turn.parser,
             products=products,
             filters=state.filters,
@@ -299,6 +360,7 @@ class ChatService:
             suggestions=[],
             notes=notes,
             turn=state.turns,
+            page=state.page,
         )
 
     # -- steps ----------------------------------------------------------------------------
@@ -446,9 +508,13 @@ def suggestions(
     products: Sequence[ChatProduct],
     retrieved: Retrieved,
     snapshot: CatalogSnapshot,
+    *,
+    has_more: bool = False,
 ) -> list[str]:
     """Next messages worth one tap; each is plain text the parser understands."""
     out: list[str] = []
+    if has_more:
+        out.append("Show me more")
     if products:
         out.append("Cheaper")
         out.append("More like the first one")

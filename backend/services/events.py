@@ -6,7 +6,8 @@ consumer group (acks, and XAUTOCLAIM of messages a dead worker left pending).
 thread in the API process, so a single machine needs no extra server.
 
 The database is the truth: a stream only carries the news that an interaction was stored,
-so a message lost to an outage costs freshness of derived data, never an event.
+so a message lost to an outage costs freshness of derived data, never an event. The outbox
+(``services.outbox``) makes the news itself survive a process dying before it was sent.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
@@ -85,7 +86,17 @@ class StreamStatus:
 
 
 class EventStream(Protocol):
-    def publish(self, events: Sequence[StreamEvent]) -> None: ...
+    # True when a published message survives this process (Redis); False for a queue in
+    # memory, whose events leave the outbox only once processed.
+    durable: bool
+
+    def publish(self, events: Sequence[StreamEvent]) -> bool:
+        """Hand the events over; True when all of them reached the stream now."""
+        ...
+
+    def lag_seconds(self) -> float:
+        """Age of the oldest event not yet processed."""
+        ...
 
     def status(self) -> StreamStatus: ...
 
@@ -94,18 +105,40 @@ class InProcessEventStream:
     """A bounded in-memory queue. When full, the newest news is dropped (and counted): the
     events themselves are already stored, only their derived data waits for the next one."""
 
+    durable = False
+
     def __init__(self, maxsize: int = 100_000) -> None:
         self._queue: queue.Queue[StreamEvent] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
+        self._in_flight: set[uuid.UUID] = set()  # queued or being processed
+        self._lock = threading.Lock()
 
-    def publish(self, events: Sequence[StreamEvent]) -> None:
+    def publish(self, events: Sequence[StreamEvent]) -> bool:
+        delivered = True
         for event in events:
             try:
+                with self._lock:
+                    self._in_flight.add(event.interaction_id)
                 self._queue.put_nowait(event)
             except queue.Full:
+                with self._lock:
+                    self._in_flight.discard(event.interaction_id)
+                delivered = False
                 self.dropped += 1
                 if self.dropped == 1 or self.dropped % 10_000 == 0:
                     log.warning("in-process event queue full; %d dropped so far", self.dropped)
+        return delivered
+
+    def in_flight(self) -> frozenset[uuid.UUID]:
+        """Events this process holds (queued or being processed): a sweep skips them."""
+        with self._lock:
+            return frozenset(self._in_flight)
+
+    def finished(self, events: Sequence[StreamEvent]) -> None:
+        """The worker is done with these (processed or given up: the outbox keeps the latter)."""
+        with self._lock:
+            self._in_flight.difference_update(e.interaction_id for e in events)
+        self.task_done(len(events))
 
     def take(self, max_items: int, timeout: float) -> list[StreamEvent]:
         """Wait up to ``timeout`` for one event, then take whatever else is already queued."""
@@ -132,6 +165,12 @@ class InProcessEventStream:
     def depth(self) -> int:
         return self._queue.qsize()
 
+    def lag_seconds(self) -> float:
+        """Age of the oldest queued event (0 when the worker has caught up)."""
+        with self._queue.mutex:
+            oldest = self._queue.queue[0].created_at if self._queue.queue else None
+        return _age(oldest)
+
     def status(self) -> StreamStatus:
         detail = f"in-process queue, {self.depth} waiting"
         if self.dropped:
@@ -145,6 +184,8 @@ class RedisEventStream:
     Publishing never fails a request: while Redis is unreachable, messages wait in a bounded
     buffer and go out with the next successful publish (or health check).
     """
+
+    durable = True
 
     def __init__(
         self,
@@ -190,10 +231,10 @@ class RedisEventStream:
 
     # -- producer side --------------------------------------------------------------------
 
-    def publish(self, events: Sequence[StreamEvent]) -> None:
+    def publish(self, events: Sequence[StreamEvent]) -> bool:
         with self._lock:
             self._buffer.extend(e.to_fields() for e in events)
-        self._flush()
+        return self._flush()
 
     def _flush(self) -> bool:
         if self._clock() < self._down_until:
@@ -293,6 +334,23 @@ class RedisEventStream:
         info = self._client.xpending(self.stream, self.group)
         return int(info.get("pending", 0))
 
+    def lag_seconds(self) -> float:
+        """Age of the oldest message not yet acked: pending with a worker, or not yet
+        delivered to any. A stream id starts with the milliseconds of its XADD."""
+        self._ensure_group()
+        oldest: list[str] = []
+        pending = self._client.xpending(self.stream, self.group)
+        if pending.get("pending") and pending.get("min"):
+            oldest.append(str(pending["min"]))
+        last = self.group_info().get("last-delivered-id") or "0-0"
+        undelivered = self._client.xrange(self.stream, min=f"({last}", count=1)
+        if undelivered:
+            oldest.append(str(undelivered[0][0]))
+        if not oldest:
+            return 0.0
+        millis = min(int(message_id.split("-")[0]) for message_id in oldest)
+        return max(0.0, time.time() - millis / 1000)
+
     def group_info(self) -> dict[str, Any]:
         self._ensure_group()
         for group in self._client.xinfo_groups(self.stream):
@@ -324,3 +382,11 @@ class RedisEventStream:
             detail += f", {self.buffered} buffered (not yet sent)"
             return StreamStatus(backend="redis", status="degraded", detail=detail)
         return StreamStatus(backend="redis", status="ok", detail=detail)
+
+
+def _age(created_at: datetime | None) -> float:
+    if created_at is None:
+        return 0.0
+    if created_at.tzinfo is None:  # stored timestamps are UTC
+        created_at = created_at.replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - created_at).total_seconds())

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from backend.llm.client import LLMClient
 from backend.llm.explainer import (
-    Explainer,
     ExplanationEvent,
     ExplanationRequest,
     stream_explanation,
@@ -27,14 +26,14 @@ class ExplanationStream:
 def explanation_stream(
     *,
     recommender: RecommendationService,
-    explainer: Explainer,
     user_id: uuid.UUID,
     top_n: int,
     strategy: str | None,
 ) -> ExplanationStream:
     """Rank first (so a bad user or algorithm is an HTTP error, not a broken stream), then
-    hand back the lazy event stream of the explanation."""
-    request = recommender.explanation_request(user_id, top_n=top_n, strategy=strategy)
+    hand back the lazy event stream of the explanation, written by the explainer the
+    recommendation itself uses (a running experiment's prompt variant included)."""
+    request, explainer = recommender.explanation_job(user_id, top_n=top_n, strategy=strategy)
     return ExplanationStream(request=request, events=stream_explanation(explainer, request))
 
 

@@ -9,11 +9,15 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
+from backend.observability.dependencies import DependencyMonitor
 from backend.recommender.catalog import SnapshotManager
 from backend.services.cache import Cache
 from backend.services.events import StreamStatus
 
 Status = Literal["ok", "degraded", "down"]
+
+# Which health component shows the failures a dependency reported to the monitor.
+MONITORED = {"database": "database", "vectors": "index", "llm": "llm"}
 
 
 class StatusSource(Protocol):
@@ -42,6 +46,8 @@ def check_health(
     worker: StatusSource | None = None,
     llm: ComponentHealth | None = None,
     vectors: StatusSource | None = None,
+    monitor: DependencyMonitor | None = None,
+    segments: StatusSource | None = None,
 ) -> HealthReport:
     components = {
         "database": _database(db),
@@ -55,9 +61,11 @@ def check_health(
             status=found.status if components["index"].status == "ok" else "degraded",
             detail=f"{components['index'].detail}; {found.detail}",
         )
-    for name, source in (("events", events), ("worker", worker)):
+    for name, source in (("events", events), ("worker", worker), ("segments", segments)):
         if source is not None:
             components[name] = _source(source)
+    if monitor is not None:
+        _recent_failures(components, monitor)
     statuses = {c.status for c in components.values()}
     overall: Status = "ok"
     if components["database"].status == "down":
@@ -65,6 +73,20 @@ def check_health(
     elif statuses != {"ok"}:
         overall = "degraded"
     return HealthReport(status=overall, components=components)
+
+
+def _recent_failures(components: dict[str, ComponentHealth], monitor: DependencyMonitor) -> None:
+    """A dependency that failed a moment ago is degraded even if its probe answers now (a
+    dropped connection the pool replaced, a statement cancelled by its timeout)."""
+    for source, name in MONITORED.items():
+        outage = monitor.current(source)
+        if outage is None or name not in components:
+            continue
+        health = components[name]
+        components[name] = ComponentHealth(
+            status="degraded" if health.status == "ok" else health.status,
+            detail=f"{health.detail}; {outage.failures} recent failure(s), last: {outage.detail}",
+        )
 
 
 def _database(db: Engine) -> ComponentHealth:

@@ -11,7 +11,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from backend.db.engine import session_scope
-from backend.db.models import CartItem, Interaction, User, UserPreferences, WishlistItem, utcnow
+from backend.db.models import (
+    CartItem,
+    Interaction,
+    RecAnalytics,
+    SegmentRow,
+    User,
+    UserPreferences,
+    UserSegment,
+    WishlistItem,
+    utcnow,
+)
 from backend.errors import NotFoundError
 from backend.services.cache import Cache, invalidate_user
 
@@ -23,6 +33,8 @@ class UserExport(BaseModel):
     cart: list[dict[str, Any]]
     wishlist: list[dict[str, Any]]
     preferences: dict[str, Any] | None
+    impressions: list[dict[str, Any]] = []  # recommended products shown (rec_analytics)
+    segment: dict[str, Any] | None = None  # the shopper segment we placed them in
 
 
 class PrivacyService:
@@ -45,6 +57,13 @@ class PrivacyService:
                 select(WishlistItem).where(WishlistItem.user_id == user_id)
             ).all()
             preferences = session.get(UserPreferences, user_id)
+            impressions = session.exec(
+                select(RecAnalytics)
+                .where(RecAnalytics.user_id == user_id)
+                .order_by(col(RecAnalytics.created_at), col(RecAnalytics.id))
+            ).all()
+            placed = session.get(UserSegment, user_id)
+            segment = session.get(SegmentRow, (placed.run_id, placed.segment)) if placed else None
             return UserExport(
                 exported_at=utcnow(),
                 # Credentials are not personal data the shopper gave us to return.
@@ -53,6 +72,12 @@ class PrivacyService:
                 cart=[c.model_dump(mode="json") for c in cart],
                 wishlist=[w.model_dump(mode="json") for w in wishlist],
                 preferences=preferences.model_dump(mode="json") if preferences else None,
+                impressions=[i.model_dump(mode="json") for i in impressions],
+                segment=(
+                    {"segment": segment.segment, "label": segment.label, "run_id": segment.run_id}
+                    if segment is not None
+                    else None
+                ),
             )
 
     def erase(self, user_id: uuid.UUID) -> None:

@@ -7,16 +7,19 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from backend.db import repository
-from backend.db.models import Interaction, as_utc, utcnow
+from backend.db.models import Interaction, User, UserRecommendation, as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
+from backend.experiments.model import ExperimentRef
 from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest, ExplanationSource
 from backend.llm.prompts import PromptLibrary
+from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, weighted_profile
@@ -27,6 +30,12 @@ from backend.recommender.strategies import (
     Strategy,
 )
 from backend.services.cache import Cache, recommendations_key
+
+if TYPE_CHECKING:
+    from backend.services.experiments import Arm, ExperimentService
+    from backend.services.impressions import ImpressionLogger
+    from backend.services.location import LocationService
+    from backend.services.segments import SegmentService
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +65,9 @@ class RecommendationResult(BaseModel):
     algorithm: str
     cached: bool = False
     generated_at: datetime
+    experiment: ExperimentRef | None = Field(
+        default=None, description="The A/B experiment variant that served this answer"
+    )
 
 
 class RecommendationService:
@@ -73,6 +85,7 @@ class RecommendationService:
         half_life_days: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
         precompute_max_age_seconds: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         if default_strategy not in strategies:
             raise ValueError(f"unknown default strategy {default_strategy!r}")
@@ -87,7 +100,16 @@ class RecommendationService:
         self.half_life_days = half_life_days
         self.clock = clock
         self.precompute_max_age_seconds = precompute_max_age_seconds
+        self.metrics = metrics
         self.precomputed_hits = 0  # answers served from the worker's precomputed lists
+        # Issue 8, wired by the components: variants of the running experiment (only when
+        # the caller names no algorithm), and the impression log (cached answers included).
+        self.experiments: ExperimentService | None = None
+        self.impressions: ImpressionLogger | None = None
+        self.attribution_window = timedelta(hours=24)  # of impressions outside experiments
+        # Cold-start segments and the optional location boost (issue 8), wired likewise.
+        self.segments: SegmentService | None = None
+        self.location: LocationService | None = None
 
     def recommend(
         self,
@@ -97,18 +119,53 @@ class RecommendationService:
         strategy: str | None = None,
         filters: CandidateFilter | None = None,
     ) -> RecommendationResult:
+        answer = self._answer(user_id, top_n, strategy, filters)
+        if isinstance(answer, str):
+            return RecommendationResult.model_validate_json(answer)
+        return answer
+
+    def recommend_json(
+        self,
+        user_id: uuid.UUID,
+        *,
+        top_n: int,
+        strategy: str | None = None,
+        filters: CandidateFilter | None = None,
+    ) -> bytes:
+        """The same answer as JSON bytes: a cache hit goes out as stored, without being
+        parsed into models and serialised again (the hot path of GET /recommend)."""
+        answer = self._answer(user_id, top_n, strategy, filters)
+        return answer.encode() if isinstance(answer, str) else answer.model_dump_json().encode()
+
+    def _answer(
+        self,
+        user_id: uuid.UUID,
+        top_n: int,
+        strategy: str | None,
+        filters: CandidateFilter | None,
+    ) -> str | RecommendationResult:
+        """The cached JSON (stored with ``cached: true``) or a freshly computed result."""
         filters = filters or CandidateFilter()
-        name = self._strategy_name(strategy)
+        arm = self._arm(user_id, strategy)
+        name = self._strategy_name(strategy or (arm.strategy if arm else None))
         key, field = recommendations_key(user_id), f"{name}:{top_n}"
         if filters != CandidateFilter():
             f = filters
             field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
+        if arm is not None:
+            field += f":xp:{arm.tag}"
         hit = self.cache.get(key, field)
+        self._count("response", hit is not None)
         if hit is not None:
-            return RecommendationResult.model_validate_json(hit).model_copy(update={"cached": True})
+            self._shown(hit, arm)  # the logger parses the JSON off the request path
+            self._served(name, "cached")
+            return hit
 
-        request, recs, now = self._rank(user_id, name, top_n, filters)
-        explanation = self.explainer.explain(request)
+        # Read before the database: an event invalidating the user while we compute makes
+        # the version stale, and the list is then not cached (it may predate the event).
+        version = self.cache.version(key)
+        request, recs, now = self._rank(user_id, name, top_n, filters, arm)
+        explanation = self._explainer(arm).explain(request)
         result = RecommendationResult(
             user_id=user_id,
             user_name=request.user_name,
@@ -131,16 +188,66 @@ class RecommendationService:
             user_behavior_summary=request.summary,
             algorithm=name,
             generated_at=now,
+            experiment=arm.ref if arm is not None else None,
         )
-        self.cache.set(key, field, result.model_dump_json(), self.cache_ttl_seconds)
+        if version is not None:
+            stored = result.model_copy(update={"cached": True}).model_dump_json()
+            self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
+        self._shown(result, arm)
+        self._served(name, explanation.source)
         return result
+
+    def _count(self, cache: str, hit: bool) -> None:
+        if self.metrics is not None:
+            self.metrics.cache_requests.labels(cache, "hit" if hit else "miss").inc()
+
+    def _served(self, algorithm: str, source: str) -> None:
+        """One answer sent; ``source`` is the explanation's (llm, template) or "cached"."""
+        if self.metrics is not None:
+            self.metrics.recommendations.labels(algorithm, source).inc()
+
+    def _arm(self, user_id: uuid.UUID, strategy: str | None) -> Arm | None:
+        """The experiment variant for this user; a caller naming an algorithm opts out."""
+        if strategy is not None or self.experiments is None:
+            return None
+        return self.experiments.assign(user_id)
+
+    def _shown(self, result: RecommendationResult | str, arm: Arm | None) -> None:
+        """Queue the impressions (no database work here: the logger writes in batches)."""
+        if self.impressions is not None:
+            window = arm.window if arm is not None else self.attribution_window
+            self.impressions.log(result, at=self.clock(), window=window)
+
+    def build_request(
+        self,
+        user: User,
+        records: Sequence[InteractionRecord],
+        *,
+        top_n: int,
+        now: datetime,
+        filters: CandidateFilter | None = None,
+    ) -> RecommendRequest:
+        """The strategy's input, with a cold-start user's segment ("shoppers like you") and
+        the shopper's position when the location boost is on."""
+        snapshot = self.snapshots.get()
+        return RecommendRequest(
+            interactions=records,
+            top_n=top_n,
+            now=now,
+            filters=filters or CandidateFilter(),
+            segment=self.segments.hint_for(records, snapshot) if self.segments else None,
+            location=self.location.hint_for(user) if self.location else None,
+        )
 
     def ranking_version(self, strategy: str, snapshot: CatalogSnapshot) -> str:
         """What a stored list was computed against: the catalog and, for strategies with
         collaborative models, the model version (a retrain makes stored lists stale)."""
         models = getattr(self.strategies[strategy], "models", None)
         current = models.current() if models is not None and hasattr(models, "current") else None
-        return f"{snapshot.version}|{getattr(current, 'version', None) or '-'}"
+        version = f"{snapshot.version}|{getattr(current, 'version', None) or '-'}"
+        if self.segments is not None:  # a recompute moves cold-start users' lists
+            version += f"|s{self.segments.version}"
+        return version
 
     def _precomputed(
         self,
@@ -162,16 +269,23 @@ class RecommendationService:
                 catalog_version=self.ranking_version(strategy, snapshot),
                 not_before=now - timedelta(seconds=self.precompute_max_age_seconds),
             )
-        if rows is None:
-            return None
+        recs = self._stored_list(rows, snapshot) if rows is not None else None
+        self._count("precomputed", recs is not None)
+        if recs is not None:
+            self.precomputed_hits += 1
+        return recs
+
+    @staticmethod
+    def _stored_list(
+        rows: Sequence[UserRecommendation], snapshot: CatalogSnapshot
+    ) -> list[Recommendation] | None:
         recs = []
         for row in rows:
             index = snapshot.index.get(row.product_id)
-            if index is None:
+            if index is None:  # a product gone since: compute afresh
                 return None
             evidence = Evidence.model_validate(row.evidence)
             recs.append(Recommendation(index=index, score=row.score, evidence=evidence))
-        self.precomputed_hits += 1
         return recs
 
     def _summary(
@@ -205,10 +319,21 @@ class RecommendationService:
     def explanation_request(
         self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
     ) -> ExplanationRequest:
-        """The ranked items with evidence and the summary, not yet explained: for callers that
-        explain on their own (the streaming endpoint)."""
-        request, _, _ = self._rank(user_id, self._strategy_name(strategy), top_n, CandidateFilter())
-        return request
+        """The ranked items with evidence and the summary, not yet explained."""
+        return self.explanation_job(user_id, top_n=top_n, strategy=strategy)[0]
+
+    def explanation_job(
+        self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
+    ) -> tuple[ExplanationRequest, Explainer]:
+        """The request and the explainer ``recommend`` would use (an experiment variant's
+        pinned prompt included): for callers that explain on their own (the stream)."""
+        arm = self._arm(user_id, strategy)
+        name = self._strategy_name(strategy or (arm.strategy if arm else None))
+        request, _, _ = self._rank(user_id, name, top_n, CandidateFilter(), arm)
+        return request, self._explainer(arm)
+
+    def _explainer(self, arm: Arm | None) -> Explainer:
+        return arm.explainer if arm is not None and arm.explainer else self.explainer
 
     def _strategy_name(self, strategy: str | None) -> str:
         name = strategy or self.default_strategy
@@ -218,7 +343,12 @@ class RecommendationService:
         return name
 
     def _rank(
-        self, user_id: uuid.UUID, name: str, top_n: int, filters: CandidateFilter
+        self,
+        user_id: uuid.UUID,
+        name: str,
+        top_n: int,
+        filters: CandidateFilter,
+        arm: Arm | None = None,
     ) -> tuple[ExplanationRequest, list[Recommendation], datetime]:
         """Load the user, rank with the strategy (or the worker's fresh list) and summarise."""
         with Session(self.db) as session:
@@ -233,16 +363,17 @@ class RecommendationService:
         now = self.clock()
         snapshot = self.snapshots.get()
         records = [_record(i) for i in history]
-        # The worker precomputes unfiltered lists only.
+        ranker = arm.ranker if arm is not None else None
+        # The worker precomputes unfiltered lists of the configured strategies only.
         recs = (
             self._precomputed(user_id, name, top_n, snapshot, now)
-            if filters == CandidateFilter()
+            if filters == CandidateFilter() and ranker is None
             else None
         )
         if recs is None:
-            recs = self.strategies[name].recommend(
+            recs = (ranker or self.strategies[name]).recommend(
                 snapshot,
-                RecommendRequest(interactions=records, top_n=top_n, now=now, filters=filters),
+                self.build_request(user, records, top_n=top_n, now=now, filters=filters),
             )
         request = ExplanationRequest(
             user_name=user.full_name or user.username,

@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy.engine import Engine
 
 from backend.config import Settings
+from backend.observability.dependencies import DependencyMonitor
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.cf import CFParams, ModelStore
 from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
 from backend.recommender.strategies.hybrid import BlendConfig
 from backend.recommender.strategies.sources import reduced_embeddings
-from backend.recommender.vector_store import VectorStore
+from backend.recommender.vector_store import VectorStore, VectorStoreError
 from backend.services.catalog import CatalogService
 from backend.services.events import StreamStatus
 from backend.services.indexing import Indexer, index_state
@@ -62,13 +63,19 @@ class Retrieval:
         self.catalog = CatalogService(db=self.db, snapshots=snapshots, indexer=self.indexer)
 
     def attach_embeddings(self, snapshot: CatalogSnapshot) -> None:
-        """Copy the stored vectors into the new snapshot (skipped when nothing is indexed)."""
-        if not self._index_exists():
+        """Copy the stored vectors into the new snapshot (skipped when nothing is indexed).
+
+        A lost or unreadable index leaves the snapshot without vectors: recommendations go
+        on without content similarity; the store has reported the failure (logged once).
+        """
+        state = index_state(self.db)
+        self.store.expected_vectors = state.vectors if state is not None else 0
+        if not self._index_exists() and not self.store.folder_missing:
             return
         try:
             ids, vectors = self.store.embeddings()
-        except Exception:  # serve without vectors rather than without a catalog
-            log.exception("could not read the vector index; content signals are off")
+        except VectorStoreError:  # serve without vectors rather than without a catalog
+            self.last_attach = {"vectors": 0, "matched": 0, "products": len(snapshot)}
             return
         matched = snapshot.attach_embeddings(ids, vectors)
         reduced_embeddings(snapshot)  # large catalogs: built here, off the request path
@@ -105,15 +112,35 @@ class Retrieval:
             f"{state.last_run_at:%Y-%m-%d %H:%M}: {int(last.get('encoded', 0))} embedded, "
             f"{int(last.get('unchanged', 0))} unchanged; {cf}"
         )
+        self.store.expected_vectors = state.vectors
+        problem = self._problem(state.vectors, in_memory)
+        if problem:
+            return StreamStatus(backend="chroma", status="degraded", detail=f"{problem}; {detail}")
         return StreamStatus(backend="chroma", status="ok", detail=detail)
 
+    def _problem(self, expected: int, in_memory: int) -> str | None:
+        """Why vector answers are degraded, if they are (checked without touching Chroma)."""
+        if self.store.folder_missing:
+            return f"vector index folder {self.store.path} is missing: run `shopwise index`"
+        if self.store.last_error:
+            try:
+                self.store.count()  # one probe: clears the error once Chroma answers again
+            except VectorStoreError:
+                return f"vector store failing ({self.store.last_error})"
+        if expected > 0 and in_memory == 0 and self.snapshots and self.snapshots.loaded:
+            return "no vectors in memory: recommendations without content similarity"
+        return None
 
-def build_retrieval(settings: Settings, db: Engine) -> Retrieval:
+
+def build_retrieval(
+    settings: Settings, db: Engine, monitor: DependencyMonitor | None = None
+) -> Retrieval:
     embedder = SentenceTransformerEmbedder(settings.embedding_model_path)
     store = VectorStore.open(
         path=settings.chroma_path,
         url=str(settings.chroma_url) if settings.chroma_url else None,
     )
+    store.monitor = monitor
     config = BlendConfig(
         weights={
             "content": settings.hybrid_content_weight,

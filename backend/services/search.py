@@ -20,7 +20,7 @@ from backend.errors import NotFoundError
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.embedder import Embedder
 from backend.recommender.strategies.base import CandidateFilter
-from backend.recommender.vector_store import VectorStore
+from backend.recommender.vector_store import VectorStore, VectorStoreError
 
 OVERFETCH = 10
 MAX_WIDENINGS = 3
@@ -85,7 +85,12 @@ class SearchService:
         has_matrix = matrix is not None and matrix.shape[0] == len(snapshot)
         if allowed is None and self.store is not None:
             extra = 0 if exclude is None else 1  # the product itself comes back first
-            hits = self._overfetch(snapshot, vector, top_n + extra, None)
+            try:
+                hits = self._overfetch(snapshot, vector, top_n + extra, None)
+            except VectorStoreError:
+                if not has_matrix:
+                    raise  # no vectors anywhere: the API answers 503 with the reason
+                hits = exact(snapshot, vector, top_n + extra, None)  # Chroma failing
             return [h for h in hits if h.index != exclude][:top_n]
         if exclude is not None:
             if allowed is None:
@@ -97,7 +102,12 @@ class SearchService:
         share = float(np.count_nonzero(allowed)) / max(len(allowed), 1)
         if has_matrix and share < BROAD_FILTER:
             return exact(snapshot, vector, top_n, allowed)  # selective: few rows to score
-        hits = self._overfetch(snapshot, vector, top_n, allowed)
+        try:
+            hits = self._overfetch(snapshot, vector, top_n, allowed)
+        except VectorStoreError:
+            if not has_matrix:
+                raise
+            return exact(snapshot, vector, top_n, allowed)  # Chroma failing: exact in memory
         if len(hits) < top_n and has_matrix:
             return exact(snapshot, vector, top_n, allowed)  # the HNSW neighbourhood ran dry
         return hits

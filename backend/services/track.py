@@ -3,7 +3,9 @@
 A batch is validated per event (each rejection carries its reason), then every accepted
 event, its side effects (views, cart, wishlist) and the profile updates are written in one
 transaction: a batch is stored whole or not at all, never half. Caches are invalidated and
-the stream is told only after the commit.
+the stream is told only after the commit; an outbox row per event, written in the same
+transaction, makes sure the stream hears of it even if this process dies before telling it
+(``services.outbox``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from backend.db import repository
 from backend.db.engine import session_scope
 from backend.db.models import Action, Interaction, as_utc, utcnow
 from backend.errors import InvalidInputError
+from backend.observability.metrics import Metrics
 from backend.recommender.catalog import SnapshotManager
 from backend.services.cache import Cache, invalidate_user
-from backend.services.events import EventStream, StreamEvent
+from backend.services.events import EventStream
+from backend.services.outbox import stream_event
 from backend.services.profiles import update_profiles
 
 log = logging.getLogger(__name__)
@@ -94,11 +98,13 @@ class TrackingService:
         snapshots: SnapshotManager,
         cache: Cache,
         stream: EventStream | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
         self.snapshots = snapshots
         self.cache = cache
         self.stream = stream
+        self.metrics = metrics
 
     def track(self, event: EventIn) -> EventResult:
         """One event; a rejection raises ``InvalidInputError`` with the reason."""
@@ -142,12 +148,20 @@ class TrackingService:
         if stored:
             self._after_commit(stored)
         ordered = [results[i] for i in range(len(raw))]
-        return BatchResult(
+        batch = BatchResult(
             accepted=sum(r.status == "accepted" for r in ordered),
             duplicates=sum(r.status == "duplicate" for r in ordered),
             rejected=sum(r.status == "rejected" for r in ordered),
             results=ordered,
         )
+        self._count("accepted", batch.accepted)
+        self._count("duplicate", batch.duplicates)
+        self._count("rejected", batch.rejected)
+        return batch
+
+    def _count(self, outcome: str, n: int) -> None:
+        if n and self.metrics is not None:
+            self.metrics.events.labels(outcome).inc(n)
 
     def _store(
         self, valid: Sequence[tuple[int, EventIn]]
@@ -210,6 +224,8 @@ class TrackingService:
             snapshot = self.snapshots.loaded
             tags = frozenset(snapshot.tag_index) if snapshot is not None else None
             update_profiles(session, stored, known_tags=tags)
+            if self.stream is not None and stored:
+                repository.add_to_outbox(session=session, ids=[i.id for i in stored], at=now)
         return stored, results
 
     def _after_commit(self, stored: Sequence[Interaction]) -> None:
@@ -222,20 +238,21 @@ class TrackingService:
                     snapshot.record_interaction(interaction.product_id)
         if self.stream is not None:
             try:
-                self.stream.publish(
-                    [
-                        StreamEvent(
-                            interaction_id=i.id,
-                            user_id=i.user_id,
-                            action=i.action,
-                            product_id=i.product_id,
-                            created_at=as_utc(i.created_at),
-                        )
-                        for i in stored
-                    ]
-                )
-            except Exception:  # the events are stored; only derived data waits
+                delivered = self.stream.publish([stream_event(i) for i in stored])
+            except Exception:  # stored, and in the outbox: the sweep announces them later
                 log.exception("could not publish %d event(s) to the stream", len(stored))
+                self._count("publish_failed", len(stored))
+                return
+            if delivered and self.stream.durable:
+                self._announced([i.id for i in stored])
+
+    def _announced(self, ids: list[uuid.UUID]) -> None:
+        """The stream has them: their outbox rows can go."""
+        try:
+            with session_scope(self.db) as session:
+                repository.remove_from_outbox(session=session, ids=ids, wait_for_disk=False)
+        except Exception:  # harmless: the sweep announces them once more
+            log.warning("could not clear %d outbox row(s)", len(ids), exc_info=True)
 
 
 def _parse(item: object) -> tuple[EventIn | None, str | None]:

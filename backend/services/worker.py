@@ -30,8 +30,8 @@ from sqlmodel import Session
 from backend.db import repository
 from backend.db.engine import session_scope
 from backend.db.models import Action, UserRecommendation, as_utc, utcnow
+from backend.observability.metrics import Metrics
 from backend.recommender.profile import InteractionRecord
-from backend.recommender.strategies import RecommendRequest
 from backend.services.events import (
     Delivery,
     InProcessEventStream,
@@ -39,6 +39,7 @@ from backend.services.events import (
     StreamEvent,
     StreamStatus,
 )
+from backend.services.outbox import OutboxSweeper
 from backend.services.recommend import HISTORY_LIMIT, RecommendationService
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ log = logging.getLogger(__name__)
 BOUGHT_TOGETHER = "bought_together"
 SINCE_RETRAIN = "events_since_retrain"
 RETRAINS = "retrains"
+SINCE_SEGMENTS = "events_since_segments"
 _ATTEMPTS = 3
 
 RetrainFn = Callable[[], object]
@@ -59,6 +61,7 @@ class ProcessReport:
     skipped: int  # the interaction no longer exists
     precomputed: int  # users whose list was refreshed
     retrain: str | None = None  # "due" | "done" | "failed"
+    segments: str | None = None  # "done" | "failed": shopper segments recomputed
 
 
 class EventProcessor:
@@ -70,15 +73,21 @@ class EventProcessor:
         top_n: int,
         retrain_threshold: int,
         retrain: RetrainFn | None = None,
+        segments: RetrainFn | None = None,
+        segment_threshold: int = 0,
         commit_every: int = 100,
         on_commit: Callable[[int], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        metrics: Metrics | None = None,
     ) -> None:
         self.db = db
+        self.metrics = metrics
         self.recommender = recommender
         self.top_n = top_n
         self.retrain_threshold = retrain_threshold
         self.retrain = retrain
+        self.segments = segments  # recomputes shopper segments (issue 8)
+        self.segment_threshold = segment_threshold
         self.commit_every = max(commit_every, 1)
         self.on_commit = on_commit  # test seam: called after each committed chunk
         self.clock = clock
@@ -99,7 +108,31 @@ class EventProcessor:
         for user_id in dict.fromkeys(e.user_id for e in unique):
             precomputed += self.precompute(user_id)
         retrain = self._maybe_retrain(since_retrain) if processed else None
-        return ProcessReport(len(events), processed, duplicates, skipped, precomputed, retrain)
+        segments = self._maybe_resegment(processed) if processed else None
+        self._measure(unique, processed, duplicates, skipped)
+        return ProcessReport(
+            len(events), processed, duplicates, skipped, precomputed, retrain, segments
+        )
+
+    def _measure(
+        self, events: Sequence[StreamEvent], processed: int, duplicates: int, skipped: int
+    ) -> None:
+        """Worker progress and the delay from an event being stored to its processing."""
+        if self.metrics is None:
+            return
+        counts = {"processed": processed, "duplicate": duplicates, "skipped": skipped}
+        for result, n in counts.items():
+            if n:
+                self.metrics.worker_processed.labels(result).inc(n)
+        now = self.clock()
+        for event in events:
+            delay = (now - as_utc(event.created_at)).total_seconds()
+            self.metrics.event_delay.observe(max(0.0, delay))
+
+    def record_failed(self, n: int) -> None:
+        """Events a worker gave up on for now (their outbox rows bring them back)."""
+        if self.metrics is not None and n:
+            self.metrics.worker_processed.labels("failed").inc(n)
 
     def _count(self, chunk: Sequence[StreamEvent]) -> tuple[int, int, int, int]:
         """Ledger, co-interaction counts and the retrain counter: one transaction."""
@@ -124,6 +157,7 @@ class EventProcessor:
                         pairs[(other, event.product_id, BOUGHT_TOGETHER)] += 1
             repository.bump_co_interactions(session=session, counts=pairs, at=now)
             repository.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
+            repository.remove_from_outbox(session=session, ids=ids)  # handled: no sweep needed
             since = (
                 repository.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
                 if new
@@ -136,7 +170,8 @@ class EventProcessor:
         """Store the default strategy's list for this user; 1 if stored, 0 if not."""
         svc = self.recommender
         with Session(self.db) as session:
-            if repository.get_user(session=session, user_id=user_id) is None:
+            user = repository.get_user(session=session, user_id=user_id)
+            if user is None:
                 return 0
             # Version first: an event landing meanwhile makes this list stale, never wrong.
             version = repository.profile_version(session=session, user_id=user_id)
@@ -157,7 +192,7 @@ class EventProcessor:
         strategy = svc.default_strategy
         ranked_against = svc.ranking_version(strategy, snapshot)  # before: a swap makes it stale
         recs = svc.strategies[strategy].recommend(
-            snapshot, RecommendRequest(interactions=records, top_n=self.top_n, now=now)
+            snapshot, svc.build_request(user, records, top_n=self.top_n, now=now)
         )
         rows = [
             UserRecommendation(
@@ -202,6 +237,27 @@ class EventProcessor:
         log.info("model retrained after %d events", since)
         return "done"
 
+    def _maybe_resegment(self, processed: int) -> str | None:
+        """Recompute the segments every ``segment_threshold`` accepted events. Unlike the
+        retrain counter this one is bumped after the batch: a crash may skip a few events'
+        worth of it, which only delays a recompute."""
+        if self.segments is None or self.segment_threshold <= 0:
+            return None
+        with session_scope(self.db) as session:
+            since = repository.bump_counter(
+                session=session, name=SINCE_SEGMENTS, by=processed, at=self.clock()
+            )
+        if since < self.segment_threshold:
+            return None
+        try:
+            self.segments()
+        except Exception:
+            log.exception("segment recompute failed; will try again after the next batch")
+            return "failed"
+        with session_scope(self.db) as session:
+            repository.set_counter(session=session, name=SINCE_SEGMENTS, value=0, at=self.clock())
+        return "done"
+
     def retrain_status(self) -> str:
         with Session(self.db) as session:
             since = repository.get_counter(session=session, name=SINCE_RETRAIN)
@@ -242,10 +298,15 @@ class StreamWorker:
         refresh_snapshot: Callable[[], object] | None = None,
         refresh_seconds: float = 5.0,
         heartbeat: Path | None = None,
+        sweeper: OutboxSweeper | None = None,
+        sweep_seconds: float = 10.0,
     ) -> None:
         self.stream = stream
         self.processor = processor
         self.consumer = consumer
+        self.sweeper = sweeper  # announces events an API process died before publishing
+        self.sweep_seconds = sweep_seconds
+        self._last_sweep: float | None = None
         self.batch_size = batch_size
         self.block_ms = block_ms
         self.claim_idle_ms = claim_idle_ms
@@ -291,6 +352,7 @@ class StreamWorker:
         backoff = 0.5
         while not stop.is_set():
             try:
+                self._maybe_sweep()
                 n = self.run_once()
                 backoff = 0.5
                 if self.heartbeat is not None:
@@ -312,16 +374,34 @@ class StreamWorker:
                 except Exception:
                     log.exception("snapshot refresh failed")
 
+    def _maybe_sweep(self) -> None:
+        """At start, then every ``sweep_seconds``."""
+        now = time.monotonic()
+        if self.sweeper is None or (
+            self._last_sweep is not None and now - self._last_sweep < self.sweep_seconds
+        ):
+            return
+        self._last_sweep = now
+        self.sweeper.sweep()
+
 
 class InProcessWorker:
     """The embedded default: the same processing on a background thread of the API."""
 
     def __init__(
-        self, *, stream: InProcessEventStream, processor: EventProcessor, batch_size: int = 200
+        self,
+        *,
+        stream: InProcessEventStream,
+        processor: EventProcessor,
+        batch_size: int = 200,
+        sweeper: OutboxSweeper | None = None,
+        sweep_seconds: float = 30.0,
     ) -> None:
         self.stream = stream
         self.processor = processor
         self.batch_size = batch_size
+        self.sweeper = sweeper  # at start: what a previous process stored but never processed
+        self.sweep_seconds = sweep_seconds
         self.processed = 0
         self.failed = 0
         self.last_error = ""
@@ -347,14 +427,23 @@ class InProcessWorker:
         return self._thread is not None and self._thread.is_alive()
 
     def _run(self) -> None:
+        last_sweep: float | None = None
         while not self._stop.is_set():
+            if self.sweeper is not None and (
+                last_sweep is None or time.monotonic() - last_sweep >= self.sweep_seconds
+            ):
+                last_sweep = time.monotonic()
+                try:
+                    self.sweeper.sweep()
+                except Exception:
+                    log.exception("outbox sweep failed; retrying later")
             events = self.stream.take(self.batch_size, timeout=0.2)
             if not events:
                 continue
             try:
                 self._handle(events)
             finally:
-                self.stream.task_done(len(events))
+                self.stream.finished(events)
 
     def _handle(self, events: Sequence[StreamEvent]) -> None:
         for attempt in range(1, _ATTEMPTS + 1):
@@ -368,6 +457,7 @@ class InProcessWorker:
                 if self._stop.wait(0.2 * attempt):
                     break
         self.failed += len(events)  # stored events; only their derived data is late
+        self.processor.record_failed(len(events))
 
     def status(self) -> StreamStatus:
         state = "ok" if self.running else "degraded"

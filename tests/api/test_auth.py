@@ -12,6 +12,7 @@ from pydantic import SecretStr
 from backend.api.policies import policy_for
 from backend.components import Components, build_components
 from backend.main import create_app
+from backend.security.rate_limit import MemoryRateLimiter
 from tests.factories import Shop
 
 PASSWORD = "correct horse battery staple"
@@ -27,6 +28,8 @@ def secure(shop: Shop, settings) -> Iterator[tuple[TestClient, Components]]:
         }
     )
     components = build_components(secured)
+    # One fixed window: a wall-clock minute boundary mid-test would reset the login limit.
+    components.rate_limiter = MemoryRateLimiter(clock=lambda: 1_000_000.0)
     components.auth.create_admin("ada", PASSWORD, "admin")
     components.auth.create_admin("eddie", PASSWORD, "editor")
     with TestClient(create_app(components=components)) as client:

@@ -11,7 +11,8 @@ def test_service_info_and_health(api):
     assert info["name"] == "Shopwise" and info["docs"] == "/docs"
     health = api.get("/health").json()
     assert health["status"] == "ok"
-    assert set(health["components"]) == {"database", "index", "cache", "llm", "events", "worker"}
+    expected = {"database", "index", "cache", "llm", "events", "worker", "segments"}
+    assert set(health["components"]) == expected
     assert "8 products" in health["components"]["index"]["detail"]
     assert health["components"]["llm"]["detail"].startswith("template")
 

@@ -90,3 +90,23 @@ def test_bad_events_are_rejected_and_nothing_is_written(api, shop, db, change, n
 def test_body_that_is_not_json_is_a_422(api):
     r = api.post("/events", content=b"{not json", headers={"content-type": "application/json"})
     assert r.status_code == 422
+
+
+def test_a_cached_answer_keeps_every_header_and_an_event_makes_the_next_one_fresh(api, shop):
+    """Cache hits go out as the stored bytes: same body (but ``cached``), same headers."""
+    alice = shop.users["alice"].id
+    url = f"/recommend/{alice}?top_n=3"
+    fresh = api.get(url, headers={"X-Request-ID": "req-fresh"})
+    hit = api.get(url, headers={"X-Request-ID": "req-hit"})
+    assert fresh.json()["cached"] is False and hit.json()["cached"] is True
+    assert {**fresh.json(), "cached": True} == hit.json()
+    assert hit.headers["content-type"] == "application/json"
+    assert hit.headers["x-request-id"] == "req-hit"
+    assert hit.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'none'" in hit.headers["content-security-policy"]
+    listed = hit.json()["recommended_products"][0]["id"]
+    event = {"user_id": str(alice), "action": "view", "product_id": listed}
+    assert api.post("/events", json=event).status_code == 201
+    after = api.get(url).json()
+    assert after["cached"] is False
+    assert listed not in [p["id"] for p in after["recommended_products"]]

@@ -19,6 +19,7 @@ from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.llm.explainer import LLMExplainer
 from backend.main import create_app
+from tests.api.test_observability import metric
 from tests.factories import Shop
 from tests.llm.fake_openai_server import FakeOpenAI
 from tests.llm.fakes import FakeLLM
@@ -210,3 +211,30 @@ def test_end_to_end_a_lying_or_failing_llm_falls_back(e2e, shop, openai_server):
     openai_server.mode = "error"
     body = client.get(f"/recommend/{dave}", params={"top_n": 2}).json()
     assert (body["explanation_source"], body["fallback_reason"]) == ("template", "llm_unavailable")
+
+
+def test_metrics_count_llm_calls_evidence_checks_fallbacks_and_cached_text(
+    e2e, shop, openai_server
+):
+    client, _ = e2e
+    alice, bob, dave = (str(shop.users[n].id) for n in ("alice", "bob", "dave"))
+    client.get(f"/recommend/{alice}", params={"top_n": 2})  # checked LLM text
+    events(client.get(f"/recommend/{alice}/explanation/stream", params={"top_n": 2}))  # cached
+    openai_server.mode = "lying"  # fails the check, and its retry fails it again
+    client.get(f"/recommend/{bob}", params={"top_n": 2})
+    openai_server.mode = "error"
+    client.get(f"/recommend/{dave}", params={"top_n": 2})
+
+    body = client.get("/metrics").text
+    calls = "shopwise_llm_calls_total"
+    assert metric(body, calls, outcome="ok") == 3  # alice, bob's answer and its retry
+    assert metric(body, calls, outcome="llm_unavailable") == 1
+    checks = "shopwise_evidence_checks_total"
+    assert metric(body, checks, surface="recommendation", result="passed") == 1
+    assert metric(body, checks, result="failed", reason="unsupported_price") == 2
+    fallbacks = "shopwise_explanation_fallbacks_total"
+    assert metric(body, fallbacks, reason="check_failed:unsupported_price") == 1
+    assert metric(body, fallbacks, surface="recommendation", reason="llm_unavailable") == 1
+    lookups = "shopwise_cache_requests_total"
+    assert metric(body, lookups, cache="explanation", result="hit") == 1
+    assert metric(body, "shopwise_recommendations_total", explanation_source="llm") == 1

@@ -5,8 +5,20 @@ from __future__ import annotations
 import io
 import json
 import logging
+import uuid
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from backend.observability.logging import JsonFormatter, redact
+
+
+def metric(body: str, name: str, **labels: str) -> float:
+    """One sample of a /metrics page (0 when absent: a counter never incremented)."""
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
 
 
 def test_request_id_is_accepted_and_returned(api):
@@ -79,3 +91,30 @@ def test_readiness_reports_each_component(api):
     r = api.get("/health/ready")
     assert r.status_code == 200
     assert set(r.json()["components"]) >= {"database", "index", "cache", "llm"}
+
+
+def test_metrics_count_answers_cache_lookups_events_and_worker_progress(api, shop, components):
+    alice = str(shop.users["alice"].id)
+    api.get(f"/recommend/{alice}", params={"top_n": 3})  # computed
+    api.get(f"/recommend/{alice}", params={"top_n": 3})  # the cached answer
+    view = {"user_id": alice, "action": "view", "product_id": str(shop.products["Desk Lamp"].id)}
+    assert api.post("/events", json=view | {"event_id": "m-1"}).status_code == 201
+    assert api.post("/events", json=view | {"event_id": "m-1"}).status_code == 200  # repeat
+    batch = {"events": [view | {"product_id": str(uuid.uuid4())}, view, view]}
+    assert api.post("/events/batch", json=batch).json()["rejected"] == 1
+    assert components.stream is not None
+    components.stream.join()  # type: ignore[attr-defined]
+
+    body = api.get("/metrics").text
+    assert metric(body, "shopwise_cache_requests_total", cache="response", result="miss") == 1
+    assert metric(body, "shopwise_cache_requests_total", cache="response", result="hit") == 1
+    served = "shopwise_recommendations_total"
+    assert metric(body, served, algorithm="hybrid", explanation_source="template") == 1
+    assert metric(body, served, algorithm="hybrid", explanation_source="cached") == 1
+    assert metric(body, "shopwise_events_total", outcome="accepted") == 3
+    assert metric(body, "shopwise_events_total", outcome="duplicate") == 1
+    assert metric(body, "shopwise_events_total", outcome="rejected") == 1
+    processed = "shopwise_worker_events_processed_total"
+    assert metric(body, processed, result="processed") == 3
+    assert metric(body, "shopwise_event_processing_delay_seconds_count") == 3
+    assert metric(body, "shopwise_event_lag_seconds") == 0  # caught up

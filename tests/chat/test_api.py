@@ -77,3 +77,16 @@ def test_odd_input_gets_a_sensible_answer(shop_api: tuple[TestClient, Shop]) -> 
         assert response.status_code == 200, message
         body = response.json()
         assert body["reply"] and body["filters"]["min_price"] is None
+
+
+def test_show_more_and_the_reply_counters_over_http(shop_api: tuple[TestClient, Shop]) -> None:
+    api, _ = shop_api
+    first = api.post("/chat", json={"message": "hi there"}).json()  # popular picks: 6 of 8
+    assert first["page"] == 1 and first["reply_source"] == "template"
+    assert first["reply_fallback_reason"] == "no_api_key"  # offline: the template, and why
+    more = api.post("/chat", json={"session_id": first["session_id"], "message": "next"}).json()
+    assert more["page"] == 2 and more["filters"] == first["filters"]
+    assert len(first["products"]) == 6 and len(more["products"]) == 2 and not more["has_more"]
+    assert not {p["id"] for p in more["products"]} & {p["id"] for p in first["products"]}
+    stats = api.get("/chat/stats").json()
+    assert stats["checks_passed"] == 0 and stats["explanations_by_source"] == {}

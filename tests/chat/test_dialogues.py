@@ -290,6 +290,33 @@ DIALOGUES: dict[str, list[Turn]] = {
         ),
         ("any brand", {"brands": []}, {}),
     ],
+    # Paging: "show me more" keeps the filters and shows the next products not shown yet.
+    "paging through the kitchen": [
+        ("kitchen", {"categories": ["Kitchen"]}, {"page": 1, "has_more": True}),
+        ("show me more", {}, {"page": 2, "fresh": True, "min_products": 6}),
+        ("next", {}, {"page": 3, "fresh": True, "min_products": 6}),
+        ("other options", {}, {"page": 4, "fresh": True, "has_more": True}),
+    ],
+    "a refinement starts again at page one": [
+        ("electronics", {"categories": ["Electronics"]}, {"page": 1}),
+        ("more options please", {}, {"page": 2, "fresh": True}),
+        ("under $50", {"max_price": 50.0}, {"page": 1}),
+        ("what else have you got?", {}, {"page": 2, "fresh": True}),
+    ],
+    "paging to the end": [
+        (
+            "earbuds",
+            {"categories": ["Electronics"], "include_tags": ["earbuds"]},
+            {"products": 4, "has_more": False},
+        ),
+        ("show me more", {}, {"page": 2, "products": 0, "reply": "That's everything"}),
+        ("start over", {RESET: True}, {"page": 1, "min_products": 6}),
+    ],
+    "more like one is not paging": [
+        ("desk lamp", {"include_tags": ["desk", "lamp"]}, {}),
+        ("more like the second one", {"similar_to": LikeShown(2)}, {"page": 1}),
+        ("more", {}, {"page": 2, "fresh": True}),
+    ],
 }
 
 
@@ -338,6 +365,7 @@ def test_dialogue(chat: ChatService, name: str) -> None:
     conversation = Conversation(chat)
     expected: dict[str, Any] = dict(EMPTY)
     previous: ChatResponse | None = None
+    seen: set[object] = set()  # products shown since the filters last changed
     for turn, (message, changes, checks) in enumerate(DIALOGUES[name], start=1):
         if changes.get(RESET):
             expected = dict(EMPTY)
@@ -352,6 +380,20 @@ def test_dialogue(chat: ChatService, name: str) -> None:
             assert any(checks["note"] in n for n in response.notes), response.notes
         if "min_products" in checks:
             assert len(response.products) >= checks["min_products"], response.reply
+        if "products" in checks:
+            assert len(response.products) == checks["products"], response.reply
+        if "page" in checks:
+            assert response.page == checks["page"], f"turn {turn}: {message}"
+        if "has_more" in checks:
+            assert response.has_more is checks["has_more"]
+        if "reply" in checks:
+            assert checks["reply"] in response.reply, response.reply
+        ids = {p.id for p in response.products}
+        if checks.get("fresh"):
+            assert response.products and not ids & seen, f"turn {turn}: repeated products"
+        if previous is None or response.filters != previous.filters or changes.get(RESET):
+            seen = set()
+        seen |= ids
         if "sorted" in checks:
             prices = [Decimal(p.price) for p in response.products]
             assert prices == sorted(prices, reverse=checks["sorted"] == "desc")

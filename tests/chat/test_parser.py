@@ -166,3 +166,27 @@ def test_brands_are_name_prefixes_shared_by_several_products(vocabulary: ChatVoc
         vocabulary.brands.values()
     )
     assert "The" not in vocabulary.brands.values()  # book titles are not brands
+
+
+@pytest.mark.parametrize(
+    ("message", "more"),
+    [
+        ("show me more", True),
+        ("Show more", True),
+        ("more please", True),
+        ("next", True),
+        ("next page", True),
+        ("other options?", True),
+        ("any others", True),
+        ("what else do you have", True),
+        ("show me more red ones", True),
+        ("more like the second one", False),
+        ("more expensive", False),
+        ("no more than $50", False),
+        ("more than 20 dollars", False),
+        ("I want more", False),
+        ("wireless earbuds", False),
+    ],
+)
+def test_asking_for_more(vocabulary: ChatVocabulary, message: str, more: bool) -> None:
+    assert parse(vocabulary, message).get("more", False) is more

@@ -127,3 +127,15 @@ def test_every_product_has_evidence_and_a_reason_from_it(chat: ChatService) -> N
         assert p.evidence.sources and abs(sum(s.share for s in p.evidence.sources) - 1) < 0.01
         assert "$120" in p.reason
         assert {"earbuds", "wireless"} & {t.name for t in p.evidence.matched_tags}
+
+
+def test_a_guests_cart_adds_and_views_shape_their_profile(chat: ChatService) -> None:
+    talk = Conversation(chat)
+    start = talk.say("hello")  # popular picks, no profile yet
+    assert all(s.name != "profile" for p in start.products for s in p.evidence.sources)
+    garden = talk.say("garden").products
+    talk.say(feedback={"product_id": str(garden[0].id), "action": "add_to_cart"})
+    talk.say(feedback={"product_id": str(garden[1].id), "action": "view"})
+    answer = talk.say("start over")
+    assert answer.products[0].category == "Garden"
+    assert any(s.name == "profile" for s in answer.products[0].evidence.sources)

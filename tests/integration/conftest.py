@@ -9,8 +9,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,15 @@ from tests.conftest import service_unavailable
 from tests.factories import Shop, build_shop
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+
+
+def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
+    """Poll (no timing assertion): the backoff decides when, the test only needs 'eventually'."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.05)
 
 
 def free_port() -> int:
@@ -98,19 +108,22 @@ def pg_shop(pg_engine: Engine) -> Shop:
     return build_shop(pg_engine)
 
 
-def redis_settings(tmp_path: Path, database_url: str, redis_url: str, prefix: str) -> Settings:
-    return load_settings(
-        _env_file=None,
-        env="test",
-        data_dir=tmp_path,
-        database_url=database_url,
-        redis_url=redis_url,
-        redis_key_prefix=prefix,
-        redis_retry_seconds=0.2,
-        worker_claim_idle_seconds=0.5,
-        snapshot_refresh_seconds=0,
-        prompts_dir=PROJECT_ROOT / "prompts",
-    )
+def redis_settings(
+    tmp_path: Path, database_url: str, redis_url: str, prefix: str, **overrides: object
+) -> Settings:
+    values: dict[str, object] = {
+        "_env_file": None,
+        "env": "test",
+        "data_dir": tmp_path,
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "redis_key_prefix": prefix,
+        "redis_retry_seconds": 0.2,
+        "worker_claim_idle_seconds": 0.5,
+        "snapshot_refresh_seconds": 0,
+        "prompts_dir": PROJECT_ROOT / "prompts",
+    }
+    return load_settings(**(values | overrides))
 
 
 @pytest.fixture
@@ -121,3 +134,80 @@ def redis_components(
     built = build_components(redis_settings(tmp_path, postgres_url, redis_url, redis_prefix))
     yield built
     built.db.dispose()
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of PostgreSQL that a test can cut and restore.
+
+    ``cut()`` closes every forwarded connection and refuses new ones (the database looks
+    unreachable); ``restore()`` forwards again. Threads only: tiny and dependency-free.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.up = True
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port = int(self._listener.getsockname()[1])
+        self._sockets: set[socket.socket] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._accept, name="pg-proxy", daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not self.up:
+                client.close()
+                continue
+            try:
+                server = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            client.settimeout(None)
+            with self._lock:
+                self._sockets.update((client, server))
+            for src, dst in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while chunk := src.recv(65536):
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            self._drop(src, dst)
+
+    def _drop(self, *sockets: socket.socket) -> None:
+        for sock in sockets:
+            with self._lock:
+                self._sockets.discard(sock)
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def cut(self) -> None:
+        self.up = False
+        with self._lock:
+            open_sockets = list(self._sockets)
+        self._drop(*open_sockets)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self._closed.set()
+        self.cut()
+        self._thread.join(timeout=5)
+        self._listener.close()

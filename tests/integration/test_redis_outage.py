@@ -5,26 +5,15 @@ Runs against a redis-server of its own (the shared one on 6379 is never stopped)
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
 from fastapi.testclient import TestClient
 
 from backend.components import build_components
 from backend.main import create_app
-from tests.integration.conftest import redis_settings
+from tests.integration.conftest import redis_settings, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-
-def wait_for(predicate, what: str, timeout: float = 30.0) -> None:
-    """Poll (no timing assertion): the backoff decides when, the test only needs 'eventually'."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_requests_are_answered_through_a_redis_restart(

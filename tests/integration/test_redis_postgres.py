@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+import time
 
+import httpx
 import pytest
 import redis
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from backend.config import PROJECT_ROOT
 from backend.db.models import Interaction, ProcessedEvent, UserPreferences, UserRecommendation
 from backend.main import create_app
 from backend.services.cache import RedisCache
 from backend.services.events import RedisEventStream
 from backend.services.worker import StreamWorker
+from tests.api.test_observability import metric
+from tests.integration.conftest import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -114,3 +122,46 @@ def test_the_worker_consumes_the_stream_and_recommend_serves_its_lists(
     assert health["worker"]["status"] == "ok", health["worker"]
     assert "0 message(s) pending" in health["worker"]["detail"]
     worker_stream._client.close()
+
+
+def test_lag_in_the_api_and_progress_on_the_worker_metrics_port(
+    api, pg_shop, redis_components, redis_prefix
+):
+    events = [event(pg_shop, "bob", "Desk Lamp"), event(pg_shop, "dave", "Desk Lamp")]
+    assert api.post("/events/batch", json={"events": events}).json()["accepted"] == 2
+    time.sleep(0.3)
+    waiting = api.get("/metrics").text
+    assert metric(waiting, "shopwise_event_lag_seconds") >= 0.3  # no worker yet
+
+    settings = redis_components.settings
+    port = free_port()
+    env = os.environ | {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "PROMPTS_DIR": str(settings.prompts_dir),
+        "DATA_DIR": str(settings.data_dir),
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "worker", "--name", "metered",
+         "--metrics-port", str(port)],
+        cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        own = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                own = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text
+            except httpx.TransportError:
+                own = ""
+            if metric(own, "shopwise_worker_events_processed_total", result="processed") == 2:
+                break
+            assert worker.poll() is None, worker.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+            time.sleep(0.2)
+        assert metric(own, "shopwise_worker_events_processed_total", result="processed") == 2
+        assert metric(own, "shopwise_event_processing_delay_seconds_count") == 2
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)  # waits, and closes the stderr pipe
+    assert metric(api.get("/metrics").text, "shopwise_event_lag_seconds") == 0  # caught up

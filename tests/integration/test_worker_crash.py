@@ -11,9 +11,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis
 from sqlmodel import Session, select
 
 from backend.config import PROJECT_ROOT
+from backend.db import repository
 from backend.db.models import (
     CoInteraction,
     Interaction,
@@ -22,6 +24,7 @@ from backend.db.models import (
     UserRecommendation,
 )
 from backend.services.events import RedisEventStream
+from backend.services.outbox import OutboxSweeper
 from backend.services.worker import BOUGHT_TOGETHER, StreamWorker
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
@@ -127,3 +130,67 @@ def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
         if lists.get(user_id) is not None:
             assert lists[user_id] == version  # each precomputed list reflects every event
     assert set(lists) >= {u.id for u in shop.users.values() if u.username != "carol"}
+
+
+DIE_BEFORE_PUBLISH = """
+import os, sys
+from backend.components import build_components
+from backend.config import load_settings
+
+components = build_components(load_settings(_env_file=None))
+stream = components.tracker.stream
+stream.publish = lambda events: os._exit(3)  # killed between the commit and the publish
+components.tracker.track_many([{"user_id": sys.argv[1], "action": "purchase",
+                                "product_id": sys.argv[2], "event_id": "doomed-1"}])
+"""
+
+
+def test_api_killed_between_commit_and_publish_the_sweep_announces_the_event_once(
+    redis_components, pg_shop, redis_prefix
+):
+    components, shop = redis_components, pg_shop
+    settings = components.settings
+    env = os.environ | {
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url or "",
+        "REDIS_KEY_PREFIX": redis_prefix,
+        "PROMPTS_DIR": str(settings.prompts_dir),
+        "DATA_DIR": str(settings.data_dir),
+    }
+    bob, lamp = shop.users["bob"].id, shop.products["Desk Lamp"].id
+    doomed = subprocess.run(
+        [sys.executable, "-c", DIE_BEFORE_PUBLISH, str(bob), str(lamp)],
+        cwd=PROJECT_ROOT, env=env, timeout=120, capture_output=True,
+    )  # fmt: skip
+    assert doomed.returncode == 3, doomed.stderr.decode()[-2000:]
+    stream = components.stream
+    assert isinstance(stream, RedisEventStream)
+    with Session(components.db) as s:
+        stored = s.exec(select(Interaction).where(Interaction.event_id == "doomed-1")).one()
+        assert repository.outbox_size(session=s) == 1
+    assert stream.group_info().get("entries-read") in (None, 0)  # the stream never heard
+
+    processor = components.processor
+    assert processor is not None
+    worker = StreamWorker(
+        stream=RedisEventStream.from_url(
+            settings.redis_url or "", stream=stream.stream, group=settings.event_group
+        ),
+        processor=processor,
+        consumer="sweeper",
+        block_ms=100,
+        sweeper=OutboxSweeper(db=components.db, stream=stream, grace_seconds=0),
+    )
+    worker.run(threading.Event(), burst=True)  # sweeps at start, then drains the stream
+    assert worker.sweeper is not None and worker.sweeper.sweep() == 0  # nothing left
+    worker.run(threading.Event(), burst=True)
+
+    raw = redis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    messages = raw.xrange(stream.stream)
+    raw.close()
+    assert [m["interaction_id"] for _, m in messages] == [str(stored.id)]  # exactly once
+    with Session(components.db) as s:
+        assert s.exec(select(ProcessedEvent.interaction_id)).all() == [stored.id]
+        assert repository.outbox_size(session=s) == 0
+        listed = s.exec(select(UserRecommendation).where(UserRecommendation.user_id == bob)).all()
+    assert listed and lamp not in {r.product_id for r in listed}  # the worker's list saw it

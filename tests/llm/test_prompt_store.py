@@ -89,6 +89,20 @@ def test_known_templates_have_their_variables_from_the_code():
     library.validate("explain_user.j2", "{% for i in items %}{{ i.name }}{% endfor %}")
 
 
+def test_every_shipped_template_passes_its_own_validation():
+    """The product team must be able to save a file's text back unchanged (loops that
+    ``set`` names inside an ``if`` once made Jinja report those names as inputs)."""
+    from backend.config import PROJECT_ROOT
+
+    library = PromptLibrary(PROJECT_ROOT / "prompts")
+    names = sorted(p.name for p in (PROJECT_ROOT / "prompts").glob("*.j2"))
+    assert "explanation.j2" in names and "chat_reason.j2" in names
+    for name in names:
+        library.validate(name, library.file_source(name))
+    with pytest.raises(PromptError, match="unknown variable.*secret"):
+        library.validate("explanation.j2", library.file_source("explanation.j2") + "{{ secret }}")
+
+
 def test_templates_are_sandboxed(folder):
     library = PromptLibrary(folder).with_draft(
         "greet.j2", "{{ name.__class__.__mro__[1].__subclasses__() }}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -42,6 +43,17 @@ def test_in_process_queue_batches_and_counts_drops():
     assert len(stream.take(2, timeout=0)) == 2
     assert len(stream.take(10, timeout=0)) == 1
     assert stream.take(10, timeout=0) == []
+
+
+def test_in_process_lag_is_the_age_of_the_oldest_queued_event():
+    stream = InProcessEventStream()
+    assert stream.lag_seconds() == 0.0
+    old = make_event()  # stored on 2026-01-01
+    stream.publish([old, make_event()])
+    expected = (datetime.now(UTC) - old.created_at).total_seconds()
+    assert abs(stream.lag_seconds() - expected) < 5
+    stream.take(10, timeout=0)
+    assert stream.lag_seconds() == 0.0
 
 
 @pytest.fixture
@@ -134,3 +146,18 @@ def test_publishing_while_redis_is_down_buffers_and_resends():
     clock[0] = 2.0
     stream.publish([make_event()])
     assert stream.buffered == 0 and len(sent) == 4
+
+
+@pytest.mark.redis
+def test_redis_lag_covers_undelivered_then_pending_messages(redis_stream):
+    assert redis_stream.lag_seconds() == 0.0
+    redis_stream.publish([make_event(), make_event()])
+    time.sleep(0.3)
+    assert redis_stream.lag_seconds() >= 0.3  # not yet delivered to any worker
+    first = redis_stream.read("w1", count=1, block_ms=100)
+    redis_stream.ack([d.message_id for d in first])
+    assert redis_stream.lag_seconds() >= 0.3  # the second, still undelivered
+    second = redis_stream.read("w1", count=1, block_ms=100)
+    assert redis_stream.lag_seconds() >= 0.3  # delivered but not acked: pending
+    redis_stream.ack([d.message_id for d in second])
+    assert redis_stream.lag_seconds() == 0.0

@@ -26,8 +26,9 @@ def product(n: int, **extra: Any) -> dict[str, Any]:
 class FakeClient:
     base_url = "http://api.test"
 
-    def __init__(self, *, down: bool = False) -> None:
+    def __init__(self, *, down: bool = False, reply_source: str = "template") -> None:
         self.down = down
+        self.reply_source = reply_source
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def image_url(self, p: dict[str, Any]) -> str:
@@ -47,10 +48,17 @@ class FakeClient:
         chips = [{"field": "max_price", "value": None, "label": "under $80"}]
         if body.get("remove_filter"):
             chips = []
+        if body.get("message") == "Show me more":  # the next page: new products, the last one
+            return {
+                "session_id": "s-1", "reply": "Here are 2 more for under $80.",
+                "products": [product(4), product(5)], "chips": chips, "has_more": False,
+                "suggestions": ["Cheaper"], "reply_source": "template",
+            }  # fmt: skip
         return {
             "session_id": "s-1", "reply": "Here are 3 picks for under $80.",
             "products": [product(1), product(2), product(3, in_stock=False, quantity=0)],
-            "chips": chips, "suggestions": ["Cheaper", "Start over"],
+            "chips": chips, "suggestions": ["Show me more", "Cheaper", "Start over"],
+            "has_more": True, "reply_source": self.reply_source,
         }  # fmt: skip
 
     def event(self, **body: Any) -> dict[str, Any]:
@@ -183,3 +191,34 @@ def test_an_api_refusal_is_shown_politely() -> None:
     at.chat_input[0].set_value("boom").run()
     assert not at.exception
     assert any("couldn't do that" in m.value for m in at.chat_message[-1].markdown)
+
+
+def test_show_more_asks_for_the_next_products_and_disappears_at_the_end() -> None:
+    client = FakeClient()
+    at = run_app(client)
+    at.chat_input[0].set_value("earbuds under 80").run()
+    labels = [b.label for b in at.button]
+    assert "Show more" in labels
+    assert "Show me more" not in labels  # the suggestion is the button, not twice
+    button(at, "show-more").click().run()
+    assert not at.exception
+    assert chat_calls(client)[-1]["message"] == "Show me more"
+    assert chat_calls(client)[-1]["session_id"] == "s-1"
+    assert "Show more" not in [b.label for b in at.button]  # nothing left to show
+    cards = [b.key for b in at.button if b.key and b.key.startswith("view-")]
+    assert cards == ["view-3-p-4", "view-3-p-5"]  # the newest answer's cards have buttons
+
+
+def test_every_card_has_the_four_buttons_in_order() -> None:
+    at = run_app(FakeClient())
+    at.chat_input[0].set_value("earbuds").run()
+    first = [b.label for b in at.button if b.key and b.key.endswith("-1-p-1")]
+    assert first == ["View", "Add to cart", "Like", "Not for me"]
+
+
+@pytest.mark.parametrize(("source", "badge"), [("llm", True), ("template", False)])
+def test_an_llm_reply_says_it_was_checked(source: str, badge: bool) -> None:
+    at = run_app(FakeClient(reply_source=source))
+    at.chat_input[0].set_value("earbuds").run()
+    captions = " ".join(c.value for c in at.caption)
+    assert ("checked against them" in captions) is badge

@@ -2,8 +2,9 @@
 
 Who may call it: with authentication on, the global ``authorize`` dependency lets only the
 admin and editor roles through (``policies.py``) and the caller's name is the author. With
-authentication off (the loopback demo), the API is disabled unless ``ADMIN_TOKEN`` is set,
-and then needs ``Authorization: Bearer <ADMIN_TOKEN>``.
+authentication off (the loopback demo), it needs ``Authorization: Bearer`` with either a token
+from ``POST /auth/login`` (an admin or editor account; the dashboard's way) or ``ADMIN_TOKEN``;
+with neither configured it is disabled.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
 from backend.llm.check import VocabularyCache
+from backend.services.auth import AuthError
 from backend.services.prompt_admin import (
     PreviewResult,
     PromptAdmin,
@@ -36,15 +38,18 @@ def admin_author(request: Request, components: ComponentsDep) -> str:
     if components.auth.enabled:
         principal = getattr(request.state, "principal", None)
         return str(getattr(principal, "name", "unknown"))
+    header = request.headers.get("authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    logged_in = _login_name(components, given)
+    if logged_in is not None:
+        return logged_in
     token = components.settings.admin_token
     if token is None:
         raise HTTPException(
             status_code=403,
-            detail="the prompt admin API is disabled: set ADMIN_TOKEN (or turn on "
-            "authentication) to enable it",
+            detail="the prompt admin API is disabled: log in as an admin or editor, set "
+            "ADMIN_TOKEN, or turn on authentication to enable it",
         )
-    header = request.headers.get("authorization", "")
-    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if not given or not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
         raise HTTPException(
             status_code=401,
@@ -52,6 +57,17 @@ def admin_author(request: Request, components: ComponentsDep) -> str:
             headers={"WWW-Authenticate": "Bearer"},
         )
     return "admin-token"
+
+
+def _login_name(components: ComponentsDep, given: str) -> str | None:
+    """With auth off, a token from ``/auth/login`` (an admin account's password) still counts."""
+    if not given or given.startswith("sw_"):
+        return None
+    try:
+        principal = components.auth.authenticate_token(given)
+    except AuthError:
+        return None
+    return principal.name if principal.kind in ("admin", "editor") else None
 
 
 AuthorDep = Annotated[str, Depends(admin_author)]

@@ -7,6 +7,8 @@ The body carries a ``message``, and/or ``remove_filter`` (``{"field": "colours",
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
@@ -29,3 +31,13 @@ async def chat(body: ChatRequest, components: ComponentsDep) -> ChatResponse:
     if components.chat is None:
         raise HTTPException(status_code=503, detail="the chat assistant is not configured")
     return await run_in_threadpool(components.chat.chat_turn, body)
+
+
+@router.get(
+    "/chat/stats",
+    summary="Chat reply counters: evidence checks passed/failed by reason, sources, fallbacks",
+)
+def chat_stats(components: ComponentsDep) -> dict[str, Any]:
+    if components.chat is None:
+        raise HTTPException(status_code=503, detail="the chat assistant is not configured")
+    return components.chat.reply_stats.snapshot()

@@ -81,7 +81,6 @@ async def explanation_stream_route(
     stream = await run_in_threadpool(
         explanation_stream,
         recommender=components.recommender,
-        explainer=components.explainer,
         user_id=user_id,
         top_n=n,
         strategy=algorithm,

@@ -21,6 +21,8 @@ def _report(components: ComponentsDep) -> HealthReport:
         worker=components.worker_monitor,
         llm=llm_health(components.llm, components.explanation_stats, components.llm_mode),
         vectors=components.retrieval,
+        monitor=components.metrics.dependencies,
+        segments=components.segments,
     )
     levels = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
     for name, component in report.components.items():
@@ -58,6 +60,7 @@ def ready(components: ComponentsDep, response: Response) -> HealthReport:
     responses={200: {"content": {"text/plain": {}}}},
 )
 def metrics(components: ComponentsDep) -> PlainTextResponse:
+    _report(components)  # component_up is current at every scrape, not only after /health
     return PlainTextResponse(
         components.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
     )

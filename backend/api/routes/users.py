@@ -9,7 +9,8 @@ from backend.api.deps import ComponentsDep, SessionDep
 from backend.api.schemas import CartLine, Page, ProductBrief, UserDetail, UserOut
 from backend.db import repository
 from backend.db.models import Action
-from backend.errors import NotFoundError
+from backend.errors import InvalidInputError, NotFoundError
+from backend.services.location import LocationIn
 from backend.services.privacy import UserExport
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -83,3 +84,17 @@ def export_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]
 )
 def erase_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]) -> None:
     components.privacy.erase(user_id)
+
+
+@router.put(
+    "/{user_id}/location",
+    response_model=UserOut,
+    summary="Set (or clear, with nulls) the shopper's position for the location boost",
+    responses={404: {"description": "No such user"}},
+)
+def set_location(
+    components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()], body: LocationIn
+) -> UserOut:
+    if components.location is None:
+        raise InvalidInputError("the location signal is not configured")
+    return UserOut.model_validate(components.location.set_user_location(user_id, body))

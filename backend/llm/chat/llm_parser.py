@@ -60,6 +60,7 @@ class LLMFilters(BaseModel):
     exclude_brands: list[str] = Field(default_factory=list)
     in_stock: bool | None = None
     sort: Sort | None = None
+    more: bool = False
     clear: list[str] = Field(default_factory=list)
     query: str = ""
 
@@ -168,6 +169,7 @@ def validate(answer: LLMFilters, vocabulary: ChatVocabulary, *, shown_count: int
         exclude_brands=known(answer.exclude_brands, brands, "brand"),
         in_stock=answer.in_stock,
         sort=answer.sort,
+        more=answer.more,
         clear=[c for c in answer.clear if c in _CLEARABLE],
         query_words=[w for w in answer.query.lower().split() if len(w) <= 30][:MAX_QUERY_WORDS],
     )

@@ -165,6 +165,16 @@ _RELATIVE: list[tuple[re.Pattern[str], str]] = [
         "in_stock",
     ),
 ]
+# Asking for the next results. Runs after prices, references and relative words, so "more
+# like #2", "more than $50", "more expensive" and "no more than" are already taken.
+_MORE = re.compile(
+    r"\b(?:show|see|give|get|load)\s+(?:me\s+|us\s+)?(?:some\s+|a\s+few\s+|any\s+)?more\b"
+    r"|^\W*(?:some\s+|any\s+)?more\W*(?:please|pls)?\W*$|\bmore\s+(?:options|results|choices|"
+    r"ideas|picks|suggestions|products|items|of\s+(?:these|those|them))\b|\bnext\s+(?:page|ones?|"
+    r"few|results?|batch|options)\b|^\W*next\W*(?:please|pls)?\W*$|\b(?:other|different)\s+"
+    r"(?:options|ones|choices|products|items|results|picks)\b|\bwhat\s+else\b|\banything\s+"
+    r"else\b|\bsomething\s+else\b|\bkeep\s+going\b|\bany\s+others\b|\bothers\b"
+)
 _ADDITIVE = re.compile(r"\b(?:also|too|as\s+well|plus|in\s+addition|and\s+some)\b")
 
 _LIST_FIELDS = (
@@ -257,6 +267,8 @@ class RuleParser:
 
         text = self._prices(text, update, notes)
         text = self._relative(text, update)
+        text, more = _take(_MORE, text)
+        update.more = bool(more)
 
         additive = bool(_ADDITIVE.search(text))
         scan = _scan(text, vocabulary)

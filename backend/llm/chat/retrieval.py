@@ -38,6 +38,8 @@ BoolArray = np.ndarray[tuple[int], np.dtype[np.bool_]]
 
 WEIGHTS = {"query": 0.45, "similar": 0.35, "profile": 0.2, "tags": 0.3, "popularity": 0.08}
 OUT_OF_STOCK_FACTOR = 0.8  # still shown, but after comparable products that can ship
+RELEVANT_FRACTION = 0.3  # sorted by price, a product needs this share of the best text score
+SEMANTIC_SHARE = 0.5  # of the "similar" and "profile" parts, when the catalog has vectors
 _WORD = re.compile(r"[a-z0-9]+")
 FIELD_WEIGHTS = {"name": 3.0, "tags": 2.0, "category": 1.5, "description": 1.0}
 
@@ -117,6 +119,7 @@ class RetrievalRequest:
     profile: UserProfile | None = None
     liked: Sequence[uuid.UUID] = ()
     disliked: Sequence[uuid.UUID] = ()
+    exclude: Sequence[uuid.UUID] = ()  # already shown on earlier pages ("show me more")
 
 
 @dataclass
@@ -147,7 +150,8 @@ class ChatRetriever:
         if n == 0:
             return Retrieved(hits=[], candidates=0, notes=["The shop has no products yet."])
         allowed = _hard_filter(snapshot, vocabulary, f)
-        for pid in [*request.disliked, *([f.similar_to.product_id] if f.similar_to else [])]:
+        anchor = [f.similar_to.product_id] if f.similar_to else []
+        for pid in [*request.disliked, *anchor]:
             i = snapshot.index.get(pid)
             if i is not None:
                 allowed[i] = False
@@ -174,9 +178,15 @@ class ChatRetriever:
                     f"Nothing matches {_quoted(f.include_tags)} with your other filters, "
                     "so I left that out."
                 )
+        # Pages already shown go only now: "show me more" must not loosen the tag filter.
+        for pid in request.exclude:
+            i = snapshot.index.get(pid)
+            if i is not None:
+                allowed[i] = False
         candidates = np.flatnonzero(allowed)
         if len(candidates) == 0:
             return Retrieved(hits=[], candidates=0, notes=notes)
+        vectors = product_vectors(snapshot)
 
         parts: dict[str, FloatArray] = {}
         query_matched = True
@@ -187,10 +197,10 @@ class ChatRetriever:
                 parts["query"] = text
         if f.similar_to is not None and f.similar_to.product_id in snapshot.index:
             parts["similar"] = _similarity(
-                snapshot, snapshot.index[f.similar_to.product_id], candidates
+                snapshot, snapshot.index[f.similar_to.product_id], candidates, vectors
             )
         if request.profile is not None and not request.profile.is_empty:
-            parts["profile"] = _profile_scores(snapshot, request.profile, candidates)
+            parts["profile"] = _profile_scores(snapshot, request.profile, candidates, vectors)
         if f.include_tags:
             parts["tags"] = tag_fraction[candidates]
         pop = np.log1p(snapshot.popularity[candidates])
@@ -269,7 +279,9 @@ def _order(
     if f.sort != "relevance":
         pool = np.arange(len(candidates))
         if text is not None and (text > 0).any():
-            pool = pool[text > 0]  # cheapest *relevant* products, not the cheapest overall
+            # The cheapest *relevant* products, not the cheapest overall. Semantic scores are
+            # rarely exactly 0, so "relevant" is relative to the best match.
+            pool = pool[text >= RELEVANT_FRACTION * float(text.max())]
         prices = snapshot.prices[candidates[pool]]
         keys = prices if f.sort == "price_asc" else -prices
         return [int(pool[j]) for j in np.lexsort((-total[pool], keys))[:top_n]]
@@ -278,8 +290,36 @@ def _order(
     return [int(j) for j in sorted(top, key=lambda j: (-total[j], int(candidates[j])))][:top_n]
 
 
-def _similarity(snapshot: CatalogSnapshot, anchor: int, candidates: IntArray) -> FloatArray:
-    """Tag Jaccard with the product pointed at, plus a bonus for the same category."""
+def product_vectors(snapshot: CatalogSnapshot) -> npt.NDArray[np.float32] | None:
+    """The snapshot's product embeddings when every row belongs to it and some are set."""
+    matrix = snapshot.embeddings
+    if matrix is None or matrix.shape[0] != len(snapshot):
+        return None
+    known = snapshot.derived.get("chat_has_vectors")
+    if known is None:
+        known = bool(np.any(matrix))
+        snapshot.derived["chat_has_vectors"] = known
+    return matrix if known else None
+
+
+def _cosine(
+    vectors: npt.NDArray[np.float32], query: npt.NDArray[np.float32], candidates: IntArray
+) -> FloatArray:
+    norm = float(np.linalg.norm(query))
+    if norm == 0:
+        return np.zeros(len(candidates))
+    sims = np.clip(vectors[candidates] @ (query / norm), 0.0, 1.0)
+    return np.asarray(sims, dtype=np.float64)
+
+
+def _similarity(
+    snapshot: CatalogSnapshot,
+    anchor: int,
+    candidates: IntArray,
+    vectors: npt.NDArray[np.float32] | None = None,
+) -> FloatArray:
+    """Tag Jaccard with the product pointed at, plus a bonus for the same category; blended
+    with the embedding cosine when the catalog has vectors."""
     tags = set(snapshot.products[anchor].tags)
     shared = np.zeros(len(snapshot))
     for tag in tags:
@@ -292,12 +332,21 @@ def _similarity(snapshot: CatalogSnapshot, anchor: int, candidates: IntArray) ->
     overlap = shared[candidates]
     jaccard = overlap / np.maximum(sizes + len(tags) - overlap, 1.0)
     same = snapshot.category_codes[candidates] == snapshot.category_codes[anchor]
-    return np.asarray(0.7 * jaccard + 0.3 * same, dtype=np.float64)
+    tags_and_category = np.asarray(0.7 * jaccard + 0.3 * same, dtype=np.float64)
+    if vectors is None or not np.any(vectors[anchor]):
+        return tags_and_category
+    semantic = _cosine(vectors, vectors[anchor], candidates)
+    return (1 - SEMANTIC_SHARE) * tags_and_category + SEMANTIC_SHARE * semantic
 
 
 def _profile_scores(
-    snapshot: CatalogSnapshot, profile: UserProfile, candidates: IntArray
+    snapshot: CatalogSnapshot,
+    profile: UserProfile,
+    candidates: IntArray,
+    vectors: npt.NDArray[np.float32] | None = None,
 ) -> FloatArray:
+    """Category and tag affinities; with vectors, also the cosine to the weighted mean
+    embedding of the products behind the profile (what they bought, liked, viewed)."""
     scores = np.zeros(len(snapshot))
     if profile.categories:
         weights = np.zeros(len(snapshot.category_names))
@@ -315,7 +364,19 @@ def _profile_scores(
                 scores[postings] += 0.5 * w / best
     values = scores[candidates]
     peak = values.max() if len(values) else 0.0
-    return values / peak if peak > 0 else values
+    affinities = values / peak if peak > 0 else values
+    if vectors is None or not profile.item_weights:
+        return affinities
+    items = np.fromiter(profile.item_weights, np.int64, len(profile.item_weights))
+    weights = np.fromiter((w for w, _ in profile.item_weights.values()), np.float64, len(items))
+    taste = (weights[:, None] * vectors[items]).sum(axis=0)
+    semantic = _cosine(vectors, taste.astype(np.float32), candidates)
+    top = float(semantic.max()) if len(semantic) else 0.0
+    if top > 0:
+        semantic = semantic / top
+    return np.asarray(
+        (1 - SEMANTIC_SHARE) * affinities + SEMANTIC_SHARE * semantic, dtype=np.float64
+    )
 
 
 def _evidence(
@@ -337,7 +398,12 @@ def _evidence(
     product_words = set(_WORD.findall(text.lower()))
     matched_words = [w for w in query_words if w in product_words or singular(w) in product_words]
     details = {
-        "query": "matches your words: " + ", ".join(matched_words),
+        # Never the raw query: evidence may be quoted, and the shopper's words are not facts.
+        "query": (
+            "matches your words: " + ", ".join(matched_words)
+            if matched_words
+            else "close in meaning to what you described"
+        ),
         "similar": f"similar to {f.similar_to.name}" if f.similar_to else "",
         "profile": "fits what you have liked and viewed",
         "tags": "has " + ", ".join(t for t in f.include_tags if t in own_tags),

@@ -39,6 +39,7 @@ FilterField = Literal[
 MAX_LIST = 12  # no filter list grows without bound, whatever a message says
 MAX_QUERY_WORDS = 12
 MAX_REMEMBERED = 50  # shown / liked / disliked ids kept per conversation
+MAX_SEEN = 300  # ids shown since the filters last changed (what "show more" skips)
 
 
 class SimilarTo(BaseModel):
@@ -98,6 +99,8 @@ class FilterUpdate(BaseModel):
     exclude_brands: list[str] = Field(default_factory=list)
     in_stock: bool | None = None
     sort: Sort | None = None
+    # "show me more", "next", "other options": the next results not shown yet (paging).
+    more: bool = False
     clear: list[FilterField] = Field(default_factory=list)
     query_words: list[str] = Field(default_factory=list)
     # What the parser wants the shopper to know (dropped values, truncation, refusals).
@@ -119,11 +122,13 @@ class ChatState(BaseModel):
     session_id: uuid.UUID
     user_id: uuid.UUID | None = None
     filters: ChatFilters = Field(default_factory=ChatFilters)
-    shown: list[uuid.UUID] = Field(default_factory=list)
+    shown: list[uuid.UUID] = Field(default_factory=list)  # the cards on screen, in order
+    seen: list[uuid.UUID] = Field(default_factory=list)  # every page since the filters changed
     liked: list[uuid.UUID] = Field(default_factory=list)
     disliked: list[uuid.UUID] = Field(default_factory=list)
     events: list[GuestEvent] = Field(default_factory=list)
     turns: int = 0
+    page: int = 1
 
     def remember(
         self,
@@ -166,7 +171,7 @@ def apply_update(
     new = state.model_copy(deep=True)
     if update.reset:
         new.filters = ChatFilters()
-        new.shown = []
+        new.shown, new.seen = [], []
     f = new.filters
     for name in update.clear:
         _clear(f, name)

@@ -2,16 +2,51 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 from backend.recommender.evaluation.runner import Report
 
 
-def markdown(report: Report, command: str) -> str:
+def headline(report: Report) -> str:
     best = report.best_baseline
     hybrid = report.row("hybrid")
     ratio = hybrid.test.ndcg10 / best.test.ndcg10 if best.test.ndcg10 else float("inf")
     verdict = "meets" if ratio >= 1.15 else f"falls short of (by {1.15 - ratio:.3f}×)"
+    return (
+        f"**Hybrid test NDCG@10 {hybrid.test.ndcg10:.4f} = {ratio:.3f}× the best baseline "
+        f"({best.strategy}, {best.test.ndcg10:.4f})**: {verdict} the 1.15× target."
+    )
+
+
+def as_json(report: Report, command: str) -> str:
+    """The table for machines (the admin dashboard's Evaluation page reads it)."""
+    rows = [
+        {
+            "strategy": r.strategy,
+            "kind": "baseline" if r.baseline else "ours",
+            **{f"valid_{k}": getattr(r.valid, k) for k in ("hr10", "ndcg10", "recall20")},
+            **{f"test_{k}": getattr(r.test, k) for k in ("hr10", "ndcg10", "recall20")},
+            "coverage": r.test.coverage,
+            "diversity": r.test.diversity,
+            "params": r.params,
+        }
+        for r in report.rows
+    ]
+    body = {
+        "command": command,
+        "dataset": report.dataset,
+        "users": report.users,
+        "items": report.items,
+        "headline": headline(report).replace("**", ""),
+        "rows": rows,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    return json.dumps(body, indent=2) + "\n"
+
+
+def markdown(report: Report, command: str) -> str:
     lines = [
         "# Offline evaluation",
         "",
@@ -24,8 +59,7 @@ def markdown(report: Report, command: str) -> str:
         "target per user. Coverage: share of the catalogue in some top-10; diversity: mean "
         "pairwise (1 − cosine) of the text embeddings within a top-10.",
         "",
-        f"**Hybrid test NDCG@10 {hybrid.test.ndcg10:.4f} = {ratio:.3f}× the best baseline "
-        f"({best.strategy}, {best.test.ndcg10:.4f})**: {verdict} the 1.15× target.",
+        headline(report),
         "",
         "| strategy | kind | valid HR@10 | valid NDCG@10 | valid R@20 | test HR@10 | "
         "test NDCG@10 | test R@20 | coverage | diversity | chosen on validation |",

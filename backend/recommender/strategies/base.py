@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -45,12 +46,35 @@ class CandidateFilter:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentHint:
+    """The segment a cold-start user is nearest to, and what its members chose most."""
+
+    segment: int
+    label: str
+    size: int
+    popular: Mapping[uuid.UUID, int]  # product → members who interacted with it
+
+
+@dataclass(frozen=True, slots=True)
+class LocationHint:
+    """The shopper's position and the boost settings (only set when LOCATION_BOOST is on)."""
+
+    latitude: float
+    longitude: float
+    radius_km: float
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
 class RecommendRequest:
     interactions: Sequence[InteractionRecord]
     top_n: int
     now: datetime
     exclude_interacted: bool = True
     filters: CandidateFilter = field(default_factory=CandidateFilter)
+    # Set by the service: a cold-start user's segment ("shoppers like you").
+    segment: SegmentHint | None = None
+    location: LocationHint | None = None
 
 
 @dataclass(frozen=True, slots=True)

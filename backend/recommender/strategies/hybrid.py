@@ -23,10 +23,13 @@ from backend.recommender.evidence import CoInteraction, Evidence, SimilarItem, S
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile, weighted_profile
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
+    LocationBoost,
     because_of,
     blocked_mask,
+    location_boost,
     popularity_fill,
     popularity_rank,
+    segment_fill,
     top_k,
 )
 from backend.recommender.strategies.sources import (
@@ -85,6 +88,7 @@ class _Scored:
     parts: dict[str, FloatArray]  # weighted, normalised contribution per source
     cf_kind: str | None
     profile: UserProfile | None
+    boost: LocationBoost | None = None
 
 
 class BlendStrategy:
@@ -117,10 +121,17 @@ class BlendStrategy:
         blocked = blocked_mask(snapshot, request, history.interacted)
         if request.top_n <= 0:
             return []
+        boost = location_boost(snapshot, request)
+        if request.segment is not None:  # the service's call: too few interactions to go on
+            return segment_fill(
+                snapshot, request, request.top_n, blocked, strategy=self.name, boost=boost
+            )
         models = self._models(snapshot)
-        scored = self._score(snapshot, request, history, blocked, models)
+        scored = self._score(snapshot, request, history, blocked, models, boost)
         if scored is None:  # cold start, or no source knows anything about this user
-            return popularity_fill(snapshot, request.top_n, blocked, strategy=self.name)
+            return popularity_fill(
+                snapshot, request.top_n, blocked, strategy=self.name, boost=boost
+            )
         chosen = self._select(snapshot, scored.blended, blocked, request.top_n)
         past_vectors = (
             snapshot.embeddings[history.items] if snapshot.embeddings is not None else None
@@ -142,6 +153,8 @@ class BlendStrategy:
 
     def rank(self, snapshot: CatalogSnapshot, request: RecommendRequest) -> IntArray:
         """The indexes ``recommend`` would return, without building evidence (evaluation)."""
+        if request.segment is not None or request.location is not None:
+            return np.asarray([r.index for r in self.recommend(snapshot, request)], np.int64)
         history = self._history(snapshot, request)
         blocked = blocked_mask(snapshot, request, history.interacted)
         if request.top_n <= 0:
@@ -203,6 +216,7 @@ class BlendStrategy:
         history: History,
         blocked: npt.NDArray[np.bool_],
         models: CFModels | None,
+        boost: LocationBoost | None = None,
     ) -> _Scored | None:
         found = self._normalised(snapshot, request, history, blocked, models)
         if found is None:
@@ -211,7 +225,11 @@ class BlendStrategy:
         weights = self.config.weights
         parts = {source: weights[source] * values for source, values in normalised.items()}
         blended = np.sum(list(parts.values()), axis=0)
-        return _Scored(blended=blended, parts=parts, cf_kind=cf_kind, profile=profile)
+        if boost is not None:
+            boosted = boost.apply(blended)
+            parts["location"] = boosted - blended
+            blended = boosted
+        return _Scored(blended=blended, parts=parts, cf_kind=cf_kind, profile=profile, boost=boost)
 
     def _normalised(
         self,
@@ -295,7 +313,11 @@ class BlendStrategy:
             SourceShare(
                 name=s,
                 share=round(c / total, 4),
-                detail=DETAILS[s].format(model=_model_label(scored.cf_kind)),
+                detail=(
+                    scored.boost.detail(i)
+                    if s == "location" and scored.boost is not None
+                    else DETAILS[s].format(model=_model_label(scored.cf_kind))
+                ),
             )
             for s, c in sorted(contributions.items(), key=lambda kv: -kv[1])
             if c > 0 and total > 0
@@ -324,6 +346,7 @@ class BlendStrategy:
                 interaction_count=int(snapshot.popularity[i]),
                 similar_to=similar_past_item(snapshot, history, i, past_vectors),
                 co_interactions=co_interactions(snapshot, history, models, i),
+                nearby=scored.boost.nearby(i) if scored.boost is not None else None,
             ),
         )
 

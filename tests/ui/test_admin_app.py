@@ -1,0 +1,344 @@
+"""The operator console, driven by ``AppTest`` with the admin client faked."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from streamlit.proto.TextInput_pb2 import TextInput as TextInputProto
+from streamlit.testing.v1 import AppTest
+
+from chat_ui.admin_client import ApiError, ApiUnavailable
+
+APP = str(Path(__file__).resolve().parents[2] / "chat_ui" / "admin.py")
+EXP_ID = "7f1c0d1e-0000-4000-8000-000000000001"
+
+EXPERIMENT = {
+    "id": EXP_ID, "name": "blend-vs-popularity", "description": "Does the blend beat popularity?",
+    "status": "running", "attribution_window_hours": 24, "winner": None,
+    "created_at": "2025-05-01T09:00:00Z", "stopped_at": None,
+    "variants": [
+        {"name": "control", "share": 0.5, "strategy": "popularity", "blend": None,
+         "prompt_version": None},
+        {"name": "hybrid", "share": 0.5, "strategy": "hybrid", "blend": None,
+         "prompt_version": None},
+    ],
+}  # fmt: skip
+REPORT = {
+    "experiment_id": EXP_ID, "status": "running", "best_variant": "hybrid", "p_value": 0.0031,
+    "confident": True, "confidence_level": 0.95,
+    "variants": [
+        {"variant": "control", "users": 500, "impressions": 2500, "clicks": 150,
+         "add_to_carts": 40, "purchases": 20, "ctr": 0.06, "ctr_ci": [0.051, 0.07],
+         "conversion": 0.04, "conversion_ci": [0.026, 0.061]},
+        {"variant": "hybrid", "users": 510, "impressions": 2550, "clicks": 230,
+         "add_to_carts": 66, "purchases": 35, "ctr": 0.0902, "ctr_ci": [0.0797, 0.1019],
+         "conversion": 0.0686, "conversion_ci": [0.0497, 0.094]},
+    ],
+}  # fmt: skip
+HEALTH = {
+    "status": "ok",
+    "components": {
+        "database": {"status": "ok", "detail": "sqlite, 0.4 ms"},
+        "index": {"status": "ok", "detail": "120 products in memory, catalog version 7"},
+        "cache": {"status": "degraded", "detail": "memory"},
+        "llm": {"status": "ok", "detail": "template"},
+    },
+}
+OVERVIEW = {
+    "catalog": {"products": 120, "in_stock": 111, "categories": 8, "users": 40,
+                "interactions": 2345},
+    "snapshot": {"version": "7", "products": 120, "embedded": 120},
+    "index": [{"collection": "products", "model_id": "models/all-MiniLM-L6-v2", "vectors": 120,
+               "last_run_at": "2025-05-01T08:00:00Z"}],
+    "models": [{"version": "cf-20250501-0800", "kinds": ["ease", "itemknn"], "n_users": 40,
+                "n_items": 120, "n_interactions": 2345, "reason": "manual", "seconds": 1.2,
+                "trained_at": "2025-05-01T08:00:00Z"}],
+    "explanations": "template",
+}  # fmt: skip
+SUMMARY = {
+    "by_strategy": [
+        {"strategy": "hybrid", "impressions": 900, "clicks": 81, "ctr": 0.09, "conversions": 20,
+         "conversion_rate": 0.022},
+        {"strategy": "popularity", "impressions": 800, "clicks": 48, "ctr": 0.06,
+         "conversions": 9, "conversion_rate": 0.011},
+    ],
+    "by_explanation_source": [
+        {"source": "template", "impressions": 1700, "clicks": 129, "ctr": 0.0759}
+    ],
+    "daily": [
+        {"date": "2025-05-01", "impressions": 800, "clicks": 60, "ctr": 0.075, "llm_share": 0.0,
+         "evidence_check_pass_rate": 1.0},
+        {"date": "2025-05-02", "impressions": 900, "clicks": 69, "ctr": 0.0767, "llm_share": 0.0,
+         "evidence_check_pass_rate": 1.0},
+    ],
+}  # fmt: skip
+SEGMENTS = {
+    "items": [
+        {"segment": 0, "label": "Budget electronics", "size": 14, "top_categories":
+         ["Electronics"], "avg_price": 42.5},
+        {"segment": 1, "label": "Home & kitchen regulars", "size": 26, "top_categories":
+         ["Home", "Kitchen"], "avg_price": 31.0},
+    ],
+    "computed_at": "2025-05-01T07:00:00Z",
+}  # fmt: skip
+EVALUATION = {
+    "source": "bench/EVALUATION.md", "command": "shopwise evaluate --dataset x",
+    "dataset": "Scientific", "users": 8442, "items": 4385,
+    "headline": "Hybrid test NDCG@10 0.1092 = 1.173× the best baseline (ease, 0.0931)",
+    "rows": [
+        {"strategy": "ease", "kind": "baseline", "valid_hr10": 0.13, "valid_ndcg10": 0.09,
+         "valid_recall20": 0.16, "test_hr10": 0.13, "test_ndcg10": 0.0931, "test_recall20": 0.16,
+         "coverage": 0.86, "diversity": 0.63, "params": "lambda=50"},
+        {"strategy": "hybrid", "kind": "ours", "valid_hr10": 0.16, "valid_ndcg10": 0.1,
+         "valid_recall20": 0.19, "test_hr10": 0.15, "test_ndcg10": 0.1092,
+         "test_recall20": 0.19, "coverage": 0.94, "diversity": 0.51, "params": "content=0.3"},
+    ],
+}  # fmt: skip
+
+
+class FakeAdminClient:
+    """Answers like the API's admin endpoints; records every call."""
+
+    def __init__(self, *, down: bool = False, role: str = "admin") -> None:
+        self.down = down
+        self.grant = role
+        self.role: str | None = None
+        self.username: str | None = None
+        self.calls: list[tuple[Any, ...]] = []
+        self.experiment = dict(EXPERIMENT)
+
+    @property
+    def logged_in(self) -> bool:
+        return self.role is not None
+
+    def _up(self) -> None:
+        if self.down:
+            raise ApiUnavailable("down")
+
+    def login(self, username: str, password: str) -> str:
+        self.calls.append(("login", username))
+        self._up()
+        if password != "correct horse battery":
+            raise ApiError(401, "wrong username or password")
+        self.role, self.username = self.grant, username
+        return self.grant
+
+    def logout(self) -> None:
+        self.calls.append(("logout",))
+        self.role = self.username = None
+
+    def health(self) -> dict[str, Any]:
+        self._up()
+        return HEALTH
+
+    def overview(self) -> dict[str, Any]:
+        self._up()
+        return OVERVIEW
+
+    def experiments(self, limit: int = 100) -> list[dict[str, Any]]:
+        self._up()
+        return [self.experiment]
+
+    def experiment_report(self, experiment_id: str) -> dict[str, Any]:
+        self.calls.append(("report", experiment_id))
+        return {**REPORT, "status": self.experiment["status"]}
+
+    def promote(self, experiment_id: str, variant: str) -> dict[str, Any]:
+        self.calls.append(("promote", experiment_id, variant))
+        self.experiment.update(status="promoted", winner=variant)
+        return self.experiment
+
+    def stop_experiment(self, experiment_id: str) -> dict[str, Any]:
+        self.calls.append(("stop", experiment_id))
+        self.experiment.update(status="stopped")
+        return self.experiment
+
+    def analytics_summary(self, days: int = 14) -> dict[str, Any]:
+        return SUMMARY
+
+    def segments(self) -> dict[str, Any]:
+        return SEGMENTS
+
+    def prompts(self) -> list[dict[str, Any]]:
+        return [{"name": "explanation.j2", "origin": "db", "version": 2, "author": "ada",
+                 "updated_at": "2025-05-01T10:00:00Z"}]  # fmt: skip
+
+    def prompt_versions(self, name: str) -> list[dict[str, Any]]:
+        return [{"version": 2, "author": "ada", "created_at": "2025-05-01T10:00:00Z",
+                 "note": "shorter", "source": "Hi {{ user_name }}", "in_effect": True}]  # fmt: skip
+
+    def preview_prompt(
+        self, name: str, *, source: str | None = None, sample_size: int = 3
+    ) -> dict[str, Any]:
+        self.calls.append(("preview", name, source))
+        return {"name": name, "draft": source is not None, "llm": True, "render_errors": 0,
+                "first_attempt_pass_rate": 0.5, "pass_rate": 1.0,
+                "samples": [{"user_id": "u", "user_name": "Alice", "rendered": {"user": "Hi"},
+                             "explanation": "Because you like audio.",
+                             "explanation_source": "llm"}]}  # fmt: skip
+
+    def evaluation(self) -> dict[str, Any]:
+        if self.role != "admin":
+            raise ApiError(403, "not allowed for this credential")
+        return EVALUATION
+
+
+def run_app(client: FakeAdminClient) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.session_state["admin_client"] = client
+    return at.run()
+
+
+def sign_in(client: FakeAdminClient, password: str = "correct horse battery") -> AppTest:
+    at = run_app(client)
+    at.text_input[0].set_value("ada")
+    at.text_input[1].set_value(password)
+    at.button[0].click()
+    return at.run()
+
+
+def text_of(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [e.value for kind in ("info", "warning", "error", "success") for e in at.get(kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def frames(at: AppTest) -> list[Any]:
+    return [d.value for d in at.dataframe]
+
+
+def test_the_first_screen_is_the_login_form_and_shows_no_data() -> None:
+    client = FakeAdminClient()
+    at = run_app(client)
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert at.text_input[1].proto.type == TextInputProto.PASSWORD
+    assert not at.tabs
+    assert "Sign in with an admin or editor account" in text_of(at)
+
+
+def test_a_wrong_password_says_so_and_stays_on_the_login_form() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client, password="nope")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Wrong username or password."]
+    assert not at.tabs and client.role is None
+
+
+def test_login_shows_every_section_and_never_the_token() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    assert not at.exception
+    assert [t.label for t in at.tabs] == [
+        "Overview", "Experiments", "Analytics", "Segments", "Prompts", "Evaluation"
+    ]  # fmt: skip
+    page = text_of(at)
+    assert "Signed in as <b>ada</b> · admin" in page
+    assert "120" in page and "111 in stock" in page  # catalog size
+    assert page.count('data-testid="health-card"') == 4
+    assert "cf-20250501-0800" in frames(at)[1]["Version"].tolist()
+    segments = next(f for f in frames(at) if "Label" in f.columns)
+    assert segments["Label"].tolist() == ["Budget electronics", "Home & kitchen regulars"]
+    assert "Bearer" not in page and "token" not in page.lower()
+
+
+def test_the_experiment_report_renders_variants_intervals_and_the_verdict() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    assert ("report", EXP_ID) in client.calls
+    page = text_of(at)
+    assert "Variant “hybrid” is best, confident at the 95% level (p = 0.0031)." in page
+    variants = next(f for f in frames(at) if "CTR 95% CI" in f.columns)
+    assert variants["Variant"].tolist() == ["control", "hybrid"]
+    assert variants["CTR"].tolist() == ["6.00%", "9.02%"]
+    assert variants["CTR 95% CI"].tolist()[1] == "7.97% – 10.19%"
+    specs = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    ctr = next(s for s in specs if s.get("title", {}).get("text") == "Click-through rate")
+    marks = [layer["mark"]["type"] for layer in ctr["layer"]]
+    assert marks == ["rule", "tick", "tick", "circle"]  # the 95% interval, its ends, the CTR
+
+
+def test_promote_calls_the_client_with_the_chosen_variant() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    assert at.selectbox(key=f"promote-variant-{EXP_ID}").value == "hybrid"  # the best, preset
+    at.button(key=f"promote-{EXP_ID}").click().run()
+    assert not at.exception
+    assert ("promote", EXP_ID, "hybrid") in client.calls
+    assert any("Promoted “hybrid”" in s.value for s in at.success)
+    assert "now serves all traffic" in text_of(at)
+    assert not [b for b in at.button if b.key == f"promote-{EXP_ID}"]  # done: no more buttons
+
+
+def test_stop_calls_the_client() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    at.button(key=f"stop-{EXP_ID}").click().run()
+    assert ("stop", EXP_ID) in client.calls
+    assert at.button(key=f"stop-{EXP_ID}").disabled
+
+
+def test_an_editor_sees_reports_but_no_actions_and_no_evaluation() -> None:
+    client = FakeAdminClient(role="editor")
+    at = sign_in(client)
+    assert not at.exception
+    assert not [b for b in at.button if b.key and b.key.startswith(("promote-", "stop-"))]
+    page = text_of(at)
+    assert "Only admins can stop or promote an experiment." in page
+    assert "Your role (editor) may not see this" in page
+
+
+def test_prompt_preview_shows_the_pass_rate() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    at.button(key="preview-explanation.j2").click().run()
+    assert ("preview", "explanation.j2", None) in client.calls
+    page = text_of(at)
+    assert "Pass rate" in page and "100%" in page and "50%" in page
+
+
+def test_the_evaluation_section_shows_the_report() -> None:
+    at = sign_in(FakeAdminClient())
+    table = next(f for f in frames(at) if "Test NDCG@10" in f.columns)
+    assert table["Strategy"].tolist() == ["ease", "hybrid"]
+    assert "1.173× the best baseline" in text_of(at)
+
+
+def test_logout_forgets_the_session() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    at.button(key="logout").click().run()
+    assert ("logout",) in client.calls
+    assert not at.tabs and [t.label for t in at.text_input] == ["Username", "Password"]
+
+
+def test_api_down_at_login_is_a_friendly_message() -> None:
+    at = sign_in(FakeAdminClient(down=True))
+    assert not at.exception
+    assert any("API is not answering" in w.value for w in at.warning)
+
+
+def test_api_down_after_login_is_a_friendly_message() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    client.down = True
+    at.run()
+    assert not at.exception
+    assert any("API is not answering" in w.value for w in at.warning)
+    assert not at.tabs
+
+
+def test_an_expired_session_goes_back_to_the_login_form() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+
+    def expired(limit: int = 100) -> list[dict[str, Any]]:
+        raise ApiError(401, "invalid token: expired")
+
+    client.experiments = expired  # type: ignore[method-assign]
+    at.run()
+    assert not at.exception
+    assert client.role is None
+    assert any("session has expired" in w.value for w in at.warning)

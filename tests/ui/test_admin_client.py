@@ -1,0 +1,81 @@
+"""The console's httpx client on a mock transport: the token, the paths, the error mapping."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from chat_ui.admin_client import AdminClient, ApiError, ApiUnavailable
+
+TOKEN = "eyJ.test.token"
+
+
+def handler(request: httpx.Request) -> httpx.Response:
+    path, auth = request.url.path, request.headers.get("authorization")
+    if path == "/auth/login":
+        body = json.loads(request.content)
+        if body["password"] != "right password!":
+            return httpx.Response(401, json={"detail": "wrong username or password"})
+        return httpx.Response(
+            200, json={"access_token": TOKEN, "token_type": "bearer", "role": "editor",
+                       "expires_in": 900},
+        )  # fmt: skip
+    if path == "/health/ready":
+        return httpx.Response(503, json={"status": "down", "components": {}})
+    if auth != f"Bearer {TOKEN}":
+        return httpx.Response(401, json={"detail": "authentication required"})
+    if path == "/experiments":
+        return httpx.Response(200, json={"items": [{"id": "e1"}], "total": 1, "limit": 100,
+                                         "offset": 0})  # fmt: skip
+    if path == "/experiments/e1/promote":
+        return httpx.Response(200, json={"id": "e1", "winner": json.loads(request.content)})
+    if path == "/analytics/summary":
+        return httpx.Response(200, json={"days": request.url.params["days"]})
+    if path == "/admin/evaluation":
+        return httpx.Response(
+            422, json={"detail": [{"msg": "first problem", "loc": ["x"]}, {"msg": "second"}]}
+        )
+    return httpx.Response(500, text="boom")
+
+
+def client() -> AdminClient:
+    return AdminClient("http://api.test", transport=httpx.MockTransport(handler))
+
+
+def test_login_keeps_the_token_for_later_calls_and_logout_drops_it() -> None:
+    c = client()
+    with pytest.raises(ApiError) as wrong:
+        c.login("eddie", "nope")
+    assert wrong.value.status == 401 and not c.logged_in
+    assert c.login("eddie", "right password!") == "editor"
+    assert c.logged_in and c.username == "eddie" and c.role == "editor"
+    assert c.experiments() == [{"id": "e1"}]
+    assert c.promote("e1", "hybrid")["winner"] == {"variant": "hybrid"}
+    assert c.analytics_summary(days=7) == {"days": "7"}
+    c.logout()
+    assert not c.logged_in and c.role is None
+    with pytest.raises(ApiError) as refused:
+        c.experiments()
+    assert refused.value.status == 401
+
+
+def test_a_not_ready_report_is_returned_and_errors_are_ours() -> None:
+    c = client()
+    assert c.health()["status"] == "down"  # 503 still carries the components
+    c.login("eddie", "right password!")
+    with pytest.raises(ApiError) as invalid:
+        c.evaluation()
+    assert invalid.value.detail == "first problem"
+    with pytest.raises(ApiUnavailable):
+        c.segments()  # a 500
+
+
+def test_nothing_listening_is_api_unavailable() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    c = AdminClient("http://api.test", transport=httpx.MockTransport(refuse))
+    with pytest.raises(ApiUnavailable, match="not answering"):
+        c.login("ada", "whatever")
