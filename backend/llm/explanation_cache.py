@@ -41,8 +41,9 @@ class CachedExplainer:
         hit = self._get(request)
         if hit is not None:
             return hit
+        version = self._version(request)
         explanation = self.inner.explain(request)
-        self._put(request, explanation)
+        self._put(request, explanation, version)
         return explanation
 
     def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]:
@@ -51,10 +52,16 @@ class CachedExplainer:
             yield ExplanationDelta(hit.text)
             yield ExplanationFinal(hit, verified=True, cached=True)
             return
+        version = self._version(request)
         for event in self.inner.stream(request):
             if isinstance(event, ExplanationFinal) and event.verified:
-                self._put(request, event.explanation)
+                self._put(request, event.explanation, version)
             yield event
+
+    def _version(self, request: ExplanationRequest) -> str | None:
+        """Read before the LLM call: an event for the user while the LLM writes (seconds)
+        changes it, and the text, written from the older evidence, is then not stored."""
+        return self.cache.version(explanations_key(request.user_id)) if request.user_id else None
 
     def _get(self, request: ExplanationRequest) -> Explanation | None:
         if request.user_id is None or not request.items:
@@ -70,9 +77,13 @@ class CachedExplainer:
             return None
         return Explanation(text=str(text), source="llm")
 
-    def _put(self, request: ExplanationRequest, explanation: Explanation) -> None:
+    def _put(
+        self, request: ExplanationRequest, explanation: Explanation, version: str | None
+    ) -> None:
         if request.user_id is None or explanation.source != "llm" or not request.items:
+            return
+        if version is None:  # the cache could not say (Redis down): do not guess
             return
         value = json.dumps({"text": explanation.text})
         key = explanations_key(request.user_id)
-        self.cache.set(key, self.field(request), value, self.ttl_seconds)
+        self.cache.set_if_version(key, self.field(request), value, self.ttl_seconds, version)

@@ -335,3 +335,20 @@ def test_an_unreadable_cache_entry_is_ignored():
     cache.set(explanations_key(REQUEST.user_id), explainer.field(REQUEST), "{not json", 60)
     assert explainer.explain(REQUEST).source == "llm"
     assert json.loads(cache.get(explanations_key(REQUEST.user_id), explainer.field(REQUEST)) or "")
+
+
+def test_text_written_while_an_event_invalidated_the_user_is_not_stored():
+    cache_box = {}
+
+    def answer_while_the_shopper_acts(messages) -> str:
+        cache_box["cache"].delete(explanations_key(REQUEST.user_id))  # an event arrives
+        return good_answer()
+
+    fake = FakeLLM([answer_while_the_shopper_acts, good_answer()])
+    explainer, cache = cached(fake)
+    cache_box["cache"] = cache
+    assert explainer.explain(REQUEST).source == "llm"  # served, but from older evidence
+    assert cache.get(explanations_key(REQUEST.user_id), explainer.field(REQUEST)) is None
+    explainer.explain(REQUEST)
+    assert len(fake.history) == 2  # written afresh; this one is stored
+    assert cache.get(explanations_key(REQUEST.user_id), explainer.field(REQUEST)) is not None
