@@ -29,6 +29,7 @@ from backend.llm.stats import ExplanationStats
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies import default_strategies
+from backend.recommender.vector_store import COLLECTION
 from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
 from backend.services.analytics import AnalyticsService
 from backend.services.auth import AuthService
@@ -115,13 +116,22 @@ class Components:
 
 
 def snapshot_manager(db: Engine, retrieval: Retrieval | None = None) -> SnapshotManager:
+    def current(session: Session) -> str:
+        """The catalog's version and, with vectors, the last index run's: a `shopwise
+        index` after a lost or corrupt index brings the vectors back without a restart."""
+        v = repository.catalog_version(session=session)
+        if retrieval is not None:
+            built = repository.last_index_run(session=session, collection=COLLECTION)
+            v += f"|index:{built.isoformat() if built is not None else '-'}"
+        return v
+
     def version() -> str:
         with Session(db) as session:
-            return repository.catalog_version(session=session)
+            return current(session)
 
     def load() -> CatalogSnapshot:
         with Session(db) as session:
-            v = repository.catalog_version(session=session)
+            v = current(session)
             products = repository.load_catalog(session=session)
             counts = repository.interaction_counts(session=session)
         snapshot = CatalogSnapshot.build(products, counts, version=v)

@@ -18,6 +18,7 @@ from backend.db.models import (
     CartItem,
     CoInteraction,
     EventOutbox,
+    IndexState,
     Interaction,
     ProcessedEvent,
     Product,
@@ -47,6 +48,12 @@ def catalog_version(*, session: Session) -> str:
     """Changes whenever a product is added, removed or updated: the snapshot's staleness key."""
     count, latest = session.exec(select(func.count(), func.max(Product.updated_at))).one()
     return f"{count}:{latest.isoformat() if latest else '-'}"
+
+
+def last_index_run(*, session: Session, collection: str) -> datetime | None:
+    """When the vector index was last (re)built: part of the snapshot's staleness key."""
+    state = session.get(IndexState, collection)
+    return state.last_run_at if state is not None else None
 
 
 def load_catalog(*, session: Session) -> list[ProductRecord]:
