@@ -78,6 +78,8 @@ def serve(
     engine = make_engine(settings.database_url)
     upgrade(engine)
     engine.dispose()
+    if workers > 1:  # one /metrics for all processes (see backend/observability/metrics.py)
+        _shared_metrics_dir(settings.data_dir)
     uvicorn.run(
         "backend.main:create_app",
         factory=True,
@@ -88,6 +90,20 @@ def serve(
         log_config=None,  # keep our JSON handler; uvicorn's loggers propagate to it
         access_log=False,  # the request middleware logs every request with its id
     )
+
+
+def _shared_metrics_dir(data_dir: Path) -> None:
+    """Set before the worker processes start (they inherit it), and emptied: files left by
+    an earlier run would be counted again."""
+    import os
+    import shutil
+
+    from backend.observability.metrics import MULTIPROCESS_ENV
+
+    folder = Path(os.environ.get(MULTIPROCESS_ENV) or data_dir / "prometheus")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(folder)
 
 
 @app.command()

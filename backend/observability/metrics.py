@@ -1,17 +1,27 @@
-"""Prometheus metrics, one registry per app (so tests and workers never collide)."""
+"""Prometheus metrics, one registry per app (so tests and workers never collide).
+
+With several API worker processes (``shopwise serve --workers N``) each process counts in
+its own memory, and a scrape would see one process's share. ``serve`` then sets
+``PROMETHEUS_MULTIPROC_DIR``: prometheus_client keeps the values in files there and a
+scrape of any process adds up all of them (gauges: the most recent reading).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from backend.observability.dependencies import DependencyMonitor
 
 log = logging.getLogger(__name__)
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A backlog can hold events for minutes.
@@ -70,6 +80,7 @@ class Metrics:
             "shopwise_event_lag_seconds",
             "Age of the oldest event not yet processed (0 when the worker has caught up)",
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.event_delay = Histogram(
             "shopwise_event_processing_delay_seconds",
@@ -100,6 +111,7 @@ class Metrics:
             "1 when a component is healthy, 0.5 degraded, 0 down",
             ["component"],
             registry=r,
+            multiprocess_mode="mostrecent",
         )
         self.dependency_failures = Counter(
             "shopwise_dependency_failures_total",
@@ -114,7 +126,13 @@ class Metrics:
         self._on_scrape.append(refresh)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        shared = os.environ.get(MULTIPROCESS_ENV)
+        if not shared:
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()  # every process's values, read from the files
+        registry.register(_Refresh(self._on_scrape))
+        MultiProcessCollector(registry, path=shared)  # type: ignore[no-untyped-call]
+        return generate_latest(registry)
 
 
 class _Refresh(Collector):

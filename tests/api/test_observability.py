@@ -118,3 +118,30 @@ def test_metrics_count_answers_cache_lookups_events_and_worker_progress(api, sho
     assert metric(body, processed, result="processed") == 3
     assert metric(body, "shopwise_event_processing_delay_seconds_count") == 3
     assert metric(body, "shopwise_event_lag_seconds") == 0  # caught up
+
+
+def test_metrics_of_several_api_processes_add_up(tmp_path):
+    """``shopwise serve --workers N``: a scrape of any process shows all of them."""
+    import os
+    import subprocess
+    import sys
+
+    from backend.config import PROJECT_ROOT
+
+    env = os.environ | {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    count = (
+        "import sys\n"
+        "from backend.observability.metrics import Metrics\n"
+        "m = Metrics()\n"
+        "m.events.labels('accepted').inc(int(sys.argv[1]))\n"
+        "m.event_lag.set(float(sys.argv[1]))\n"
+    )
+    for n in ("2", "3"):  # two worker processes, one after the other
+        subprocess.run([sys.executable, "-c", count, n], env=env, cwd=PROJECT_ROOT, check=True)
+    scrape = "from backend.observability.metrics import Metrics; print(Metrics().render().decode())"
+    body = subprocess.run(
+        [sys.executable, "-c", scrape], env=env, cwd=PROJECT_ROOT, check=True,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    assert metric(body, "shopwise_events_total", outcome="accepted") == 5
+    assert metric(body, "shopwise_event_lag_seconds") == 3  # the most recent reading
