@@ -37,7 +37,7 @@ from backend.config import PROJECT_ROOT
 from backend.llm.chat.reply import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
 from backend.llm.chat.retrieval import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
 from backend.llm.check import VocabularyCache
-from backend.llm.client import ChatMessage, CircuitStatus, Completion
+from backend.llm.client import ChatMessage, CircuitStatus, Completion, Tool
 from backend.llm.explainer import CheckedWriter
 from backend.llm.prompts import PromptLibrary
 from backend.recommender.catalog import CatalogSnapshot, ProductRecord, SnapshotManager
@@ -141,7 +141,9 @@ class InstantLLM:
     model = "bench-instant"
     _ITEM = re.compile(r"^\[(P\d+)\] .+? \| category: (.+?) \|", re.M)
 
-    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+    ) -> Completion:
         reasons = [
             {"product_id": ref, "reason": f"A {category} pick that fits your request."}
             for ref, category in self._ITEM.findall(messages[1].content)

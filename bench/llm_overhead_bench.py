@@ -27,7 +27,7 @@ from pathlib import Path
 from backend.config import PROJECT_ROOT
 from backend.db.seed import seed_engine_data
 from backend.llm.check import CheckResult, CheckVocabulary, check_answer, item_ref
-from backend.llm.client import ChatMessage, CircuitStatus, Completion
+from backend.llm.client import ChatMessage, CircuitStatus, Completion, Tool
 from backend.llm.explainer import ExplainedItem, ExplanationRequest, LLMExplainer, render_messages
 from backend.llm.prompts import PromptLibrary
 from backend.recommender.catalog import CatalogSnapshot, ProductRecord
@@ -48,7 +48,9 @@ class InstantLLM:
     def __init__(self) -> None:
         self.next_answer = ""
 
-    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+    ) -> Completion:
         return Completion(text=self.next_answer, model=self.model, finish_reason="stop")
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:

@@ -13,7 +13,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal, Protocol, TypeVar
@@ -108,6 +108,26 @@ class ChatMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Tool:
+    """A function the model must call: its arguments (JSON text) are the completion's text.
+    Servers without tool calls get JSON mode instead (the prompt carries the schema too)."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]  # a JSON schema
+
+    def spec(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": dict(self.parameters),
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     text: str
     model: str
@@ -126,8 +146,11 @@ class LLMClient(Protocol):
 
     model: str
 
-    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
-        """One chat completion; raises ``LLMError``."""
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+    ) -> Completion:
+        """One chat completion (with ``tool``: the arguments of that forced function call);
+        raises ``LLMError``."""
         ...
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
@@ -250,8 +273,10 @@ class OpenAIChatClient:
         self._clock = clock
         self._sleep = sleep
         self._rng = rng
-        # Servers that reject response_format get plain requests from then on.
+        # Servers that reject response_format get plain requests from then on, and servers
+        # that reject tools get JSON mode.
         self._json_mode_supported = True
+        self._tools_supported = True
         self._sdk = openai.OpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -271,12 +296,16 @@ class OpenAIChatClient:
 
     # -- public calls --
 
-    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+    ) -> Completion:
         try:
             budget = self._budget()
             deadline = self._clock() + budget
             result = self._guarded(
-                lambda: self._retrying(deadline, lambda: self._once(messages, json_mode, deadline)),
+                lambda: self._retrying(
+                    deadline, lambda: self._once(messages, json_mode, deadline, tool)
+                ),
                 cut=budget < self.policy.deadline_seconds,
             )
         except LLMError as exc:
@@ -389,35 +418,49 @@ class OpenAIChatClient:
             raise LLMTimeout("the LLM deadline passed")
         return remaining
 
-    def _request(self, messages: Sequence[ChatMessage], json_mode: bool) -> dict[str, Any]:
+    def _request(
+        self, messages: Sequence[ChatMessage], json_mode: bool, tool: Tool | None = None
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": self.temperature,
             "max_tokens": self.max_tokens,
         }
-        if json_mode and self._json_mode_supported:
-            kwargs["response_format"] = {"type": "json_object"}
+        if tool is not None and self._tools_supported:
+            kwargs["tools"] = [tool.spec()]
+            kwargs["tool_choice"] = {"type": "function", "function": {"name": tool.name}}
+        elif (json_mode or tool is not None) and self._json_mode_supported:
+            kwargs["response_format"] = {"type": "json_object"}  # also when tools are not
         return kwargs
 
     def _once(
-        self, messages: Sequence[ChatMessage], json_mode: bool, deadline: float
+        self,
+        messages: Sequence[ChatMessage],
+        json_mode: bool,
+        deadline: float,
+        tool: Tool | None = None,
     ) -> Completion:
-        kwargs = self._request(messages, json_mode)
+        kwargs = self._request(messages, json_mode, tool)
         try:
             response = self._sdk.chat.completions.create(**kwargs, timeout=self._timeout(deadline))
         except openai.BadRequestError as exc:
+            if "tools" in kwargs:
+                # Some OpenAI-compatible servers have no tool calls: JSON mode instead.
+                log.info("LLM server rejected tools; asking for JSON from now on")
+                self._tools_supported = False
+                return self._once(messages, True, deadline)
             if "response_format" not in kwargs:
                 raise _mapped(exc) from exc
             # Some OpenAI-compatible servers reject JSON mode; the prompt asks for JSON anyway.
             log.info("LLM server rejected response_format; asking without it from now on")
             self._json_mode_supported = False
-            return self._once(messages, json_mode=False, deadline=deadline)
+            return self._once(messages, False, deadline)
         except openai.OpenAIError as exc:
             raise _mapped(exc) from exc
         except (ValueError, TypeError) as exc:  # a body that is not JSON at all
             raise LLMBadResponse(f"unreadable LLM response: {type(exc).__name__}") from exc
-        return _completion(response, self.model)
+        return _completion(response, self.model, tool if "tools" in kwargs else None)
 
     def _open_stream(self, messages: Sequence[ChatMessage], deadline: float) -> Any:
         try:
@@ -449,13 +492,15 @@ class OpenAIChatClient:
                 close()
 
 
-def _completion(response: object, model: str) -> Completion:
+def _completion(response: object, model: str, tool: Tool | None = None) -> Completion:
     """Validate the parts we use: the SDK does not validate bodies, and servers vary."""
     choices = getattr(response, "choices", None)
     if not isinstance(choices, list) or not choices:
         raise LLMBadResponse("LLM response has no choices")
     message = getattr(choices[0], "message", None)
     content = getattr(message, "content", None)
+    if tool is not None:
+        content = _tool_arguments(message, tool) or content  # some servers answer in text
     if not isinstance(content, str) or not content.strip():
         raise LLMBadResponse("LLM response has no text content")
     used_model = getattr(response, "model", None)
@@ -464,6 +509,16 @@ def _completion(response: object, model: str) -> Completion:
         model=used_model if isinstance(used_model, str) and used_model else model,
         finish_reason=getattr(choices[0], "finish_reason", None),
     )
+
+
+def _tool_arguments(message: object, tool: Tool) -> str | None:
+    """The JSON arguments of the model's call to ``tool`` (None when it made none)."""
+    for call in getattr(message, "tool_calls", None) or ():
+        function = getattr(call, "function", None)
+        if getattr(function, "name", None) == tool.name:
+            arguments = getattr(function, "arguments", None)
+            return arguments if isinstance(arguments, str) else None
+    return None
 
 
 def _retry_after(response: httpx.Response | None) -> float | None:

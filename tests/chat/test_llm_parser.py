@@ -11,7 +11,7 @@ from backend.config import PROJECT_ROOT
 from backend.llm.chat.llm_parser import LLMParser
 from backend.llm.chat.parser import RuleParser
 from backend.llm.chat.vocabulary import ChatVocabulary
-from backend.llm.client import ChatMessage, Completion, LLMTimeout
+from backend.llm.client import ChatMessage, Completion, LLMTimeout, Tool
 from backend.llm.prompts import PromptLibrary
 
 
@@ -24,8 +24,11 @@ class FakeLLM:
         self.answers = list(answers)
         self.prompts: list[Sequence[ChatMessage]] = []
 
-    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
-        assert json_mode
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+    ) -> Completion:
+        assert json_mode and tool is not None and tool.name == "set_filters"
+        assert tool.parameters["properties"]["max_price"]  # the filter schema
         self.prompts.append(messages)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):

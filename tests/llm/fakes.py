@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 
 from backend.llm.check import CheckVocabulary
-from backend.llm.client import ChatMessage, CircuitStatus, Completion, LLMError
+from backend.llm.client import ChatMessage, CircuitStatus, Completion, LLMError, Tool
 from backend.llm.explainer import ExplainedItem, ExplanationRequest
 from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
@@ -39,7 +39,9 @@ class FakeLLM:
         self.answers.append(text)
         return text
 
-    def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> Completion:
+    def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+    ) -> Completion:
         return Completion(text=self._next(messages), model=self.model, finish_reason="stop")
 
     def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:

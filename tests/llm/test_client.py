@@ -26,6 +26,7 @@ from backend.llm.client import (
     LLMUnavailable,
     OpenAIChatClient,
     RetryPolicy,
+    Tool,
     _retry_after,
 )
 from backend.llm.explainer import LLMExplainer
@@ -265,6 +266,68 @@ def test_a_server_without_json_mode_is_asked_again_without_it(client):
     assert client.complete(MESSAGES, json_mode=True).text == "{}"
     assert client.complete(MESSAGES, json_mode=True).text == "{}"
     assert route.call_count == 3  # rejected once, then never asked with it again
+
+
+FILTERS = Tool(
+    name="set_filters",
+    description="Shopping filters",
+    parameters={"type": "object", "properties": {"max_price": {"type": "number"}}},
+)
+
+
+def tool_call(arguments: str, name: str = "set_filters") -> dict[str, object]:
+    body = completion("")
+    body["choices"][0]["message"] = {  # type: ignore[index]
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+        ],
+    }
+    body["choices"][0]["finish_reason"] = "tool_calls"  # type: ignore[index]
+    return body
+
+
+@respx.mock
+def test_a_tool_is_forced_and_its_arguments_are_the_text(client):
+    route = respx.post(URL).mock(
+        return_value=httpx.Response(200, json=tool_call('{"max_price": 50}'))
+    )
+    result = client.complete(MESSAGES, json_mode=True, tool=FILTERS)
+    assert json.loads(result.text) == {"max_price": 50}
+    sent = json.loads(route.calls.last.request.content)
+    assert sent["tools"] == [FILTERS.spec()]
+    assert sent["tools"][0]["function"]["parameters"] == FILTERS.parameters
+    assert sent["tool_choice"] == {"type": "function", "function": {"name": "set_filters"}}
+    assert "response_format" not in sent  # the tool's schema says it all
+
+
+@respx.mock
+def test_a_call_to_another_function_or_none_at_all_is_a_bad_response(client):
+    respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, json=tool_call("{}", name="delete_everything")),
+            httpx.Response(200, json=completion('{"max_price": 9}')),  # answered in text
+        ]
+    )
+    with pytest.raises(LLMBadResponse):
+        client.complete(MESSAGES, tool=FILTERS)
+    assert client.complete(MESSAGES, tool=FILTERS).text == '{"max_price": 9}'
+
+
+@respx.mock
+def test_a_server_without_tools_is_asked_for_json_instead(client):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if "tools" in json.loads(request.content):
+            return httpx.Response(400, json={"error": {"message": "tools are not supported"}})
+        return httpx.Response(200, json=completion('{"max_price": 20}'))
+
+    route = respx.post(URL).mock(side_effect=handler)
+    assert client.complete(MESSAGES, tool=FILTERS).text == '{"max_price": 20}'
+    assert client.complete(MESSAGES, tool=FILTERS).text == '{"max_price": 20}'
+    assert route.call_count == 3  # rejected once, then JSON mode only
+    last = json.loads(route.calls.last.request.content)
+    assert last["response_format"] == {"type": "json_object"} and "tools" not in last
 
 
 @respx.mock

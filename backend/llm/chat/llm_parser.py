@@ -1,10 +1,10 @@
 """LLM understanding of a shopper's message, validated against the catalog.
 
-The LLM fills the same structure the rule parser produces (``LLM_SCHEMA``, given to it in the
-system prompt; the client's public API offers JSON mode, not tool calls, so the schema
-travels in the prompt and the answer is validated here exactly as a tool call's arguments
-would be). Whatever it says is checked: unknown categories, tags, colours and brands,
-negative prices and references to products that were not shown are dropped and said so.
+The LLM fills the same structure the rule parser produces through a forced function call
+(``FILTER_TOOL``, whose parameters are ``LLM_SCHEMA``); a server without tool calls gets JSON
+mode, and the system prompt carries the schema for it. Whatever it says is checked: unknown
+categories, tags, colours and brands, negative prices and references to products that were
+not shown are dropped and said so.
 Any failure (LLM down, circuit open, not JSON, wrong shape) falls back to the rule parser,
 and a message that tries to give the assistant orders never reaches the LLM at all.
 """
@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backend.llm.chat.parser import INJECTION, MessageParser, clean
 from backend.llm.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate, Sort
 from backend.llm.chat.vocabulary import ChatVocabulary
-from backend.llm.client import ChatMessage, Completion, LLMError
+from backend.llm.client import ChatMessage, Completion, LLMError, Tool
 from backend.llm.prompts import PromptLibrary
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class CompletionClient(Protocol):
     """The part of ``backend.llm.client.LLMClient`` this parser uses."""
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
     ) -> Completion: ...
 
 
@@ -66,6 +66,11 @@ class LLMFilters(BaseModel):
 
 
 LLM_SCHEMA: dict[str, Any] = LLMFilters.model_json_schema()
+FILTER_TOOL = Tool(
+    name="set_filters",
+    description="Record what the shopper asked for, as structured shopping filters.",
+    parameters=LLM_SCHEMA,
+)
 _CLEARABLE: frozenset[str] = frozenset(FilterField.__args__)  # type: ignore[attr-defined]
 
 
@@ -104,7 +109,7 @@ class LLMParser:
             ),
         ]
         try:
-            completion = self.client.complete(messages, json_mode=True)
+            completion = self.client.complete(messages, json_mode=True, tool=FILTER_TOOL)
             answer = LLMFilters.model_validate(json.loads(completion.text))
         except (LLMError, ValueError, ValidationError) as exc:
             log.info("LLM parse failed (%s); using the rule parser", type(exc).__name__)
