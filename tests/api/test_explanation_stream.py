@@ -2,7 +2,8 @@
 
 Offline (no key) it streams the template; with a fake LLM at our interface it streams deltas
 and a verified final text, or the template after a failed check; end to end, the real SDK
-talks HTTP (plain and streaming) to an OpenAI-compatible fake server under uvicorn.
+talks HTTP (plain, streaming, and the chat parser's function call) to an OpenAI-compatible
+fake server under uvicorn.
 """
 
 from __future__ import annotations
@@ -238,3 +239,22 @@ def test_metrics_count_llm_calls_evidence_checks_fallbacks_and_cached_text(
     lookups = "shopwise_cache_requests_total"
     assert metric(body, lookups, cache="explanation", result="hit") == 1
     assert metric(body, "shopwise_recommendations_total", explanation_source="llm") == 1
+
+
+def test_end_to_end_the_chat_understands_a_message_through_a_function_call(
+    e2e, shop, openai_server
+):
+    client, _ = e2e
+    body = client.post("/chat", json={"message": "a gift for a friend under $40"}).json()
+    sent = next(r for r in openai_server.requests if r.get("tools"))
+    assert sent["tool_choice"]["function"]["name"] == "set_filters"
+    assert "max_price" in sent["tools"][0]["function"]["parameters"]["properties"]
+    assert body["filters"]["max_price"] == 40
+    assert all(float(p["price"]) <= 40 for p in body["products"])
+
+    openai_server.mode = "lying"  # a category the catalog does not have is dropped, and said
+    body = client.post(
+        "/chat", json={"session_id": body["session_id"], "message": "show me spaceships"}
+    ).json()
+    assert "Spaceships" not in json.dumps(body["filters"])
+    assert any("Spaceships" in note for note in body.get("notes", [])), body

@@ -67,6 +67,16 @@ class FakeOpenAI:
             }
         )
 
+    def tool_arguments(self, messages: list[dict[str, str]]) -> str:
+        """Filters from the shopper's message: "under $N" only, which is enough to see them
+        arrive; with mode "lying", a category the catalog does not have."""
+        message = messages[-1]["content"]
+        price = re.search(r"under \$?(\d+)", message)
+        filters: dict[str, object] = {"max_price": float(price.group(1))} if price else {}
+        if self.mode == "lying":
+            filters["categories"] = ["Spaceships"]
+        return json.dumps(filters)
+
     def _build(self) -> FastAPI:
         app = FastAPI()
 
@@ -76,6 +86,10 @@ class FakeOpenAI:
             self.requests.append(body)
             if self.mode == "error":
                 return JSONResponse({"error": {"message": "overloaded"}}, status_code=500)
+            if body.get("tools"):  # a forced function call (the chat's filter parser)
+                name = body["tool_choice"]["function"]["name"]
+                arguments = self.tool_arguments(body["messages"])
+                return JSONResponse(_tool_call(body["model"], name, arguments))
             text = self.answer(body["messages"])
             if body.get("stream"):
                 return StreamingResponse(
@@ -99,6 +113,24 @@ class FakeOpenAI:
             )
 
         return app
+
+
+def _tool_call(model: str, name: str, arguments: str) -> dict[str, object]:
+    function = {"name": name, "arguments": arguments}
+    call = {"id": "call_e2e", "type": "function", "function": function}
+    return {
+        "id": "chatcmpl-e2e",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": None, "tool_calls": [call]},
+                "finish_reason": "tool_calls",
+            }
+        ],
+    }
 
 
 def _chunks(text: str, model: str) -> Iterator[str]:
