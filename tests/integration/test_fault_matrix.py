@@ -253,6 +253,7 @@ class Fault:
     at_start: bool = False  # injected before the app starts
     llm_fallback: str | None = None  # the explanation's fallback_reason during the fault
     log_once: str = ""  # the outage's log line: once per outage, not once per request
+    also: tuple[str, ...] = ()  # more /metrics lines that must show it
 
     def __str__(self) -> str:
         return self.name
@@ -273,6 +274,10 @@ def _llm(mode: str, reason: str) -> Fault:
         heal,
         llm_fallback=reason,
         log_once="llm is failing",
+        also=(
+            f'shopwise_llm_calls_total{{outcome="{reason}"}}',
+            f'shopwise_explanation_fallbacks_total{{reason="{reason}",surface="recommendation"}}',
+        ),
     )
 
 
@@ -536,7 +541,8 @@ def test_every_request_is_answered_the_failure_shows_and_no_event_is_lost(
         assert ready.json()["status"] == ("down" if fault.status == "down" else "degraded")
         metrics = env.call("metrics", "GET", "/metrics")
         assert metrics.status_code == 200
-        assert fault.metric in metrics.text, f"{fault.metric} not in /metrics"
+        for line in (fault.metric, *fault.also):
+            assert line in metrics.text, f"{line} not in /metrics"
 
         outage_lines = [
             r for r in caplog.records[mark:] if r.getMessage().startswith(fault.log_once)
