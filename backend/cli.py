@@ -122,6 +122,9 @@ def worker(
         int | None,
         typer.Option(min=1, max=65535, help="Serve this worker's Prometheus metrics on this port"),
     ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port (0.0.0.0 inside a container)")
+    ] = "127.0.0.1",
 ) -> None:
     """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
     import logging
@@ -149,7 +152,7 @@ def worker(
     if metrics_port is not None:  # progress, processing delay and lag of this worker
         from prometheus_client import start_http_server
 
-        start_http_server(metrics_port, registry=components.metrics.registry)
+        start_http_server(metrics_port, addr=metrics_host, registry=components.metrics.registry)
     stream = RedisEventStream.from_url(
         settings.redis_url,
         stream=settings.redis_key_prefix + settings.event_stream,
