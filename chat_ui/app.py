@@ -202,10 +202,13 @@ def _for_you(client: Any) -> None:
     st.markdown(f'<div class="sw-foryou">{html}</div>', unsafe_allow_html=True)
     if data.get("explanation_source") == "llm" and hasattr(client, "stream_explanation"):
         if st.button("Why these?", icon=":material/auto_awesome:", key="why"):
-            try:
-                st.write_stream(client.stream_explanation(user_id))
+            area, shown = st.empty(), ""
+            try:  # checked pieces as they come; the final text replaces them
+                for kind, text in client.stream_explanation(user_id):
+                    shown = shown + text if kind == "delta" else text
+                    area.markdown(plain(shown))
             except (ApiUnavailable, ApiError):
-                st.markdown(plain(data.get("llm_explanation", "")))
+                area.markdown(plain(data.get("llm_explanation", "")))
             return
     with st.expander("Why these picks?"):
         st.markdown(plain(data.get("llm_explanation", "")))

@@ -76,26 +76,29 @@ class ShopwiseClient(BaseClient):
     def recommend(self, user_id: str, top_n: int = 4) -> dict[str, Any]:
         return self._request("GET", f"/recommend/{user_id}", params={"top_n": top_n})
 
-    def stream_explanation(self, user_id: str) -> Iterator[str]:
-        """Text deltas of the streamed explanation (server-sent events)."""
+    def stream_explanation(self, user_id: str) -> Iterator[tuple[str, str]]:
+        """The streamed explanation as (kind, text): ``("delta", piece)`` while it is written,
+        then ``("final", text)``, the text to keep (it replaces the pieces)."""
         path = f"/recommend/{user_id}/explanation/stream"
         try:
             with self._http.stream("GET", path) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise ApiError(response.status_code, error_detail(response))
+                event = ""
                 for line in response.iter_lines():
-                    if not line.startswith("data:"):
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
                         continue
-                    payload = line[5:].strip()
+                    if not line.startswith("data:") or event not in ("delta", "final"):
+                        continue
                     try:
-                        data = json.loads(payload)
+                        data = json.loads(line[5:].strip())
                     except ValueError:
-                        yield payload
                         continue
-                    text = data.get("text") or data.get("delta") if isinstance(data, dict) else None
+                    text = data.get("text") if isinstance(data, dict) else None
                     if isinstance(text, str):
-                        yield text
+                        yield event, text
         except httpx.TransportError as exc:
             raise ApiUnavailable(str(exc)) from exc
 

@@ -618,11 +618,14 @@ def check_answer(
     summary: str = "",
     system_prompts: Sequence[str] = (),
     limits: CheckLimits | None = None,
+    partial: bool = False,
 ) -> CheckResult:
     """Verify an LLM answer against the recommended items; pass/fail with machine reasons.
 
     ``system_prompts`` are the instructions the model saw; repeating them is a leak.
     ``summary`` (the user's behaviour line) may back claims in the intro, never in reasons.
+    ``partial``: the answer so far, while it streams: items without a reason yet are not a
+    problem, and the checked answer holds the reasons there are, in the items' order.
     """
     limits = limits or CheckLimits()
     checker = _Checker(vocabulary, limits, system_prompts)
@@ -691,7 +694,7 @@ def check_answer(
             checker.flag(TOO_LONG, f"{where} is longer than {limits.max_reason_words} words", pid)
         checker.text(reason, allowed[i], where, pid)
     for i, item in enumerate(items):
-        if i not in found:
+        if i not in found and not partial:
             checker.flag(
                 MISSING_PRODUCT,
                 f"{item.product.name} ({item_ref(i)}) has no reason",
@@ -711,7 +714,9 @@ def check_answer(
 
     if checker.problems:
         return CheckResult(tuple(checker.problems))
-    checked = tuple(CheckedReason(item=items[i], reason=found[i]) for i in range(len(items)))
+    checked = tuple(
+        CheckedReason(item=items[i], reason=found[i]) for i in range(len(items)) if i in found
+    )
     return CheckResult(problems=(), answer=CheckedAnswer(intro=intro, reasons=checked))
 
 

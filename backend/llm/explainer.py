@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -25,7 +25,7 @@ from backend.llm.check import (
     item_ref,
 )
 from backend.llm.client import ChatMessage, LLMCircuitOpen, LLMClient, LLMError
-from backend.llm.partial_json import VisibleText
+from backend.llm.partial_json import finished_parts
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
 from backend.recommender.catalog import ProductRecord
@@ -146,9 +146,61 @@ _PAST_ACTION = {
 
 @dataclass(frozen=True, slots=True)
 class ExplanationDelta:
-    """Provisional text while the LLM writes; the final event's text replaces it."""
+    """Checked text while the LLM writes; the final event's text replaces it (the checked
+    answer, which the deltas begin, or the template when the whole answer fails)."""
 
     text: str
+
+
+class CheckedPreview:
+    """What may be shown of an answer still arriving: its intro and each finished reason,
+    once they pass the evidence check as a partial answer, rendered like the final text.
+
+    A piece that fails stops the preview (the final check decides what is shown); a reason
+    is shown once the reasons of the items before it are, so the deltas always begin the
+    final text."""
+
+    def __init__(
+        self,
+        items: Sequence[ExplainedItem],
+        check: Callable[[str], CheckResult],
+        render: Callable[[CheckedAnswer], str],
+    ) -> None:
+        self._items = items
+        self._check = check
+        self._render = render
+        self._buffer = ""
+        self._pieces = 0
+        self._shown = ""
+        self._stopped = False
+
+    def feed(self, delta: str) -> str:
+        """Add a raw delta; return newly checked text to show ('' if none)."""
+        self._buffer += delta
+        if self._stopped:
+            return ""
+        parts = finished_parts(self._buffer)
+        pieces = len(parts.reasons) + (parts.intro is not None)
+        if parts.intro is None or pieces == self._pieces:
+            return ""
+        self._pieces = pieces
+        result = self._check(parts.as_json())
+        if not result.ok or result.answer is None:
+            self._stopped = True
+            return ""
+        reasons = result.answer.reasons  # in the items' order, with gaps
+        ready = 0
+        while ready < len(reasons) and reasons[ready].item is self._items[ready]:
+            ready += 1
+        try:
+            text = self._render(CheckedAnswer(result.answer.intro, reasons[:ready]))
+        except PromptError:
+            self._stopped = True
+            return ""
+        if not text.startswith(self._shown) or text == self._shown:
+            return ""
+        new, self._shown = text[len(self._shown) :], text
+        return new
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +366,11 @@ class CheckedWriter:
         request: ExplanationRequest,
         limits: CheckLimits,
         echo: tuple[str, ...],
+        *,
+        partial: bool = False,
+        record: bool = True,
     ) -> CheckResult:
+        """``partial``/``record=False``: a streaming preview's check, not counted."""
         result = check_answer(
             text,
             request.items,
@@ -323,8 +379,10 @@ class CheckedWriter:
             summary=request.summary,
             system_prompts=echo,
             limits=limits,
+            partial=partial,
         )
-        self.stats.record_check(result)
+        if record:
+            self.stats.record_check(result)
         return result
 
     def _retry_prompt(self, result: CheckResult, truncated: bool) -> str:
@@ -396,9 +454,12 @@ class LLMExplainer:
         return outcome
 
     def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]:
-        """Deltas while the LLM writes, then the checked text or the template as final event.
+        """Checked deltas while the LLM writes, then the checked text or the template as the
+        final event.
 
-        No retry here: the shopper has already seen the provisional text, so a failed check
+        Nothing unchecked is streamed: the intro and each finished reason are checked as a
+        partial answer first, and shown rendered like the final text (``CheckedPreview``).
+        No retry here: the shopper may have seen part of the answer, so a failed final check
         ends the stream with the template text instead.
         """
         if not request.items:
@@ -410,11 +471,18 @@ class LLMExplainer:
             log.exception("LLM prompt templates failed to render")
             yield from _whole(self._fallback(request, "prompt_error"))
             return
-        visible, chunks = VisibleText(), []
+        preview = CheckedPreview(
+            request.items,
+            check=lambda text: self.writer.check(
+                text, request, limits, (system,), partial=True, record=False
+            ),
+            render=lambda answer: self._render(request, answer).text,
+        )
+        chunks: list[str] = []
         try:
             for delta in self.client.stream(messages):
                 chunks.append(delta)
-                new = visible.feed(delta)
+                new = preview.feed(delta)
                 if new:
                     yield ExplanationDelta(new)
         except LLMError as exc:

@@ -1,43 +1,48 @@
-"""Readable text from a JSON answer that is still arriving, for streaming it to a shopper.
+"""The finished parts of a JSON answer that is still arriving.
 
-The model streams ``{"intro": "...", "reasons": [{"product_id": "P1", "reason": "..."}]}``;
-``VisibleText`` turns each growing buffer into the intro and reasons as plain text so far, and
-hands out only the new part. It is a preview: the final, checked text replaces it.
+The model streams ``{"intro": "...", "reasons": [{"product_id": "P1", "reason": "..."}]}``.
+``finished_parts`` finds the intro once its closing quote has arrived and every reason object
+that is closed, so they can be checked against the evidence (and only then shown) before
+the whole answer is there. Anything not in that shape is simply not found: the final check
+of the whole answer decides then.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
-_FIELD = re.compile(r'"(intro|reason)"\s*:\s*"((?:[^"\\]|\\.)*)(")?', re.S)
-_PARTIAL_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{0,3})?$")
+_STRING = r'"((?:[^"\\]|\\.)*)"'
+_INTRO = re.compile(r'"intro"\s*:\s*' + _STRING, re.S)
+_REF = r"(?:" + _STRING + r"|(\d+))"  # "P1", or a bare number
+_REASON = re.compile(
+    r'\{\s*"product_id"\s*:\s*' + _REF + r'\s*,\s*"reason"\s*:\s*' + _STRING + r"\s*\}", re.S
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedParts:
+    intro: str | None  # None until its closing quote arrived
+    reasons: tuple[tuple[str, str], ...]  # (product_id, reason), in the order written
+
+    def as_json(self) -> str:
+        """The parts as a (partial) answer of the full shape, for the evidence check."""
+        reasons = [{"product_id": ref, "reason": reason} for ref, reason in self.reasons]
+        return json.dumps({"intro": self.intro or "", "reasons": reasons})
 
 
 def _decode(fragment: str) -> str:
-    fragment = _PARTIAL_ESCAPE.sub("", fragment)
     try:
         return str(json.loads(f'"{fragment}"'))
-    except ValueError:
+    except ValueError:  # an invalid escape: keep the raw text (the check sees it as is)
         return fragment
 
 
-class VisibleText:
-    def __init__(self) -> None:
-        self._buffer = ""
-        self._shown = ""
-
-    def feed(self, delta: str) -> str:
-        """Add a raw delta; return the text to show that was not shown before ('' if none)."""
-        self._buffer += delta
-        parts: list[str] = []
-        for match in _FIELD.finditer(self._buffer):
-            key, value = match.group(1), _decode(match.group(2))
-            if key == "intro" and parts:
-                continue  # an intro after the reasons would jumble the preview
-            parts.append(value if key == "intro" else "\n- " + value)
-        text = "".join(parts)
-        if not text.startswith(self._shown) or len(text) == len(self._shown):
-            return ""  # nothing new, or the answer is not in the expected order
-        new, self._shown = text[len(self._shown) :], text
-        return new
+def finished_parts(buffer: str) -> FinishedParts:
+    intro = _INTRO.search(buffer)
+    reasons = tuple(
+        (_decode(m.group(1)) if m.group(1) is not None else m.group(2), _decode(m.group(3)))
+        for m in _REASON.finditer(buffer)
+    )
+    return FinishedParts(intro=_decode(intro.group(1)) if intro else None, reasons=reasons)

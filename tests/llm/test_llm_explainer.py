@@ -212,30 +212,48 @@ def test_words_per_reason_fits_the_token_budget():
 # --- streaming ------------------------------------------------------------------------
 
 
-def test_stream_sends_provisional_deltas_then_the_verified_text():
+def test_stream_sends_checked_pieces_that_add_up_to_the_verified_text():
     fake = FakeLLM([good_answer()])
-    events = list(make(fake).stream(REQUEST))
+    explainer = make(fake)
+    events = list(explainer.stream(REQUEST))
     deltas = [e.text for e in events if isinstance(e, ExplanationDelta)]
     final = events[-1]
     assert isinstance(final, ExplanationFinal) and final.verified
-    assert len(deltas) > 3
-    shown = "".join(deltas)
-    assert shown.startswith("Hi Alice, here are three picks")
-    assert GOOD_REASONS["P3"] in shown
-    assert "product_id" not in shown and "{" not in shown  # only the text, never the JSON
+    assert len(deltas) == 4  # the intro, then each reason once it has passed the check
+    assert deltas[0].startswith("Hi Alice, here are three picks")
+    assert GOOD_REASONS["P3"] in deltas[3]
     assert final.explanation.source == "llm"
+    assert "".join(deltas) == final.explanation.text  # the same rendering, piece by piece
     assert final.explanation.text == make(FakeLLM([good_answer()])).explain(REQUEST).text
+    assert explainer.stats.snapshot()["checks_passed"] == 1  # previews are not counted
 
 
-def test_a_stream_that_fails_the_check_ends_with_the_template():
-    fake = FakeLLM([answer(P1="Pairs with the Yoga Mat.")])
+def test_a_reason_that_fails_the_check_is_never_streamed():
+    lie = "Pairs with the Yoga Mat."  # the second of three reasons: unsupported
+    fake = FakeLLM([answer(P2=lie)])
     events = list(make(fake).stream(REQUEST))
+    shown = "".join(e.text for e in events if isinstance(e, ExplanationDelta))
+    assert shown.startswith("Hi Alice") and GOOD_REASONS["P1"] in shown  # checked, shown
+    assert lie not in shown and GOOD_REASONS["P3"] not in shown  # the preview stopped there
     final = events[-1]
     assert isinstance(final, ExplanationFinal) and not final.verified
     assert final.explanation == Explanation(
         TEMPLATE_TEXT, "template", "check_failed:unsupported_product"
     )
     assert len(fake.history) == 1  # no retry once text went out
+
+
+def test_reasons_out_of_order_are_held_back_until_the_final_text():
+    data = json.loads(good_answer())
+    data["reasons"].reverse()
+    fake = FakeLLM([json.dumps(data)])
+    events = list(make(fake).stream(REQUEST))
+    deltas = [e.text for e in events if isinstance(e, ExplanationDelta)]
+    final = events[-1]
+    assert isinstance(final, ExplanationFinal) and final.verified
+    # The intro at once; the reasons only when the first item's arrives (last here), in order.
+    assert len(deltas) == 2 and deltas[0] == final.explanation.text.split("\n")[0]
+    assert "".join(deltas) == final.explanation.text
 
 
 def test_a_stream_error_ends_with_the_template():

@@ -1,33 +1,45 @@
-"""Streaming preview: the intro and reasons of a JSON answer, readable as they arrive."""
+"""The finished parts of a streaming JSON answer, whatever the chunking and the escapes."""
 
 from __future__ import annotations
 
 import json
 
-from backend.llm.partial_json import VisibleText
+from backend.llm.partial_json import finished_parts
+
+ANSWER = json.dumps(
+    {
+        "intro": 'Hi Zoë, "great" picks',
+        "reasons": [
+            {"product_id": "P1", "reason": "Back\\slash and ✓ ok."},
+            {"product_id": 2, "reason": "Second."},
+        ],
+    }
+)
 
 
-def feed_all(text: str, step: int) -> str:
-    visible = VisibleText()
-    return "".join(visible.feed(text[i : i + step]) for i in range(0, len(text), step))
+def test_parts_appear_only_once_finished():
+    seen = []
+    for end in range(len(ANSWER) + 1):
+        parts = finished_parts(ANSWER[:end])
+        seen.append((parts.intro, parts.reasons))
+    # In order: nothing, the intro, then one reason after the other; never a half-written one.
+    distinct = list(dict.fromkeys((i, r) for i, r in seen))
+    assert distinct == [
+        (None, ()),
+        ('Hi Zoë, "great" picks', ()),
+        ('Hi Zoë, "great" picks', (("P1", "Back\\slash and ✓ ok."),)),
+        ('Hi Zoë, "great" picks', (("P1", "Back\\slash and ✓ ok."), ("2", "Second."))),
+    ]
 
 
-def test_text_arrives_in_order_whatever_the_chunking_and_escapes():
-    answer = json.dumps(
-        {
-            "intro": 'Hi Zoë, "great" picks',
-            "reasons": [
-                {"product_id": "P1", "reason": "Back\\slash and ✓ ok."},
-                {"product_id": "P2", "reason": "Second."},
-            ],
-        }
-    )
-    expected = 'Hi Zoë, "great" picks\n- Back\\slash and ✓ ok.\n- Second.'
-    for step in (1, 2, 5, 17, len(answer)):
-        assert feed_all(answer, step) == expected
+def test_the_parts_make_an_answer_of_the_full_shape():
+    parts = finished_parts(ANSWER[: ANSWER.index("Second")])
+    assert json.loads(parts.as_json()) == {
+        "intro": 'Hi Zoë, "great" picks',
+        "reasons": [{"product_id": "P1", "reason": "Back\\slash and ✓ ok."}],
+    }
 
 
-def test_non_json_or_out_of_order_answers_show_nothing_provisional():
-    assert feed_all("Sure! Here are some picks.", 3) == ""
-    odd = '{"reasons": [{"product_id": "P1", "reason": "A"}], "intro": "Hi"}'
-    assert feed_all(odd, 4) == "\n- A"  # the intro after the reasons is not shown early
+def test_text_that_is_not_the_json_shape_has_no_parts():
+    assert finished_parts("Sure! Here are some picks.") == finished_parts("")
+    assert finished_parts('{"intro": "Hi, still writ').intro is None

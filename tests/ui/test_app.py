@@ -70,8 +70,15 @@ class FakeClient:
         return {
             "recommended_products": [product(9)],
             "llm_explanation": "Hi Alice! Here is a pick for you.",
-            "explanation_source": "template",
+            "explanation_source": self.explanation_source,
         }
+
+    explanation_source = "template"
+    stream: tuple[tuple[str, str], ...] = ()
+
+    def stream_explanation(self, user_id: str) -> Any:
+        self.calls.append(("stream", {"user_id": user_id}))
+        yield from self.stream
 
 
 def run_app(client: FakeClient) -> AppTest:
@@ -222,3 +229,28 @@ def test_an_llm_reply_says_it_was_checked(source: str, badge: bool) -> None:
     at.chat_input[0].set_value("earbuds").run()
     captions = " ".join(c.value for c in at.caption)
     assert ("checked against them" in captions) is badge
+
+
+@pytest.mark.parametrize(
+    ("stream", "shown"),
+    [
+        # Checked pieces, then the final text that they begin.
+        ((("delta", "Hi Alice!"), ("delta", "\n- Earbuds: wireless."),
+          ("final", "Hi Alice!\n- Earbuds: wireless.")), "Hi Alice!\n- Earbuds: wireless."),
+        # The whole answer failed its check: the template replaces what was shown.
+        ((("delta", "Hi Alice!"), ("final", "Template text for Alice.")),
+         "Template text for Alice."),
+    ],
+)  # fmt: skip
+def test_why_these_shows_the_streamed_explanation_and_keeps_the_final_text(
+    stream: tuple[tuple[str, str], ...], shown: str
+) -> None:
+    client = FakeClient()
+    client.explanation_source, client.stream = "llm", stream
+    at = run_app(client)
+    at.selectbox[0].set_value("Alice Lee (@alice)").run()
+    at.sidebar.button(key="why").click().run()
+    assert ("stream", {"user_id": "u-1"}) in client.calls
+    texts = [" ".join(m.value.replace("\\", "").split()) for m in at.sidebar.markdown]
+    assert " ".join(shown.split()) in texts, texts  # (plain() turns newlines into breaks)
+    assert not any("Hi Alice!" in t and "Template" in t for t in texts)  # never both

@@ -20,10 +20,13 @@ router = APIRouter(tags=["recommendations"])
 _SSE_DOC = """Server-sent events:
 
 - `start`: `{user_id, products: [{product_id, name}], mode: "llm" | "template"}`
-- `delta` (any number): `{text}`, provisional text as the LLM writes it
+- `delta` (any number): `{text}`, the next piece of the explanation as the LLM writes it. Each
+  piece (the intro, then each product's reason in order) has already passed the evidence
+  check: nothing unchecked is sent.
 - `final` (last): `{text, source, verified, fallback_reason, cached}`. `text` is the text to
-  keep and **replaces** the deltas: the LLM's answer rendered after it passed the evidence
-  check (`verified: true`), or the template explanation (`source: "template"`).
+  keep and **replaces** the deltas: the LLM's answer rendered after the whole answer passed
+  the evidence check (`verified: true`; the deltas are its beginning), or the template
+  explanation (`source: "template"`) when the whole answer did not pass.
 """
 
 
