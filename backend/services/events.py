@@ -20,8 +20,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from backend.db.models import as_utc, utcnow
 
 if TYPE_CHECKING:
     import redis
@@ -387,6 +389,4 @@ class RedisEventStream:
 def _age(created_at: datetime | None) -> float:
     if created_at is None:
         return 0.0
-    if created_at.tzinfo is None:  # stored timestamps are UTC
-        created_at = created_at.replace(tzinfo=UTC)
-    return max(0.0, (datetime.now(UTC) - created_at).total_seconds())
+    return max(0.0, (utcnow() - as_utc(created_at)).total_seconds())

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from backend.db import segments as segments_store
 from backend.db.engine import session_scope
 from backend.db.models import (
     CartItem,
@@ -18,7 +19,6 @@ from backend.db.models import (
     SegmentRow,
     User,
     UserPreferences,
-    UserSegment,
     WishlistItem,
     utcnow,
 )
@@ -62,7 +62,7 @@ class PrivacyService:
                 .where(RecAnalytics.user_id == user_id)
                 .order_by(col(RecAnalytics.created_at), col(RecAnalytics.id))
             ).all()
-            placed = session.get(UserSegment, user_id)
+            placed = segments_store.user_segment(session=session, user_id=user_id)
             segment = session.get(SegmentRow, (placed.run_id, placed.segment)) if placed else None
             return UserExport(
                 exported_at=utcnow(),

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, ModelStore
-from backend.recommender.evidence import CoInteraction, Evidence, SimilarItem, SourceShare
+from backend.recommender.evidence import CoInteraction, Evidence, SimilarItem
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile, weighted_profile
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
@@ -30,6 +30,7 @@ from backend.recommender.strategies.ranking import (
     popularity_fill,
     popularity_rank,
     segment_fill,
+    shares,
     top_k,
 )
 from backend.recommender.strategies.sources import (
@@ -307,21 +308,16 @@ class BlendStrategy:
         i: int,
         past_vectors: npt.NDArray[np.float32] | None = None,
     ) -> Recommendation:
-        contributions = {s: max(float(v[i]), 0.0) for s, v in scored.parts.items()}
-        total = sum(contributions.values())
-        sources = [
-            SourceShare(
-                name=s,
-                share=round(c / total, 4),
-                detail=(
-                    scored.boost.detail(i)
-                    if s == "location" and scored.boost is not None
-                    else DETAILS[s].format(model=_model_label(scored.cf_kind))
-                ),
+        sources = shares(
+            (
+                s,
+                float(v[i]),
+                scored.boost.detail(i)
+                if s == "location" and scored.boost is not None
+                else DETAILS[s].format(model=_model_label(scored.cf_kind)),
             )
-            for s, c in sorted(contributions.items(), key=lambda kv: -kv[1])
-            if c > 0 and total > 0
-        ]
+            for s, v in scored.parts.items()
+        )
         score = float(scored.blended[i])
         profile = scored.profile
         return Recommendation(
