@@ -202,15 +202,16 @@ class PromptLibrary:
 
     def declared(self, source: str) -> frozenset[str]:
         """Variables a template reads from its context (Jinja globals excluded)."""
+        return self._read(self._parse(source))
+
+    def _parse(self, source: str) -> nodes.Template:
         try:
-            ast = self._env.parse(source)
+            return self._env.parse(source)
         except TemplateSyntaxError as exc:
             raise PromptError(f"does not parse: line {exc.lineno}: {exc.message}") from exc
-        return frozenset(meta.find_undeclared_variables(ast) - set(self._env.globals))
 
-    def _assigned(self, source: str) -> frozenset[str]:
-        ast = self._env.parse(source)
-        return frozenset(n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param"))
+    def _read(self, ast: nodes.Template) -> frozenset[str]:
+        return frozenset(meta.find_undeclared_variables(ast) - set(self._env.globals))
 
     def variables(self, name: str) -> TemplateVariables:
         known = KNOWN_VARIABLES.get(name)
@@ -223,10 +224,12 @@ class PromptLibrary:
         """Reject a version that does not parse, reads an unknown variable or drops a required
         one; return the variables it uses."""
         spec = self.variables(name)
-        used = self.declared(source)
+        ast = self._parse(source)
+        used = self._read(ast)
         # Jinja counts a name set inside a loop or an ``if`` as read from the context too
         # (it may be unset there): a name the template assigns itself is its own.
-        unknown = sorted(used - spec.allowed - self._assigned(source))
+        assigned = {n.name for n in ast.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        unknown = sorted(used - spec.allowed - assigned)
         if unknown:
             raise PromptError(
                 f"uses unknown variable(s) {', '.join(unknown)}; "
