@@ -219,9 +219,15 @@ def test_shopper_chats_refines_and_adds_to_cart(servers: tuple[str, str]) -> Non
             box.fill("start over, electronics")  # more than one page: "Show more" brings more
             box.press("Enter")
             expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(6)
+            # Wait for the page to settle before reading cards: earlier answers' cards fold
+            # into an expander each, and the reset drops the price chip.
+            earlier = page.get_by_text("I showed here")
+            expect(earlier).to_have_count(2)
+            expect(page.get_by_role("button").filter(has_text="under $")).to_have_count(0)
             first_page = set(cards.locator(".sw-name").all_inner_texts())
             page.get_by_role("button", name="Show more").click()
             expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(8)
+            expect(earlier).to_have_count(3)
             expect(cards.first).to_be_visible()
             next_page = set(cards.locator(".sw-name").all_inner_texts())
             assert next_page and not next_page & first_page
