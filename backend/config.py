@@ -55,7 +55,6 @@ class Settings(BaseSettings):
 
     default_top_n: int = Field(default=5, ge=1, le=50)
     max_top_n: int = Field(default=50, ge=1, le=200)
-    max_page_size: int = Field(default=100, ge=1, le=1000)
     cache_ttl_seconds: int = Field(default=3600, ge=0)
     default_strategy: str = "hybrid"
     # Retrieval and hybrid ranking (issue 3). The model folder defaults to the MiniLM weights
@@ -83,8 +82,6 @@ class Settings(BaseSettings):
     # Chat assistant: how long an idle conversation is remembered, and cards per answer.
     chat_state_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 86_400)
     chat_top_n: int = Field(default=6, ge=1, le=20)
-    # Where the Streamlit chat UI finds the API (SHOPWISE_API_URL also works for the UI).
-    chat_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
 
     # Events, Redis and the worker (the Redis ones apply only when REDIS_URL is set).
     # Prefix of every Redis key and stream: several deployments (or test runs) share a server.
@@ -196,10 +193,6 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return self.openai_api_key is not None
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 class SettingsError(RuntimeError):
