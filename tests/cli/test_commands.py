@@ -119,13 +119,15 @@ def test_invalid_environment_names_the_variable(cli, monkeypatch):
 
 def test_admin_password_is_asked_twice_or_read_from_the_environment(cli, monkeypatch):
     typed = "correct horse battery"
-    assert "created admin ada" in cli(
-        "admins", "create", "--username", "ada", input=f"{typed}\n{typed}\n"
-    ).output
+    assert (
+        "created admin ada"
+        in cli("admins", "create", "--username", "ada", input=f"{typed}\n{typed}\n").output
+    )
     monkeypatch.setenv("SHOPWISE_ADMIN_PASSWORD", typed)
-    assert "created editor eve" in cli(
-        "admins", "create", "--username", "eve", "--role", "editor"
-    ).output
+    assert (
+        "created editor eve"
+        in cli("admins", "create", "--username", "eve", "--role", "editor").output
+    )
 
 
 def test_segments_on_an_empty_shop(cli):
