@@ -277,7 +277,7 @@ def _apply_side_effects(session: Session, event: Interaction, action: Action) ->
     session.flush()
 
 
-# --- live profiles, precomputed recommendations, worker statistics (issue 6) ---------------
+# --- live profiles, precomputed recommendations, worker statistics --------------------------
 
 
 def find_events(*, session: Session, event_ids: Sequence[str]) -> dict[str, Interaction]:
@@ -384,7 +384,7 @@ def mark_processed(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) 
     session.flush()
 
 
-# --- the event outbox (issue 6) ---------------------------------------------------------------
+# --- the event outbox ------------------------------------------------------------------------
 
 
 def add_to_outbox(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:

@@ -73,12 +73,12 @@ class RecommendationService:
         self.precompute_max_age_seconds = precompute_max_age_seconds
         self.metrics = metrics
         self.precomputed_hits = 0  # answers served from the worker's precomputed lists
-        # Issue 8, wired by the components: variants of the running experiment (only when
+        # Wired by the components: variants of the running experiment (only when
         # the caller names no algorithm), and the impression log (cached answers included).
         self.experiments: ExperimentService | None = None
         self.impressions: ImpressionLogger | None = None
         self.attribution_window = timedelta(hours=24)  # of impressions outside experiments
-        # Cold-start segments and the optional location boost (issue 8), wired likewise.
+        # Cold-start segments and the optional location boost, wired likewise.
         self.segments: SegmentService | None = None
         self.location: LocationService | None = None
 

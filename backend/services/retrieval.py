@@ -1,4 +1,4 @@
-"""The retrieval side of a running Shopwise, built once from settings (issue 3).
+"""The retrieval side of a running Shopwise, built once from settings.
 
 Embedder, vector store, collaborative models, indexer, search and catalog writes. Nothing
 here connects or loads a model when built: Chroma opens on first use, the sentence model
