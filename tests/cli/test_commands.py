@@ -144,3 +144,28 @@ def test_segments_on_an_empty_shop(cli):
 )
 def test_evaluation_report_names_the_command(argv, expected):
     assert command_line(argv, Path("d")) == f"shopwise evaluate {expected}"
+
+
+@pytest.mark.slow
+def test_index_then_train_a_small_shop(cli, tmp_path):
+    """The commands that need the whole application: a dozen products, their shoppers."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    products = json.loads((PROJECT_ROOT / "seed_data/products.json").read_text())[:12]
+    kept = {p["id"] for p in products}
+    interactions = [
+        i
+        for i in json.loads((PROJECT_ROOT / "seed_data/interactions.json").read_text())
+        if i["product_id"] in kept
+    ]
+    users = [
+        u
+        for u in json.loads((PROJECT_ROOT / "seed_data/users.json").read_text())
+        if u["id"] in {i["user_id"] for i in interactions}
+    ]
+    for name, rows in (("products", products), ("users", users), ("interactions", interactions)):
+        (folder / f"{name}.json").write_text(json.dumps(rows))
+    cli("seed", "--seed-dir", str(folder))
+    indexed = cli("index").output
+    assert "vector store:" in indexed and "(12 vectors)" in indexed
+    assert "trained" in cli("train").output
