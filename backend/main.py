@@ -141,11 +141,11 @@ def create_app(settings: Settings | None = None, components: Components | None =
         )
     for module in (root, health, auth, users, products, images, recommend, events, chat):
         app.include_router(module.router)
-    for module in (explanations, admin_prompts):  # issue 4
+    for module in (explanations, admin_prompts):  # explanation streams, prompt editing
         app.include_router(module.router)
-    app.include_router(admin_status.router)  # issue 8: the operator's dashboard
-    for module in (experiments, analytics):  # issue 8: A/B tests and online metrics
+    app.include_router(admin_status.router)  # the operator's dashboard
+    for module in (experiments, analytics):  # A/B tests and online metrics
         app.include_router(module.router)
-    app.include_router(segments.router)  # issue 8: shopper segments
-    app.include_router(search.router)  # issue 3
+    app.include_router(segments.router)  # shopper segments
+    app.include_router(search.router)  # semantic product search
     return app

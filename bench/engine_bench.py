@@ -254,7 +254,7 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path(__file__).with_name("REPORT.md"))
     args = parser.parse_args()
     text = run(args.sizes, args.requests, args.naive_requests, args.top_n)
-    write_section(args.report, "engine", "Engine recommend latency (issue #2)", text)
+    write_section(args.report, "engine", "Engine recommend latency", text)
     print(text)
 
 

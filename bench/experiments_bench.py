@@ -1,4 +1,4 @@
-"""What experiments and the impression log cost a cached recommendation (issue 8).
+"""What experiments and the impression log cost a cached recommendation.
 
 The same cached ``recommend_json()`` call (the hot path of GET /recommend), in process, three
 ways, interleaved in rounds so the machine's noise hits all alike: (a) without experiments or

@@ -230,7 +230,7 @@ p99 {p99:.2f} ms wall clock ({"met" if p99 <= 10 else "NOT met"}) and {cpu_p99:.
 ({"met" if cpu_p99 <= 10 else "NOT met"}). The run shared {os.cpu_count()} cores at a load
 average of {load:.1f}: the gap between wall-clock and CPU p99 is time spent waiting for a core.
 """
-    write_section(args.report, "llm", "LLM layer overhead around the model call (issue #4)", text)
+    write_section(args.report, "llm", "LLM layer overhead around the model call", text)
     print(text)
 
 

@@ -486,9 +486,7 @@ def main() -> None:
         reflect_embedded, stale_embedded, compares, compare_errors, loads,
     )  # fmt: skip
     print(text)
-    write_section(
-        args.report, "load", "Load: events and recommendations over HTTP (issue #6)", text
-    )
+    write_section(args.report, "load", "Load: events and recommendations over HTTP", text)
 
 
 def render(

@@ -100,7 +100,7 @@ def client(components: Components) -> Iterator[TestClient]:
         yield test_client
 
 
-# --- Redis (issue 6) -------------------------------------------------------------------------
+# --- Redis -----------------------------------------------------------------------------------
 
 REDIS_URL = os.environ.get("SHOPWISE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.services.health import HealthReport
-from backend.services.recommend import RecommendationResult, RecommendedProduct
+from backend.services.schemas import RecommendationResult, RecommendedProduct
 from backend.services.track import EventIn, EventResult
 
 __all__ = [

@@ -129,7 +129,7 @@ class WishlistItem(SQLModel, table=True):
     added_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
 
 
-# --- issue 6: live profiles, precomputed recommendations, worker bookkeeping ----------------
+# --- live profiles, precomputed recommendations, worker bookkeeping -------------------------
 
 
 class UserPreferences(SQLModel, table=True):
@@ -373,7 +373,7 @@ class RecAnalytics(SQLModel, table=True):
     attributable_until: datetime = Field(sa_type=TZDateTime)
 
 
-# --- issue 8: shopper segments (K-means, recomputed by the worker) ---------------------------
+# --- shopper segments (K-means, recomputed by the worker) ------------------------------------
 
 
 class SegmentRun(SQLModel, table=True):

@@ -10,7 +10,6 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from backend.db.models import (
@@ -28,7 +27,6 @@ from backend.db.models import (
     WishlistItem,
     WorkerCounter,
     as_utc,
-    utcnow,
 )
 from backend.recommender.catalog import ProductRecord
 
@@ -254,49 +252,6 @@ def wishlist(*, session: Session, user_id: uuid.UUID) -> list[Product]:
     return list(rows)
 
 
-def find_event(*, session: Session, event_id: str) -> Interaction | None:
-    return session.exec(select(Interaction).where(Interaction.event_id == event_id)).first()
-
-
-def add_interaction(
-    *,
-    session: Session,
-    user_id: uuid.UUID,
-    action: Action,
-    product_id: uuid.UUID | None = None,
-    query: str | None = None,
-    event_id: str | None = None,
-    created_at: datetime | None = None,
-) -> tuple[Interaction, bool]:
-    """Store an event and apply its side effects (views, cart, wishlist) in one transaction.
-
-    Returns the stored interaction and whether it is new: an ``event_id`` seen before returns
-    the original row untouched, so a retried event is stored once.
-    """
-    if event_id is not None:
-        existing = find_event(session=session, event_id=event_id)
-        if existing is not None:
-            return existing, False
-    interaction = Interaction(
-        user_id=user_id,
-        product_id=product_id,
-        action=action.value,
-        query=query,
-        event_id=event_id,
-        created_at=as_utc(created_at) if created_at else utcnow(),
-    )
-    try:
-        with session.begin_nested():
-            session.add(interaction)
-            _apply_side_effects(session, interaction, action)
-    except IntegrityError:
-        # A concurrent request stored the same event_id first.
-        if event_id is not None and (existing := find_event(session=session, event_id=event_id)):
-            return existing, False
-        raise
-    return interaction, True
-
-
 def _apply_side_effects(session: Session, event: Interaction, action: Action) -> None:
     if event.product_id is None:
         return
@@ -322,7 +277,7 @@ def _apply_side_effects(session: Session, event: Interaction, action: Action) ->
     session.flush()
 
 
-# --- live profiles, precomputed recommendations, worker statistics (issue 6) ---------------
+# --- live profiles, precomputed recommendations, worker statistics --------------------------
 
 
 def find_events(*, session: Session, event_ids: Sequence[str]) -> dict[str, Interaction]:
@@ -366,10 +321,6 @@ def preferences_for_update(
         .with_for_update()
     ).all()
     return {row.user_id: row for row in rows}
-
-
-def get_preferences(*, session: Session, user_id: uuid.UUID) -> UserPreferences | None:
-    return session.get(UserPreferences, user_id)
 
 
 def profile_version(*, session: Session, user_id: uuid.UUID) -> int:
@@ -433,7 +384,7 @@ def mark_processed(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) 
     session.flush()
 
 
-# --- the event outbox (issue 6) ---------------------------------------------------------------
+# --- the event outbox ------------------------------------------------------------------------
 
 
 def add_to_outbox(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:

@@ -135,13 +135,6 @@ class CatalogSnapshot:
             with self._lock:
                 self.popularity[i] += amount
 
-    def popularity_ranks(self) -> IntArray:
-        """1-based rank of every product by popularity (ties broken by catalog order)."""
-        order = np.lexsort((np.arange(len(self)), -self.popularity))
-        ranks = np.empty(len(self), dtype=np.int64)
-        ranks[order] = np.arange(1, len(self) + 1)
-        return ranks
-
 
 def _coordinates(values: Iterable[float | None]) -> FloatArray:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)

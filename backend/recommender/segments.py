@@ -100,10 +100,6 @@ class FeatureSpec:
             activity_weight=float(data.get("activity_weight", ACTIVITY_WEIGHT)),  # type: ignore[arg-type]
         )
 
-    @property
-    def dims(self) -> int:
-        return len(self.categories) + 2
-
     def vector(self, raw: RawProfile) -> npt.NDArray[np.float64]:
         index = {c: i for i, c in enumerate(self.categories)}
         shares = np.zeros(len(self.categories))

@@ -315,10 +315,6 @@ class RedisCache:
 
     # -- outage handling --------------------------------------------------------------------
 
-    @property
-    def degraded(self) -> bool:
-        return self._failures > 0
-
     def _available(self) -> bool:
         if self._failures == 0:
             return True

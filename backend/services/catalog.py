@@ -83,7 +83,6 @@ class CatalogService:
         self.db = db
         self.snapshots = snapshots
         self.indexer = indexer
-        self.index_errors = 0
 
     def create(self, data: ProductIn) -> Product:
         product = Product(**data.model_dump())
@@ -118,7 +117,6 @@ class CatalogService:
             try:
                 self.indexer.delete([product_id])
             except Exception:
-                self.index_errors += 1
                 log.exception("vector index delete failed for %s; run `shopwise index`", product_id)
         self.snapshots.invalidate()
 
@@ -127,7 +125,6 @@ class CatalogService:
             try:
                 self.indexer.sync([record_of(product)])
             except Exception:
-                self.index_errors += 1
                 log.exception("vector index update failed for %s; run `shopwise index`", product.id)
         self.snapshots.invalidate()
 

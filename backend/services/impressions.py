@@ -16,7 +16,7 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -24,9 +24,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from backend.db import analytics_repository, repository
 from backend.db.engine import session_scope
 from backend.observability.metrics import Metrics
-
-if TYPE_CHECKING:
-    from backend.services.recommend import RecommendationResult
+from backend.services.schemas import RecommendationResult
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ def evidence_check_outcome(source: str, fallback_reason: str | None) -> bool | N
 
 
 # (answer, shown at, attribution window); str: a cached answer's JSON, parsed by the writer.
-_Shown = tuple["RecommendationResult | str", datetime, timedelta]
+_Shown = tuple[RecommendationResult | str, datetime, timedelta]
 
 
 def impression_rows(
@@ -76,8 +74,6 @@ def impression_rows(
 def _parsed(result: RecommendationResult | str) -> RecommendationResult:
     if not isinstance(result, str):
         return result
-    from backend.services.recommend import RecommendationResult  # cycle: recommend logs here
-
     return RecommendationResult.model_validate_json(result)
 
 

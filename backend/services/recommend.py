@@ -6,18 +6,15 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from backend.db import repository
 from backend.db.models import Interaction, User, UserRecommendation, as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
-from backend.experiments.model import ExperimentRef
-from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest, ExplanationSource
+from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
 from backend.llm.prompts import PromptLibrary
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
@@ -30,6 +27,7 @@ from backend.recommender.strategies import (
     Strategy,
 )
 from backend.services.cache import Cache, recommendations_key
+from backend.services.schemas import RecommendationResult, RecommendedProduct
 
 if TYPE_CHECKING:
     from backend.services.experiments import Arm, ExperimentService
@@ -41,33 +39,6 @@ log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 500  # a profile is built from the newest interactions only
 SUMMARY_ITEMS = 3
-
-
-class RecommendedProduct(BaseModel):
-    id: uuid.UUID
-    name: str
-    category: str
-    price: Decimal
-    image_url: str | None
-    in_stock: bool
-    score: float
-    evidence: Evidence
-
-
-class RecommendationResult(BaseModel):
-    user_id: uuid.UUID
-    user_name: str
-    recommended_products: list[RecommendedProduct]
-    llm_explanation: str
-    explanation_source: ExplanationSource
-    fallback_reason: str | None = None
-    user_behavior_summary: str
-    algorithm: str
-    cached: bool = False
-    generated_at: datetime
-    experiment: ExperimentRef | None = Field(
-        default=None, description="The A/B experiment variant that served this answer"
-    )
 
 
 class RecommendationService:
@@ -102,12 +73,12 @@ class RecommendationService:
         self.precompute_max_age_seconds = precompute_max_age_seconds
         self.metrics = metrics
         self.precomputed_hits = 0  # answers served from the worker's precomputed lists
-        # Issue 8, wired by the components: variants of the running experiment (only when
+        # Wired by the components: variants of the running experiment (only when
         # the caller names no algorithm), and the impression log (cached answers included).
         self.experiments: ExperimentService | None = None
         self.impressions: ImpressionLogger | None = None
         self.attribution_window = timedelta(hours=24)  # of impressions outside experiments
-        # Cold-start segments and the optional location boost (issue 8), wired likewise.
+        # Cold-start segments and the optional location boost, wired likewise.
         self.segments: SegmentService | None = None
         self.location: LocationService | None = None
 

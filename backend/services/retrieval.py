@@ -1,4 +1,4 @@
-"""The retrieval side of a running Shopwise, built once from settings (issue 3).
+"""The retrieval side of a running Shopwise, built once from settings.
 
 Embedder, vector store, collaborative models, indexer, search and catalog writes. Nothing
 here connects or loads a model when built: Chroma opens on first use, the sentence model
@@ -9,8 +9,7 @@ on the first recommendation that needs them.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
@@ -45,7 +44,6 @@ class Retrieval:
     training: TrainingService | None = None
     search: SearchService | None = None
     catalog: CatalogService | None = None
-    last_attach: dict[str, Any] = field(default_factory=dict)
 
     def bind(self, snapshots: SnapshotManager) -> None:
         """Second half of the wiring: the services that need the snapshot manager."""
@@ -75,11 +73,9 @@ class Retrieval:
         try:
             ids, vectors = self.store.embeddings()
         except VectorStoreError:  # serve without vectors rather than without a catalog
-            self.last_attach = {"vectors": 0, "matched": 0, "products": len(snapshot)}
             return
-        matched = snapshot.attach_embeddings(ids, vectors)
+        snapshot.attach_embeddings(ids, vectors)
         reduced_embeddings(snapshot)  # large catalogs: built here, off the request path
-        self.last_attach = {"vectors": len(ids), "matched": matched, "products": len(snapshot)}
 
     def _index_exists(self) -> bool:
         if self.settings.chroma_url is not None or self.store.connected:

@@ -1,6 +1,6 @@
 """prompt versions
 
-Runtime edits of the templates in ``prompts/`` (issue 4): one row per stored version, the
+Runtime edits of the templates in ``prompts/``: one row per stored version, the
 newest per name is in effect; a row without source means "the file again".
 
 Revision ID: 0002

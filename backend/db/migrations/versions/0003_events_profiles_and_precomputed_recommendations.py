@@ -1,6 +1,6 @@
 """events profiles and precomputed recommendations
 
-Issue 6 (events, cache, worker): live user profiles, precomputed recommendations,
+For events, the cache and the worker: live user profiles, precomputed recommendations,
 co-interaction statistics and the worker's ledger and counters.
 
 Revision ID: 0003

@@ -1,7 +1,7 @@
 """model versions and index state
 
-Reserved for issue 3 (retrieval, collaborative models); the chain of revisions is laid out in advance so parallel work
-does not create several Alembic heads.
+For retrieval and the collaborative models: one row per trained model version (what it was
+trained on, why and how long it took) and the vector index's state per collection.
 
 Revision ID: 0004
 Revises: 0003

@@ -1,6 +1,6 @@
 """experiments and recommendation analytics
 
-Issue 8: A/B experiments (variants as a JSON column) and ``rec_analytics``, the impression
+A/B experiments (variants as a JSON column) and ``rec_analytics``, the impression
 log the experiment reports and the online metrics are computed from.
 
 Revision ID: 0006

@@ -1,6 +1,6 @@
 """shopper segments and the location signal
 
-Issue 8: K-means segments (the newest run, its segments and each clustered user's segment)
+K-means segments (the newest run, its segments and each clustered user's segment)
 and nullable coordinates on users and products for the optional location boost.
 
 Revision ID: 0007

@@ -1,6 +1,6 @@
 """event outbox: accepted events not yet safely on the stream
 
-Issue 6: a row per accepted event, written with the event and removed once the event is on
+A row per accepted event, written with the event and removed once the event is on
 the Redis stream (or processed); a sweep republishes what a dead process left behind.
 
 Revision ID: 0008

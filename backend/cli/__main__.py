@@ -1,0 +1,5 @@
+"""``python -m backend.cli``: the same command as ``shopwise``."""
+
+from backend.cli import app
+
+app()

@@ -1,0 +1,83 @@
+"""``shopwise worker``: the event stream's consumer, a process of its own beside the API."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from backend.cli.common import configure_logging, error, settings
+
+log = logging.getLogger(__name__)
+
+
+def worker(
+    name: Annotated[
+        str | None, typer.Option(help="Consumer name (default: host-pid); reuse it to resume")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="Messages per read")] = 100,
+    burst: Annotated[
+        bool, typer.Option(help="Exit once nothing is left pending (cron jobs, tests)")
+    ] = False,
+    heartbeat_file: Annotated[
+        Path | None, typer.Option(help="File touched after every step (for healthchecks)")
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve this worker's Prometheus metrics on this port"),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address for --metrics-port (0.0.0.0 inside a container)")
+    ] = "127.0.0.1",
+) -> None:
+    """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
+    from backend.components import build_components
+    from backend.services.events import RedisEventStream
+    from backend.services.outbox import OutboxSweeper
+    from backend.services.worker import StreamWorker
+
+    config = settings()
+    configure_logging(config)
+    if not config.redis_url:
+        raise error(
+            "shopwise worker needs REDIS_URL; without Redis the API does this work in-process."
+        )
+    components = build_components(config, serving=False)
+    assert components.processor is not None
+    if metrics_port is not None:  # progress, processing delay and lag of this worker
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port, addr=metrics_host, registry=components.metrics.registry)
+    stream = RedisEventStream.from_url(
+        config.redis_url,
+        stream=config.redis_key_prefix + config.event_stream,
+        group=config.event_group,
+        timeout_seconds=10.0,  # longer than the blocking read
+    )
+    consumer = name or f"{socket.gethostname()}-{os.getpid()}"
+    runner = StreamWorker(
+        stream=stream,
+        processor=components.processor,
+        consumer=consumer,
+        batch_size=batch_size,
+        claim_idle_ms=int(config.worker_claim_idle_seconds * 1000),
+        refresh_snapshot=components.snapshots.refresh_if_stale,
+        refresh_seconds=config.snapshot_refresh_seconds or 5.0,
+        heartbeat=heartbeat_file,
+        sweeper=OutboxSweeper(db=components.db, stream=stream),
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    log.info("worker %s reading %s", consumer, stream.stream)
+    try:
+        runner.run(stop, burst=burst)
+    finally:
+        components.db.dispose()
+    typer.echo(f"worker {consumer}: {runner.handled} message(s) handled")

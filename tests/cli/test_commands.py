@@ -1,0 +1,171 @@
+"""The ``shopwise`` command on a fresh SQLite database: every verb is there, errors exit 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from backend.cli import app
+from backend.cli.evaluate import command_line
+from backend.config import PROJECT_ROOT
+
+VERBS = [
+    "migrate", "seed", "serve", "worker", "segments", "index", "train", "evaluate",
+    "keys", "admins", "import",
+]  # fmt: skip
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Run a command with settings from a clean environment and a database in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    for name in ("DATABASE_URL", "REDIS_URL", "SHOPWISE_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("LOG_JSON", "false")
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, code: int = 0):
+        result = runner.invoke(app, list(args), input=input)
+        assert result.exit_code == code, (result.output, result.stderr, result.exception)
+        return result
+
+    return run
+
+
+def test_help_lists_every_verb(cli):
+    listed = cli("--help").output
+    for verb in VERBS:
+        assert f" {verb} " in listed
+    assert "amazon" in cli("import", "--help").output
+    assert {"create", "revoke", "list"} <= set(cli("keys", "--help").output.split())
+
+
+def test_the_installed_script_and_python_m_run_this_app():
+    (script,) = entry_points(group="console_scripts", name="shopwise")
+    assert script.value == "backend.cli:app"
+    assert script.load() is app
+    done = subprocess.run(
+        [sys.executable, "-m", "backend.cli", "--help"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "serve" in done.stdout and "worker" in done.stdout
+
+
+def test_migrate_then_seed_twice_adds_nothing_the_second_time(cli, tmp_path):
+    assert "database at revision" in cli("migrate").output
+    assert (tmp_path / "shopwise.db").is_file()
+    products = len(json.loads((PROJECT_ROOT / "seed_data/products.json").read_text()))
+    first = cli("seed").output
+    assert f"added {products} products" in first
+    again = cli("seed").output
+    assert "added 0 products, 0 users, 0 interactions" in again
+
+
+def test_seed_from_another_folder(cli, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in ("products", "users", "interactions"):
+        (folder / f"{name}.json").write_text("[]")
+    assert "added 0 products" in cli("seed", "--seed-dir", str(folder)).output
+
+
+def test_key_lifecycle(cli):
+    created = cli("keys", "create", "--name", "shop", "--scope", "recommendations:read").output
+    key_id = created.split()[1]
+    assert "key:    sw_" in created and "cannot be shown again" in created
+    listed = cli("keys", "list").output
+    assert key_id in listed and "active" in listed and "sw_" in listed
+    secret = created.split("key:")[1].split()[0]
+    assert secret not in listed  # never shown again
+    assert f"revoked {key_id}" in cli("keys", "revoke", key_id).output
+    assert "revoked 20" in cli("keys", "list").output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["keys", "create", "--name", "shop", "--scope", "everything:write"],
+        ["keys", "revoke", "not-a-uuid"],
+        ["keys", "revoke", str(uuid.uuid4())],
+        ["admins", "create", "--username", "ada", "--password", "short"],
+        ["admins", "create", "--username", "ada", "--role", "owner", "--password", "x" * 16],
+        ["worker", "--burst"],
+        ["evaluate", "--dataset", "/nonexistent/dataset"],
+    ],
+    ids=lambda args: " ".join(args[:2]),
+)
+def test_bad_input_exits_2_with_a_message(cli, args):
+    result = cli(*args, code=2)
+    assert result.stderr.strip()
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_invalid_environment_names_the_variable(cli, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "mysql://nowhere")
+    assert "DATABASE_URL" in cli("migrate", code=2).stderr
+
+
+def test_admin_password_is_asked_twice_or_read_from_the_environment(cli, monkeypatch):
+    typed = "correct horse battery"
+    assert (
+        "created admin ada"
+        in cli("admins", "create", "--username", "ada", input=f"{typed}\n{typed}\n").output
+    )
+    monkeypatch.setenv("SHOPWISE_ADMIN_PASSWORD", typed)
+    assert (
+        "created editor eve"
+        in cli("admins", "create", "--username", "eve", "--role", "editor").output
+    )
+
+
+def test_segments_on_an_empty_shop(cli):
+    assert "nothing stored" in cli("segments").output
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["shopwise", "evaluate", "--dataset", "d", "--quick"], "--dataset d --quick"),
+        (["shopwise", "evaluate", "--dataset=d"], "--dataset d"),
+        (["shopwise", "evaluate", "--quick", "--dataset", "d"], "--dataset d"),
+    ],
+)
+def test_evaluation_report_names_the_command(argv, expected):
+    assert command_line(argv, Path("d")) == f"shopwise evaluate {expected}"
+
+
+@pytest.mark.slow
+def test_index_then_train_a_small_shop(cli, tmp_path):
+    """The commands that need the whole application: a dozen products, their shoppers."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    products = json.loads((PROJECT_ROOT / "seed_data/products.json").read_text())[:12]
+    kept = {p["id"] for p in products}
+    interactions = [
+        i
+        for i in json.loads((PROJECT_ROOT / "seed_data/interactions.json").read_text())
+        if i["product_id"] in kept
+    ]
+    users = [
+        u
+        for u in json.loads((PROJECT_ROOT / "seed_data/users.json").read_text())
+        if u["id"] in {i["user_id"] for i in interactions}
+    ]
+    for name, rows in (("products", products), ("users", users), ("interactions", interactions)):
+        (folder / f"{name}.json").write_text(json.dumps(rows))
+    cli("seed", "--seed-dir", str(folder))
+    indexed = cli("index").output
+    assert "vector store:" in indexed and "(12 vectors)" in indexed
+    assert "trained" in cli("train").output

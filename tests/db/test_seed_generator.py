@@ -1,0 +1,26 @@
+"""The committed demo data is exactly what ``seed_data/generate.py`` makes of its data files."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+from backend.config import PROJECT_ROOT
+
+SEED = PROJECT_ROOT / "seed_data"
+
+
+def test_the_generator_reproduces_the_committed_files_byte_for_byte(tmp_path):
+    for name in ("generate.py", "catalog.json", "shoppers.json"):
+        shutil.copy(SEED / name, tmp_path / name)
+    done = subprocess.run(
+        [sys.executable, str(tmp_path / "generate.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "products:     348" in done.stdout
+    for name in ("products.json", "users.json", "interactions.json"):
+        assert (tmp_path / name).read_bytes() == (SEED / name).read_bytes(), name
