@@ -126,7 +126,9 @@ def test_keys_are_shown_once_and_stored_hashed(secure):
 def test_a_shopper_token_reads_only_its_own_data(secure, shop):
     client, components = secure
     alice, bob = shop.users["alice"].id, shop.users["bob"].id
-    storefront = key(components, "recommendations:read")
+    storefront = key(
+        components, "shoppers:act", "recommendations:read", "events:write", "users:read"
+    )
     r = client.post("/auth/shopper-session", json={"user_id": str(alice)}, headers=storefront)
     token = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert client.get(f"/recommend/{alice}", headers=token).status_code == 200
