@@ -4,8 +4,8 @@ The conversation state lives in the cache (Redis or in-process) under
 ``chat:session:{session_id}`` with a TTL, so any API replica can answer the next turn and an
 abandoned conversation simply expires. Session ids are made by the server and a session
 belongs to whoever started it: an id the server does not know (expired, or invented by the
-client) starts a new session with a new id, and another caller's id is answered 404. The service never trusts the message beyond the
-``FilterUpdate`` the parser returns.
+client) starts a new session with a new id, and another caller's id is answered 404. The
+service never trusts the message beyond the ``FilterUpdate`` the parser returns.
 """
 
 from __future__ import annotations
@@ -371,9 +371,7 @@ class ChatService:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _load(
-        self, session_id: uuid.UUID | None, owner: str | None, notes: list[str]
-    ) -> ChatState:
+    def _load(self, session_id: uuid.UUID | None, owner: str | None, notes: list[str]) -> ChatState:
         if session_id is None:
             return ChatState(session_id=uuid.uuid4(), owner=owner)
         raw = self.cache.get(chat_state_key(session_id), "state")

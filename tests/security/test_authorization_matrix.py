@@ -244,6 +244,4 @@ def test_the_table_keeps_its_promises():
     assert POLICIES[("GET", "/users/{user_id}")].scopes == {Scope.READ_USERS.value}
     assert POLICIES[("GET", "/users/{user_id}/export")].scopes == {Scope.READ_USERS.value}
     assert POLICIES[("DELETE", "/users/{user_id}")].scopes == {Scope.ERASE_USERS.value}
-    assert POLICIES[("POST", "/auth/shopper-session")].scopes == {
-        Scope.ACT_FOR_SHOPPERS.value
-    }
+    assert POLICIES[("POST", "/auth/shopper-session")].scopes == {Scope.ACT_FOR_SHOPPERS.value}

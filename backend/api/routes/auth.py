@@ -171,9 +171,7 @@ def list_tokens(
     summary="Revoke any token; it stops working at once",
     responses={404: {"description": "No such token"}},
 )
-def revoke_token(
-    token_id: TokenIdPath, principal: PrincipalDep, components: ComponentsDep
-) -> None:
+def revoke_token(token_id: TokenIdPath, principal: PrincipalDep, components: ComponentsDep) -> None:
     components.auth.revoke_token(token_id, by=principal)
 
 
