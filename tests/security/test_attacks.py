@@ -84,7 +84,11 @@ def test_a_shopper_token_dies_with_the_key_that_minted_it(secured):
     created = s.components.auth.create_key("shop", ["shoppers:act", "users:read"])
     token, _ = s.mint({"X-API-Key": created.api_key}, "alice")
     export = f"/users/{s.uid('alice')}/export"
-    assert s.client.get(export, headers=token).status_code == 200
+    r = s.client.get(export, headers=token)
+    assert r.status_code == 200
+    # The export names her sessions and the key behind each, never a token itself.
+    assert [t["api_key_id"] for t in r.json()["sessions"]] == [str(created.id)]
+    assert token["Authorization"][7:] not in r.text
     admin = s.login("ada")
     assert s.client.delete(f"/admin/api-keys/{created.id}", headers=admin).status_code == 204
     r = s.client.get(export, headers=token)
