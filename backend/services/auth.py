@@ -196,6 +196,11 @@ class AuthService:
         with Session(self.db) as session:
             row = session.get(AuthToken, claims.token_id)
             key = session.get(ApiKey, row.api_key_id) if row and row.api_key_id else None
+            staff = None
+            if row is not None and row.role in ROLES:
+                staff = session.exec(
+                    select(AdminUser).where(AdminUser.username == row.subject)
+                ).first()
         # Checked on every request (no cache), so revoking takes effect at once.
         if row is None or (row.subject, row.role) != (claims.subject, claims.role):
             raise AuthError("invalid token: unknown or no longer valid")
@@ -219,6 +224,8 @@ class AuthService:
                 minted_by=row.api_key_id,
             )
         if claims.role in ROLES:
+            if staff is None or staff.disabled or staff.role != claims.role:
+                raise AuthError("invalid token: this account is disabled or was changed")
             return Principal(kind=claims.role, name=claims.subject, token_id=row.id)
         raise AuthError("invalid token: unknown role")
 

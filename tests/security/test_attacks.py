@@ -14,7 +14,8 @@ import jwt
 import pytest
 from sqlmodel import Session, select
 
-from backend.db.models import Interaction, User
+from backend.db.engine import session_scope
+from backend.db.models import AdminUser, Interaction, User
 from tests.security.conftest import SECRET, Secured, bearer
 
 OLD_SCOPES = ("recommendations:read", "events:write", "catalog:write", "users:read", "metrics:read")
@@ -254,3 +255,13 @@ def test_a_recommendations_key_reads_no_personal_data(secured):
     detail = s.client.get(f"/users/{alice}", headers=users)
     assert detail.status_code == 200 and detail.json()["email"] == "alice@example.com"
     assert s.client.get(f"/users/{alice}/export", headers=users).status_code == 200
+
+
+def test_a_disabled_staff_account_loses_its_tokens_at_once(secured):
+    s = secured
+    editor = s.login("eddie")
+    assert s.client.get("/admin/prompts", headers=editor).status_code == 200
+    with session_scope(s.components.db) as session:
+        account = session.exec(select(AdminUser).where(AdminUser.username == "eddie")).one()
+        account.disabled = True
+    assert s.client.get("/admin/prompts", headers=editor).status_code == 401
