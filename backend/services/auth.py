@@ -206,9 +206,10 @@ class AuthService:
             raise AuthError("invalid token: unknown or no longer valid")
         if row.revoked_at is not None:
             raise AuthError("invalid token: revoked")
+        minted_by = str(row.api_key_id) if row.api_key_id is not None else None
+        if minted_by != claims.minted_by:
+            raise AuthError("invalid token: unknown or no longer valid")
         if row.api_key_id is not None:
-            if str(row.api_key_id) != claims.minted_by:
-                raise AuthError("invalid token: unknown or no longer valid")
             if key is None or key.revoked_at is not None:
                 raise AuthError("invalid token: revoked with the API key that minted it")
         if claims.role == "shopper":
