@@ -75,12 +75,15 @@ async def _allowed(principal: Principal, policy: Policy, request: Request) -> bo
         return True
     if principal.kind == "api_key":
         return bool(principal.scopes & policy.scopes)
-    if principal.kind == "shopper" and policy.shopper:
-        ids = await _user_ids_in_request(request)
-        if principal.user_id is None:
-            return policy.guest and not ids
-        return ids <= {str(principal.user_id)}
-    return False
+    if principal.kind != "shopper" or not policy.shopper:
+        return False
+    # A shopper token never does more than the key that minted it could do itself.
+    if not policy.own_token and not principal.scopes & policy.scopes:
+        return False
+    ids = await _user_ids_in_request(request)
+    if principal.user_id is None:
+        return policy.guest and not ids
+    return ids <= {str(principal.user_id)}
 
 
 async def authorize(request: Request) -> Principal:

@@ -101,6 +101,8 @@ class Interaction(SQLModel, table=True):
             "OR (action <> 'search' AND product_id IS NOT NULL)",
             name="ck_interaction_target",
         ),
+        # An event id is the caller's own idempotency key: one caller cannot use up another's.
+        sa.UniqueConstraint("event_source", "event_id", name="uq_interaction_event"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -111,8 +113,11 @@ class Interaction(SQLModel, table=True):
     )
     action: str = Field(max_length=32)
     query: str | None = Field(default=None, max_length=500)
-    # A client-supplied id makes a retried event idempotent (unique when present).
-    event_id: str | None = Field(default=None, max_length=128, sa_column_kwargs={"unique": True})
+    # A client-supplied id makes a retried event idempotent (unique per sender when present).
+    event_id: str | None = Field(default=None, max_length=128)
+    # Who sent it ("key:<id>", "shopper:<user id>", "staff:<name>", "open" with auth off;
+    # "legacy" for events stored before senders were recorded): the event id's namespace.
+    event_source: str | None = Field(default=None, max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime, index=True)
 
 
@@ -261,6 +266,31 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=TZDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=TZDateTime)
+
+
+class AuthToken(SQLModel, table=True):
+    """Every bearer token we issued (its ``jti``): a token not listed here, revoked, past its
+    expiry or minted by a key since revoked is refused, so any token can be cut off at once.
+
+    A shopper's rows go with the shopper (erasure ends their sessions)."""
+
+    __tablename__ = "auth_token"
+
+    id: str = Field(max_length=64, primary_key=True)  # the JWT's jti
+    subject: str = Field(max_length=120)
+    role: str = Field(max_length=16)
+    user_id: uuid.UUID | None = Field(
+        default=None, foreign_key="app_user.id", index=True, ondelete="CASCADE"
+    )
+    # The storefront key that minted a shopper token; the token dies with it.
+    api_key_id: uuid.UUID | None = Field(
+        default=None, foreign_key="api_key.id", index=True, ondelete="CASCADE"
+    )
+    # The most a shopper token may do (the minting key's shopper scopes at minting time).
+    scopes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
+    expires_at: datetime = Field(sa_type=TZDateTime, index=True)
+    revoked_at: datetime | None = Field(default=None, sa_type=TZDateTime)
 
 
 class AdminUser(SQLModel, table=True):

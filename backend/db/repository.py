@@ -280,11 +280,22 @@ def _apply_side_effects(session: Session, event: Interaction, action: Action) ->
 # --- live profiles, precomputed recommendations, worker statistics --------------------------
 
 
-def find_events(*, session: Session, event_ids: Sequence[str]) -> dict[str, Interaction]:
-    if not event_ids:
+def find_events(
+    *, session: Session, sources: Sequence[str], event_ids: Sequence[str]
+) -> dict[tuple[str, str], Interaction]:
+    """Stored events by (sender, event id), for the given senders' ids."""
+    if not event_ids or not sources:
         return {}
-    rows = session.exec(select(Interaction).where(col(Interaction.event_id).in_(event_ids))).all()
-    return {row.event_id: row for row in rows if row.event_id is not None}
+    rows = session.exec(
+        select(Interaction).where(
+            col(Interaction.event_source).in_(sources), col(Interaction.event_id).in_(event_ids)
+        )
+    ).all()
+    return {
+        (row.event_source, row.event_id): row
+        for row in rows
+        if row.event_id is not None and row.event_source is not None
+    }
 
 
 def store_interaction(*, session: Session, interaction: Interaction) -> None:

@@ -19,6 +19,18 @@ class Scope(StrEnum):
     MANAGE_CATALOG = "catalog:write"
     READ_USERS = "users:read"
     READ_METRICS = "metrics:read"
+    # Mint shopper tokens (``POST /auth/shopper-session``): the storefront vouches that the
+    # person holding the token is that shopper. A token never does more than its key could.
+    ACT_FOR_SHOPPERS = "shoppers:act"
+    ERASE_USERS = "users:erase"  # GDPR erasure (``DELETE /users/{id}``)
+
+
+# What a shopper token may carry: the minting key's scopes among these, used for the
+# shopper's own user only. Minting tokens, the catalog and metrics never pass to a shopper.
+SHOPPER_SCOPES: frozenset[str] = frozenset(
+    s.value
+    for s in (Scope.READ_RECOMMENDATIONS, Scope.WRITE_EVENTS, Scope.READ_USERS, Scope.ERASE_USERS)
+)
 
 
 @dataclass(frozen=True, slots=True)

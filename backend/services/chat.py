@@ -2,8 +2,10 @@
 
 The conversation state lives in the cache (Redis or in-process) under
 ``chat:session:{session_id}`` with a TTL, so any API replica can answer the next turn and an
-abandoned conversation simply expires. The service never trusts the message beyond the
-``FilterUpdate`` the parser returns.
+abandoned conversation simply expires. Session ids are made by the server and a session
+belongs to whoever started it: an id the server does not know (expired, or invented by the
+client) starts a new session with a new id, and another caller's id is answered 404. The
+service never trusts the message beyond the ``FilterUpdate`` the parser returns.
 """
 
 from __future__ import annotations
@@ -82,7 +84,10 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     session_id: uuid.UUID | None = Field(
-        default=None, description="Continue a conversation; omit to start one."
+        default=None,
+        description="Continue a conversation with the id the server returned; omit to start "
+        "one. An unknown or expired id starts a new session (use the id in the answer); "
+        "another caller's session is a 404.",
     )
     user_id: uuid.UUID | None = Field(
         default=None, description="A known shopper; omit for a guest."
@@ -232,12 +237,13 @@ class ChatService:
         self.clock = clock
         self.vocabularies = VocabularyCache()
 
-    def chat_turn(self, request: ChatRequest) -> ChatResponse:
+    def chat_turn(self, request: ChatRequest, *, owner: str | None = None) -> ChatResponse:
+        """One turn; ``owner`` is the caller's identity, the only one who may continue it."""
         snapshot = self.snapshots.get()
         vocabulary = self.vocabularies.get(snapshot)
         turn = _Turn()
         notes: list[str] = []
-        state = self._load(request.session_id, notes)
+        state = self._load(request.session_id, owner, notes)
         shopper = self._shopper(state, request.user_id)
         if request.user_id is not None:
             state.user_id = request.user_id
@@ -365,17 +371,22 @@ class ChatService:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _load(self, session_id: uuid.UUID | None, notes: list[str]) -> ChatState:
+    def _load(self, session_id: uuid.UUID | None, owner: str | None, notes: list[str]) -> ChatState:
         if session_id is None:
-            return ChatState(session_id=uuid.uuid4())
+            return ChatState(session_id=uuid.uuid4(), owner=owner)
         raw = self.cache.get(chat_state_key(session_id), "state")
         if raw is not None:
             try:
-                return ChatState.model_validate_json(raw)
+                state = ChatState.model_validate_json(raw)
             except ValidationError:
                 log.warning("discarding an unreadable chat state for session %s", session_id)
+            else:
+                if state.owner != owner:  # the same answer as for an id never made
+                    raise NotFoundError("chat session", session_id)
+                return state
         notes.append("I don't remember an earlier conversation here, so we're starting fresh.")
-        return ChatState(session_id=session_id)
+        # Never the client's id: a session id is only ever one the server made.
+        return ChatState(session_id=uuid.uuid4(), owner=owner)
 
     def _save(self, state: ChatState) -> None:
         key = chat_state_key(state.session_id)

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from backend.db import segments as segments_store
 from backend.db.engine import session_scope
 from backend.db.models import (
+    AuthToken,
     CartItem,
     Interaction,
     RecAnalytics,
@@ -35,6 +36,8 @@ class UserExport(BaseModel):
     preferences: dict[str, Any] | None
     impressions: list[dict[str, Any]] = []  # recommended products shown (rec_analytics)
     segment: dict[str, Any] | None = None  # the shopper segment we placed them in
+    # Sign-in sessions issued for them (when, by which key, until when); never the tokens.
+    sessions: list[dict[str, Any]] = []
 
 
 class PrivacyService:
@@ -62,6 +65,11 @@ class PrivacyService:
                 .where(RecAnalytics.user_id == user_id)
                 .order_by(col(RecAnalytics.created_at), col(RecAnalytics.id))
             ).all()
+            sessions = session.exec(
+                select(AuthToken)
+                .where(AuthToken.user_id == user_id)
+                .order_by(col(AuthToken.created_at))
+            ).all()
             placed = segments_store.user_segment(session=session, user_id=user_id)
             segment = session.get(SegmentRow, (placed.run_id, placed.segment)) if placed else None
             return UserExport(
@@ -78,6 +86,9 @@ class PrivacyService:
                     if segment is not None
                     else None
                 ),
+                sessions=[
+                    t.model_dump(mode="json", exclude={"subject", "user_id"}) for t in sessions
+                ],
             )
 
     def erase(self, user_id: uuid.UUID) -> None:

@@ -6,6 +6,12 @@ transaction: a batch is stored whole or not at all, never half. Caches are inval
 the stream is told only after the commit; an outbox row per event, written in the same
 transaction, makes sure the stream hears of it even if this process dies before telling it
 (``services.outbox``).
+
+An ``event_id`` is the sender's idempotency key, unique per sender (``source``: the key,
+the shopper, the staff member; see ``Principal.identity``), so one caller can never make
+another's event look like a repeat. The same id with the same event again is a duplicate
+(answered with the stored one); with a different event it is a conflict (409), never
+silently dropped.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from backend.db import repository
 from backend.db.engine import session_scope
 from backend.db.models import Action, Interaction, as_utc, utcnow
-from backend.errors import InvalidInputError
+from backend.errors import ConflictError, InvalidInputError
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import SnapshotManager
 from backend.services.cache import Cache, invalidate_user
@@ -33,6 +39,8 @@ from backend.services.profiles import update_profiles
 
 log = logging.getLogger(__name__)
 
+OPEN_SOURCE = "open"  # callers when authentication is off, and in-process callers
+LEGACY_SOURCE = "legacy"  # events stored before senders were recorded (migration 0009)
 CLOCK_SKEW = timedelta(minutes=5)  # tolerated drift of a client's clock
 MAX_BATCH = 1000
 _WRITE_ATTEMPTS = 3  # a concurrent writer of the same event_id makes us re-validate
@@ -49,7 +57,8 @@ class EventIn(BaseModel):
         default=None,
         min_length=1,
         max_length=128,
-        description="Client id for idempotency: an event sent twice is stored once.",
+        description="Client id for idempotency, scoped to the sender: the same event sent "
+        "twice is stored once; the same id with a different event is a 409 conflict.",
     )
     timestamp: datetime | None = Field(
         default=None, description="When it happened (ISO 8601); defaults to now."
@@ -71,7 +80,7 @@ class EventResult(BaseModel):
     created_at: datetime
 
 
-EventStatus = Literal["accepted", "duplicate", "rejected"]
+EventStatus = Literal["accepted", "duplicate", "conflict", "rejected"]
 
 
 class BatchItemResult(BaseModel):
@@ -80,14 +89,23 @@ class BatchItemResult(BaseModel):
     event_id: str | None = None
     interaction_id: uuid.UUID | None = None
     created_at: datetime | None = None
-    reason: str | None = Field(default=None, description="Why the event was rejected.")
+    reason: str | None = Field(
+        default=None, description="Why the event was rejected or is a conflict."
+    )
 
 
 class BatchResult(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    conflicts: int = Field(
+        default=0, description="Events whose event_id this sender used for another event."
+    )
     results: list[BatchItemResult]
+
+
+class EventConflict(ConflictError):
+    """The sender used this ``event_id`` for a different event before."""
 
 
 class TrackingService:
@@ -106,11 +124,14 @@ class TrackingService:
         self.stream = stream
         self.metrics = metrics
 
-    def track(self, event: EventIn) -> EventResult:
-        """One event; a rejection raises ``InvalidInputError`` with the reason."""
-        item = self.track_many([event]).results[0]
+    def track(self, event: EventIn, *, source: str = OPEN_SOURCE) -> EventResult:
+        """One event; a rejection raises ``InvalidInputError`` with the reason, an event id
+        reused for another event ``EventConflict``."""
+        item = self.track_many([event], source=source).results[0]
         if item.status == "rejected":
             raise InvalidInputError(item.reason or "invalid event")
+        if item.status == "conflict":
+            raise EventConflict(item.reason or "event_id already used for another event")
         assert item.interaction_id is not None and item.created_at is not None
         return EventResult(
             interaction_id=item.interaction_id,
@@ -118,8 +139,11 @@ class TrackingService:
             created_at=item.created_at,
         )
 
-    def track_many(self, raw: Sequence[EventIn | Mapping[str, Any] | object]) -> BatchResult:
-        """Validate each event, then store every valid one in one transaction."""
+    def track_many(
+        self, raw: Sequence[EventIn | Mapping[str, Any] | object], *, source: str = OPEN_SOURCE
+    ) -> BatchResult:
+        """Validate each event, then store every valid one in one transaction; ``source``
+        is the sender, whose event ids these are."""
         if len(raw) > MAX_BATCH:
             raise InvalidInputError(f"a batch holds at most {MAX_BATCH} events, got {len(raw)}")
         results: dict[int, BatchItemResult] = {}
@@ -136,7 +160,7 @@ class TrackingService:
         attempt = 1
         while True:
             try:
-                stored, outcome = self._store(valid)
+                stored, outcome = self._store(valid, source)
                 break
             except IntegrityError:
                 # Another request stored one of these event_ids (or profiles) first.
@@ -152,11 +176,13 @@ class TrackingService:
             accepted=sum(r.status == "accepted" for r in ordered),
             duplicates=sum(r.status == "duplicate" for r in ordered),
             rejected=sum(r.status == "rejected" for r in ordered),
+            conflicts=sum(r.status == "conflict" for r in ordered),
             results=ordered,
         )
         self._count("accepted", batch.accepted)
         self._count("duplicate", batch.duplicates)
         self._count("rejected", batch.rejected)
+        self._count("conflict", batch.conflicts)
         return batch
 
     def _count(self, outcome: str, n: int) -> None:
@@ -164,7 +190,7 @@ class TrackingService:
             self.metrics.events.labels(outcome).inc(n)
 
     def _store(
-        self, valid: Sequence[tuple[int, EventIn]]
+        self, valid: Sequence[tuple[int, EventIn]], source: str
     ) -> tuple[list[Interaction], dict[int, BatchItemResult]]:
         results: dict[int, BatchItemResult] = {}
         stored: list[Interaction] = []
@@ -178,7 +204,9 @@ class TrackingService:
                 session=session, ids=list({e.product_id for _, e in valid if e.product_id})
             )
             known = repository.find_events(
-                session=session, event_ids=list({e.event_id for _, e in valid if e.event_id})
+                session=session,
+                sources=[source, LEGACY_SOURCE],
+                event_ids=list({e.event_id for _, e in valid if e.event_id}),
             )
             now = utcnow()
             for index, event in valid:
@@ -192,14 +220,18 @@ class TrackingService:
                         index=index, status="rejected", reason=reason, event_id=event.event_id
                     )
                     continue
-                if event.event_id and event.event_id in known:
-                    previous = known[event.event_id]
+                previous = self._earlier(known, event, source)
+                if previous is not None:
+                    same = _same_event(previous, event)
                     results[index] = BatchItemResult(
                         index=index,
-                        status="duplicate",
+                        status="duplicate" if same else "conflict",
                         event_id=event.event_id,
-                        interaction_id=previous.id,
-                        created_at=as_utc(previous.created_at),
+                        interaction_id=previous.id if same else None,
+                        created_at=as_utc(previous.created_at) if same else None,
+                        reason=None
+                        if same
+                        else f"event_id {event.event_id!r} was already used for another event",
                     )
                     continue
                 interaction = Interaction(
@@ -208,11 +240,12 @@ class TrackingService:
                     action=event.action.value,
                     query=event.query.strip() if event.query else None,
                     event_id=event.event_id,
+                    event_source=source,
                     created_at=as_utc(event.timestamp) if event.timestamp else now,
                 )
                 repository.store_interaction(session=session, interaction=interaction)
                 if event.event_id:
-                    known[event.event_id] = interaction  # a repeat later in this batch
+                    known[(source, event.event_id)] = interaction  # a repeat later in this batch
                 stored.append(interaction)
                 results[index] = BatchItemResult(
                     index=index,
@@ -227,6 +260,21 @@ class TrackingService:
             if self.stream is not None and stored:
                 repository.add_to_outbox(session=session, ids=[i.id for i in stored], at=now)
         return stored, results
+
+    @staticmethod
+    def _earlier(
+        known: Mapping[tuple[str, str], Interaction], event: EventIn, source: str
+    ) -> Interaction | None:
+        """The stored event this one repeats: the sender's own with this id, else one stored
+        before senders were recorded, but only if it is the same event (a retry straddling
+        the upgrade); another sender's legacy id never blocks this one."""
+        if not event.event_id:
+            return None
+        own = known.get((source, event.event_id))
+        if own is not None:
+            return own
+        legacy = known.get((LEGACY_SOURCE, event.event_id))
+        return legacy if legacy is not None and _same_event(legacy, event) else None
 
     def _after_commit(self, stored: Sequence[Interaction]) -> None:
         for user_id in dict.fromkeys(i.user_id for i in stored):
@@ -253,6 +301,19 @@ class TrackingService:
                 repository.remove_from_outbox(session=session, ids=ids, wait_for_disk=False)
         except Exception:  # harmless: the sweep announces them once more
             log.warning("could not clear %d outbox row(s)", len(ids), exc_info=True)
+
+
+def _same_event(stored: Interaction, event: EventIn) -> bool:
+    """Whether a retry carries the event stored under its id (the time only when sent)."""
+    query = event.query.strip() if event.query else None
+    if (stored.user_id, stored.product_id, stored.action, stored.query) != (
+        event.user_id,
+        event.product_id,
+        event.action.value,
+        query,
+    ):
+        return False
+    return event.timestamp is None or as_utc(event.timestamp) == as_utc(stored.created_at)
 
 
 def _parse(item: object) -> tuple[EventIn | None, str | None]:

@@ -126,7 +126,9 @@ def test_keys_are_shown_once_and_stored_hashed(secure):
 def test_a_shopper_token_reads_only_its_own_data(secure, shop):
     client, components = secure
     alice, bob = shop.users["alice"].id, shop.users["bob"].id
-    storefront = key(components, "recommendations:read")
+    storefront = key(
+        components, "shoppers:act", "recommendations:read", "events:write", "users:read"
+    )
     r = client.post("/auth/shopper-session", json={"user_id": str(alice)}, headers=storefront)
     token = {"Authorization": f"Bearer {r.json()['access_token']}"}
     assert client.get(f"/recommend/{alice}", headers=token).status_code == 200
@@ -170,7 +172,7 @@ def test_forged_or_expired_tokens_are_refused(secure, shop):
     forged = jwt.encode({"sub": "ada", "role": "admin", "iss": "shopwise", "exp": 4102444800},
                         "another-secret-another-secret-12345", algorithm="HS256")  # fmt: skip
     assert client.get(url, headers={"Authorization": f"Bearer {forged}"}).status_code == 401
-    expired = jwt.encode({"sub": "ada", "role": "admin", "iss": "shopwise", "exp": 1},
+    expired = jwt.encode({"sub": "ada", "role": "admin", "iss": "shopwise", "exp": 1, "jti": "a1"},
                          "s" * 40, algorithm="HS256")  # fmt: skip
     r = client.get(url, headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]

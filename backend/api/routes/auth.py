@@ -4,14 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
 from backend.api.schemas import Page
+from backend.api.security import PrincipalDep
 from backend.security.api_keys import Scope
-from backend.services.auth import AuthError, IssuedToken
+from backend.services.auth import AuthError, IssuedToken, NotAllowedError
 
 router = APIRouter(tags=["auth"])
 
@@ -26,10 +27,29 @@ class TokenOut(BaseModel):
     token_type: str = "bearer"
     role: str
     expires_in: int = Field(description="Seconds until the token expires")
+    token_id: str = Field(description="The token's id, to revoke it (jti)")
+    scopes: list[str] = Field(
+        default_factory=list,
+        description="A shopper token: the most it may do, for its own user only",
+    )
 
 
 class ShopperSessionIn(BaseModel):
     user_id: uuid.UUID | None = Field(default=None, description="Omit for a guest session")
+
+
+class TokenInfo(BaseModel):
+    id: str
+    role: str
+    subject: str
+    user_id: uuid.UUID | None
+    api_key_id: uuid.UUID | None = Field(description="The key that minted a shopper token")
+    scopes: list[str]
+    created_at: datetime
+    expires_at: datetime
+
+
+TokenIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 
 
 class ApiKeyIn(BaseModel):
@@ -55,7 +75,11 @@ class ApiKeyCreated(BaseModel):
 
 def _token(issued: IssuedToken) -> TokenOut:
     return TokenOut(
-        access_token=issued.access_token, role=issued.role, expires_in=issued.expires_in
+        access_token=issued.access_token,
+        role=issued.role,
+        expires_in=issued.expires_in,
+        token_id=issued.token_id,
+        scopes=list(issued.scopes),
     )
 
 
@@ -70,22 +94,85 @@ async def login(body: LoginIn, components: ComponentsDep) -> TokenOut:
         issued = await run_in_threadpool(components.auth.login, body.username, body.password)
     except AuthError as exc:
         raise HTTPException(status_code=401, detail=str(exc)) from exc
-    return TokenOut(
-        access_token=issued.access_token, role=issued.role, expires_in=issued.expires_in
-    )
+    return _token(issued)
+
+
+@router.post(
+    "/auth/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="End the bearer token sent with this request (any role, shoppers and guests too)",
+    responses={422: {"description": "No bearer token was sent"}},
+)
+def logout(request: Request, principal: PrincipalDep, components: ComponentsDep) -> None:
+    token_id = principal.token_id
+    if token_id is None:  # auth off: nobody checked the token on the way in
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer ") and not header[7:].strip().startswith("sw_"):
+            try:
+                token_id = components.auth.authenticate_token(header[7:].strip()).token_id
+            except AuthError as exc:
+                raise HTTPException(status_code=401, detail=str(exc)) from exc
+    if token_id is None:
+        raise HTTPException(
+            status_code=422, detail="send the token to end as 'Authorization: Bearer <token>'"
+        )
+    components.auth.revoke_token(token_id, by=principal)
 
 
 @router.post(
     "/auth/shopper-session",
     response_model=TokenOut,
-    summary="A token bound to one shopper (or a new guest), for chat UIs",
-    responses={404: {"description": "No such user"}},
+    summary="A token bound to one shopper (or a new guest): needs a shoppers:act key",
+    responses={
+        403: {"description": "The credential may not act for shoppers"},
+        404: {"description": "No such user"},
+    },
 )
-def shopper_session(body: ShopperSessionIn, components: ComponentsDep) -> TokenOut:
-    issued = components.auth.shopper_session(body.user_id)
-    return TokenOut(
-        access_token=issued.access_token, role=issued.role, expires_in=issued.expires_in
-    )
+def shopper_session(
+    body: ShopperSessionIn, principal: PrincipalDep, components: ComponentsDep
+) -> TokenOut:
+    try:
+        issued = components.auth.shopper_session(body.user_id, minter=principal)
+    except NotAllowedError as exc:
+        raise HTTPException(status_code=403, detail=str(exc)) from exc
+    return _token(issued)
+
+
+@router.delete(
+    "/auth/shopper-session/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke a shopper token this key minted (the shopper logged out of the shop)",
+    responses={404: {"description": "No such token minted by this key"}},
+)
+def revoke_shopper_session(
+    token_id: TokenIdPath, principal: PrincipalDep, components: ComponentsDep
+) -> None:
+    components.auth.revoke_token(token_id, by=principal)
+
+
+@router.get(
+    "/admin/tokens",
+    response_model=Page[TokenInfo],
+    summary="Tokens in force (not expired, not revoked), newest first",
+)
+def list_tokens(
+    components: ComponentsDep,
+    user_id: Annotated[uuid.UUID | None, Query()] = None,
+    api_key_id: Annotated[uuid.UUID | None, Query()] = None,
+) -> Page[TokenInfo]:
+    rows = components.auth.list_tokens(user_id=user_id, api_key_id=api_key_id)
+    items = [TokenInfo.model_validate(row, from_attributes=True) for row in rows]
+    return Page[TokenInfo](items=items, total=len(items), limit=max(len(items), 1), offset=0)
+
+
+@router.delete(
+    "/admin/tokens/{token_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Revoke any token; it stops working at once",
+    responses={404: {"description": "No such token"}},
+)
+def revoke_token(token_id: TokenIdPath, principal: PrincipalDep, components: ComponentsDep) -> None:
+    components.auth.revoke_token(token_id, by=principal)
 
 
 @router.get("/admin/api-keys", response_model=Page[ApiKeyOut], summary="Storefront API keys")

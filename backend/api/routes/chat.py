@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
+from backend.api.security import PrincipalDep
 from backend.services.chat import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
@@ -23,14 +24,19 @@ router = APIRouter(tags=["chat"])
     response_model=ChatResponse,
     summary="Talk to the shopping assistant: products with reasons and the understood filters",
     responses={
-        404: {"description": "No such user"},
+        404: {"description": "No such user, or another caller's chat session"},
         422: {"description": "Empty or over-long message, bad ids, or an unknown product"},
     },
 )
-async def chat(body: ChatRequest, components: ComponentsDep) -> ChatResponse:
+async def chat(
+    body: ChatRequest, components: ComponentsDep, principal: PrincipalDep
+) -> ChatResponse:
     if components.chat is None:
         raise HTTPException(status_code=503, detail="the chat assistant is not configured")
-    return await run_in_threadpool(components.chat.chat_turn, body)
+    if principal.kind == "shopper" and body.user_id is None and principal.user_id is not None:
+        body = body.model_copy(update={"user_id": principal.user_id})  # their own profile
+    # The session belongs to the caller: another caller's session id is a 404.
+    return await run_in_threadpool(components.chat.chat_turn, body, owner=principal.identity)
 
 
 @router.get(

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import TrackerDep
 from backend.api.schemas import EventIn, EventResult
+from backend.api.security import PrincipalDep
 from backend.services.track import MAX_BATCH, BatchResult
 
 router = APIRouter(tags=["events"])
@@ -28,12 +29,16 @@ class EventBatchIn(BaseModel):
     status_code=status.HTTP_201_CREATED,
     summary="Record an interaction; the next recommendation reflects it",
     responses={
-        200: {"model": EventResult, "description": "Already stored (same event_id)"},
+        200: {"model": EventResult, "description": "Already stored (same event_id and event)"},
+        409: {"description": "This sender used the event_id for a different event"},
         422: {"description": "Unknown user or product, or a malformed event"},
     },
 )
-async def track_event(event: EventIn, tracker: TrackerDep, response: Response) -> EventResult:
-    result = await run_in_threadpool(tracker.track, event)
+async def track_event(
+    event: EventIn, tracker: TrackerDep, principal: PrincipalDep, response: Response
+) -> EventResult:
+    # Event ids are the sender's own: a shopper's can never shadow their storefront's.
+    result = await run_in_threadpool(tracker.track, event, source=principal.identity)
     if result.duplicate:
         response.status_code = status.HTTP_200_OK
     return result
@@ -45,7 +50,10 @@ async def track_event(event: EventIn, tracker: TrackerDep, response: Response) -
     summary="Record up to 1,000 interactions; each is accepted or rejected with a reason",
     responses={422: {"description": "Not a batch (no list, or more than 1,000 events)"}},
 )
-async def track_events(batch: EventBatchIn, tracker: TrackerDep) -> BatchResult:
+async def track_events(
+    batch: EventBatchIn, tracker: TrackerDep, principal: PrincipalDep
+) -> BatchResult:
     """Accepted events are stored together in one transaction: all of them or, on a
-    database failure, none (retrying is safe with ``event_id``)."""
-    return await run_in_threadpool(tracker.track_many, batch.events)
+    database failure, none (retrying is safe with ``event_id``). An event whose id this
+    sender already used for another event is reported as a ``conflict``."""
+    return await run_in_threadpool(tracker.track_many, batch.events, source=principal.identity)

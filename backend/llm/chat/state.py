@@ -119,7 +119,9 @@ class GuestEvent(BaseModel):
 
 
 class ChatState(BaseModel):
-    session_id: uuid.UUID
+    session_id: uuid.UUID  # always made by the server
+    # Who started it (``Principal.identity``); nobody else may read or continue it.
+    owner: str | None = None
     user_id: uuid.UUID | None = None
     filters: ChatFilters = Field(default_factory=ChatFilters)
     shown: list[uuid.UUID] = Field(default_factory=list)  # the cards on screen, in order
