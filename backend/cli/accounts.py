@@ -9,12 +9,15 @@ import typer
 
 from backend.cli.common import error, migrated_engine, settings
 from backend.errors import InvalidInputError, NotFoundError
+from backend.security.api_keys import Scope
 
 if TYPE_CHECKING:
     from backend.services.auth import AuthService
 
 keys_app = typer.Typer(help="Storefront API keys (stored hashed, shown once).")
 admins_app = typer.Typer(help="Admin and editor accounts for the product team.")
+tokens_app = typer.Typer(help="Issued bearer tokens (shopper sessions and staff logins).")
+SCOPES_HELP = ", ".join(scope.value for scope in Scope) + " (repeat the option)"
 
 
 def _auth_service() -> AuthService:
@@ -29,8 +32,7 @@ def keys_create(
     name: Annotated[str, typer.Option(help="Who the key is for, e.g. 'main storefront'")],
     scope: Annotated[
         list[str],
-        typer.Option(help="recommendations:read, events:write, catalog:write, users:read, "
-                     "metrics:read (repeat the option)"),
+        typer.Option(help=SCOPES_HELP),
     ],
 ) -> None:  # fmt: skip
     """Create a key; the key itself is printed once and never stored."""
@@ -76,3 +78,34 @@ def admins_create(
     except InvalidInputError as exc:
         raise error(str(exc)) from exc
     typer.echo(f"created {user.role} {user.username}")
+
+
+@tokens_app.command("list")
+def tokens_list(
+    user: Annotated[str | None, typer.Option(help="Only this shopper's tokens")] = None,
+    key: Annotated[str | None, typer.Option(help="Only the tokens this API key minted")] = None,
+) -> None:
+    """List live tokens (neither expired nor revoked), newest first; never the tokens themselves."""
+    try:
+        user_id = uuid.UUID(user) if user else None
+        key_id = uuid.UUID(key) if key else None
+    except ValueError as exc:
+        raise error(f"not an id: {exc}") from exc
+    for row in _auth_service().list_tokens(user_id=user_id, api_key_id=key_id):
+        minted = f" minted by key {row.api_key_id}" if row.api_key_id else ""
+        typer.echo(
+            f"{row.id}  {row.role}  {row.subject}  expires {row.expires_at:%Y-%m-%d %H:%M}{minted}"
+        )
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: Annotated[str, typer.Argument(help="The token's id (jti)")]) -> None:
+    """Revoke one token; requests with it fail at once."""
+    from backend.services.auth import Principal
+
+    operator = Principal(kind="admin", name="shopwise tokens revoke")
+    try:
+        _auth_service().revoke_token(token_id, by=operator)
+    except NotFoundError as exc:
+        raise error(f"no such token: {token_id}") from exc
+    typer.echo(f"revoked {token_id}")

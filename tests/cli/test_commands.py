@@ -18,7 +18,7 @@ from backend.config import PROJECT_ROOT
 
 VERBS = [
     "migrate", "seed", "serve", "worker", "segments", "index", "train", "evaluate",
-    "keys", "admins", "import",
+    "keys", "admins", "tokens", "import",
 ]  # fmt: skip
 
 
@@ -93,10 +93,37 @@ def test_key_lifecycle(cli):
     assert "revoked 20" in cli("keys", "list").output
 
 
+def test_token_lifecycle(cli, monkeypatch):
+    """A shopper token minted by a key is listed under that key and dies when revoked here."""
+    monkeypatch.setenv("JWT_SECRET", "s" * 40)  # keys and tokens verify across processes
+    from backend.cli.common import settings
+    from backend.db.engine import make_engine
+    from backend.services.auth import AuthError, AuthService
+
+    created = cli("keys", "create", "--name", "shop", "--scope", "shoppers:act").output
+    key_id, secret = created.split()[1], created.split("key:")[1].split()[0]
+    config = settings()  # the commands' own: same database, same key pepper
+    auth = AuthService(db=make_engine(config.database_url), settings=config)
+    issued = auth.shopper_session(None, minter=auth.authenticate_key(secret))
+    token_id = auth.authenticate_token(issued.access_token).token_id
+    assert token_id is not None
+
+    listed = cli("tokens", "list", "--key", key_id).output
+    assert token_id in listed and "shopper" in listed
+    assert issued.access_token not in listed  # the token itself is never shown
+    assert cli("tokens", "list", "--key", str(uuid.uuid4())).output == ""
+    assert f"revoked {token_id}" in cli("tokens", "revoke", token_id).output
+    with pytest.raises(AuthError):
+        auth.authenticate_token(issued.access_token)
+    assert token_id not in cli("tokens", "list").output
+
+
 @pytest.mark.parametrize(
     "args",
     [
         ["keys", "create", "--name", "shop", "--scope", "everything:write"],
+        ["tokens", "revoke", "0123abcd"],
+        ["tokens", "list", "--user", "not-a-uuid"],
         ["keys", "revoke", "not-a-uuid"],
         ["keys", "revoke", str(uuid.uuid4())],
         ["admins", "create", "--username", "ada", "--password", "short"],
