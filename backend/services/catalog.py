@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from decimal import Decimal
+from typing import Annotated
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
@@ -18,19 +19,25 @@ from backend.db.engine import session_scope
 from backend.db.models import Product, utcnow
 from backend.errors import NotFoundError
 from backend.recommender.catalog import ProductRecord, SnapshotManager
+from backend.security.text import SafeMultilineText, SafeText, SafeUrl
 from backend.services.indexing import Indexer
 
 log = logging.getLogger(__name__)
 
 
+# The stock column is a 32-bit integer in PostgreSQL; beyond it a write would fail deep down.
+MAX_QUANTITY = 2**31 - 1
+Tag = Annotated[SafeText, Field(max_length=100)]
+
+
 class ProductIn(BaseModel):
-    name: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=20_000)
-    category: str = Field(min_length=1, max_length=120)
+    name: SafeText = Field(min_length=1, max_length=300)
+    description: SafeMultilineText = Field(default="", max_length=20_000)
+    category: SafeText = Field(min_length=1, max_length=120)
     price: Decimal = Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2)
-    quantity: int = Field(default=0, ge=0)
-    image_url: str | None = Field(default=None, max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    quantity: int = Field(default=0, ge=0, le=MAX_QUANTITY)
+    image_url: SafeUrl | None = Field(default=None, max_length=1000)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     # Where the product is offered (store or pickup point); both or neither.
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -45,13 +52,13 @@ class ProductIn(BaseModel):
 class ProductPatch(BaseModel):
     """Only the fields sent change."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20_000)
-    category: str | None = Field(default=None, min_length=1, max_length=120)
+    name: SafeText | None = Field(default=None, min_length=1, max_length=300)
+    description: SafeMultilineText | None = Field(default=None, max_length=20_000)
+    category: SafeText | None = Field(default=None, min_length=1, max_length=120)
     price: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=12, decimal_places=2)
-    quantity: int | None = Field(default=None, ge=0)
-    image_url: str | None = Field(default=None, max_length=1000)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
+    image_url: SafeUrl | None = Field(default=None, max_length=1000)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 

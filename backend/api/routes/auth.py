@@ -11,13 +11,14 @@ from starlette.concurrency import run_in_threadpool
 from backend.api.deps import ComponentsDep
 from backend.api.schemas import Page
 from backend.security.api_keys import Scope
+from backend.security.text import SafeText
 from backend.services.auth import AuthError, IssuedToken
 
 router = APIRouter(tags=["auth"])
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=80)
+    username: SafeText = Field(min_length=1, max_length=80)
     password: str = Field(min_length=1, max_length=200)
 
 
@@ -33,7 +34,7 @@ class ShopperSessionIn(BaseModel):
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: SafeText = Field(min_length=1, max_length=120)
     scopes: list[Scope] = Field(min_length=1, max_length=10)
 
 

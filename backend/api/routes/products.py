@@ -12,6 +12,7 @@ from backend.api.routes.users import Limit, Offset
 from backend.api.schemas import CategoryOut, Page, ProductOut
 from backend.db import repository
 from backend.errors import InvalidInputError, NotFoundError
+from backend.security.text import SafeText
 from backend.services.catalog import CatalogService, ProductIn, ProductPatch
 
 router = APIRouter(tags=["catalog"])
@@ -24,11 +25,11 @@ def list_products(
     session: SessionDep,
     limit: Limit = 20,
     offset: Offset = 0,
-    category: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    category: Annotated[SafeText | None, Query(min_length=1, max_length=120)] = None,
     min_price: Price = None,
     max_price: Price = None,
     in_stock: Annotated[bool | None, Query(description="true: only in stock")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text")] = None,
+    q: Annotated[SafeText | None, Query(min_length=1, max_length=200, description="Text")] = None,
 ) -> Page[ProductOut]:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise InvalidInputError("min_price must not be greater than max_price")
