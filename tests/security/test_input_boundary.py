@@ -81,8 +81,8 @@ def _cases(shop: Shop) -> list[tuple[str, str, str, Callable[[str], dict[str, An
 
         return make
 
-    def field(name: str) -> Callable[[dict[str, Any], str], None]:
-        return lambda payload, text: payload.__setitem__(name, text)
+    def field_text(name: str) -> Callable[[dict[str, Any], str], None]:
+        return lambda payload, text: payload.__setitem__(name, f"a{text}b")
 
     def query(params: dict[str, str], name: str) -> Callable[[str], dict[str, Any]]:
         return lambda text: {"params": {**params, name: f"a{text}b"}}
@@ -98,10 +98,9 @@ def _cases(shop: Shop) -> list[tuple[str, str, str, Callable[[str], dict[str, An
 
     cases = []
     for name, prose in [("name", False), ("category", False), ("description", True)]:
-        cases.append((f"POST /products {name}", "POST", "/products",
-                      body(PRODUCT, lambda p, t, n=name: p.__setitem__(n, f"a{t}b")), prose))  # fmt: skip
-        cases.append((f"PUT /products {name}", "PUT", f"/products/{product}",
-                      body({}, lambda p, t, n=name: p.__setitem__(n, f"a{t}b")), prose))  # fmt: skip
+        put = field_text(name)
+        cases.append((f"POST /products {name}", "POST", "/products", body(PRODUCT, put), prose))
+        cases.append((f"PUT /products {name}", "PUT", f"/products/{product}", body({}, put), prose))
     cases += [
         ("POST /products tags", "POST", "/products",
          body(PRODUCT, lambda p, t: p.__setitem__("tags", ["ok", f"a{t}b"])), False),
