@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep, SessionDep
@@ -17,7 +18,9 @@ from backend.services.catalog import CatalogService, ProductIn, ProductPatch
 
 router = APIRouter(tags=["catalog"])
 
-Price = Annotated[Decimal | None, Query(ge=0, le=1_000_000, max_digits=12, decimal_places=2)]
+# A filter bound: a number (the schema says so; a free-form string would promise too much).
+PriceBound = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1e6})]
+Price = Annotated[PriceBound | None, Query(ge=0, le=1_000_000)]
 
 
 @router.get("/products", response_model=Page[ProductOut], summary="Browse and filter the catalog")
