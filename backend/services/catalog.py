@@ -21,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 
 from backend.db.engine import session_scope
@@ -42,7 +43,7 @@ _PRICE_TEXT = r"^(1000000(\.0+)?|[0-9]{1,6}(\.[0-9]+)?)$"
 
 def _price_input(value: object) -> object:
     if isinstance(value, bool) or (isinstance(value, str) and not re.match(_PRICE_TEXT, value)):
-        raise ValueError("must be a number from 0 to 1000000, e.g. 19.90")
+        raise PydanticCustomError("price", "must be a number from 0 to 1000000, e.g. 19.90")
     return value
 
 

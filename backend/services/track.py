@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -45,8 +46,9 @@ def _iso_text(value: object) -> object:
     seconds since 1970, so a client's 0 or a millisecond count became a plausible date."""
     if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE_TIME.match(value)):
         return value
-    raise ValueError(
-        "must be an ISO 8601 date-time string with a timezone, e.g. 2026-11-01T12:00:00Z"
+    raise PydanticCustomError(
+        "timestamp",
+        "must be an ISO 8601 date-time string with a timezone, e.g. 2026-11-01T12:00:00Z",
     )
 
 
