@@ -29,9 +29,9 @@ from backend.db.migrate import upgrade
 from backend.db.seed import load_seed
 from backend.main import create_app
 
-POSITIVE_PER_OPERATION = 50
-NEGATIVE_PER_OPERATION = 40
-STATEFUL_SCENARIOS = 100
+POSITIVE_PER_OPERATION = 45
+NEGATIVE_PER_OPERATION = 35
+STATEFUL_SCENARIOS = 70
 MIN_REQUESTS = 3000
 
 
