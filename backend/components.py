@@ -27,7 +27,7 @@ from backend.llm.client import LLMClient, build_client
 from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompt_store import PromptStore
-from backend.llm.prompts import PromptLibrary
+from backend.llm.prompts import PromptLibrary, RenderBudget
 from backend.llm.stats import ExplanationStats
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
@@ -160,7 +160,12 @@ def build_components(
     retrieval = build_retrieval(settings, db, monitor=metrics.dependencies)
     snapshots = snapshot_manager(db, retrieval)
     retrieval.bind(snapshots)
-    prompts = PromptLibrary(settings.prompts_dir, PromptStore(db))
+    budget = RenderBudget(
+        seconds=settings.template_render_seconds,
+        loop_iterations=settings.template_max_loop_iterations,
+        output_chars=settings.template_max_output_chars,
+    )
+    prompts = PromptLibrary(settings.prompts_dir, PromptStore(db), budget=budget)
     cache: Cache = (
         RedisCache.from_url(
             settings.redis_url,
@@ -210,7 +215,13 @@ def build_components(
             precompute_max_age_seconds=settings.precompute_max_age_seconds,
             metrics=metrics,
         ),
-        tracker=TrackingService(db=db, snapshots=snapshots, cache=cache, metrics=metrics),
+        tracker=TrackingService(
+            db=db,
+            snapshots=snapshots,
+            cache=cache,
+            metrics=metrics,
+            max_event_age=timedelta(days=settings.event_max_age_days),
+        ),
         experiments=ExperimentService(
             db=db,
             strategies=strategies,

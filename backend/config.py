@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import AnyHttpUrl, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.security.proxies import parse_networks
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -125,7 +127,21 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     shopper_token_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     rate_limit_per_minute: int = Field(default=1200, ge=1)
-    login_attempts_per_minute: int = Field(default=5, ge=1)
+    login_attempts_per_minute: int = Field(default=10, ge=1)
+    # Separate buckets: a storefront's key carries all its shoppers' traffic from a few
+    # servers, so it gets far more than one IP; a shopper token gets its own (and its IP's);
+    # failed authentication is counted per client IP, so guessing keys or tokens is slow.
+    rate_limit_per_key_per_minute: int = Field(default=60_000, ge=1)
+    rate_limit_per_shopper_per_minute: int = Field(default=600, ge=1)
+    auth_failures_per_minute: int = Field(default=30, ge=1)
+    # Proxies whose X-Forwarded-For is believed (CIDRs); none by default, not even loopback.
+    trusted_proxies: list[str] = Field(default_factory=list)
+    # Events older than this (or more than a few minutes in the future) are refused.
+    event_max_age_days: int = Field(default=3 * 365, ge=1, le=100 * 365)
+    # Budget of one template render in the prompt preview and save.
+    template_render_seconds: float = Field(default=2.0, gt=0, le=60)
+    template_max_loop_iterations: int = Field(default=100_000, ge=100)
+    template_max_output_chars: int = Field(default=200_000, ge=1000)
 
     # Largest accepted request body (a batch of 1,000 events is about 250 KB).
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -150,6 +166,12 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        parse_networks(value)  # a typo must not silently trust nobody (or everybody)
         return value
 
     @field_validator("openai_api_key", "admin_token", "jwt_secret")

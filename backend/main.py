@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from backend import __version__
 from backend.api.errors import install_error_handlers
-from backend.api.middleware import RequestContextMiddleware
+from backend.api.middleware import RateLimitMiddleware, RequestContextMiddleware
 from backend.api.openapi import install_openapi
 from backend.api.routes import (
     admin_prompts,
@@ -125,6 +125,7 @@ def create_app(settings: Settings | None = None, components: Components | None =
     )
     install_error_handlers(app)
     install_openapi(app)
+    app.add_middleware(RateLimitMiddleware)  # inside the request context: 429s carry its id
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

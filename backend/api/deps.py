@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from backend.components import Components
 from backend.errors import InvalidInputError
+from backend.security.text import SafeText
 from backend.services.recommend import RecommendationService
 from backend.services.track import TrackingService
 
@@ -42,7 +43,7 @@ TrackerDep = Annotated[TrackingService, Depends(get_tracker)]
 
 TopN = Annotated[int | None, Query(ge=1, le=50, description="How many (1–50)")]
 Algorithm = Annotated[
-    str | None,
+    SafeText | None,
     Query(min_length=1, max_length=40, description="Strategy to use; default: the service's"),
 ]
 

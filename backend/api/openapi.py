@@ -25,6 +25,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 _DESCRIPTIONS = {
+    "400": "The body could not be read at all (not UTF-8 text)",
     "401": "Missing or invalid credentials",
     "403": "Credentials lack the scope or role",
     "404": "Not found",
@@ -58,6 +59,8 @@ def install_openapi(app: FastAPI) -> None:
                     codes.append("404")
                 if method in ("post", "put", "patch"):
                     codes.append("413")
+                if "requestBody" in operation:
+                    codes.append("400")
                 responses = operation.setdefault("responses", {})
                 for code in codes:
                     entry = responses.setdefault(code, {"description": _DESCRIPTIONS[code]})

@@ -1,4 +1,9 @@
-"""HTTP request and response shapes. No password hash has a field here, so none can leak."""
+"""HTTP request and response shapes. No password hash has a field here, so none can leak.
+
+Every text a client sends is typed ``SafeText`` (one line) or ``SafeMultilineText`` (prose),
+and every link ``SafeUrl`` (``security.text``): control and bidi-override characters and
+unsafe URL schemes are refused at the boundary, with one rule documented in the schema.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.security.text import SafeMultilineText, SafeText, SafeUrl
 from backend.services.health import HealthReport
 from backend.services.schemas import RecommendationResult, RecommendedProduct
 from backend.services.track import EventIn, EventResult
@@ -22,6 +28,9 @@ __all__ = [
     "ProductOut",
     "RecommendationResult",
     "RecommendedProduct",
+    "SafeMultilineText",
+    "SafeText",
+    "SafeUrl",
     "ServiceInfo",
     "UserDetail",
     "UserOut",

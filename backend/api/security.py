@@ -1,7 +1,8 @@
 """Authentication and authorisation for every request, in one dependency.
 
 ``authorize`` runs before each route: it identifies the caller (API key in ``X-API-Key``, or
-a bearer token), applies the route's policy from ``policies.py`` and the rate limits, and
+a bearer token), applies the route's policy from ``policies.py`` (the rate limits are counted
+earlier, in ``middleware.RateLimitMiddleware``), and
 leaves the ``Principal`` on ``request.state`` for routes that need it.
 """
 
@@ -22,35 +23,44 @@ def _components(request: Request) -> Components:
 
 
 def client_ip(request: Request) -> str:
+    """The client's address as the rate-limit middleware resolved it (trusted proxies)."""
+    known = getattr(request.state, "client_ip", None)
+    if isinstance(known, str):
+        return known
     return request.client.host if request.client else "unknown"
 
 
-def _rate_limit(components: Components, key: str, limit: int) -> None:
-    allowed, retry_after = components.rate_limiter.hit(key, limit, 60)
-    if not allowed:
-        raise HTTPException(
-            status_code=429,
-            detail="too many requests; slow down and retry later",
-            headers={"Retry-After": str(retry_after)},
-        )
+def authenticate(
+    components: Components, api_key: str | None, authorization: str | None
+) -> Principal | None:
+    """The caller named by the headers, None if anonymous; AuthError if the credential fails."""
+    auth = authorization or ""
+    if api_key:
+        return components.auth.authenticate_key(api_key)
+    if auth.lower().startswith("bearer "):
+        value = auth[7:].strip()
+        if value.startswith("sw_"):
+            return components.auth.authenticate_key(value)
+        return components.auth.authenticate_token(value)
+    return None
 
 
 def _identify(request: Request, components: Components) -> Principal | None:
-    key = request.headers.get("x-api-key")
-    auth = request.headers.get("authorization", "")
+    # The rate-limit middleware authenticated the caller already (and counted a failure).
+    identified = getattr(request.state, "identified", None)
     try:
-        if key:
-            return components.auth.authenticate_key(key)
-        if auth.lower().startswith("bearer "):
-            value = auth[7:].strip()
-            if value.startswith("sw_"):
-                return components.auth.authenticate_key(value)
-            return components.auth.authenticate_token(value)
+        if identified is not None:
+            principal, error = identified
+            if error is not None:
+                raise error
+            return principal  # type: ignore[no-any-return]
+        return authenticate(
+            components, request.headers.get("x-api-key"), request.headers.get("authorization")
+        )
     except AuthError as exc:
         raise HTTPException(
             status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}
         ) from exc
-    return None
 
 
 async def _user_ids_in_request(request: Request) -> set[str]:
@@ -91,14 +101,6 @@ async def authorize(request: Request) -> Principal:
     route = getattr(request.scope.get("route"), "path", None) or request.url.path
     policy = policy_for(request.method, route)
     principal = _identify(request, components) if components.auth.enabled else None
-    limits = components.settings
-    if route == "/auth/login":
-        _rate_limit(components, f"login:{client_ip(request)}", limits.login_attempts_per_minute)
-    _rate_limit(components, f"ip:{client_ip(request)}", limits.rate_limit_per_minute)
-    if principal is not None:
-        _rate_limit(
-            components, f"who:{principal.key_id or principal.name}", limits.rate_limit_per_minute
-        )
     if not components.auth.enabled:
         request.state.principal = OPEN
         return OPEN

@@ -13,6 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from backend.security.text import SafeMultilineText, SafeText
+
 Status = Literal["running", "stopped", "promoted"]
 
 DEFAULT_PROMPT = "explain_user.j2"  # the LLM's instructions: what a prompt variant changes
@@ -26,7 +28,7 @@ def _stripped(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_stripped)]  # experiment and variant names
+Name = Annotated[SafeText, AfterValidator(_stripped)]  # experiment and variant names
 
 
 class Blend(BaseModel):
@@ -62,7 +64,7 @@ class VariantSpec(BaseModel):
 
     name: Name = Field(min_length=1, max_length=80)
     share: float = Field(gt=0, le=1, description="Share of the traffic, 0 < share ≤ 1")
-    strategy: str | None = Field(default=None, min_length=1, max_length=40)
+    strategy: SafeText | None = Field(default=None, min_length=1, max_length=40)
     blend: Blend | None = Field(default=None, description="Hybrid source weights")
     prompt_version: int | None = Field(
         default=None, ge=1, description="A stored version of prompt_name, pinned for this arm"
@@ -94,7 +96,7 @@ class ExperimentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: Name = Field(min_length=1, max_length=120)
-    description: str = Field(default="", max_length=2000)
+    description: SafeMultilineText = Field(default="", max_length=2000)
     variants: list[VariantSpec] = Field(min_length=2, max_length=10)
     attribution_window_hours: int = Field(default=24, ge=1, le=24 * 30)
 

@@ -5,13 +5,22 @@ loudly (in tests and at preview), never silently. Templates are looked up in ord
 being previewed, the newest version stored through the admin API (``PromptStore``), the file.
 Jinja re-checks each source before use, so a file edit or a stored version takes effect
 without a restart. The environment is sandboxed: an edited template is data, not code.
+
+Every render also has a budget (``RenderBudget``: time, loop iterations, output size), since
+an editor's template can loop: ``range(3000)`` inside ``range(3000)`` would otherwise hold a
+worker for seconds and larger ones for hours. The budget is checked by the rendering code
+itself (every range, call, operator and output chunk), so an exceeded budget stops the
+render where it is: no thread is left running it.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -25,7 +34,9 @@ from jinja2 import (
     TemplateSyntaxError,
     meta,
     nodes,
+    pass_context,
 )
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -35,6 +46,157 @@ Origin = Literal["file", "db", "draft"]
 
 class PromptError(RuntimeError):
     """A template is missing, does not parse, or needs a variable that was not given."""
+
+
+class TemplateBudgetExceeded(PromptError):
+    """A render went over its time, loop or output budget (the message names which)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RenderBudget:
+    seconds: float = 2.0
+    loop_iterations: int = 100_000  # items of every range() and loop, summed over the render
+    output_chars: int = 200_000
+
+
+class _Meter:
+    """One render's spending; checked at every range, call, operator and output chunk."""
+
+    def __init__(self, budget: RenderBudget) -> None:
+        self.budget = budget
+        self.deadline = time.monotonic() + budget.seconds
+        self.iterations = 0
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateBudgetExceeded(
+                f"rendering took longer than {self.budget.seconds:g} s (the template's time limit)"
+            )
+
+    def spend(self, iterations: int) -> None:
+        self.iterations += iterations
+        if self.iterations > self.budget.loop_iterations:
+            raise TemplateBudgetExceeded(
+                f"more than {self.budget.loop_iterations} loop iterations in one render "
+                "(the template's loop limit)"
+            )
+        self.tick()
+
+    def size(self, length: int) -> None:
+        if length > self.budget.output_chars:
+            raise TemplateBudgetExceeded(
+                f"output longer than {self.budget.output_chars} characters "
+                "(the template's output limit)"
+            )
+
+
+_meter: ContextVar[_Meter | None] = ContextVar("template_meter", default=None)
+
+
+def _check() -> _Meter | None:
+    meter = _meter.get()
+    if meter is not None:
+        meter.tick()
+    return meter
+
+
+def _budgeted_range(*args: int) -> range:
+    items = range(*args)
+    meter = _meter.get()
+    if meter is not None:
+        meter.spend(len(items))
+    return items
+
+
+def _too_big(meter: _Meter, *values: Any) -> None:
+    """Refuse a size argument (a width, a repeat count) that alone exceeds the output cap."""
+    for value in values:
+        if isinstance(value, int) and not isinstance(value, bool):
+            meter.size(abs(value))
+
+
+def _guard_filter(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The filter, metered. Marked ``pass_context`` so Jinja never runs it at compile time
+    (constant folding would compute ``'x'|center(10**9)`` before any budget applies)."""
+    mark = getattr(getattr(func, "jinja_pass_arg", None), "name", None)
+
+    @pass_context
+    @functools.wraps(func)
+    def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
+        meter = _check()
+        if meter is not None:
+            _too_big(meter, *args[1:], *kwargs.values())
+        lead = {
+            "context": (context,),
+            "eval_context": (context.eval_ctx,),
+            "environment": (context.environment,),
+        }.get(mark or "", ())
+        result = func(*lead, *args, **kwargs)
+        if meter is not None and isinstance(result, str | list | tuple):
+            meter.size(len(result))
+        return result
+
+    return guarded
+
+
+class _BudgetedSandbox(SandboxedEnvironment):
+    """The sandbox, with every operator routed through ``call_binop`` to be metered."""
+
+    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
+    intercepted_unops = frozenset({"+", "-"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.globals["range"] = _budgeted_range
+        self.filters = {name: _guard_filter(f) for name, f in self.filters.items()}
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        meter = _check()
+        if meter is not None:
+            if operator == "*" and isinstance(left, str | list | tuple) and isinstance(right, int):
+                meter.size(len(left) * right)
+            elif (
+                operator == "*" and isinstance(right, str | list | tuple) and isinstance(left, int)
+            ):
+                meter.size(len(right) * left)
+            elif operator == "**" and isinstance(right, int | float) and abs(right) > 1000:
+                raise TemplateBudgetExceeded("exponent above 1000 (the template's number limit)")
+            result = super().call_binop(context, operator, left, right)
+            if isinstance(result, str | list | tuple):
+                meter.size(len(result))
+            return result
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        meter = _check()
+        if meter is not None:  # "x".ljust(10**9), lipsum(10**6) and the like
+            _too_big(meter, *args, *kwargs.values())
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Any:
+        meter = _check()
+        text = getattr(value, "__self__", None)
+        if meter is not None and isinstance(text, str) and re.search(r"\d{7,}", text):
+            meter.size(10**7)  # "{:>999999999}".format(...): refuse the width itself
+        return super().wrap_str_format(value)
+
+
+def render_within(template: Any, budget: RenderBudget, context: dict[str, Any]) -> str:
+    """Render chunk by chunk, stopping as soon as the budget is spent."""
+    meter = _Meter(budget)
+    token = _meter.set(meter)
+    try:
+        parts: list[str] = []
+        length = 0
+        chunks: Iterator[str] = template.generate(**context)
+        for chunk in chunks:
+            length += len(chunk)
+            meter.size(length)
+            meter.tick()
+            parts.append(chunk)
+        return "".join(parts)
+    finally:
+        _meter.reset(token)
 
 
 class StoredVersion(Protocol):
@@ -135,12 +297,16 @@ class PromptLibrary:
         store: PromptOverrides | None = None,
         *,
         drafts: Mapping[str, str] | None = None,
+        budget: RenderBudget | None = None,
     ) -> None:
         self.directory = directory
+        self.budget = budget or RenderBudget()
         self.store = store
         self._drafts = dict(drafts or {})
         self._loader = _Loader(FileSystemLoader(str(directory)), store, self._drafts)
-        self._env = SandboxedEnvironment(
+        self._env = _BudgetedSandbox(
+            # No constant folding: it would run filters at compile time, outside the budget.
+            optimized=False,
             loader=self._loader,
             undefined=StrictUndefined,
             autoescape=False,  # plain text for people and models, not HTML
@@ -156,17 +322,21 @@ class PromptLibrary:
 
     def render(self, name: str, /, **context: Any) -> str:
         try:
-            text = self._env.get_template(name).render(**context)
+            text = render_within(self._env.get_template(name), self.budget, context)
         except TemplateError as exc:
             raise PromptError(f"template {name!r}: {exc}") from exc
         except (ArithmeticError, LookupError, TypeError, ValueError, AttributeError) as exc:
             # An edited template can compute things; its mistakes are prompt errors too.
             raise PromptError(f"template {name!r}: {type(exc).__name__}: {exc}") from exc
+        except (RecursionError, MemoryError) as exc:  # a macro calling itself, a huge value
+            raise TemplateBudgetExceeded(f"template {name!r}: {type(exc).__name__}") from exc
         return _BLANK_RUNS.sub("\n\n", text).strip()
 
     def with_draft(self, name: str, source: str) -> PromptLibrary:
         """A library that renders ``source`` for ``name`` (for previews; nothing is stored)."""
-        return PromptLibrary(self.directory, self.store, drafts={**self._drafts, name: source})
+        return PromptLibrary(
+            self.directory, self.store, drafts={**self._drafts, name: source}, budget=self.budget
+        )
 
     # -- sources and versions --
 

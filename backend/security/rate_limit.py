@@ -5,12 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 
 class RateLimiter(Protocol):
     def hit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
         """Count one request; (allowed, seconds until the window resets)."""
+        ...
+
+    def peek(self, key: str, window_seconds: int) -> int:
+        """Hits counted so far in the current window, without counting one."""
         ...
 
 
@@ -34,6 +39,12 @@ class MemoryRateLimiter:
             count += 1
             self._counts[key] = (window, count)
         return count <= limit, retry_after
+
+    def peek(self, key: str, window_seconds: int) -> int:
+        window = int(self._clock() // window_seconds)
+        with self._lock:
+            current_window, count = self._counts.get(key, (window, 0))
+        return count if current_window == window else 0
 
 
 class RedisRateLimiter:
@@ -101,3 +112,71 @@ class RedisRateLimiter:
                 self._leases = {k: v for k, v in self._leases.items() if v[0] == window}
             self._leases[key] = (window, granted - 1 if granted > 0 else -1)
         return granted > 0, retry_after
+
+    def peek(self, key: str, window_seconds: int) -> int:
+        """Hits taken in Redis (leased ones included: exact for the small limits peeked at)."""
+        now = self._clock()
+        if now < self._down_until:
+            return self._fallback.peek(key, window_seconds)
+        window = int(now // window_seconds)
+        try:
+            value = self._client.get(f"{self._prefix}rl:{key}:{window}")
+        except Exception:
+            self._down_until = now + self._retry_after
+            return self._fallback.peek(key, window_seconds)
+        return int(value or 0)
+
+
+# --- which buckets a request counts against ----------------------------------------------
+
+WINDOW_SECONDS = 60
+# Wrong passwords for one username from one address: the allowance per window grows slower
+# than the window, so a guesser is slowed down more and more (1 minute, 15 minutes, a day).
+LOGIN_BACKOFF = ((60, 1), (900, 3), (86_400, 10))  # (window, multiple of the per-minute limit)
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    key: str
+    limit: int
+    window: int = WINDOW_SECONDS
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    limit: int
+    window: int
+    retry_after: int
+
+    def headers(self) -> list[tuple[str, str]]:
+        return [
+            ("Retry-After", str(self.retry_after)),
+            ("RateLimit-Limit", str(self.limit)),
+            ("RateLimit-Remaining", "0"),
+            ("RateLimit-Reset", str(self.retry_after)),
+            ("RateLimit-Policy", f"{self.limit};w={self.window}"),
+        ]
+
+
+def take(limiter: RateLimiter, buckets: list[Bucket]) -> Refusal | None:
+    """Count the request in every bucket; the first one over its limit refuses it."""
+    for bucket in buckets:
+        allowed, retry_after = limiter.hit(bucket.key, bucket.limit, bucket.window)
+        if not allowed:
+            return Refusal(bucket.limit, bucket.window, retry_after)
+    return None
+
+
+def login_locked(limiter: RateLimiter, who: str, per_minute: int) -> Refusal | None:
+    """Refuse a login for ``who`` (address and username) while it has failed too often."""
+    for window, multiple in LOGIN_BACKOFF:
+        limit = per_minute * multiple
+        if limiter.peek(f"loginfail:{window}:{who}", window) >= limit:
+            reset = int(window - time.time() % window) + 1
+            return Refusal(limit, window, reset)
+    return None
+
+
+def login_failed(limiter: RateLimiter, who: str, per_minute: int) -> None:
+    for window, multiple in LOGIN_BACKOFF:
+        limiter.hit(f"loginfail:{window}:{who}", per_minute * multiple, window)

@@ -8,29 +8,74 @@ and ``shopwise index`` (which skips everything unchanged) repairs it.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Annotated
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 
 from backend.db.engine import session_scope
 from backend.db.models import Product, utcnow
 from backend.errors import NotFoundError
 from backend.recommender.catalog import ProductRecord, SnapshotManager
+from backend.security.text import SafeMultilineText, SafeText, SafeUrl
 from backend.services.indexing import Indexer
 
 log = logging.getLogger(__name__)
 
 
+# The stock column is a 32-bit integer in PostgreSQL; beyond it a write would fail deep down.
+MAX_QUANTITY = 2**31 - 1
+# A price: a JSON number, or text like "19.90" (exactly what the schema documents), at most
+# 1,000,000, stored rounded to cents.
+_PRICE_TEXT = r"^(1000000(\.0+)?|[0-9]{1,6}(\.[0-9]+)?)$"
+
+
+def _price_input(value: object) -> object:
+    if isinstance(value, bool) or (isinstance(value, str) and not re.match(_PRICE_TEXT, value)):
+        raise PydanticCustomError("price", "must be a number from 0 to 1000000, e.g. 19.90")
+    return value
+
+
+def _to_cents(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+Price = Annotated[
+    Decimal,
+    BeforeValidator(_price_input),
+    Field(ge=0, le=1_000_000),
+    AfterValidator(_to_cents),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1_000_000},
+                {"type": "string", "pattern": _PRICE_TEXT},
+            ]
+        }
+    ),
+]
+Tag = Annotated[SafeText, Field(max_length=100)]
+
+
 class ProductIn(BaseModel):
-    name: str = Field(min_length=1, max_length=300)
-    description: str = Field(default="", max_length=20_000)
-    category: str = Field(min_length=1, max_length=120)
-    price: Decimal = Field(ge=0, le=1_000_000, max_digits=12, decimal_places=2)
-    quantity: int = Field(default=0, ge=0)
-    image_url: str | None = Field(default=None, max_length=1000)
-    tags: list[str] = Field(default_factory=list, max_length=50)
+    name: SafeText = Field(min_length=1, max_length=300)
+    description: SafeMultilineText = Field(default="", max_length=20_000)
+    category: SafeText = Field(min_length=1, max_length=120)
+    price: Price
+    quantity: int = Field(default=0, ge=0, le=MAX_QUANTITY)
+    image_url: SafeUrl | None = Field(default=None, max_length=1000)
+    tags: list[Tag] = Field(default_factory=list, max_length=50)
     # Where the product is offered (store or pickup point); both or neither.
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
@@ -45,13 +90,13 @@ class ProductIn(BaseModel):
 class ProductPatch(BaseModel):
     """Only the fields sent change."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=300)
-    description: str | None = Field(default=None, max_length=20_000)
-    category: str | None = Field(default=None, min_length=1, max_length=120)
-    price: Decimal | None = Field(default=None, ge=0, le=1_000_000, max_digits=12, decimal_places=2)
-    quantity: int | None = Field(default=None, ge=0)
-    image_url: str | None = Field(default=None, max_length=1000)
-    tags: list[str] | None = Field(default=None, max_length=50)
+    name: SafeText | None = Field(default=None, min_length=1, max_length=300)
+    description: SafeMultilineText | None = Field(default=None, max_length=20_000)
+    category: SafeText | None = Field(default=None, min_length=1, max_length=120)
+    price: Price | None = None
+    quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
+    image_url: SafeUrl | None = Field(default=None, max_length=1000)
+    tags: list[Tag] | None = Field(default=None, max_length=50)
     latitude: float | None = Field(default=None, ge=-90, le=90)
     longitude: float | None = Field(default=None, ge=-180, le=180)
 

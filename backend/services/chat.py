@@ -44,6 +44,7 @@ from backend.llm.stats import ExplanationStats
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
+from backend.security.text import SafeMultilineText, SafeText
 from backend.services.cache import Cache
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class FilterRemoval(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     field: FilterField
-    value: str | None = Field(default=None, min_length=1, max_length=100)
+    value: SafeText | None = Field(default=None, min_length=1, max_length=100)
 
 
 class ChatFeedback(BaseModel):
@@ -92,7 +93,7 @@ class ChatRequest(BaseModel):
     user_id: uuid.UUID | None = Field(
         default=None, description="A known shopper; omit for a guest."
     )
-    message: str = Field(default="", max_length=MAX_MESSAGE_CHARS)
+    message: SafeMultilineText = Field(default="", max_length=MAX_MESSAGE_CHARS)
     remove_filter: FilterRemoval | None = None
     feedback: ChatFeedback | None = None
 

@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from backend.db.models import as_utc, utcnow
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     import redis
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +253,8 @@ class RedisEventStream:
                     pipe.xadd(self.stream, fields, maxlen=self._maxlen, approximate=True)  # type: ignore[arg-type]
                 pipe.execute()
             except Exception as exc:  # keep the batch; the next publish retries it
+                # Redis may come back empty: create the group again before the next XADD.
+                self._group_ready = False
                 first = not self._last_error
                 self._last_error = type(exc).__name__
                 self._down_until = self._clock() + self._retry_after
@@ -271,6 +274,10 @@ class RedisEventStream:
 
     # -- consumer side --------------------------------------------------------------------
 
+    @property
+    def generation_key(self) -> str:
+        return f"{self.stream}:group-created"
+
     def _ensure_group(self) -> None:
         """Create the group at the stream's start, so nothing published earlier is skipped."""
         if self._group_ready:
@@ -282,19 +289,44 @@ class RedisEventStream:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        else:
+            # A new group: the first start, or Redis lost its data (a restart without
+            # persistence, a flush). Workers watch this mark to replay what may be lost.
+            self._client.set(self.generation_key, str(time.time_ns()))
         self._group_ready = True
+        self._claim_cursor = "0-0"
+
+    def _grouped(self, command: Callable[[], T]) -> T:
+        """Run a consumer-group command; if the stream or the group is gone (NOGROUP: Redis
+        restarted empty, or the key was deleted), create them again and run it once more."""
+        self._ensure_group()
+        try:
+            return command()
+        except Exception as exc:
+            if "NOGROUP" not in str(exc) and "no such key" not in str(exc):  # XINFO's way
+                raise
+            log.warning(
+                "stream %s or its group %s is missing (Redis lost its data?); recreating them",
+                self.stream,
+                self.group,
+            )
+            self._group_ready = False
+            self._ensure_group()
+            return command()
+
+    def group_generation(self) -> str | None:
+        """Changes whenever the group is created anew (see ``_ensure_group``)."""
+        self._ensure_group()
+        value = self._client.get(self.generation_key)
+        return str(value) if value is not None else None
 
     def read(self, consumer: str, count: int, block_ms: int) -> list[Delivery]:
         """New messages for this consumer (they stay pending until acked)."""
-        self._ensure_group()
-        try:
-            reply = self._client.xreadgroup(
+        reply = self._grouped(
+            lambda: self._client.xreadgroup(
                 self.group, consumer, {self.stream: ">"}, count=count, block=block_ms
             )
-        except Exception as exc:
-            if "NOGROUP" in str(exc):  # the stream was deleted under us: recreate the group
-                self._group_ready = False
-            raise
+        )
         deliveries: list[Delivery] = []
         for _stream, messages in cast(
             "list[tuple[str, list[tuple[str, dict[str, str]]]]]", reply or []
@@ -304,9 +336,10 @@ class RedisEventStream:
 
     def claim(self, consumer: str, min_idle_ms: int, count: int) -> list[Delivery]:
         """Take over messages pending longer than ``min_idle_ms`` (their worker died)."""
-        self._ensure_group()
-        reply = self._client.xautoclaim(
-            self.stream, self.group, consumer, min_idle_ms, self._claim_cursor, count=count
+        reply = self._grouped(
+            lambda: self._client.xautoclaim(
+                self.stream, self.group, consumer, min_idle_ms, self._claim_cursor, count=count
+            )
         )
         self._claim_cursor = str(reply[0])
         return [Delivery.parse(mid, fields) for mid, fields in reply[1] if fields is not None]
@@ -314,8 +347,9 @@ class RedisEventStream:
     def own_pending(self, consumer: str, count: int) -> list[Delivery]:
         """Messages delivered to this consumer name and not acked (a restart under the same
         name picks up where it stopped)."""
-        self._ensure_group()
-        reply = self._client.xreadgroup(self.group, consumer, {self.stream: "0"}, count=count)
+        reply = self._grouped(
+            lambda: self._client.xreadgroup(self.group, consumer, {self.stream: "0"}, count=count)
+        )
         out: list[Delivery] = []
         for _stream, messages in cast("list[tuple[str, list[tuple[str, Any]]]]", reply or []):
             out.extend(Delivery.parse(mid, fields) for mid, fields in messages if fields)
@@ -323,7 +357,7 @@ class RedisEventStream:
 
     def ack(self, message_ids: Sequence[str]) -> None:
         if message_ids:
-            self._client.xack(self.stream, self.group, *message_ids)
+            self._grouped(lambda: self._client.xack(self.stream, self.group, *message_ids))
 
     def dead_letter(self, delivery: Delivery, reason: str) -> None:
         """Park a message that can never be processed, so it stops blocking the group."""
@@ -332,16 +366,14 @@ class RedisEventStream:
         self.ack([delivery.message_id])
 
     def pending_count(self) -> int:
-        self._ensure_group()
-        info = self._client.xpending(self.stream, self.group)
+        info = self._grouped(lambda: self._client.xpending(self.stream, self.group))
         return int(info.get("pending", 0))
 
     def lag_seconds(self) -> float:
         """Age of the oldest message not yet acked: pending with a worker, or not yet
         delivered to any. A stream id starts with the milliseconds of its XADD."""
-        self._ensure_group()
         oldest: list[str] = []
-        pending = self._client.xpending(self.stream, self.group)
+        pending = self._grouped(lambda: self._client.xpending(self.stream, self.group))
         if pending.get("pending") and pending.get("min"):
             oldest.append(str(pending["min"]))
         last = self.group_info().get("last-delivered-id") or "0-0"
@@ -354,15 +386,14 @@ class RedisEventStream:
         return max(0.0, time.time() - millis / 1000)
 
     def group_info(self) -> dict[str, Any]:
-        self._ensure_group()
-        for group in self._client.xinfo_groups(self.stream):
+        for group in self._grouped(lambda: self._client.xinfo_groups(self.stream)):
             if group.get("name") == self.group:
-                return group
+                return dict(group)
+        self._group_ready = False  # the stream is there but not our group: make it again
         return {}
 
     def consumers(self) -> list[dict[str, Any]]:
-        self._ensure_group()
-        return list(self._client.xinfo_consumers(self.stream, self.group))
+        return list(self._grouped(lambda: self._client.xinfo_consumers(self.stream, self.group)))
 
     def status(self) -> StreamStatus:
         self._flush()
@@ -373,7 +404,11 @@ class RedisEventStream:
             return StreamStatus(
                 backend="redis",
                 status="degraded",
-                detail=f"unreachable ({type(exc).__name__}); {self.buffered} message(s) buffered",
+                detail=(
+                    f"Redis unreachable ({type(exc).__name__}): events are stored but not "
+                    f"delivered to workers; {self.buffered} message(s) buffered, the rest wait "
+                    "in the outbox"
+                ),
             )
         detail = (
             f"stream {self.stream}: {group.get('pending', 0)} pending, "

@@ -19,11 +19,13 @@ import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
 
 from backend.db import repository
 from backend.db.engine import session_scope
-from backend.db.models import Interaction, as_utc, utcnow
+from backend.db.models import Interaction, ProcessedEvent, as_utc, utcnow
 from backend.services.events import EventStream, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -87,4 +89,47 @@ class OutboxSweeper:
         if sent:
             self.published += sent
             log.warning("outbox sweep published %d event(s) left unannounced", sent)
+        return sent
+
+    def replay_unprocessed(self, since: datetime) -> int:
+        """Publish again every event since ``since`` the worker has not processed.
+
+        For when Redis lost its data: messages published before the loss and not yet
+        processed are gone with it (their outbox rows were cleared on publish). The worker's
+        ledger (``processed_event``) knows what was done; the rest is announced again.
+        """
+        sent = 0
+        cursor: tuple[datetime, uuid.UUID] | None = None
+        while True:
+            with Session(self.db) as session:
+                query = (
+                    select(Interaction)
+                    .where(col(Interaction.created_at) >= since)
+                    .where(
+                        ~sa.exists().where(
+                            col(ProcessedEvent.interaction_id) == col(Interaction.id)
+                        )
+                    )
+                )
+                if cursor is not None:
+                    at, last = cursor
+                    created, ident = col(Interaction.created_at), col(Interaction.id)
+                    query = query.where(sa.or_(created > at, sa.and_(created == at, ident > last)))
+                rows = list(
+                    session.exec(
+                        query.order_by(col(Interaction.created_at), col(Interaction.id)).limit(
+                            self.batch_size
+                        )
+                    ).all()
+                )
+            if not rows:
+                break
+            cursor = (rows[-1].created_at, rows[-1].id)
+            if not self.stream.publish([stream_event(i) for i in rows]):
+                log.warning("replay: stream unavailable; the next check tries again")
+                raise ConnectionError("event stream unavailable during replay")
+            sent += len(rows)
+            if len(rows) < self.batch_size:
+                break
+        log.warning("replayed %d unprocessed event(s) after the stream lost its data", sent)
         return sent

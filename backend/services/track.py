@@ -17,12 +17,14 @@ silently dropped.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +34,7 @@ from backend.db.models import Action, Interaction, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import SnapshotManager
+from backend.security.text import SafeText
 from backend.services.cache import Cache, invalidate_user
 from backend.services.events import EventStream
 from backend.services.outbox import stream_event
@@ -46,22 +49,38 @@ MAX_BATCH = 1000
 _WRITE_ATTEMPTS = 3  # a concurrent writer of the same event_id makes us re-validate
 
 
+def _iso_text(value: object) -> object:
+    """Only ISO 8601 text (or a datetime from Python callers): a JSON number would be read as
+    seconds since 1970, so a client's 0 or a millisecond count became a plausible date."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE_TIME.match(value)):
+        return value
+    raise PydanticCustomError(
+        "timestamp",
+        "must be an ISO 8601 date-time string with a timezone, e.g. 2026-11-01T12:00:00Z",
+    )
+
+
+_ISO_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+Timestamp = Annotated[datetime, BeforeValidator(_iso_text)]
+
+
 class EventIn(BaseModel):
     """An interaction sent by a storefront or the chat UI."""
 
     user_id: uuid.UUID
     action: Action
     product_id: uuid.UUID | None = None
-    query: str | None = Field(default=None, min_length=1, max_length=500)
-    event_id: str | None = Field(
+    query: SafeText | None = Field(default=None, min_length=1, max_length=500)
+    event_id: SafeText | None = Field(
         default=None,
         min_length=1,
         max_length=128,
         description="Client id for idempotency, scoped to the sender: the same event sent "
         "twice is stored once; the same id with a different event is a 409 conflict.",
     )
-    timestamp: datetime | None = Field(
-        default=None, description="When it happened (ISO 8601); defaults to now."
+    timestamp: Timestamp | None = Field(
+        default=None,
+        description="When it happened: an ISO 8601 string with a timezone; defaults to now.",
     )
 
     @model_validator(mode="after")
@@ -117,7 +136,9 @@ class TrackingService:
         cache: Cache,
         stream: EventStream | None = None,
         metrics: Metrics | None = None,
+        max_event_age: timedelta = timedelta(days=3 * 365),
     ) -> None:
+        self.max_event_age = max_event_age  # older timestamps are refused
         self.db = db
         self.snapshots = snapshots
         self.cache = cache
@@ -149,7 +170,7 @@ class TrackingService:
         results: dict[int, BatchItemResult] = {}
         valid: list[tuple[int, EventIn]] = []
         for index, item in enumerate(raw):
-            event, reason = _parse(item)
+            event, reason = _parse(item, self.max_event_age)
             if event is None:
                 results[index] = BatchItemResult(
                     index=index, status="rejected", reason=reason, event_id=_event_id(item)
@@ -316,7 +337,7 @@ def _same_event(stored: Interaction, event: EventIn) -> bool:
     return event.timestamp is None or as_utc(event.timestamp) == as_utc(stored.created_at)
 
 
-def _parse(item: object) -> tuple[EventIn | None, str | None]:
+def _parse(item: object, max_age: timedelta) -> tuple[EventIn | None, str | None]:
     if isinstance(item, EventIn):
         event = item
     else:
@@ -328,6 +349,8 @@ def _parse(item: object) -> tuple[EventIn | None, str | None]:
         return None, "timestamp must include a timezone, e.g. 2026-11-01T12:00:00Z"
     if event.timestamp is not None and event.timestamp > utcnow() + CLOCK_SKEW:
         return None, "timestamp is in the future"
+    if event.timestamp is not None and event.timestamp < utcnow() - max_age:
+        return None, f"timestamp is more than {max_age.days} days old"
     return event, None
 
 

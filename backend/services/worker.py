@@ -20,7 +20,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -300,8 +300,12 @@ class StreamWorker:
         heartbeat: Path | None = None,
         sweeper: OutboxSweeper | None = None,
         sweep_seconds: float = 10.0,
+        replay_window: timedelta = timedelta(days=1),
     ) -> None:
         self.stream = stream
+        # When Redis loses its data, unprocessed events of this window are announced again.
+        self.replay_window = replay_window
+        self._generation: str | None = None
         self.processor = processor
         self.consumer = consumer
         self.sweeper = sweeper  # announces events an API process died before publishing
@@ -383,6 +387,11 @@ class StreamWorker:
             return
         self._last_sweep = now
         self.sweeper.sweep()
+        generation = self.stream.group_generation()
+        if self._generation is not None and generation != self._generation:
+            log.warning("the event stream's group was created anew: Redis lost its data")
+            self.sweeper.replay_unprocessed(utcnow() - self.replay_window)
+        self._generation = generation
 
 
 class InProcessWorker:
@@ -488,7 +497,11 @@ class StreamWorkerMonitor:
             consumers = self.stream.consumers()
             pending = self.stream.pending_count()
         except Exception as exc:
-            return StreamStatus("redis", "degraded", f"unknown ({type(exc).__name__})")
+            return StreamStatus(
+                "redis",
+                "degraded",
+                f"Redis unreachable ({type(exc).__name__}): no worker can read events",
+            )
         active = [c for c in consumers if int(c.get("idle", 1 << 62)) < self.active_within_ms]
         detail = f"{len(active)} active worker(s), {pending} message(s) pending"
         if self.processor is not None:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
 from backend.llm.check import VocabularyCache
+from backend.security.text import SafeMultilineText, SafeText
 from backend.services.auth import AuthError
 from backend.services.prompt_admin import (
     PreviewResult,
@@ -93,21 +94,25 @@ AdminDep = Annotated[PromptAdmin, Depends(prompt_admin)]
 
 
 class PromptUpdate(BaseModel):
-    source: str = Field(min_length=1, max_length=20_000, description="The Jinja2 template")
-    author: str | None = Field(default=None, max_length=200, description="Kept with the version")
-    note: str | None = Field(default=None, max_length=500)
+    source: SafeMultilineText = Field(
+        min_length=1, max_length=20_000, description="The Jinja2 template"
+    )
+    author: SafeText | None = Field(
+        default=None, max_length=200, description="Kept with the version"
+    )
+    note: SafeText | None = Field(default=None, max_length=500)
 
 
 class PromptRollback(BaseModel):
     version: int | None = Field(
         default=None, ge=0, description="Version to restore; 0 = the file; default: the previous"
     )
-    author: str | None = Field(default=None, max_length=200)
-    note: str | None = Field(default=None, max_length=500)
+    author: SafeText | None = Field(default=None, max_length=200)
+    note: SafeText | None = Field(default=None, max_length=500)
 
 
 class PromptPreview(BaseModel):
-    source: str | None = Field(
+    source: SafeMultilineText | None = Field(
         default=None, min_length=1, max_length=20_000, description="A draft; default: in effect"
     )
     user_ids: list[uuid.UUID] | None = Field(default=None, max_length=10)

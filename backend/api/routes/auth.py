@@ -12,13 +12,14 @@ from backend.api.deps import ComponentsDep
 from backend.api.schemas import Page
 from backend.api.security import PrincipalDep
 from backend.security.api_keys import Scope
+from backend.security.text import SafeText
 from backend.services.auth import AuthError, IssuedToken, NotAllowedError
 
 router = APIRouter(tags=["auth"])
 
 
 class LoginIn(BaseModel):
-    username: str = Field(min_length=1, max_length=80)
+    username: SafeText = Field(min_length=1, max_length=80)
     password: str = Field(min_length=1, max_length=200)
 
 
@@ -53,7 +54,7 @@ TokenIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=120)
+    name: SafeText = Field(min_length=1, max_length=120)
     scopes: list[Scope] = Field(min_length=1, max_length=10)
 
 

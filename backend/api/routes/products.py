@@ -5,6 +5,7 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep, SessionDep
@@ -12,11 +13,14 @@ from backend.api.routes.users import Limit, Offset
 from backend.api.schemas import CategoryOut, Page, ProductOut
 from backend.db import repository
 from backend.errors import InvalidInputError, NotFoundError
+from backend.security.text import SafeText
 from backend.services.catalog import CatalogService, ProductIn, ProductPatch
 
 router = APIRouter(tags=["catalog"])
 
-Price = Annotated[Decimal | None, Query(ge=0, le=1_000_000, max_digits=12, decimal_places=2)]
+# A filter bound: a number (the schema says so; a free-form string would promise too much).
+PriceBound = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1e6})]
+Price = Annotated[PriceBound | None, Query(ge=0, le=1_000_000)]
 
 
 @router.get("/products", response_model=Page[ProductOut], summary="Browse and filter the catalog")
@@ -24,11 +28,11 @@ def list_products(
     session: SessionDep,
     limit: Limit = 20,
     offset: Offset = 0,
-    category: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    category: Annotated[SafeText | None, Query(min_length=1, max_length=120)] = None,
     min_price: Price = None,
     max_price: Price = None,
     in_stock: Annotated[bool | None, Query(description="true: only in stock")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Text")] = None,
+    q: Annotated[SafeText | None, Query(min_length=1, max_length=200, description="Text")] = None,
 ) -> Page[ProductOut]:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise InvalidInputError("min_price must not be greater than max_price")

@@ -10,6 +10,7 @@ from backend.api.deps import Algorithm, ComponentsDep, TopN, resolve_top_n
 from backend.api.schemas import RecommendationResult
 from backend.errors import InvalidInputError
 from backend.recommender.strategies import CandidateFilter
+from backend.security.text import SafeText
 
 router = APIRouter(tags=["recommendations"])
 
@@ -25,7 +26,7 @@ async def recommend(
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
     top_n: TopN = None,
     algorithm: Algorithm = None,
-    category: Annotated[str | None, Query(min_length=1, max_length=120)] = None,
+    category: Annotated[SafeText | None, Query(min_length=1, max_length=120)] = None,
     min_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
     max_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
     in_stock: Annotated[bool, Query(description="Only products in stock")] = False,

@@ -7,19 +7,22 @@ from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
 from backend.errors import InvalidInputError
 from backend.recommender.strategies.base import CandidateFilter
+from backend.security.text import SafeText
 from backend.services.search import Hit, SearchService
 
 router = APIRouter(tags=["search"])
 
 TopN = Annotated[int, Query(ge=1, le=50, description="How many (1–50)")]
-Price = Annotated[Decimal | None, Query(ge=0, le=1_000_000, max_digits=12, decimal_places=2)]
-Category = Annotated[str | None, Query(min_length=1, max_length=120)]
+# A filter bound: a number (the schema says so; a free-form string would promise too much).
+PriceBound = Annotated[Decimal, WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1e6})]
+Price = Annotated[PriceBound | None, Query(ge=0, le=1_000_000)]
+Category = Annotated[SafeText | None, Query(min_length=1, max_length=120)]
 
 
 class SearchHit(BaseModel):
@@ -80,7 +83,7 @@ def _filters(
 @router.get("/search", response_model=SearchResult, summary="Semantic product search")
 async def search(
     components: ComponentsDep,
-    q: Annotated[str, Query(min_length=1, max_length=200, description="What to look for")],
+    q: Annotated[SafeText, Query(min_length=1, max_length=200, description="What to look for")],
     top_n: TopN = 10,
     category: Category = None,
     min_price: Price = None,

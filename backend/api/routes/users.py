@@ -10,6 +10,7 @@ from backend.api.schemas import CartLine, Page, ProductBrief, UserDetail, UserOu
 from backend.db import repository
 from backend.db.models import Action
 from backend.errors import InvalidInputError, NotFoundError
+from backend.security.text import SafeText
 from backend.services.location import LocationIn
 from backend.services.privacy import UserExport
 
@@ -24,7 +25,7 @@ def list_users(
     session: SessionDep,
     limit: Limit = 20,
     offset: Offset = 0,
-    q: Annotated[str | None, Query(min_length=1, max_length=100)] = None,
+    q: Annotated[SafeText | None, Query(min_length=1, max_length=100)] = None,
 ) -> Page[UserOut]:
     page = repository.list_users(session=session, limit=limit, offset=offset, q=q)
     return Page[UserOut](
