@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,11 @@ EVALUATION = {
 }  # fmt: skip
 
 
+FILE_SOURCE = "Hi {{ user_name }}!\n{% for item in items %}\n- {{ item.name }}\n{% endfor %}"
+ALLOWED = ["items", "summary", "user_name"]
+SHOPPERS = [{"id": f"u{i}", "name": n} for i, n in enumerate(["Alice", "Bob", "Cleo", "Dan"])]
+
+
 class FakeAdminClient:
     """Answers like the API's admin endpoints; records every call."""
 
@@ -108,6 +114,13 @@ class FakeAdminClient:
         self.username: str | None = None
         self.calls: list[tuple[Any, ...]] = []
         self.experiment = dict(EXPERIMENT)
+        self.versions: list[dict[str, Any]] = [
+            {"version": 2, "author": "ada", "created_at": "2025-05-01T10:00:00Z",
+             "note": "shorter", "source": "Hi {{ user_name }}\n{{ items }}", "in_effect": True},
+            {"version": 1, "author": "eddie", "created_at": "2025-04-30T10:00:00Z",
+             "note": "first try", "source": "Hello {{ user_name }}\n{{ items }}",
+             "in_effect": False},
+        ]  # fmt: skip
 
     @property
     def logged_in(self) -> bool:
@@ -161,23 +174,104 @@ class FakeAdminClient:
     def segments(self) -> dict[str, Any]:
         return SEGMENTS
 
+    def _in_effect(self) -> str:
+        top = self.versions[0] if self.versions else None
+        return FILE_SOURCE if top is None or top["source"] is None else str(top["source"])
+
     def prompts(self) -> list[dict[str, Any]]:
-        return [{"name": "explanation.j2", "origin": "db", "version": 2, "author": "ada",
-                 "updated_at": "2025-05-01T10:00:00Z"}]  # fmt: skip
+        top = self.versions[0]
+        return [{"name": "explanation.j2", "origin": "db", "version": top["version"],
+                 "author": top["author"], "updated_at": top["created_at"]}]  # fmt: skip
+
+    def prompt(self, name: str) -> dict[str, Any]:
+        return {**self.prompts()[0], "source": self._in_effect(), "file_source": FILE_SOURCE,
+                "variables_used": ["items", "user_name"], "variables_allowed": ALLOWED,
+                "variables_required": ["items"]}  # fmt: skip
 
     def prompt_versions(self, name: str) -> list[dict[str, Any]]:
-        return [{"version": 2, "author": "ada", "created_at": "2025-05-01T10:00:00Z",
-                 "note": "shorter", "source": "Hi {{ user_name }}", "in_effect": True}]  # fmt: skip
+        return [dict(v) for v in self.versions]
+
+    def prompt_permissions(self) -> dict[str, Any]:
+        admin = self.role == "admin"
+        why = None if admin else f"Only admins may start experiments; your role is {self.role}."
+        return {"role": self.role, "edit": {"allowed": True, "why": None},
+                "rollback": {"allowed": True, "why": None},
+                "start_experiment": {"allowed": admin, "why": why}}  # fmt: skip
+
+    def preview_shoppers(self, limit: int = 100) -> list[dict[str, Any]]:
+        return SHOPPERS
+
+    def check_prompt(self, name: str, source: str) -> dict[str, Any]:
+        """Like the API: every unknown ``{{ name }}`` on its line; ``items`` is required."""
+        self.calls.append(("check", name, source))
+        problems = [
+            {"kind": "unknown_variable", "line": n, "variable": v,
+             "message": f"unknown variable '{v}'; this template may use {', '.join(ALLOWED)}"}
+            for n, line in enumerate(source.split("\n"), start=1)
+            for v in re.findall(r"{{\s*(\w+)", line) if v not in [*ALLOWED, "item", "loop"]
+        ]  # fmt: skip
+        if "items" not in source:
+            problems.append({"kind": "missing_variable", "line": None, "variable": "items",
+                             "message": "required variable 'items' is not used"})  # fmt: skip
+        return {"name": name, "ok": not problems, "problems": problems,
+                "variables_used": sorted(set(re.findall(r"{{\s*(\w+)", source))),
+                "variables_allowed": ALLOWED, "variables_required": ["items"]}  # fmt: skip
+
+    def save_prompt(self, name: str, source: str, *, note: str | None = None) -> dict[str, Any]:
+        self.calls.append(("save", name, source, note))
+        if not self.check_prompt(name, source)["ok"]:
+            raise ApiError(422, "refused")
+        return self._store(source, note)
+
+    def _store(self, source: str | None, note: str | None) -> dict[str, Any]:
+        for v in self.versions:
+            v["in_effect"] = False
+        version = self.versions[0]["version"] + 1
+        self.versions.insert(0, {"version": version, "author": self.username, "note": note,
+                                 "created_at": "2025-05-02T10:00:00Z", "source": source,
+                                 "in_effect": True})  # fmt: skip
+        return self.prompt("explanation.j2")
+
+    def rollback_prompt(
+        self, name: str, version: int, *, note: str | None = None
+    ) -> dict[str, Any]:
+        self.calls.append(("rollback", name, version, note))
+        old = next((v for v in self.versions if v["version"] == version), None)
+        return self._store(old["source"] if old else None, note or f"rollback to {version}")
+
+    def start_prompt_experiment(
+        self, name: str, version: int, *, experiment: str, share: float = 0.5
+    ) -> dict[str, Any]:
+        self.calls.append(("experiment", name, version, experiment, share))
+        if self.role != "admin":
+            raise ApiError(403, "not allowed for this credential")
+        self.experiment = {**EXPERIMENT, "name": experiment}
+        return self.experiment
 
     def preview_prompt(
-        self, name: str, *, source: str | None = None, sample_size: int = 3
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        sample_size: int = 3,
+        user_ids: list[str] | None = None,
     ) -> dict[str, Any]:
-        self.calls.append(("preview", name, source))
+        self.calls.append(("preview", name, source, tuple(user_ids or ())))
+        users = [s for s in SHOPPERS if not user_ids or s["id"] in user_ids][:sample_size]
+        text = source if source is not None else self._in_effect()
         return {"name": name, "draft": source is not None, "llm": True, "render_errors": 0,
-                "first_attempt_pass_rate": 0.5, "pass_rate": 1.0,
-                "samples": [{"user_id": "u", "user_name": "Alice", "rendered": {"user": "Hi"},
-                             "explanation": "Because you like audio.",
-                             "explanation_source": "llm"}]}  # fmt: skip
+                "first_attempt_pass_rate": 0.5, "pass_rate": 0.67 if source else 1.0,
+                "samples": [{"user_id": u["id"], "user_name": u["name"],
+                             "rendered": {"template_explanation": f"{u['name']}: {text[:20]}",
+                                          "user": "Hi"},
+                             "explanation": "Because you like audio, now 30% off.",
+                             "explanation_source": "template" if i == 0 else "llm",
+                             "first_check_passed": i != 0,
+                             "check_reasons": ["unsupported_number"] if i == 0 else [],
+                             "failed_claims": [{"claim": "now 30% off",
+                                                "reason": "no discount in the evidence"}]
+                             if i == 0 else []}
+                            for i, u in enumerate(users)]}  # fmt: skip
 
     def evaluation(self) -> dict[str, Any]:
         if self.role != "admin":
@@ -294,7 +388,7 @@ def test_prompt_preview_shows_the_pass_rate() -> None:
     client = FakeAdminClient()
     at = sign_in(client)
     at.button(key="preview-explanation.j2").click().run()
-    assert ("preview", "explanation.j2", None) in client.calls
+    assert ("preview", "explanation.j2", None, ()) in client.calls
     page = text_of(at)
     assert "Pass rate" in page and "100%" in page and "50%" in page
 
