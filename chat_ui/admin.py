@@ -363,6 +363,8 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
         if check.button("Check", key=f"check-{name}", type="primary", width="stretch"):
             _checked(client, name, draft)
         run_preview = preview.button("Preview draft", key=f"preview-draft-{name}", width="stretch")
+    if run_preview:
+        _checked(client, name, draft)
     result = st.session_state.get("prompt_checks", {}).get(name)
     with side:
         used = result[1].get("variables_used") if result and result[0] == draft else None
@@ -378,7 +380,11 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
         st.caption("Edited since the last check: press Check again.")
     _shopper_picker(client, name)
     if run_preview:
-        _preview_draft(client, name, draft)
+        if result and result[1].get("ok"):
+            _preview_draft(client, name, draft)
+        else:
+            st.warning("Fix the problems above first: a draft that fails the check is not "
+                       "previewed.")  # fmt: skip
     previews = st.session_state.get("draft_previews", {}).get(name)
     if previews and previews["source"] == draft:
         _side_by_side(name, previews)
@@ -429,9 +435,6 @@ def _shopper_picker(client: Any, name: str) -> None:
 
 
 def _preview_draft(client: Any, name: str, draft: str) -> None:
-    if not _checked(client, name, draft).get("ok"):
-        st.warning("Fix the problems above first: a draft that fails the check is not previewed.")
-        return
     chosen = st.session_state.get(f"preview-shoppers-{name}") or []
     if st.session_state.get(f"preview-mode-{name}") != "Shoppers I choose" or not chosen:
         shoppers = _load(client, client.preview_shoppers)
@@ -550,16 +553,19 @@ def _history(
         st.info(rollback.get("why") or "Your role may not roll back.", icon=":material/lock:")
     elif versions:
         pick, note, go = st.columns([1.3, 2.5, 1], vertical_alignment="bottom")
-        target = pick.selectbox("Roll back to", others, key=f"rollback-to-{name}")
-        text = note.text_input("Why", key=f"rollback-note-{name}", max_chars=500)
+        pick.selectbox("Roll back to", others, key=f"rollback-to-{name}")
+        note.text_input("Why", key=f"rollback-note-{name}", max_chars=500)
         go.button(
             "Roll back", key=f"rollback-{name}", width="stretch",
-            on_click=_rollback, args=(client, name, target, text),
+            on_click=_rollback, args=(client, name),
         )  # fmt: skip
     _stored_preview(client, name, versions)
 
 
-def _rollback(client: Any, name: str, target: str, note: str) -> None:
+def _rollback(client: Any, name: str) -> None:
+    """A callback: it reads the chosen version and note as they are when the button is hit."""
+    target = str(st.session_state[f"rollback-to-{name}"])
+    note = str(st.session_state.get(f"rollback-note-{name}") or "")
     version = 0 if target.startswith("the file") else int(target.lstrip("v"))
     try:
         back = client.rollback_prompt(name, version, note=note.strip() or None)
