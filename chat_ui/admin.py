@@ -388,15 +388,16 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
     previews = st.session_state.get("draft_previews", {}).get(name)
     if previews and previews["source"] == draft:
         _side_by_side(name, previews)
-    with st.form(f"save-{name}", border=False, clear_on_submit=False):
+    with st.form(f"save-{name}", border=False):
         note_col, save_col = st.columns([4, 1], vertical_alignment="bottom")
-        note = note_col.text_input(
+        note_col.text_input(
             "Note (why this change)", key=f"note-{name}", max_chars=500,
             placeholder="e.g. shorter reasons, as the product team asked",
         )  # fmt: skip
-        saved = save_col.form_submit_button("Save version", type="primary", width="stretch")
-    if saved:
-        _save(client, name, draft, note, detail)
+        save_col.form_submit_button(
+            "Save version", type="primary", width="stretch",
+            on_click=_save, args=(client, name, detail["source"]),
+        )  # fmt: skip
 
 
 def _checked(client: Any, name: str, draft: str) -> dict[str, Any]:
@@ -500,28 +501,37 @@ def _sample(sample: dict[str, Any], part: str | None) -> None:
             st.markdown("Failed claims:\n" + "\n".join(f"- {f}" for f in failures))
 
 
-def _save(client: Any, name: str, draft: str, note: str, detail: dict[str, Any]) -> None:
-    if draft == detail["source"]:
-        st.info("Nothing to save: the draft is the version in effect.")
+def _save(client: Any, name: str, in_effect: str) -> None:
+    """A callback (so the editor and the note can be reset): check, then store the draft."""
+    draft = str(st.session_state.get(f"draft-{name}") or "")
+    note = str(st.session_state.get(f"note-{name}") or "").strip()
+    if draft == in_effect:
+        _say(name, "info", "Nothing to save: the draft is the version in effect.")
         return
-    if not _checked(client, name, draft).get("ok"):
-        _say(name, "error", "Not saved: the draft fails the check; the problems are below.")
-        st.rerun()
     try:
-        saved = client.save_prompt(name, draft, note=note.strip() or None)
+        check = client.check_prompt(name, draft)
+        st.session_state.setdefault("prompt_checks", {})[name] = (draft, check)
+        if not check.get("ok"):
+            _say(name, "error", "Not saved: the draft fails the check; the problems are below.")
+            return
+        saved = client.save_prompt(name, draft, note=note or None)
     except ApiUnavailable:
-        st.warning(DOWN, icon=":material/cloud_off:")
+        _say(name, "warning", DOWN)
         return
     except ApiError as exc:
-        st.error(f"Not saved: {exc.detail}")
+        _say(name, "error", f"Not saved: {exc.detail}")
         return
-    for key in (f"draft-{name}", f"note-{name}"):
+    _forget_draft(name, f"note-{name}")
+    _say(name, "success", f"Saved {name} as v{saved['version']} by {saved.get('author')}; "
+         "it is in effect now.")  # fmt: skip
+
+
+def _forget_draft(name: str, *keys: str) -> None:
+    """After a save or a rollback the editor shows the text now in effect."""
+    for key in (f"draft-{name}", *keys):
         st.session_state.pop(key, None)
     st.session_state.get("prompt_checks", {}).pop(name, None)
     st.session_state.get("draft_previews", {}).pop(name, None)
-    _say(name, "success", f"Saved {name} as v{saved['version']} by {saved.get('author')}; "
-         "it is in effect now.")  # fmt: skip
-    st.rerun()
 
 
 def _history(
@@ -575,10 +585,7 @@ def _rollback(client: Any, name: str) -> None:
     except ApiError as exc:
         _say(name, "error", f"Could not roll back: {exc.detail}")
         return
-    for key in (f"draft-{name}", f"rollback-note-{name}"):
-        st.session_state.pop(key, None)
-    st.session_state.get("prompt_checks", {}).pop(name, None)
-    st.session_state.get("draft_previews", {}).pop(name, None)
+    _forget_draft(name, f"rollback-note-{name}")
     shown = "the file" if back.get("origin") == "file" else f"the text of {target}"
     _say(name, "success", f"Rolled {name} back to {target}: {shown} is in effect again "
          f"(stored as v{back.get('version')}).")  # fmt: skip

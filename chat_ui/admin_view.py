@@ -63,7 +63,9 @@ CSS = """
   font-size:.85rem;}
 .sw-vars code {font-size:.8rem;}
 .sw-vars .req {font-size:.7rem; color:#0f766e; margin-left:.3rem;}
-.sw-vars .unused {color:#94a3b8;}
+.sw-vars .unused, .sw-vars .unused code {color:#94a3b8;}
+div[class*="st-key-draft-"] textarea {font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
+  font-size:.8rem; line-height:1.45;}
 .sw-badge {font-size:.72rem; font-weight:600; border-radius:999px; padding:.1rem .55rem;}
 .sw-badge.pass {background:#dcfce7; color:#166534;}
 .sw-badge.fail {background:#fee2e2; color:#991b1b;}

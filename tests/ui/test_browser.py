@@ -8,6 +8,7 @@ installs it. Leaves a screenshot in ``test-artifacts/``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -353,7 +354,9 @@ def _open_template(page: Any, name: str) -> Any:
     panel = page.get_by_role("tabpanel", name="Prompts")
     panel.get_by_test_id("stSelectbox").filter(has_text="Template").first.click()
     page.get_by_role("option", name=name, exact=True).click()
-    expect(panel.get_by_label("Template source")).to_contain_text("Hi {{ user_name }}")
+    expect(panel.get_by_role("textbox", name="Template source")).to_have_value(
+        re.compile(r"Hi \{\{ user_name \}\}! Here")
+    )
     return panel
 
 
@@ -391,18 +394,19 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
             _sign_in(page, EDITOR, EDITOR_PASSWORD)
             panel = _open_template(page, name)
             expect(panel.get_by_test_id("prompt-variables")).to_contain_text("user_name")
-            source = panel.get_by_label("Template source")
+            source = panel.get_by_role("textbox", name="Template source")
 
             # 1. An unknown variable: the check puts the error on its line, nothing is saved.
             source.fill("\n".join(broken))
             panel.get_by_role("button", name="Check").click()
             problem = panel.get_by_test_id(f"problem-line-{bad_line}")
             expect(problem).to_contain_text("unknown variable 'coupon_code'")
-            expect(
-                panel.get_by_text(f"Line {bad_line}: unknown variable 'coupon_code'")
-            ).to_be_visible()
+            listed = panel.get_by_role("listitem").filter(has_text=f"Line {bad_line}: unknown")
+            expect(listed).to_contain_text("coupon_code")
+            marked = panel.locator(f'.ln.bad[data-line="{bad_line}"]')  # the line itself, in red
+            expect(marked).to_contain_text("Use code {{ coupon_code }} at checkout.")
             _shot(page, "1-check-error-on-its-line", problem)
-            panel.get_by_label("Note (why this change)").fill("coupon test")
+            panel.get_by_role("textbox", name="Note (why this change)").fill("coupon test")
             panel.get_by_role("button", name="Save version").click()
             expect(panel.get_by_text("Not saved: the draft fails the check")).to_be_visible()
             history = f"{stack.api_url}/admin/prompts/{name}/versions"
@@ -417,14 +421,17 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
 
             # 3. Preview the draft for three shoppers beside the version in effect.
             panel.get_by_role("button", name="Preview draft").click()
-            drafts = panel.get_by_text("Draft", exact=True)
+            captions = panel.get_by_test_id("stCaptionContainer")
+            drafts = captions.get_by_text("Draft", exact=True)
             expect(drafts).to_have_count(3, timeout=60_000)
-            expect(panel.get_by_text("In effect", exact=True)).to_have_count(3)
+            expect(captions.get_by_text("In effect", exact=True)).to_have_count(3)
             expect(panel.get_by_text("we chose for you").first).to_be_visible()
             _shot(page, "3-preview-draft-beside-in-effect", drafts.first)
 
             # 4. Save with a note; the author is the login.
-            panel.get_by_label("Note (why this change)").fill("Say we chose the picks")
+            panel.get_by_role("textbox", name="Note (why this change)").fill(
+                "Say we chose the picks"
+            )
             panel.get_by_role("button", name="Save version").click()
             saved = panel.get_by_text(f"Saved {name} as v1 by {EDITOR}")
             expect(saved).to_be_visible()
@@ -445,11 +452,21 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
             page.get_by_role("button", name="Log out").click()
             _sign_in(page, ADMIN, ADMIN_PASSWORD)
             panel = _open_template(page, name)
-            panel.get_by_label("Why").fill("back to the reviewed wording")
+            panel.get_by_role("textbox", name="Why", exact=True).fill(
+                "back to the reviewed wording"
+            )
             panel.get_by_role("button", name="Roll back").click()
             rolled = panel.get_by_text(f"Rolled {name} back to the file (v0)")
             expect(rolled).to_be_visible()
             _shot(page, "6-admin-rolled-back", rolled)
+
+            served = httpx.get(f"{stack.api_url}/admin/prompts/{name}",
+                               headers=_bearer(stack, ADMIN, ADMIN_PASSWORD)).json()  # fmt: skip
+            assert served["origin"] == "file" and served["source"] == original
+            shopper = httpx.get(f"{stack.api_url}/users", params={"limit": 1}).json()["items"][0]
+            text = httpx.get(f"{stack.api_url}/recommend/{shopper['id']}", timeout=60).json()
+            assert "Here are" in text["llm_explanation"]
+            assert "we chose for you" not in text["llm_explanation"]
 
             # 7. An admin can try the saved version on real traffic.
             for running in httpx.get(f"{stack.api_url}/experiments").json()["items"]:
@@ -459,18 +476,23 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
             expect(panel.get_by_text("Experiment “explanation-v1” is running")).to_be_visible()
             panel.get_by_role("button", name="Open its report").click()
             report = page.get_by_role("tabpanel", name="Experiments")
-            expect(report.get_by_text("explanation-v1").first).to_be_visible()
-            page.wait_for_timeout(1500)
-            _shot(page, "7-experiment-report", report.get_by_text("explanation-v1").first)
+            chosen = report.locator("strong", has_text="explanation-v1")  # its report is open
+            expect(chosen).to_be_visible()
+            expect(report.locator(".sw-verdict")).to_be_visible()
+            page.wait_for_timeout(1500)  # let the Vega charts draw before the screenshot
+            _shot(page, "7-experiment-report", chosen)
         finally:
             browser.close()
 
-    served = httpx.get(f"{stack.api_url}/admin/prompts/{name}",
-                       headers=_bearer(stack, ADMIN, ADMIN_PASSWORD)).json()  # fmt: skip
-    assert served["origin"] == "file" and served["source"] == original
-    shopper = httpx.get(f"{stack.api_url}/users", params={"limit": 1}).json()["items"][0]
-    text = httpx.get(f"{stack.api_url}/recommend/{shopper['id']}", timeout=60).json()
-    assert "we chose for you" not in text["llm_explanation"]
+    # The experiment pins v1 for its variant only: the rest get the file again.
+    users = httpx.get(f"{stack.api_url}/users", params={"limit": 12}).json()["items"]
+    seen = set()
+    for user in users:
+        shown = httpx.get(f"{stack.api_url}/recommend/{user['id']}", timeout=60).json()
+        variant = (shown.get("experiment") or {}).get("variant")
+        seen.add(variant)
+        assert ("we chose for you" in shown["llm_explanation"]) == (variant == "v1"), variant
+    assert seen == {"control", "v1"}
 
 
 def _bearer(stack: Stack, username: str, password: str) -> dict[str, str]:
