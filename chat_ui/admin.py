@@ -354,7 +354,7 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
             "Template source",
             value=detail["source"],
             height=340,
-            key=f"draft-{name}",
+            key=_key("draft", name),
             disabled=not edit.get("allowed"),
             help="Jinja2. Ctrl+Enter applies the text; Check validates it as a save would.",
         )
@@ -391,7 +391,7 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
     with st.form(f"save-{name}", border=False):
         note_col, save_col = st.columns([4, 1], vertical_alignment="bottom")
         note_col.text_input(
-            "Note (why this change)", key=f"note-{name}", max_chars=500,
+            "Note (why this change)", key=_key("note", name), max_chars=500,
             placeholder="e.g. shorter reasons, as the product team asked",
         )  # fmt: skip
         save_col.form_submit_button(
@@ -503,8 +503,8 @@ def _sample(sample: dict[str, Any], part: str | None) -> None:
 
 def _save(client: Any, name: str, in_effect: str) -> None:
     """A callback (so the editor and the note can be reset): check, then store the draft."""
-    draft = str(st.session_state.get(f"draft-{name}") or "")
-    note = str(st.session_state.get(f"note-{name}") or "").strip()
+    draft = str(st.session_state.get(_key("draft", name)) or "")
+    note = str(st.session_state.get(_key("note", name)) or "").strip()
     if draft == in_effect:
         _say(name, "info", "Nothing to save: the draft is the version in effect.")
         return
@@ -521,15 +521,22 @@ def _save(client: Any, name: str, in_effect: str) -> None:
     except ApiError as exc:
         _say(name, "error", f"Not saved: {exc.detail}")
         return
-    _forget_draft(name, f"note-{name}")
-    _say(name, "success", f"Saved {name} as v{saved['version']} by {saved.get('author')}; "
+    _forget_draft(name)
+    why = f" (“{note}”)" if note else ""
+    _say(name, "success", f"Saved {name} as v{saved['version']} by {saved.get('author')}{why}; "
          "it is in effect now.")  # fmt: skip
 
 
-def _forget_draft(name: str, *keys: str) -> None:
-    """After a save or a rollback the editor shows the text now in effect."""
-    for key in (f"draft-{name}", *keys):
-        st.session_state.pop(key, None)
+def _key(widget: str, name: str) -> str:
+    """A widget key that changes after each save or rollback: a new widget starts from the text
+    now in effect (a widget keeps what the browser holds even if its state is dropped)."""
+    return f"{widget}-{name}-{st.session_state.get('prompt_generation', {}).get(name, 0)}"
+
+
+def _forget_draft(name: str) -> None:
+    """After a save or a rollback the editor and the notes start afresh."""
+    generations = st.session_state.setdefault("prompt_generation", {})
+    generations[name] = generations.get(name, 0) + 1
     st.session_state.get("prompt_checks", {}).pop(name, None)
     st.session_state.get("draft_previews", {}).pop(name, None)
 
@@ -564,7 +571,7 @@ def _history(
     elif versions:
         pick, note, go = st.columns([1.3, 2.5, 1], vertical_alignment="bottom")
         pick.selectbox("Roll back to", others, key=f"rollback-to-{name}")
-        note.text_input("Why", key=f"rollback-note-{name}", max_chars=500)
+        note.text_input("Why", key=_key("rollback-note", name), max_chars=500)
         go.button(
             "Roll back", key=f"rollback-{name}", width="stretch",
             on_click=_rollback, args=(client, name),
@@ -575,7 +582,7 @@ def _history(
 def _rollback(client: Any, name: str) -> None:
     """A callback: it reads the chosen version and note as they are when the button is hit."""
     target = str(st.session_state[f"rollback-to-{name}"])
-    note = str(st.session_state.get(f"rollback-note-{name}") or "")
+    note = str(st.session_state.get(_key("rollback-note", name)) or "")
     version = 0 if target.startswith("the file") else int(target.lstrip("v"))
     try:
         back = client.rollback_prompt(name, version, note=note.strip() or None)
@@ -585,10 +592,12 @@ def _rollback(client: Any, name: str) -> None:
     except ApiError as exc:
         _say(name, "error", f"Could not roll back: {exc.detail}")
         return
-    _forget_draft(name, f"rollback-note-{name}")
-    shown = "the file" if back.get("origin") == "file" else f"the text of {target}"
-    _say(name, "success", f"Rolled {name} back to {target}: {shown} is in effect again "
-         f"(stored as v{back.get('version')}).")  # fmt: skip
+    _forget_draft(name)
+    if back.get("origin") == "file":
+        text = f"Rolled {name} back to {target}: the file is in effect again."
+    else:
+        text = f"Rolled {name} back to {target}: its text is in effect as v{back.get('version')}."
+    _say(name, "success", text)
 
 
 def _stored_preview(client: Any, name: str, versions: list[dict[str, Any]]) -> None:

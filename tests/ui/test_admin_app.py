@@ -447,7 +447,7 @@ BAD = "Hi {{ user_name }}!\n{{ coupon }}\n{% for item in items %}- {{ item.name 
 
 
 def edit(at: AppTest, source: str) -> AppTest:
-    at.text_area(key=f"draft-{NAME}").set_value(source)
+    at.text_area[0].set_value(source)
     return at.run()
 
 
@@ -457,7 +457,7 @@ def button(at: AppTest, label: str) -> Any:
 
 def test_the_editor_lists_the_variables_the_template_may_use() -> None:
     at = sign_in(FakeAdminClient(role="editor"))
-    assert at.text_area(key=f"draft-{NAME}").value == "Hi {{ user_name }}\n{{ items }}"
+    assert at.text_area[0].value == "Hi {{ user_name }}\n{{ items }}"
     page = text_of(at)
     assert 'data-testid="prompt-variables"' in page
     for name in ALLOWED:
@@ -476,7 +476,7 @@ def test_check_shows_each_problem_on_its_line_and_a_failing_draft_is_not_saved()
     assert '<div class="ln bad" data-line="2">' in page  # the line itself is marked
     assert 'data-testid="problem-line-2">line 2: unknown variable' in page
 
-    at.text_input(key=f"note-{NAME}").set_value("try a coupon")
+    next(t for t in at.text_input if t.label.startswith("Note")).set_value("try a coupon")
     button(at, "Save version").click().run()
     assert not [c for c in client.calls if c[0] == "save"]  # nothing stored
     assert "Not saved: the draft fails the check" in text_of(at)
@@ -534,12 +534,15 @@ def test_chosen_shoppers_are_the_ones_previewed() -> None:
 def test_save_with_a_note_then_the_history_shows_who_what_when_and_why() -> None:
     client = FakeAdminClient(role="editor")
     at = edit(sign_in(client), GOOD)
-    at.text_input(key=f"note-{NAME}").set_value("one line per product")
+    next(t for t in at.text_input if t.label.startswith("Note")).set_value("one line per product")
     button(at, "Save version").click().run()
     assert not at.exception
     assert ("save", NAME, GOOD, "one line per product") in client.calls
-    assert any("Saved explanation.j2 as v3 by ada" in s.value for s in at.success)
-    assert at.text_area(key=f"draft-{NAME}").value == GOOD  # the editor shows what is in effect
+    assert any(
+        "Saved explanation.j2 as v3 by ada (“one line per product”)" in s.value for s in at.success
+    )
+    assert next(t for t in at.text_input if t.label.startswith("Note")).value == ""
+    assert at.text_area[0].value == GOOD  # the editor shows what is in effect
     history = next(f for f in frames(at) if "Note" in f.columns)
     assert history.iloc[0][["Version", "In effect", "Author", "Note"]].tolist() == [
         "v3", "✓", "ada", "one line per product"
@@ -561,12 +564,15 @@ def test_roll_back_to_an_earlier_version() -> None:
     client = FakeAdminClient()
     at = sign_in(client)
     at.selectbox(key=f"rollback-to-{NAME}").set_value("v1")
-    at.text_input(key=f"rollback-note-{NAME}").set_value("v2 confused shoppers")
+    next(t for t in at.text_input if t.label == "Why").set_value("v2 confused shoppers")
     at.button(key=f"rollback-{NAME}").click().run()
     assert not at.exception
     assert ("rollback", NAME, 1, "v2 confused shoppers") in client.calls
-    assert any("Rolled explanation.j2 back to v1" in s.value for s in at.success)
-    assert at.text_area(key=f"draft-{NAME}").value == "Hello {{ user_name }}\n{{ items }}"
+    assert any(
+        "Rolled explanation.j2 back to v1: its text is in effect as v3." in s.value
+        for s in at.success
+    )
+    assert at.text_area[0].value == "Hello {{ user_name }}\n{{ items }}"
 
 
 def test_an_editor_is_told_why_no_experiment_can_be_started() -> None:

@@ -435,6 +435,7 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
             panel.get_by_role("button", name="Save version").click()
             saved = panel.get_by_text(f"Saved {name} as v1 by {EDITOR}")
             expect(saved).to_be_visible()
+            expect(panel.get_by_role("textbox", name="Note (why this change)")).to_have_value("")
             _shot(page, "4-saved-with-a-note", saved)
 
             # 5. The history: who, when, why, and the diff against the file.
@@ -458,6 +459,9 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
             panel.get_by_role("button", name="Roll back").click()
             rolled = panel.get_by_text(f"Rolled {name} back to the file (v0)")
             expect(rolled).to_be_visible()
+            editor = panel.get_by_role("textbox", name="Template source")
+            expect(editor).not_to_have_value(re.compile("we chose"))  # the file again
+            expect(editor).to_have_value(re.compile(r'picks" \}\} for you:'))
             _shot(page, "6-admin-rolled-back", rolled)
 
             served = httpx.get(f"{stack.api_url}/admin/prompts/{name}",
