@@ -623,7 +623,7 @@ def _experiment_from(
     started = st.session_state.get("prompt_experiments", {}).get(name)
     if started:
         st.success(
-            f"Experiment “{started['name']}” is running: half the shoppers get "
+            f"Experiment “{started['name']}” is running: {started['share']:.0%} of shoppers get "
             f"{started['variant']}, the rest the version in effect."
         )
         st.button(
@@ -669,7 +669,7 @@ def _start_experiment(client: Any, name: str, version: int, experiment: str, sha
         _say(name, "error", f"Could not start the experiment: {exc.detail}")
         return
     st.session_state.setdefault("prompt_experiments", {})[name] = {
-        "id": created["id"], "name": created["name"], "variant": f"v{version}",
+        "id": created["id"], "name": created["name"], "variant": f"v{version}", "share": share,
     }  # fmt: skip
 
 

@@ -521,13 +521,16 @@ def claim_failures(sample: dict[str, Any]) -> list[str]:
     records (``claims``/``failed_claims``/``failures``, dicts or strings) or the older
     ``check_reasons`` and ``fallback_reason``."""
     out: list[str] = []
-    for key in ("failed_claims", "claim_failures", "failures", "claims"):
-        for item in sample.get(key) or []:
+    keys = [k for k in sample if "claim" in k or k in ("failures", "check_failures")]
+    for key in keys:
+        items = sample.get(key)
+        for item in items if isinstance(items, list) else []:
             if isinstance(item, dict):
                 if item.get("ok") is True or item.get("passed") is True:
                     continue
                 claim = item.get("claim") or item.get("text") or item.get("sentence") or ""
-                why = item.get("reason") or item.get("why") or item.get("kind") or ""
+                why = item.get("reason") or item.get("why") or item.get("detail") or ""
+                why = why or item.get("kind") or ""
                 product = item.get("product") or item.get("product_name") or ""
                 head = f"{product}: " if product else ""
                 out.append(f"{head}“{claim}” — {why}" if claim else f"{head}{why}")

@@ -603,3 +603,26 @@ def test_a_refused_experiment_is_explained_not_a_crash() -> None:
     at.button(key=f"exp-start-{NAME}").click().run()
     assert not at.exception
     assert any("Could not start the experiment" in e.value for e in at.error)
+
+
+def test_claim_failures_are_read_from_old_and_new_preview_shapes() -> None:
+    from chat_ui.admin_view import claim_failures
+
+    old = {"check_reasons": ["unsupported_number", "unknown_product"], "fallback_reason": "x"}
+    assert claim_failures(old) == ["unsupported number", "unknown product"]
+    new = {
+        "check_reasons": ["unsupported_number"],
+        "failed_claims": [
+            {"claim": "now 30% off", "reason": "no discount in the evidence",
+             "product_name": "Desk Lamp"},
+            {"text": "bought by 90% of shoppers", "kind": "unsupported_number"},
+            "a bare sentence",
+        ],
+        "claims": [{"claim": "fits your desk", "ok": True}],  # a passed claim is not a failure
+    }  # fmt: skip
+    assert claim_failures(new) == [
+        "Desk Lamp: “now 30% off” — no discount in the evidence",
+        "“bought by 90% of shoppers” — unsupported_number",
+        "a bare sentence",
+    ]
+    assert claim_failures({"claims": None, "check_reasons": []}) == []
