@@ -14,7 +14,6 @@ from html import escape
 from typing import Any, TypeVar
 
 import streamlit as st
-from code_editor import code_editor
 
 from chat_ui import admin_view as view
 from chat_ui.admin_client import AdminClient, ApiError, ApiUnavailable
@@ -351,11 +350,18 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
     edit = may.get("edit") or {}
     source_col, side = st.columns([3, 1])
     with source_col:
-        draft = _source_editor(name, detail["source"], disabled=not edit.get("allowed"))
+        draft = st.text_area(
+            "Template source",
+            value=detail["source"],
+            height=340,
+            key=_key("draft", name),
+            disabled=not edit.get("allowed"),
+            help="Jinja2. Ctrl+Enter applies the text; Check validates it as a save would.",
+        )
+        draft = draft or ""
         check, preview, _ = st.columns([1, 1.6, 2])
         if check.button("Check", key=f"check-{name}", type="primary", width="stretch"):
             _checked(client, name, draft)
-            st.rerun()  # so the editor draws the problems in its gutter too
         run_preview = preview.button("Preview draft", key=f"preview-draft-{name}", width="stretch")
     if run_preview:
         _checked(client, name, draft)
@@ -392,34 +398,6 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
             "Save version", type="primary", width="stretch",
             on_click=_save, args=(client, name, detail["source"]),
         )  # fmt: skip
-
-
-def _source_editor(name: str, in_effect: str, *, disabled: bool) -> str:
-    """The draft: an Ace code editor with Jinja highlighting (its text reaches the page when
-    typing pauses or the editor loses focus), or a plain text area for those who prefer one."""
-    plain = st.toggle("Plain text editor", key="plain-editor")
-    key = _key("draft", name)
-    if plain or disabled:
-        return st.text_area(
-            "Template source", value=in_effect, height=340, key=key, disabled=disabled,
-            help="Jinja2. Click outside (or Ctrl+Enter) to apply; Check validates it.",
-        ) or ""  # fmt: skip
-    # The editor's text as the browser last sent it: the markers belong to that text only.
-    current = view.editor_text(st.session_state.get(f"{key}-ace"), in_effect)
-    checked = st.session_state.get("prompt_checks", {}).get(name)
-    fresh = checked is not None and checked[0] == current
-    problems = (checked[1].get("problems") or []) if fresh and checked else []
-    annotations = [
-        {"row": int(p["line"]) - 1, "column": 0, "type": "error", "text": p.get("message", "")}
-        for p in problems if p.get("line")
-    ]  # fmt: skip
-    st.markdown('<p class="sw-label">Template source</p>', unsafe_allow_html=True)
-    response = code_editor(
-        in_effect, lang="django", key=f"{key}-ace", height=[18, 30], theme="default",
-        response_mode=["debounce", "blur"], options={"wrap": True, "showLineNumbers": True},
-        props={"annotations": annotations, "style": {"borderRadius": "8px"}},
-    )  # fmt: skip
-    return view.editor_text(response, in_effect)
 
 
 def _checked(client: Any, name: str, draft: str) -> dict[str, Any]:
@@ -525,12 +503,7 @@ def _sample(sample: dict[str, Any], part: str | None) -> None:
 
 def _save(client: Any, name: str, in_effect: str) -> None:
     """A callback (so the editor and the note can be reset): check, then store the draft."""
-    plain = st.session_state.get(_key("draft", name))
-    draft = (
-        str(plain)
-        if isinstance(plain, str)
-        else view.editor_text(st.session_state.get(_key("draft", name) + "-ace"), in_effect)
-    )
+    draft = str(st.session_state.get(_key("draft", name)) or "")
     note = str(st.session_state.get(_key("note", name)) or "").strip()
     if draft == in_effect:
         _say(name, "info", "Nothing to save: the draft is the version in effect.")

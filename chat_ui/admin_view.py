@@ -66,7 +66,6 @@ CSS = """
 .sw-vars .unused, .sw-vars .unused code {color:#94a3b8;}
 div[class*="st-key-draft-"] textarea {font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
   font-size:.8rem; line-height:1.45;}
-.sw-label {font-size:.875rem; color:#31333f; margin:0 0 .25rem 0;}
 .sw-badge {font-size:.72rem; font-weight:600; border-radius:999px; padding:.1rem .55rem;}
 .sw-badge.pass {background:#dcfce7; color:#166534;}
 .sw-badge.fail {background:#fee2e2; color:#991b1b;}
@@ -469,14 +468,6 @@ def annotated_source(source: str, problems: list[dict[str, Any]]) -> str:
             )
     out.append("</div>")
     return "".join(out)
-
-
-def editor_text(response: Any, in_effect: str) -> str:
-    """The draft from the code editor, which answers ``{"id": "", "text": ""}`` until the
-    browser sends its first edit (an emptied editor is an empty draft, not "unchanged")."""
-    if isinstance(response, dict) and response.get("id"):
-        return str(response.get("text") or "")
-    return in_effect
 
 
 def problem_text(problem: dict[str, Any]) -> str:

@@ -280,19 +280,14 @@ class FakeAdminClient:
         return EVALUATION
 
 
-def run_app(client: FakeAdminClient, *, plain_editor: bool = True) -> AppTest:
-    """The page; AppTest cannot type into the code editor (a component), so the editor tests
-    use the plain text area the page offers as well."""
+def run_app(client: FakeAdminClient) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=30)
     at.session_state["admin_client"] = client
-    at.session_state["plain-editor"] = plain_editor
     return at.run()
 
 
-def sign_in(
-    client: FakeAdminClient, password: str = "correct horse battery", *, plain_editor: bool = True
-) -> AppTest:
-    at = run_app(client, plain_editor=plain_editor)
+def sign_in(client: FakeAdminClient, password: str = "correct horse battery") -> AppTest:
+    at = run_app(client)
     at.text_input[0].set_value("ada")
     at.text_input[1].set_value(password)
     at.button[0].click()
@@ -631,25 +626,3 @@ def test_claim_failures_are_read_from_old_and_new_preview_shapes() -> None:
         "a bare sentence",
     ]
     assert claim_failures({"claims": None, "check_reasons": []}) == []
-
-
-def test_the_code_editor_is_the_default_and_the_plain_text_area_is_a_toggle_away() -> None:
-    client = FakeAdminClient(role="editor")
-    at = sign_in(client, plain_editor=False)
-    assert not at.exception
-    assert not at.text_area  # the Ace editor (a component AppTest cannot type into) instead
-    assert at.toggle(key="plain-editor").value is False
-    button(at, "Save version").click().run()  # untouched: the draft is the version in effect
-    assert not [c for c in client.calls if c[0] == "save"]
-    assert "Nothing to save: the draft is the version in effect." in text_of(at)
-    at.toggle(key="plain-editor").set_value(True).run()
-    assert at.text_area[0].value == "Hi {{ user_name }}\n{{ items }}"
-
-
-def test_the_code_editors_answer_becomes_the_draft_once_it_has_sent_one() -> None:
-    from chat_ui.admin_view import editor_text
-
-    assert editor_text(None, "in effect") == "in effect"  # not drawn yet
-    assert editor_text({"id": "", "type": "", "text": ""}, "in effect") == "in effect"  # untouched
-    assert editor_text({"id": "a1", "type": "blur", "text": "draft"}, "in effect") == "draft"
-    assert editor_text({"id": "a2", "type": "blur", "text": ""}, "in effect") == ""  # emptied
