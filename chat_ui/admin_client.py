@@ -41,6 +41,13 @@ class AdminClient(BaseClient):
         return self.role
 
     def logout(self) -> None:
+        """End the token on the server too (a copy of it stops working at once), then forget it.
+        The API being down must not keep an operator logged in on this page."""
+        if self.logged_in:
+            try:
+                self._request("POST", "/auth/logout")
+            except (ApiError, ApiUnavailable):
+                pass
         self._http.headers.pop("Authorization", None)
         self.role = self.username = None
 
@@ -94,13 +101,71 @@ class AdminClient(BaseClient):
     def prompt_versions(self, name: str) -> list[dict[str, Any]]:
         return list(self._request("GET", f"/admin/prompts/{name}/versions"))
 
+    def prompt(self, name: str) -> dict[str, Any]:
+        """The text in effect, the file's, and the variables the template may and must use."""
+        return dict(self._request("GET", f"/admin/prompts/{name}"))
+
+    def prompt_permissions(self) -> dict[str, Any]:
+        """What this login's role may do with prompts, and why not where it may not."""
+        return dict(self._request("GET", "/admin/prompts/permissions"))
+
+    def preview_shoppers(self, limit: int = 100) -> list[dict[str, Any]]:
+        return list(self._request("GET", "/admin/prompts/shoppers", params={"limit": limit}))
+
+    def check_prompt(self, name: str, source: str) -> dict[str, Any]:
+        """Validate a draft as a save would (nothing stored): ``ok`` and ``problems`` by line."""
+        return dict(self._request("POST", f"/admin/prompts/{name}/check", json={"source": source}))
+
+    def save_prompt(self, name: str, source: str, *, note: str | None = None) -> dict[str, Any]:
+        """Store a new version; the API takes the author from the login."""
+        return dict(
+            self._request(
+                "PUT", f"/admin/prompts/{name}", json={"source": source, "note": note or None}
+            )
+        )
+
+    def rollback_prompt(
+        self, name: str, version: int, *, note: str | None = None
+    ) -> dict[str, Any]:
+        """Make ``version`` (0: the file) the one in effect again, as a new version."""
+        return dict(
+            self._request(
+                "POST",
+                f"/admin/prompts/{name}/rollback",
+                json={"version": version, "note": note or None},
+            )
+        )
+
+    def start_prompt_experiment(
+        self, name: str, version: int, *, experiment: str, share: float = 0.5
+    ) -> dict[str, Any]:
+        """An A/B test: ``version`` of ``name`` pinned for one arm, the version in effect for
+        the other (control)."""
+        body = {
+            "name": experiment,
+            "description": f"{name} version {version} against the version in effect",
+            "variants": [
+                {"name": "control", "share": round(1 - share, 6)},
+                {"name": f"v{version}", "share": share, "prompt_name": name,
+                 "prompt_version": version},
+            ],
+        }  # fmt: skip
+        return dict(self._request("POST", "/experiments", json=body))
+
     def preview_prompt(
-        self, name: str, *, source: str | None = None, sample_size: int = 3
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        sample_size: int = 3,
+        user_ids: list[str] | None = None,
     ) -> dict[str, Any]:
         """Render (with an LLM: generate and check) a version, default the one in effect."""
         body: dict[str, Any] = {"sample_size": sample_size}
         if source is not None:
             body["source"] = source
+        if user_ids:
+            body["user_ids"] = list(user_ids)
         return dict(
             self._request("POST", f"/admin/prompts/{name}/preview", json=body, timeout=60.0)
         )

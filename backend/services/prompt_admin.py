@@ -10,12 +10,14 @@ users and, with an LLM configured, generates and checks explanations to report t
 from __future__ import annotations
 
 import copy
+import traceback
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from jinja2 import Environment, TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -32,13 +34,16 @@ from backend.llm.explainer import (
     render_messages,
 )
 from backend.llm.prompt_store import PromptStore, StoredPrompt
-from backend.llm.prompts import PromptError, PromptLibrary
+from backend.llm.prompts import PromptError, PromptLibrary, TemplateVariables
 from backend.llm.stats import ExplanationStats
 from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 from backend.services.recommend import RecommendationService
 
 MAX_PREVIEW_USERS = 10
+MAX_SHOPPERS = 200
+
+ProblemKind = Literal["syntax", "unknown_variable", "missing_variable", "render"]
 
 
 class PromptSummary(BaseModel):
@@ -88,6 +93,37 @@ class PreviewResult(BaseModel):
     # explanation is the LLM's (after at most one retry).
     first_attempt_pass_rate: float | None = None
     pass_rate: float | None = None
+
+
+class PromptProblem(BaseModel):
+    """One reason a version is refused, placed on its line where the template has one."""
+
+    kind: ProblemKind
+    message: str
+    line: int | None = None  # 1-based line of the source; None: the template as a whole
+    variable: str | None = None
+
+
+class PromptCheck(BaseModel):
+    name: str
+    ok: bool
+    problems: list[PromptProblem]
+    variables_used: list[str]
+    variables_allowed: list[str]
+    variables_required: list[str]
+
+
+class ShopperRef(BaseModel):
+    id: uuid.UUID
+    name: str
+
+
+class PromptInvalid(InvalidInputError):
+    """A version the validator refuses; ``problems`` say where (the message stays one line)."""
+
+    def __init__(self, message: str, problems: list[PromptProblem]) -> None:
+        super().__init__(message)
+        self.problems = problems
 
 
 class PromptAdmin:
@@ -151,6 +187,34 @@ class PromptAdmin:
             )
             for i, r in enumerate(rows)
         ]
+
+    def check(self, raw: str, source: str) -> PromptCheck:
+        """Run the same validation as a save, without storing: every problem, on its line."""
+        name = self.name(raw)
+        spec = self.prompts.variables(name)
+        problems: list[PromptProblem] = []
+        try:
+            self._validate(name, source)
+        except PromptInvalid as exc:
+            problems = exc.problems
+        try:
+            used = sorted(self.prompts.declared(source))
+        except PromptError:
+            used = []
+        return PromptCheck(
+            name=name,
+            ok=not problems,
+            problems=problems,
+            variables_used=used,
+            variables_allowed=sorted(spec.allowed),
+            variables_required=sorted(spec.required),
+        )
+
+    def shoppers(self, limit: int) -> list[ShopperRef]:
+        """Shoppers a preview may be run for (editors cannot list users otherwise)."""
+        with Session(self.db) as session:
+            page = repository.list_users(session=session, limit=min(limit, MAX_SHOPPERS), offset=0)
+        return [ShopperRef(id=u.id, name=u.full_name or u.username) for u in page.items]
 
     # -- writing --
 
@@ -281,7 +345,59 @@ class PromptAdmin:
             self.prompts.validate(name, source)
             _trial_render(self.prompts.with_draft(name, source), name, self.max_tokens)
         except PromptError as exc:
-            raise InvalidInputError(f"{name}: {exc}") from exc
+            problems = _locate(self.prompts.variables(name), source, exc)
+            raise PromptInvalid(f"{name}: {exc}", problems) from exc
+
+
+_PLAIN = Environment()  # parses like the library's sandbox; used only for line numbers
+
+
+def _locate(spec: TemplateVariables, source: str, exc: PromptError) -> list[PromptProblem]:
+    """Turn the validator's one-line refusal into problems with the line each one is on."""
+    cause = exc.__cause__
+    if isinstance(cause, TemplateSyntaxError):
+        return [
+            PromptProblem(kind="syntax", message=cause.message or str(cause), line=cause.lineno)
+        ]
+    try:
+        ast = _PLAIN.parse(source)
+    except TemplateSyntaxError:  # the library parsed it; cannot happen, but never a 500
+        return [PromptProblem(kind="render", message=str(exc))]
+    names = list(ast.find_all(nodes.Name))
+    assigned = {n.name for n in names if n.ctx in ("store", "param")}
+    read = meta.find_undeclared_variables(ast) - set(_PLAIN.globals)
+    unknown = read - spec.allowed - assigned
+    problems = [
+        PromptProblem(
+            kind="unknown_variable",
+            message=f"unknown variable '{n.name}'; this template may use "
+            f"{', '.join(sorted(spec.allowed)) or 'no variables'}",
+            line=n.lineno,
+            variable=n.name,
+        )
+        for n in sorted(names, key=lambda n: n.lineno)
+        if n.ctx == "load" and n.name in unknown
+    ]
+    problems = list({(p.line, p.variable): p for p in problems}.values())
+    problems += [
+        PromptProblem(
+            kind="missing_variable",
+            message=f"required variable '{var}' is not used: the code needs it in this template",
+            variable=var,
+        )
+        for var in sorted(spec.required - read)
+    ]
+    if problems:
+        return problems
+    return [PromptProblem(kind="render", message=str(exc), line=_template_line(exc))]
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The line of the edited template a render failed on (Jinja rewrites the traceback)."""
+    cause = exc.__cause__ or exc
+    frames = traceback.extract_tb(cause.__traceback__)
+    lines = [f.lineno for f in frames if f.filename == "<template>"]
+    return lines[-1] if lines else None
 
 
 def _trial_request() -> ExplanationRequest:

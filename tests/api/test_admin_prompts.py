@@ -248,3 +248,140 @@ def test_with_authentication_on_editors_edit_and_are_the_authors(settings, shop)
         assert response.status_code == 200, response.text
         assert response.json()["author"] == "eddie"  # the login, not a claim in the body
     components.db.dispose()
+
+
+# --- checking a draft: every problem on its line, nothing stored ------------------------------
+
+EXPLANATION_LINES = [
+    "Hi {{ user_name }}!",
+    "{% for item in items %}",
+    "- {{ item.name }} ({{ item.category }})",
+    "{% endfor %}",
+    "{{ summary }}",
+]
+
+
+def _check(admin: TestClient, source: str, name: str = "explanation.j2") -> dict:
+    response = admin.post(f"/admin/prompts/{name}/check", json={"source": source})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_check_places_each_problem_on_its_line_and_stores_nothing(admin):
+    good = _check(admin, "\n".join(EXPLANATION_LINES))
+    assert good["ok"] is True and good["problems"] == []
+    assert good["variables_allowed"] == ["items", "summary", "user_name"]
+    assert good["variables_required"] == ["items"]
+    assert good["variables_used"] == ["items", "summary", "user_name"]
+
+    lines = [*EXPLANATION_LINES]
+    lines[2] = "- {{ item.name }} for {{ shopper_email }}"
+    lines[4] = "{{ summary }} {{ coupon }} {{ shopper_email }}"
+    bad = _check(admin, "\n".join(lines))
+    assert bad["ok"] is False
+    assert [(p["kind"], p["variable"], p["line"]) for p in bad["problems"]] == [
+        ("unknown_variable", "shopper_email", 3),
+        ("unknown_variable", "coupon", 5),
+        ("unknown_variable", "shopper_email", 5),
+    ]
+    assert "may use items, summary, user_name" in bad["problems"][0]["message"]
+
+    syntax = _check(admin, "Hi {{ user_name }}\n{% for item in items %}\n{{ item.name \n")
+    assert [(p["kind"], p["line"]) for p in syntax["problems"]] == [("syntax", 3)]
+
+    dropped = _check(admin, "Hi {{ user_name }}")
+    assert [(p["kind"], p["variable"], p["line"]) for p in dropped["problems"]] == [
+        ("missing_variable", "items", None)
+    ]
+
+    runtime = _check(admin, "{{ items | length }}\n\n{{ 1 // 0 }}")
+    assert [(p["kind"], p["line"]) for p in runtime["problems"]] == [("render", 3)]
+    assert "ZeroDivisionError" in runtime["problems"][0]["message"]
+
+    assert admin.get("/admin/prompts/explanation.j2/versions").json() == []
+    assert admin.post("/admin/prompts/nope.j2/check", json={"source": "x"}).status_code == 404
+    assert admin.post("/admin/prompts/explanation.j2/check", json={}).status_code == 422
+
+
+def test_loop_variables_and_assigned_names_are_not_unknown(admin):
+    source = (
+        "{% set greeting = 'Hi' %}{{ greeting }} {{ user_name }}\n"
+        "{% for item in items %}{{ loop.index }}. {{ item.name }}{% endfor %}\n"
+        "{% for n in range(2) %}{{ n }}{% endfor %}"
+    )
+    assert _check(admin, source)["ok"] is True
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_generated_drafts_report_the_unknown_variable_on_the_line_it_is_on(admin, seed):
+    """A valid template of random length, with an unknown name put on a random line (inside
+    an expression, a condition or a loop): the check finds exactly that name on that line."""
+    import random
+
+    rnd = random.Random(seed)
+    lines = [rnd.choice(EXPLANATION_LINES[:1] + EXPLANATION_LINES[4:] + ["plain words"])
+             for _ in range(rnd.randint(0, 8))]  # fmt: skip
+    lines.insert(rnd.randint(0, len(lines)), "{% for item in items %}{{ item.name }}{% endfor %}")
+    at = rnd.randint(0, len(lines))
+    unknown = rnd.choice(["coupon", "email", "password", "discount_code", "itemz"])
+    shape = rnd.choice(["{{ %s }}", "{%% if %s %%}x{%% endif %%}", "{{ user_name ~ %s }}",
+                        "{%% for x in %s %%}{{ x }}{%% endfor %%}"])  # fmt: skip
+    lines.insert(at, shape % unknown)
+    found = _check(admin, "\n".join(lines))
+    assert [(p["kind"], p["variable"], p["line"]) for p in found["problems"]] == [
+        ("unknown_variable", unknown, at + 1)
+    ]
+    stored = admin.put("/admin/prompts/explanation.j2", json={"source": "\n".join(lines)})
+    assert stored.status_code == 422  # the check and the save agree
+
+
+def test_a_refused_save_keeps_its_detail_and_adds_the_problems(admin):
+    response = admin.put(
+        "/admin/prompts/explanation.j2", json={"source": "{{ items }}\n{{ password }}"}
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert "unknown variable(s) password" in body["detail"]  # the old one-line answer
+    assert body["problems"] == [
+        {
+            "kind": "unknown_variable",
+            "message": body["problems"][0]["message"],
+            "line": 2,
+            "variable": "password",
+        }
+    ]
+    preview = admin.post(
+        "/admin/prompts/explanation.j2/preview", json={"source": "{{ items }}\n{{ password }}"}
+    )
+    assert preview.status_code == 422 and preview.json()["problems"][0]["line"] == 2
+
+
+def test_preview_shoppers_are_listed_by_name(admin, shop):
+    shoppers = admin.get("/admin/prompts/shoppers", params={"limit": 2}).json()
+    assert len(shoppers) == 2 and set(shoppers[0]) == {"id", "name"}
+    assert admin.get("/admin/prompts/shoppers", params={"limit": 0}).status_code == 422
+
+
+def test_permissions_follow_the_roles_table(settings, shop):
+    """With auth off, a console login's role still decides what the console offers."""
+    components = build_components(settings)
+    components.auth.create_admin("eddie", "correct horse battery staple", "editor")
+    with TestClient(create_app(components=components)) as client:
+        token = client.post(
+            "/auth/login", json={"username": "eddie", "password": "correct horse battery staple"}
+        ).json()["access_token"]
+        editor = client.get(
+            "/admin/prompts/permissions", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+        assert editor["role"] == "editor"
+        assert editor["edit"] == {"allowed": True, "why": None}
+        assert editor["rollback"]["allowed"] is True  # the roles table lets editors roll back
+        assert editor["start_experiment"] == {
+            "allowed": False,
+            "why": "Only admins may start experiments; your role is editor.",
+        }
+        admin = client.get("/admin/prompts/permissions", headers=AUTH).json()
+        assert admin["role"] == "admin"
+        assert all(admin[k]["allowed"] for k in ("edit", "rollback", "start_experiment"))
+        assert client.get("/admin/prompts/permissions").status_code == 401
+    components.db.dispose()

@@ -25,6 +25,9 @@ class Unlimited:
     def hit(self, key: str, limit: int, window: int) -> tuple[bool, int]:
         return True, 0
 
+    def peek(self, key: str, window: int) -> int:
+        return 0
+
 
 @dataclass
 class Secured:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,11 @@ EVALUATION = {
 }  # fmt: skip
 
 
+FILE_SOURCE = "Hi {{ user_name }}!\n{% for item in items %}\n- {{ item.name }}\n{% endfor %}"
+ALLOWED = ["items", "summary", "user_name"]
+SHOPPERS = [{"id": f"u{i}", "name": n} for i, n in enumerate(["Alice", "Bob", "Cleo", "Dan"])]
+
+
 class FakeAdminClient:
     """Answers like the API's admin endpoints; records every call."""
 
@@ -108,6 +114,13 @@ class FakeAdminClient:
         self.username: str | None = None
         self.calls: list[tuple[Any, ...]] = []
         self.experiment = dict(EXPERIMENT)
+        self.versions: list[dict[str, Any]] = [
+            {"version": 2, "author": "ada", "created_at": "2025-05-01T10:00:00Z",
+             "note": "shorter", "source": "Hi {{ user_name }}\n{{ items }}", "in_effect": True},
+            {"version": 1, "author": "eddie", "created_at": "2025-04-30T10:00:00Z",
+             "note": "first try", "source": "Hello {{ user_name }}\n{{ items }}",
+             "in_effect": False},
+        ]  # fmt: skip
 
     @property
     def logged_in(self) -> bool:
@@ -161,23 +174,105 @@ class FakeAdminClient:
     def segments(self) -> dict[str, Any]:
         return SEGMENTS
 
+    def _in_effect(self) -> str:
+        top = self.versions[0] if self.versions else None
+        return FILE_SOURCE if top is None or top["source"] is None else str(top["source"])
+
     def prompts(self) -> list[dict[str, Any]]:
-        return [{"name": "explanation.j2", "origin": "db", "version": 2, "author": "ada",
-                 "updated_at": "2025-05-01T10:00:00Z"}]  # fmt: skip
+        top = self.versions[0]
+        return [{"name": "explanation.j2", "origin": "db", "version": top["version"],
+                 "author": top["author"], "updated_at": top["created_at"]}]  # fmt: skip
+
+    def prompt(self, name: str) -> dict[str, Any]:
+        return {**self.prompts()[0], "source": self._in_effect(), "file_source": FILE_SOURCE,
+                "variables_used": ["items", "user_name"], "variables_allowed": ALLOWED,
+                "variables_required": ["items"]}  # fmt: skip
 
     def prompt_versions(self, name: str) -> list[dict[str, Any]]:
-        return [{"version": 2, "author": "ada", "created_at": "2025-05-01T10:00:00Z",
-                 "note": "shorter", "source": "Hi {{ user_name }}", "in_effect": True}]  # fmt: skip
+        return [dict(v) for v in self.versions]
+
+    def prompt_permissions(self) -> dict[str, Any]:
+        admin = self.role == "admin"
+        why = None if admin else f"Only admins may start experiments; your role is {self.role}."
+        return {"role": self.role, "edit": {"allowed": True, "why": None},
+                "rollback": {"allowed": True, "why": None},
+                "start_experiment": {"allowed": admin, "why": why}}  # fmt: skip
+
+    def preview_shoppers(self, limit: int = 100) -> list[dict[str, Any]]:
+        return SHOPPERS
+
+    def check_prompt(self, name: str, source: str) -> dict[str, Any]:
+        """Like the API: every unknown ``{{ name }}`` on its line; ``items`` is required."""
+        self.calls.append(("check", name, source))
+        problems = [
+            {"kind": "unknown_variable", "line": n, "variable": v,
+             "message": f"unknown variable '{v}'; this template may use {', '.join(ALLOWED)}"}
+            for n, line in enumerate(source.split("\n"), start=1)
+            for v in re.findall(r"{{\s*(\w+)", line) if v not in [*ALLOWED, "item", "loop"]
+        ]  # fmt: skip
+        if "items" not in source:
+            problems.append({"kind": "missing_variable", "line": None, "variable": "items",
+                             "message": "required variable 'items' is not used"})  # fmt: skip
+        return {"name": name, "ok": not problems, "problems": problems,
+                "variables_used": sorted(set(re.findall(r"{{\s*(\w+)", source))),
+                "variables_allowed": ALLOWED, "variables_required": ["items"]}  # fmt: skip
+
+    def save_prompt(self, name: str, source: str, *, note: str | None = None) -> dict[str, Any]:
+        self.calls.append(("save", name, source, note))
+        if not self.check_prompt(name, source)["ok"]:
+            raise ApiError(422, "refused")
+        return self._store(source, note)
+
+    def _store(self, source: str | None, note: str | None) -> dict[str, Any]:
+        for v in self.versions:
+            v["in_effect"] = False
+        version = self.versions[0]["version"] + 1
+        self.versions.insert(0, {"version": version, "author": self.username, "note": note,
+                                 "created_at": "2025-05-02T10:00:00Z", "source": source,
+                                 "in_effect": True})  # fmt: skip
+        return self.prompt("explanation.j2")
+
+    def rollback_prompt(
+        self, name: str, version: int, *, note: str | None = None
+    ) -> dict[str, Any]:
+        self.calls.append(("rollback", name, version, note))
+        old = next((v for v in self.versions if v["version"] == version), None)
+        return self._store(old["source"] if old else None, note or f"rollback to {version}")
+
+    def start_prompt_experiment(
+        self, name: str, version: int, *, experiment: str, share: float = 0.5
+    ) -> dict[str, Any]:
+        self.calls.append(("experiment", name, version, experiment, share))
+        if self.role != "admin":
+            raise ApiError(403, "not allowed for this credential")
+        self.experiment = {**EXPERIMENT, "name": experiment}
+        return self.experiment
 
     def preview_prompt(
-        self, name: str, *, source: str | None = None, sample_size: int = 3
+        self,
+        name: str,
+        *,
+        source: str | None = None,
+        sample_size: int = 3,
+        user_ids: list[str] | None = None,
     ) -> dict[str, Any]:
-        self.calls.append(("preview", name, source))
+        self.calls.append(("preview", name, source, tuple(user_ids or ())))
+        by_id = {s["id"]: s for s in SHOPPERS}
+        users = [by_id[i] for i in user_ids] if user_ids else SHOPPERS[:sample_size]
+        text = source if source is not None else self._in_effect()
         return {"name": name, "draft": source is not None, "llm": True, "render_errors": 0,
-                "first_attempt_pass_rate": 0.5, "pass_rate": 1.0,
-                "samples": [{"user_id": "u", "user_name": "Alice", "rendered": {"user": "Hi"},
-                             "explanation": "Because you like audio.",
-                             "explanation_source": "llm"}]}  # fmt: skip
+                "first_attempt_pass_rate": 0.5, "pass_rate": 0.67 if source else 1.0,
+                "samples": [{"user_id": u["id"], "user_name": u["name"],
+                             "rendered": {"template_explanation": f"{u['name']}: {text[:20]}",
+                                          "user": "Hi"},
+                             "explanation": "Because you like audio, now 30% off.",
+                             "explanation_source": "template" if i == 0 else "llm",
+                             "first_check_passed": i != 0,
+                             "check_reasons": ["unsupported_number"] if i == 0 else [],
+                             "failed_claims": [{"claim": "now 30% off",
+                                                "reason": "no discount in the evidence"}]
+                             if i == 0 else []}
+                            for i, u in enumerate(users)]}  # fmt: skip
 
     def evaluation(self) -> dict[str, Any]:
         if self.role != "admin":
@@ -294,7 +389,7 @@ def test_prompt_preview_shows_the_pass_rate() -> None:
     client = FakeAdminClient()
     at = sign_in(client)
     at.button(key="preview-explanation.j2").click().run()
-    assert ("preview", "explanation.j2", None) in client.calls
+    assert ("preview", "explanation.j2", None, ()) in client.calls
     page = text_of(at)
     assert "Pass rate" in page and "100%" in page and "50%" in page
 
@@ -342,3 +437,192 @@ def test_an_expired_session_goes_back_to_the_login_form() -> None:
     assert not at.exception
     assert client.role is None
     assert any("session has expired" in w.value for w in at.warning)
+
+
+# --- the prompt editor ------------------------------------------------------------------------
+
+NAME = "explanation.j2"
+GOOD = "Hi {{ user_name }}!\n{% for item in items %}\n- {{ item.name }} for you\n{% endfor %}"
+BAD = "Hi {{ user_name }}!\n{{ coupon }}\n{% for item in items %}- {{ item.name }}{% endfor %}"
+
+
+def edit(at: AppTest, source: str) -> AppTest:
+    at.text_area[0].set_value(source)
+    return at.run()
+
+
+def button(at: AppTest, label: str) -> Any:
+    return next(b for b in at.button if b.label == label)
+
+
+def test_the_editor_lists_the_variables_the_template_may_use() -> None:
+    at = sign_in(FakeAdminClient(role="editor"))
+    assert at.text_area[0].value == "Hi {{ user_name }}\n{{ items }}"
+    page = text_of(at)
+    assert 'data-testid="prompt-variables"' in page
+    for name in ALLOWED:
+        assert f"<code>{name}</code>" in page
+    assert '<code>items</code><span class="req">required</span>' in page
+
+
+def test_check_shows_each_problem_on_its_line_and_a_failing_draft_is_not_saved() -> None:
+    client = FakeAdminClient(role="editor")
+    at = edit(sign_in(client), BAD)
+    at.button(key=f"check-{NAME}").click().run()
+    assert not at.exception
+    page = text_of(at)
+    assert "1 problem: nothing can be saved until they are fixed." in page
+    assert "Line 2: unknown variable 'coupon'" in page
+    assert '<div class="ln bad" data-line="2">' in page  # the line itself is marked
+    assert 'data-testid="problem-line-2">line 2: unknown variable' in page
+
+    next(t for t in at.text_input if t.label.startswith("Note")).set_value("try a coupon")
+    button(at, "Save version").click().run()
+    assert not [c for c in client.calls if c[0] == "save"]  # nothing stored
+    assert "Not saved: the draft fails the check" in text_of(at)
+
+    at = edit(at, GOOD)
+    assert "Edited since the last check" in text_of(at)
+    at.button(key=f"check-{NAME}").click().run()
+    assert "No problems: this draft can be saved." in text_of(at)
+
+
+def test_a_missing_required_variable_is_reported_for_the_whole_template() -> None:
+    at = edit(sign_in(FakeAdminClient()), "Hi {{ user_name }}")
+    at.button(key=f"check-{NAME}").click().run()
+    assert "Whole template: required variable 'items' is not used" in text_of(at)
+
+
+def test_the_draft_preview_runs_the_same_three_shoppers_beside_the_version_in_effect() -> None:
+    client = FakeAdminClient(role="editor")
+    at = edit(sign_in(client), GOOD)
+    at.button(key=f"preview-draft-{NAME}").click().run()
+    assert not at.exception
+    previews = [c for c in client.calls if c[0] == "preview"]
+    assert [(c[2], len(c[3])) for c in previews] == [(GOOD, 3), (None, 3)]
+    assert previews[0][3] == previews[1][3]  # the same shoppers on both sides
+    page = text_of(at)
+    assert "Draft: pass rate" in page and "67%" in page
+    assert "In effect: pass rate" in page and "100%" in page
+    assert page.count("failed: template fallback") == 2  # one shopper, on both sides
+    assert "“now 30% off” — no discount in the evidence" in page
+    codes = [c.value for c in at.code]
+    first = next(s["name"] for s in SHOPPERS if s["id"] == previews[0][3][0])  # random
+    assert f"{first}: Hi {{{{ user_name }}}}!" in codes  # the draft's rendering ...
+    assert f"{first}: Hi {{{{ user_name }}}}\n{{" in codes  # ... beside the one in effect
+
+
+def test_a_failing_draft_is_not_previewed() -> None:
+    client = FakeAdminClient()
+    at = edit(sign_in(client), BAD)
+    at.button(key=f"preview-draft-{NAME}").click().run()
+    assert not [c for c in client.calls if c[0] == "preview"]
+    assert "Line 2: unknown variable 'coupon'" in text_of(at)
+
+
+def test_chosen_shoppers_are_the_ones_previewed() -> None:
+    client = FakeAdminClient()
+    at = edit(sign_in(client), GOOD)
+    at.radio(key=f"preview-mode-{NAME}").set_value("Shoppers I choose").run()
+    at.multiselect(key=f"preview-shoppers-{NAME}").set_value(["u1", "u3"]).run()
+    at.button(key=f"preview-draft-{NAME}").click().run()
+    previews = [c for c in client.calls if c[0] == "preview"]
+    assert [c[3] for c in previews] == [("u1", "u3"), ("u1", "u3")]
+    assert "**Bob**" in text_of(at) and "**Dan**" in text_of(at)
+
+
+def test_save_with_a_note_then_the_history_shows_who_what_when_and_why() -> None:
+    client = FakeAdminClient(role="editor")
+    at = edit(sign_in(client), GOOD)
+    next(t for t in at.text_input if t.label.startswith("Note")).set_value("one line per product")
+    button(at, "Save version").click().run()
+    assert not at.exception
+    assert ("save", NAME, GOOD, "one line per product") in client.calls
+    assert any(
+        "Saved explanation.j2 as v3 by ada (“one line per product”)" in s.value for s in at.success
+    )
+    assert next(t for t in at.text_input if t.label.startswith("Note")).value == ""
+    assert at.text_area[0].value == GOOD  # the editor shows what is in effect
+    history = next(f for f in frames(at) if "Note" in f.columns)
+    assert history.iloc[0][["Version", "In effect", "Author", "Note"]].tolist() == [
+        "v3", "✓", "ada", "one line per product"
+    ]  # fmt: skip
+    assert history["Change"].tolist() == ["+4 −2 lines", "+1 −1 lines", "+2 −4 lines"]
+
+
+def test_diff_any_version_against_the_one_in_effect() -> None:
+    at = sign_in(FakeAdminClient())
+    assert at.selectbox(key=f"diff-{NAME}").options == ["v1", "the file (v0)"]
+    diff = next(c for c in at.code if c.language == "diff").value
+    assert "-Hello {{ user_name }}" in diff and "+Hi {{ user_name }}" in diff
+    at.selectbox(key=f"diff-{NAME}").set_value("the file (v0)").run()
+    diff = next(c for c in at.code if c.language == "diff").value
+    assert "--- the file (v0)" in diff and "-{% for item in items %}" in diff
+
+
+def test_roll_back_to_an_earlier_version() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    at.selectbox(key=f"rollback-to-{NAME}").set_value("v1")
+    next(t for t in at.text_input if t.label == "Why").set_value("v2 confused shoppers")
+    at.button(key=f"rollback-{NAME}").click().run()
+    assert not at.exception
+    assert ("rollback", NAME, 1, "v2 confused shoppers") in client.calls
+    assert any(
+        "Rolled explanation.j2 back to v1: its text is in effect as v3." in s.value
+        for s in at.success
+    )
+    assert at.text_area[0].value == "Hello {{ user_name }}\n{{ items }}"
+
+
+def test_an_editor_is_told_why_no_experiment_can_be_started() -> None:
+    client = FakeAdminClient(role="editor")
+    at = sign_in(client)
+    assert not [b for b in at.button if b.key == f"exp-start-{NAME}"]
+    assert "Only admins may start experiments; your role is editor." in text_of(at)
+
+
+def test_an_admin_starts_an_experiment_pinning_a_saved_version_and_opens_its_report() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    at.selectbox(key=f"exp-version-{NAME}").set_value("v1").run()
+    assert at.text_input(key=f"exp-name-{NAME}-v1").value == "explanation-v1"
+    at.button(key=f"exp-start-{NAME}").click().run()
+    assert not at.exception
+    assert ("experiment", NAME, 1, "explanation-v1", 0.5) in client.calls
+    assert "Experiment “explanation-v1” is running" in text_of(at)
+    at.button(key=f"open-report-{NAME}").click().run()
+    assert at.session_state["section"] == "Experiments"
+    assert at.selectbox(key="experiment").value == "explanation-v1"
+
+
+def test_a_refused_experiment_is_explained_not_a_crash() -> None:
+    client = FakeAdminClient()
+    at = sign_in(client)
+    client.role = "editor"  # the API's answer, not the console's guess, decides
+    at.button(key=f"exp-start-{NAME}").click().run()
+    assert not at.exception
+    assert any("Could not start the experiment" in e.value for e in at.error)
+
+
+def test_claim_failures_are_read_from_old_and_new_preview_shapes() -> None:
+    from chat_ui.admin_view import claim_failures
+
+    old = {"check_reasons": ["unsupported_number", "unknown_product"], "fallback_reason": "x"}
+    assert claim_failures(old) == ["unsupported number", "unknown product"]
+    new = {
+        "check_reasons": ["unsupported_number"],
+        "failed_claims": [
+            {"claim": "now 30% off", "reason": "no discount in the evidence",
+             "product_name": "Desk Lamp"},
+            {"text": "bought by 90% of shoppers", "kind": "unsupported_number"},
+            "a bare sentence",
+        ],
+        "claims": [{"claim": "fits your desk", "ok": True}],  # a passed claim is not a failure
+    }  # fmt: skip
+    assert claim_failures(new) == [
+        "Desk Lamp: “now 30% off” — no discount in the evidence",
+        "“bought by 90% of shoppers” — unsupported_number",
+        "a bare sentence",
+    ]
+    assert claim_failures({"claims": None, "check_reasons": []}) == []

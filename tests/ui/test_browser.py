@@ -8,6 +8,7 @@ installs it. Leaves a screenshot in ``test-artifacts/``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -16,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -321,3 +322,187 @@ def test_operator_logs_in_and_sees_the_dashboard(stack: Stack) -> None:
             expect(page.get_by_role("button", name="Sign in")).to_be_visible()
         finally:
             browser.close()
+
+
+EDITOR, EDITOR_PASSWORD = "eddie", "browser-test-editor-pass"
+SHOTS = ARTIFACTS / "console"  # copied to docs/images/console/ for the README
+
+
+def _shot(page: Any, name: str, focus: Any) -> None:
+    """A viewport screenshot with ``focus`` scrolled into view (the README shows these)."""
+    focus.scroll_into_view_if_needed()
+    page.wait_for_timeout(600)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def _sign_in(page: Any, username: str, password: str) -> None:
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("button", name="Sign in")).to_be_visible(timeout=60_000)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text(f"Signed in as {username}")).to_be_visible()
+
+
+def _open_template(page: Any, name: str) -> Any:
+    """The Prompts tab with ``name`` chosen; returns the tab's panel."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Prompts").click()
+    panel = page.get_by_role("tabpanel", name="Prompts")
+    panel.get_by_test_id("stSelectbox").filter(has_text="Template").first.click()
+    page.get_by_role("option", name=name, exact=True).click()
+    expect(panel.get_by_role("textbox", name="Template source")).to_have_value(
+        re.compile(r"Hi \{\{ user_name \}\}! Here")
+    )
+    return panel
+
+
+def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: Stack) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    engine = make_engine(stack.env["DATABASE_URL"])
+    AuthService(
+        db=engine,
+        settings=load_settings(database_url=stack.env["DATABASE_URL"], data_dir=stack.data),
+    ).create_admin(EDITOR, EDITOR_PASSWORD, "editor")
+    engine.dispose()
+    name = "explanation.j2"
+    original = (PROJECT_ROOT / "prompts" / name).read_text(encoding="utf-8")
+    lines = original.split("\n")
+    greeting = next(
+        i for i, line in enumerate(lines) if line.startswith("Hi {{ user_name }}! Here")
+    )
+    broken = [
+        *lines[: greeting + 1],
+        "Use code {{ coupon_code }} at checkout.",
+        *lines[greeting + 1 :],
+    ]
+    bad_line = greeting + 2  # 1-based line of the unknown variable
+    fixed = original.replace(' picks" }} for you:', ' picks" }} we chose for you:')
+    assert fixed != original
+    admin_url = stack.streamlit("chat_ui/admin.py")
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(admin_url)
+            _sign_in(page, EDITOR, EDITOR_PASSWORD)
+            panel = _open_template(page, name)
+            expect(panel.get_by_test_id("prompt-variables")).to_contain_text("user_name")
+            source = panel.get_by_role("textbox", name="Template source")
+
+            # 1. An unknown variable: the check puts the error on its line, nothing is saved.
+            source.fill("\n".join(broken))
+            panel.get_by_role("button", name="Check").click()
+            problem = panel.get_by_test_id(f"problem-line-{bad_line}")
+            expect(problem).to_contain_text("unknown variable 'coupon_code'")
+            listed = panel.get_by_role("listitem").filter(has_text=f"Line {bad_line}: unknown")
+            expect(listed).to_contain_text("coupon_code")
+            marked = panel.locator(f'.ln.bad[data-line="{bad_line}"]')  # the line itself, in red
+            expect(marked).to_contain_text("Use code {{ coupon_code }} at checkout.")
+            _shot(page, "1-check-error-on-its-line", problem)
+            panel.get_by_role("textbox", name="Note (why this change)").fill("coupon test")
+            panel.get_by_role("button", name="Save version").click()
+            expect(panel.get_by_text("Not saved: the draft fails the check")).to_be_visible()
+            history = f"{stack.api_url}/admin/prompts/{name}/versions"
+            assert httpx.get(history, headers=_bearer(stack, EDITOR, EDITOR_PASSWORD)).json() == []
+
+            # 2. Fixed: the check passes.
+            source.fill(fixed)
+            panel.get_by_role("button", name="Check").click()
+            ok = panel.get_by_text("No problems: this draft can be saved.")
+            expect(ok).to_be_visible()
+            _shot(page, "2-check-passes", ok)
+
+            # 3. Preview the draft for three shoppers beside the version in effect.
+            panel.get_by_role("button", name="Preview draft").click()
+            captions = panel.get_by_test_id("stCaptionContainer")
+            drafts = captions.get_by_text("Draft", exact=True)
+            expect(drafts).to_have_count(3, timeout=60_000)
+            expect(captions.get_by_text("In effect", exact=True)).to_have_count(3)
+            expect(panel.get_by_text("we chose for you").first).to_be_visible()
+            _shot(page, "3-preview-draft-beside-in-effect", drafts.first)
+
+            # 4. Save with a note; the author is the login.
+            panel.get_by_role("textbox", name="Note (why this change)").fill(
+                "Say we chose the picks"
+            )
+            panel.get_by_role("button", name="Save version").click()
+            saved = panel.get_by_text(f"Saved {name} as v1 by {EDITOR}")
+            expect(saved).to_be_visible()
+            expect(panel.get_by_role("textbox", name="Note (why this change)")).to_have_value("")
+            _shot(page, "4-saved-with-a-note", saved)
+
+            # 5. The history: who, when, why, and the diff against the file.
+            expect(panel.get_by_text("Only admins may start experiments; your role is editor.",
+                                     exact=False)).to_be_visible()  # fmt: skip
+            diff = panel.get_by_test_id("stCode").filter(has_text="--- the file (v0)")
+            expect(diff).to_contain_text("we chose for you")
+            _shot(page, "5-history-and-diff", panel.get_by_text("History", exact=True))
+            versions = httpx.get(history, headers=_bearer(stack, ADMIN, ADMIN_PASSWORD)).json()
+            assert [(v["version"], v["author"], v["note"]) for v in versions] == [
+                (1, EDITOR, "Say we chose the picks")
+            ]
+
+            # 6. An admin rolls back to the file.
+            page.get_by_role("button", name="Log out").click()
+            _sign_in(page, ADMIN, ADMIN_PASSWORD)
+            panel = _open_template(page, name)
+            panel.get_by_role("textbox", name="Why", exact=True).fill(
+                "back to the reviewed wording"
+            )
+            panel.get_by_role("button", name="Roll back").click()
+            rolled = panel.get_by_text(f"Rolled {name} back to the file (v0)")
+            expect(rolled).to_be_visible()
+            editor = panel.get_by_role("textbox", name="Template source")
+            expect(editor).not_to_have_value(re.compile("we chose"))  # the file again
+            expect(editor).to_have_value(re.compile(r'picks" \}\} for you:'))
+            _shot(page, "6-admin-rolled-back", rolled)
+            # The history grid is a canvas; its accessible cells carry the text.
+            expect(panel.get_by_text("back to the reviewed wording")).to_be_attached()
+            _shot(page, "6b-history-after-rollback", panel.get_by_text("History", exact=True))
+
+            served = httpx.get(f"{stack.api_url}/admin/prompts/{name}",
+                               headers=_bearer(stack, ADMIN, ADMIN_PASSWORD)).json()  # fmt: skip
+            assert served["origin"] == "file" and served["source"] == original
+            shopper = httpx.get(f"{stack.api_url}/users", params={"limit": 1}).json()["items"][0]
+            text = httpx.get(f"{stack.api_url}/recommend/{shopper['id']}", timeout=60).json()
+            assert "Here are" in text["llm_explanation"]
+            assert "we chose for you" not in text["llm_explanation"]
+
+            # 7. An admin can try the saved version on real traffic.
+            for running in httpx.get(f"{stack.api_url}/experiments").json()["items"]:
+                if running["status"] == "running":
+                    httpx.post(f"{stack.api_url}/experiments/{running['id']}/stop")
+            panel.get_by_role("button", name="Start A/B experiment").click()
+            expect(panel.get_by_text("Experiment “explanation-v1” is running")).to_be_visible()
+            panel.get_by_role("button", name="Open its report").click()
+            report = page.get_by_role("tabpanel", name="Experiments")
+            chosen = report.locator("strong", has_text="explanation-v1")  # its report is open
+            expect(chosen).to_be_visible()
+            expect(report.locator(".sw-verdict")).to_be_visible()
+            page.wait_for_timeout(1500)  # let the Vega charts draw before the screenshot
+            _shot(page, "7-experiment-report", chosen)
+        finally:
+            browser.close()
+
+    # The experiment pins v1 for its variant only: the rest get the file again.
+    users = httpx.get(f"{stack.api_url}/users", params={"limit": 12}).json()["items"]
+    seen = set()
+    for user in users:
+        shown = httpx.get(f"{stack.api_url}/recommend/{user['id']}", timeout=60).json()
+        variant = (shown.get("experiment") or {}).get("variant")
+        seen.add(variant)
+        assert ("we chose for you" in shown["llm_explanation"]) == (variant == "v1"), variant
+    assert seen == {"control", "v1"}
+
+
+def _bearer(stack: Stack, username: str, password: str) -> dict[str, str]:
+    login = {"username": username, "password": password}
+    token = httpx.post(f"{stack.api_url}/auth/login", json=login).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}

@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
+from backend.api.policies import policy_for
 from backend.llm.check import VocabularyCache
 from backend.security.text import SafeMultilineText, SafeText
 from backend.services.auth import AuthError
 from backend.services.prompt_admin import (
     PreviewResult,
     PromptAdmin,
+    PromptCheck,
     PromptDetail,
+    PromptInvalid,
     PromptSummary,
     PromptVersionOut,
+    ShopperRef,
 )
 
 router = APIRouter(prefix="/admin/prompts", tags=["prompt admin"])
@@ -74,6 +80,24 @@ def _login_name(components: ComponentsDep, given: str) -> str | None:
 AuthorDep = Annotated[str, Depends(admin_author)]
 
 
+def caller_role(request: Request, components: ComponentsDep, _: AuthorDep) -> str:
+    """The role the roles table judges this caller by ("admin" or "editor")."""
+    principal = getattr(request.state, "principal", None)
+    if components.auth.enabled:
+        return str(getattr(principal, "kind", "editor"))
+    header = request.headers.get("authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if given and not given.startswith("sw_"):
+        try:
+            return components.auth.authenticate_token(given).kind
+        except AuthError:
+            pass
+    return "admin"  # the ADMIN_TOKEN holder
+
+
+RoleDep = Annotated[str, Depends(caller_role)]
+
+
 def prompt_admin(components: ComponentsDep, _: AuthorDep) -> PromptAdmin:
     store = components.prompt_store
     if store is None:
@@ -119,6 +143,42 @@ class PromptPreview(BaseModel):
     sample_size: int = Field(default=3, ge=1, le=10)
 
 
+class PromptDraft(BaseModel):
+    source: str = Field(min_length=1, max_length=20_000, description="The Jinja2 template")
+
+
+class Permission(BaseModel):
+    allowed: bool
+    why: str | None = None  # when not allowed: what the role cannot do, in words
+
+
+class PromptPermissions(BaseModel):
+    role: str
+    edit: Permission
+    rollback: Permission
+    start_experiment: Permission
+
+
+T = TypeVar("T")
+
+
+def _refusal(call: Callable[[], T]) -> T | JSONResponse:
+    """A refused version: the usual one-line ``detail`` plus ``problems`` with their lines."""
+    try:
+        return call()
+    except PromptInvalid as exc:
+        problems = [p.model_dump() for p in exc.problems]
+        return JSONResponse(status_code=422, content={"detail": str(exc), "problems": problems})
+
+
+def _permission(role: str, method: str, route: str, action: str) -> Permission:
+    roles = policy_for(method, route).roles
+    if role == "admin" or role in roles:
+        return Permission(allowed=True)
+    who = " and ".join(f"{r}s" for r in sorted(roles))
+    return Permission(allowed=False, why=f"Only {who} may {action}; your role is {role}.")
+
+
 def _who(author: str, given: str | None) -> str:
     return given.strip() if author == "admin-token" and given and given.strip() else author
 
@@ -126,6 +186,31 @@ def _who(author: str, given: str | None) -> str:
 @router.get("", response_model=list[PromptSummary], summary="Every template and its version")
 def list_prompts(admin: AdminDep) -> list[PromptSummary]:
     return admin.list_prompts()
+
+
+@router.get(
+    "/permissions",
+    response_model=PromptPermissions,
+    summary="What the caller's role may do with prompts (from the roles table)",
+)
+def prompt_permissions(role: RoleDep) -> PromptPermissions:
+    return PromptPermissions(
+        role=role,
+        edit=_permission(role, "PUT", "/admin/prompts/{name}", "save prompt versions"),
+        rollback=_permission(role, "POST", "/admin/prompts/{name}/rollback", "roll a prompt back"),
+        start_experiment=_permission(role, "POST", "/experiments", "start experiments"),
+    )
+
+
+@router.get(
+    "/shoppers",
+    response_model=list[ShopperRef],
+    summary="Shoppers a preview can be run for (id and name only)",
+)
+def preview_shoppers(
+    admin: AdminDep, limit: Annotated[int, Query(ge=1, le=200)] = 100
+) -> list[ShopperRef]:
+    return admin.shoppers(limit)
 
 
 @router.get("/{name}", response_model=PromptDetail, summary="A template: text in effect, file")
@@ -141,8 +226,20 @@ def get_prompt(admin: AdminDep, name: NamePath) -> PromptDetail:
 )
 def update_prompt(
     admin: AdminDep, author: AuthorDep, name: NamePath, body: PromptUpdate
-) -> PromptDetail:
-    return admin.update(name, body.source, author=_who(author, body.author), note=body.note)
+) -> PromptDetail | JSONResponse:
+    return _refusal(
+        lambda: admin.update(name, body.source, author=_who(author, body.author), note=body.note)
+    )
+
+
+@router.post(
+    "/{name}/check",
+    response_model=PromptCheck,
+    summary="Validate a draft as a save would, store nothing; every problem with its line",
+    responses={404: {"description": "No such template"}},
+)
+def check_prompt(admin: AdminDep, name: NamePath, body: PromptDraft) -> PromptCheck:
+    return admin.check(name, body.source)
 
 
 @router.get(
@@ -161,8 +258,10 @@ def prompt_versions(admin: AdminDep, name: NamePath) -> list[PromptVersionOut]:
 )
 def rollback_prompt(
     admin: AdminDep, author: AuthorDep, name: NamePath, body: PromptRollback
-) -> PromptDetail:
-    return admin.rollback(name, body.version, author=_who(author, body.author), note=body.note)
+) -> PromptDetail | JSONResponse:
+    return _refusal(
+        lambda: admin.rollback(name, body.version, author=_who(author, body.author), note=body.note)
+    )
 
 
 @router.post(
@@ -170,7 +269,9 @@ def rollback_prompt(
     response_model=PreviewResult,
     summary="Render a draft for sample users; with an LLM, generate, check, report pass rate",
 )
-async def preview_prompt(admin: AdminDep, name: NamePath, body: PromptPreview) -> PreviewResult:
+async def preview_prompt(
+    admin: AdminDep, name: NamePath, body: PromptPreview
+) -> PreviewResult | JSONResponse:
     return await run_in_threadpool(
-        admin.preview, name, body.source, body.user_ids, body.sample_size
+        _refusal, lambda: admin.preview(name, body.source, body.user_ids, body.sample_size)
     )
