@@ -139,10 +139,15 @@ class InstantLLM:
     """Answers at once with a reply built from the prompt's own facts (it passes the check)."""
 
     model = "bench-instant"
-    _ITEM = re.compile(r"^\[(P\d+)\] .+? \| category: (.+?) \|", re.M)
+    _ITEM = re.compile(r"^\[(P\d+)\] .+? \| category: (.+?)(?: \||$)", re.M)
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = False,
+        tool: Tool | None = None,
+        **_options: object,
     ) -> Completion:
         reasons = [
             {"product_id": ref, "reason": f"A {category} pick that fits your request."}

@@ -66,10 +66,12 @@ class Allowed:
     numbers: set[Decimal] = field(default_factory=set)
     names: set[Phrase] = field(default_factory=set)
     past: dict[Phrase, set[str]] = field(default_factory=dict)  # past name → action groups
+    texts: list[Phrase] = field(default_factory=list)  # cited facts, as stems (names in them)
 
     def add_fact(self, fact: Fact) -> None:
         self.stems |= fact.allowed_stems
         self.numbers |= fact.numbers
+        self.texts.append(phrase(fact.text))
         for name, action in fact.names:
             key = phrase(name)
             self.names.add(key)
@@ -202,7 +204,7 @@ class TextCheck:
                     continue  # a one-word name in lower case is an ordinary word
                 first, last = words[k][1], words[k + n - 1][1]
                 span = text[first.start : last.end]
-                if key in allowed.names:
+                if key in allowed.names or any(_contains(t, key) for t in allowed.texts):
                     for _, t in words[k : k + n]:
                         t.ok = True
                 elif all(t.stem in allowed.stems for _, t in words[k : k + n]) and n == 1:
