@@ -14,6 +14,7 @@ product's fact is caught. ``U`` facts are about the request (what the shopper di
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -51,11 +52,13 @@ PAST_VERB = {
 }
 # Other ways to say each past action; the check also uses them to find a wrong action.
 ACTION_WORDS: dict[str, frozenset[str]] = {
-    "purchase": frozenset("bought buy purchased purchase ordered order owned own picked".split()),
-    "view": frozenset(
-        "viewed view looked look browsed browse checked eyed eyeing explored clicked".split()
+    "purchase": frozenset(
+        "bought buy purchased purchase ordered order owned own picked up".split()
     ),
-    "cart": frozenset("cart basket added add".split()),
+    "view": frozenset(
+        "viewed view looked look browsed browse checked out eyed eyeing explored clicked".split()
+    ),
+    "cart": frozenset("cart basket added add put".split()),
     "wishlist": frozenset("wishlisted wishlist saved save bookmarked".split()),
 }
 ACTION_GROUP = {
@@ -70,8 +73,9 @@ _ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth".s
 POPULAR_RANK = 10  # at or above this rank an item may be called popular
 _POPULAR_WORDS = frozenset(
     "popular popularity favourite favorite favourites favorites top most loved shoppers "
-    "people ranked rank".split()
+    "people ranked rank crowd number among interest shown already".split()
 )
+_DIGITS = re.compile(r"\d+")
 _NUMBER_NAMES = {v: k for k, v in NUMBER_WORDS.items() if isinstance(v, int) and v <= 20}
 
 
@@ -111,7 +115,8 @@ def _fact_stems(text: str, licenses: frozenset[str]) -> frozenset[str]:
 
 
 def numbers_in(text: str) -> set[Decimal]:
-    out: set[Decimal] = set()
+    """The numbers a text states, and every digit run in it ("5.5qt" also gives 5)."""
+    out: set[Decimal] = {Decimal(d).normalize() for d in _DIGITS.findall(text)}
     for m in NUMBER.finditer(text):
         try:
             out.add(Decimal(m.group(0).replace(",", "")).normalize())
@@ -169,7 +174,7 @@ def when(days: float | None) -> tuple[str, frozenset[str]]:
         return f"{weeks} weeks ago", frozenset(
             common | {"weeks", "few", "couple", "month", _NUMBER_NAMES.get(weeks, "")} - {""}
         )
-    return f"{d // 30} months ago", frozenset({"ago", "back", "months", "while", "month"})
+    return f"{d // 30} months ago", frozenset({"ago", "back", "months", "while", "month", "time"})
 
 
 def _number_words(text: str) -> set[str]:
@@ -230,9 +235,10 @@ def product_facts(
     for co in ev.co_interactions:
         add(
             "co_interaction",
-            f"{co.count} shoppers who interacted with the {co.product_name} also interacted "
-            "with this",
-            "people others also together alongside shopper".split(),
+            f"{co.count} {'shopper' if co.count == 1 else 'shoppers'} who interacted with the "
+            f"{co.product_name} also interacted with this",
+            "people others also together alongside shopper engaged interest interested spent "
+            "both".split(),
             [(co.product_name, None)],
         )
     if ev.matched_categories:
@@ -244,7 +250,7 @@ def product_facts(
     popular = ev.popularity_rank <= POPULAR_RANK or any(
         s.name == "popularity" for s in ev.sources
     )
-    rank_words = set(_POPULAR_WORDS) if popular else {"ranked", "rank"}
+    rank_words = set(_POPULAR_WORDS) if popular else {"ranked", "rank", "number"}
     if ev.popularity_rank <= len(_ORDINALS):
         rank_words.add(_ORDINALS[ev.popularity_rank - 1])
     add(
@@ -268,7 +274,7 @@ def product_facts(
         )
     add("price", f"price ${product.price:.2f}", "priced cost costs pay dollars dollar".split())
     if product.quantity > 0:
-        add("stock", "in stock", "available availability".split())
+        add("stock", "in stock", "available availability currently now".split())
     else:
         add("stock", "out of stock", "unavailable".split())
     if product.tags:

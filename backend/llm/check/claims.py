@@ -25,7 +25,7 @@ from backend.llm.check.result import (
     UNSUPPORTED_PRODUCT,
     WRONG_ACTION,
 )
-from backend.llm.check.style import STYLE_STEMS
+from backend.llm.check.style import INTRO_STEMS, STYLE_PHRASES, STYLE_STEMS
 from backend.llm.check.vocabulary import CheckVocabulary, Phrase, phrase
 from backend.llm.facts import ACTION_GROUP, Fact, numbers_in
 from backend.recommender.catalog import ProductRecord
@@ -35,7 +35,7 @@ Flag = Callable[[str, str, str | None], None]
 
 # A token: a number (with its currency or percent sign) or a word.
 _TOKEN = re.compile(
-    r"(?P<cur>[$€£]\s?)?(?P<num>(?<![\w.])\d[\d,]*(?:\.\d+)?)(?P<pct>\s?%)?"
+    r"(?P<cur>[$€£]\s?)?(?P<num>(?<![\w.])\d[\d,]*(?:\.\d+)?(?![^\W_]))(?P<pct>\s?%)?"
     r"|(?P<word>[^\W_]+(?:['’-][^\W_]+)*)"
 )
 _CURRENCY_AFTER = frozenset({"dollar", "dollars", "usd", "euro", "euros", "eur", "buck", "bucks"})
@@ -95,7 +95,7 @@ def record_allowed(product: ProductRecord) -> tuple[frozenset[str], frozenset[De
     which are facts a reason must cite)."""
     texts = [product.name, product.category, product.description, *product.tags]
     stems_ = frozenset().union(*(text_stems(t) for t in texts))
-    numbers = frozenset(numbers_in(product.name) | numbers_in(product.description))
+    numbers = frozenset(numbers_in(f"{product.name} {product.description}"))
     return stems_, numbers, phrase(product.name)
 
 
@@ -160,13 +160,16 @@ class TextCheck:
         self.echo = frozenset().union(*(echo_grams(p) for p in system_prompts))
         self.flag = flag
 
-    def check(self, text: str, allowed: Allowed, where: str, pid: str | None) -> None:
+    def check(
+        self, text: str, allowed: Allowed, where: str, pid: str | None, *, intro: bool = False
+    ) -> None:
         if self._leaks(text, where, pid):
             return
         tokens = _tokens(text)
+        _style_phrases(tokens)
         self._names(tokens, text, allowed, where, pid)
         self._numbers(tokens, allowed, where, pid)
-        self._words(tokens, text, allowed, where, pid)
+        self._words(tokens, text, allowed, where, pid, INTRO_STEMS if intro else STYLE_STEMS)
         self._actions(text, allowed, where, pid)
 
     def _leaks(self, text: str, where: str, pid: str | None) -> bool:
@@ -239,14 +242,18 @@ class TextCheck:
                           pid, t.text.strip())  # fmt: skip
 
     def _words(
-        self, tokens: list[_Token], text: str, allowed: Allowed, where: str, pid: str | None
+        self,
+        tokens: list[_Token],
+        text: str,
+        allowed: Allowed,
+        where: str,
+        pid: str | None,
+        style: frozenset[str],
     ) -> None:
         def backed(t: _Token) -> bool:
-            if t.ok or t.stem in STYLE_STEMS or t.stem in allowed.stems:
+            if t.ok or t.stem in style or t.stem in allowed.stems:
                 return True
-            return bool(t.parts) and all(
-                p in allowed.stems or p in STYLE_STEMS for p in t.parts
-            )
+            return bool(t.parts) and all(p in allowed.stems or p in style for p in t.parts)
 
         run: list[_Token] = []
         for t in [*tokens, None]:
@@ -274,10 +281,11 @@ class TextCheck:
             ]
             if not named:
                 continue
+            in_names = {w for name in allowed.past for w in name}  # "Storage Basket" is no action
             said = {
                 _SAID_ACTION[w]: w
                 for w in re.findall(r"[a-z]+", sentence.lower())
-                if w in _SAID_ACTION
+                if w in _SAID_ACTION and stem(w) not in in_names
             }
             for group, word in said.items():
                 if not any(group in groups for groups in named):
@@ -286,6 +294,19 @@ class TextCheck:
                         f"{where} says the shopper {word} a product they did not",
                         pid, word,
                     )  # fmt: skip
+
+
+_PHRASE_LENGTHS = sorted({len(p) for p in STYLE_PHRASES}, reverse=True)
+
+
+def _style_phrases(tokens: list[_Token]) -> None:
+    """Mark the words of reviewed style phrases ("your next favourite") as backed."""
+    stems_ = [t.stem for t in tokens]
+    for n in _PHRASE_LENGTHS:
+        for i in range(len(tokens) - n + 1):
+            if tuple(stems_[i : i + n]) in STYLE_PHRASES:
+                for t in tokens[i : i + n]:
+                    t.ok = True
 
 
 def _contains(words: Sequence[str], name: Phrase) -> bool:

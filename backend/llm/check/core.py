@@ -191,4 +191,4 @@ def _intro(
         allowed.names |= names_only.names
         allowed.add_text(item.product.name)
         allowed.add_text(item.product.category)
-    checker.check(intro, allowed, "the intro", None)
+    checker.check(intro, allowed, "the intro", None, intro=True)

@@ -24,7 +24,7 @@ some each every both such one ones you your yours you're you've you'll you'd you
 our us we've we're we'd i i'm i'd i've me my they them their he she his her do does did
 can could would should will may might must shall has have had having get gets got getting
 let let's lets go goes going take takes keep keeps bring brings give gives here's that's
-there's what's how why up way ways thing things something anything kind sort bit little lot
+there's what's how why way ways thing things something anything kind sort bit little lot
 lots much many well still whether either
 """
 
@@ -41,12 +41,26 @@ style enjoyment shopping shop store collection range lineup list selection set h
 worthwhile consider considering
 round rounds complete completes extend extends build builds along alongside together
 help helps helping make makes making keep use everyday day-to-day routine
-selected found gathered rounded lined
+selected found gathered rounded lined someone companion inspired character design follow
+street tick ticks box boxes play plays fact among
 """
 
-# Greetings and the words an intro uses to present the list.
+# Words only the intro may use to present the list ("take a look", "chosen for you"): in a
+# reason they could claim what the shopper did.
 _INTRO = """
-picks pick here are few some selection selected for you welcome back hope enjoy
+picks pick here are few some selection selected for you welcome back hope enjoy take look
+chosen up lined
 """
 
-STYLE_STEMS = frozenset(stem(w) for w in (_FUNCTION + _STYLE + _INTRO).split())
+# Phrases whose words are fine together though one alone could be a claim: "your favourite"
+# is about the shopper, "a favourite" alone would be social proof.
+_PHRASES = """
+your favourite|your favorite|your next favourite|your next favorite|your new favourite
+|your new favorite|your go-to|right up your street|up your alley
+"""
+STYLE_PHRASES = frozenset(
+    tuple(stem(w) for w in p.split()) for p in _PHRASES.replace("\n", "").split("|")
+)
+
+STYLE_STEMS = frozenset(stem(w) for w in (_FUNCTION + _STYLE).split())
+INTRO_STEMS = STYLE_STEMS | frozenset(stem(w) for w in _INTRO.split())

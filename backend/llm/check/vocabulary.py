@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from backend.recommender.catalog import CatalogSnapshot, ProductRecord
 from backend.text import stem, stems, words
@@ -12,6 +13,7 @@ from backend.text import stem, stems, words
 Phrase = tuple[str, ...]
 
 
+@lru_cache(maxsize=65_536)
 def phrase(text: str) -> Phrase:
     """A name as a tuple of stems, "&"/"and" dropped so "Toys & Games" matches either way."""
     return tuple(s for s in stems_plain(text) if s != "and")

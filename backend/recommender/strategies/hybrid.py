@@ -19,7 +19,14 @@ import numpy.typing as npt
 
 from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, ModelStore
-from backend.recommender.evidence import CoInteraction, Evidence, SimilarItem
+from backend.recommender.evidence import (
+    CoInteraction,
+    Evidence,
+    SimilarItem,
+    past_actions,
+    past_items_profile,
+    with_past_drivers,
+)
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile, weighted_profile
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
@@ -319,11 +326,13 @@ class BlendStrategy:
             for s, v in scored.parts.items()
         )
         score = float(scored.blended[i])
-        profile = scored.profile
+        # Without the rules source there is no profile: the shopper's own past items stand in,
+        # so the evidence still names the items behind a score.
+        profile = scored.profile or past_items_profile(snapshot, history)
         return Recommendation(
             index=i,
             score=score,
-            evidence=Evidence(
+            evidence=with_past_drivers(Evidence(
                 strategy=self.name,
                 score=round(score, 4),
                 sources=sources,
@@ -343,7 +352,7 @@ class BlendStrategy:
                 similar_to=similar_past_item(snapshot, history, i, past_vectors),
                 co_interactions=co_interactions(snapshot, history, models, i),
                 nearby=scored.boost.nearby(i) if scored.boost is not None else None,
-            ),
+            ), past_actions(snapshot, history)),
         )
 
 
