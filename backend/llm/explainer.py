@@ -55,40 +55,6 @@ class ExplainedItem:
             "evidence": self.evidence.model_dump(mode="json"),
         }
 
-    def llm_context(self, position: int) -> dict[str, object]:
-        """What the model sees: the facts it may use, without ids or scores to parrot."""
-        ev = self.evidence
-        return {
-            "ref": item_ref(position),
-            "product_id": str(self.product.id),
-            "name": self.product.name,
-            "category": self.product.category,
-            "price": f"{self.product.price:.2f}",
-            "tags": list(self.product.tags),
-            "in_stock": self.product.quantity > 0,
-            "evidence": {
-                "why": [s.detail for s in ev.sources],
-                "matched_categories": [m.name for m in ev.matched_categories],
-                "matched_tags": [m.name for m in ev.matched_tags],
-                "because_of": [
-                    {"product": p.product_name, "action": _PAST_ACTION.get(p.action, p.action)}
-                    for p in ev.because_of
-                ],
-                "popularity_rank": ev.popularity_rank,
-                **(
-                    {
-                        "shoppers_like_you": {
-                            "segment": ev.segment.label,
-                            "chose_it": ev.segment.shoppers,
-                        }
-                    }
-                    if ev.segment is not None
-                    else {}
-                ),
-                **({"near_you_km": ev.nearby.distance_km} if ev.nearby is not None else {}),
-            },
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class ExplanationRequest:
@@ -142,14 +108,6 @@ class TemplateExplainer:
 
 log = logging.getLogger(__name__)
 
-_PAST_ACTION = {
-    "view": "viewed",
-    "click": "viewed",
-    "add_to_cart": "added to cart",
-    "remove_from_cart": "had in cart",
-    "wishlist": "wishlisted",
-    "purchase": "bought",
-}
 
 
 @dataclass(frozen=True, slots=True)

@@ -270,7 +270,7 @@ def product_facts(
         add(
             "nearby",
             f"offered {ev.nearby.distance_km:g} km from you",
-            "near nearby close local kilometres kilometers away".split(),
+            "near nearby close local kilometres kilometers away pick up pickup collect".split(),
         )
     add("price", f"price ${product.price:.2f}", "priced cost costs pay dollars dollar".split())
     if product.quantity > 0:

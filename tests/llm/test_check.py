@@ -107,7 +107,7 @@ PLANTED: list[tuple[str, str, str, str | None]] = [
     ("material", answer(P3=("Made of sturdy nylon for camping.", ["F16"])),
      c.UNSUPPORTED_CLAIM, "sturdy nylon"),
     ("origin", answer(P2=("Designed in Denmark for your desk.", ["F12"])),
-     c.UNSUPPORTED_CLAIM, "Designed"),
+     c.UNSUPPORTED_CLAIM, "Denmark"),
     ("compatibility", answer(P1=("Compatible with every phone.", ["F3"])),
      c.UNSUPPORTED_CLAIM, "Compatible"),
     ("negation of a fact", answer(P3=("Not waterproof, but fine for camping.", ["F16"])),
