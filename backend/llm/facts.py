@@ -309,6 +309,10 @@ def build_facts(
     request_ids = _Numberer("U")
     request: list[Fact] = []
     if summary.strip():
-        request.append(Fact(request_ids.next(), "request", summary.strip(), frozenset({"you"})))
+        # What the shopper asked for or did, in the words a reply restates it with.
+        words = {"you", "looking", "asked", "want", "wanted", "searching", "search", "request"}
+        if "$" in summary:
+            words |= {"budget", "price", "priced"}
+        request.append(Fact(request_ids.next(), "request", summary.strip(), frozenset(words)))
     by_id = {f.id: f for p in products for f in p.facts} | {f.id: f for f in request}
     return FactSheet(products=products, request=tuple(request), by_id=by_id)

@@ -25,7 +25,7 @@ our us we've we're we'd i i'm i'd i've me my they them their he she his her do d
 can could would should will may might must shall has have had having get gets got getting
 let let's lets go goes going take takes keep keeps bring brings give gives here's that's
 there's what's how why way ways thing things something anything kind sort bit little lot
-lots much many well still whether either
+lots much many well still whether either within request
 """
 
 # Warm, stylistic words that claim nothing a fact could contradict.
