@@ -64,6 +64,7 @@ class Allowed:
 
     stems: set[str] = field(default_factory=set)
     numbers: set[Decimal] = field(default_factory=set)
+    prices: set[Decimal] = field(default_factory=set)  # what "$" or "dollars" may go with
     names: set[Phrase] = field(default_factory=set)
     past: dict[Phrase, set[str]] = field(default_factory=dict)  # past name → action groups
     texts: list[Phrase] = field(default_factory=list)  # cited facts, as stems (names in them)
@@ -71,6 +72,8 @@ class Allowed:
     def add_fact(self, fact: Fact) -> None:
         self.stems |= fact.allowed_stems
         self.numbers |= fact.numbers
+        if fact.kind == "price":
+            self.prices |= fact.numbers
         self.texts.append(phrase(fact.text))
         for name, action in fact.names:
             key = phrase(name)
@@ -228,7 +231,7 @@ class TextCheck:
         for t in tokens:
             if t.number is None:
                 continue
-            if t.number is not None and t.number in allowed.numbers:
+            if t.number is not None and t.number in (allowed.prices if t.price else allowed.numbers):
                 t.ok = True
                 continue
             t.ok = True  # reported here, not again as a word
