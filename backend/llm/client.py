@@ -490,9 +490,12 @@ class OpenAIChatClient:
         max_tokens: int | None = None,
     ) -> Completion:
         kwargs = self._request(messages, json_mode, tool, schema=schema, max_tokens=max_tokens)
-        again = lambda: self._once(  # noqa: E731
-            messages, json_mode, deadline, tool, schema=schema, max_tokens=max_tokens
-        )
+
+        def again() -> Completion:
+            return self._once(
+                messages, json_mode, deadline, tool, schema=schema, max_tokens=max_tokens
+            )
+
         try:
             response = self._sdk.chat.completions.create(**kwargs, timeout=self._timeout(deadline))
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:

@@ -24,7 +24,6 @@ from backend.llm.check import (
     CheckVocabulary,
     answer_schema,
     check_answer,
-    item_ref,
 )
 from backend.llm.client import ChatMessage, LLMCircuitOpen, LLMClient, LLMError, ResponseSchema
 from backend.llm.facts import FactSheet, build_facts
@@ -107,7 +106,6 @@ class TemplateExplainer:
 # --- the LLM explainer ------------------------------------------------------------------
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,18 +205,6 @@ def answer_max_tokens(item_count: int, words: int = REASON_WORDS, floor: int = 0
     need = 60 + max(item_count, 1) * (words * 1.5 + 30)
     budget = int(need * 1.5 + 63) // 64 * 64
     return min(4096, max(floor, budget))
-
-
-def words_per_reason(max_tokens: int, item_count: int) -> int:
-    """A per-reason word budget that lets the whole JSON answer fit in ``max_tokens``.
-
-    About 40 tokens go to the intro and the JSON frame, about 12 per reason to its keys and
-    ref; a word is roughly 4/3 tokens. Clamped to 8..40 words.
-    """
-    if item_count <= 0:
-        return 40
-    per_item = (max_tokens - 40) / item_count
-    return int(max(8, min(40, (per_item - 12) * 0.75)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +316,7 @@ class CheckedWriter:
             outcome.fallback_reason = "prompt_error"
             return outcome
         outcome.messages = messages
+        outcome.facts = self.facts(request)
         truncated = False
         budget = answer_max_tokens(len(request.items), floor=self.max_tokens)
         for attempt in (1, 2):

@@ -215,7 +215,12 @@ def product_facts(
     days = past_days or {}
     facts: list[Fact] = []
 
-    def add(kind: FactKind, text: str, licenses: Iterable[str] = (), names=()) -> None:  # type: ignore[no-untyped-def]
+    def add(
+        kind: FactKind,
+        text: str,
+        licenses: Iterable[str] = (),
+        names: Iterable[tuple[str, str | None]] = (),
+    ) -> None:
         lic = frozenset(licenses) | frozenset(_number_words(text))
         facts.append(Fact(ids.next(), kind, text, lic, tuple(names)))
 
@@ -247,9 +252,7 @@ def product_facts(
     if ev.matched_tags:
         names = ", ".join(m.name for m in ev.matched_tags)
         add("tag", f"matches tags you like: {names}", "interest love into".split())
-    popular = ev.popularity_rank <= POPULAR_RANK or any(
-        s.name == "popularity" for s in ev.sources
-    )
+    popular = ev.popularity_rank <= POPULAR_RANK or any(s.name == "popularity" for s in ev.sources)
     rank_words = set(_POPULAR_WORDS) if popular else {"ranked", "rank", "number"}
     if ev.popularity_rank <= len(_ORDINALS):
         rank_words.add(_ORDINALS[ev.popularity_rank - 1])
@@ -296,13 +299,13 @@ def build_facts(
     the past items ("3 days ago"); without them past facts carry no time."""
     past_days: dict[uuid.UUID, float] = {}
     if past_times and now is not None:
-        past_days = {
-            pid: (now - at).total_seconds() / 86_400 for pid, at in past_times.items()
-        }
+        past_days = {pid: (now - at).total_seconds() / 86_400 for pid, at in past_times.items()}
     ids = _Numberer("F")
     products = tuple(
         ProductFacts(
-            ref=f"P{i + 1}", product=item.product, facts=tuple(product_facts(item, ids, past_days=past_days))
+            ref=f"P{i + 1}",
+            product=item.product,
+            facts=tuple(product_facts(item, ids, past_days=past_days)),
         )
         for i, item in enumerate(items)
     )

@@ -20,8 +20,13 @@ _REF = r"(?:" + _STRING + r"|(\d+))"  # "P1", or a bare number
 _IDS = r'\[((?:\s*"[^"\\]*"\s*,?)*)\]'
 _INTRO_DONE = re.compile(r'"intro_fact_ids"\s*:\s*' + _IDS + r'|"reasons"', re.S)
 _REASON = re.compile(
-    r'\{\s*"product_id"\s*:\s*' + _REF + r'\s*,\s*"reason"\s*:\s*' + _STRING
-    + r'(?:\s*,\s*"fact_ids"\s*:\s*' + _IDS + r")?\s*\}",
+    r'\{\s*"product_id"\s*:\s*'
+    + _REF
+    + r'\s*,\s*"reason"\s*:\s*'
+    + _STRING
+    + r'(?:\s*,\s*"fact_ids"\s*:\s*'
+    + _IDS
+    + r")?\s*\}",
     re.S,
 )
 
@@ -42,8 +47,11 @@ class FinishedParts:
                 entry["fact_ids"] = list(ids)
             reasons.append(entry)
         return json.dumps(
-            {"intro": self.intro or "", "intro_fact_ids": list(self.intro_fact_ids),
-             "reasons": reasons}  # fmt: skip
+            {
+                "intro": self.intro or "",
+                "intro_fact_ids": list(self.intro_fact_ids),
+                "reasons": reasons,
+            }  # fmt: skip
         )
 
 

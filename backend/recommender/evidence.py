@@ -95,14 +95,18 @@ def with_past_drivers(evidence: Evidence, actions: Mapping[uuid.UUID, str]) -> E
     must be able to name them."""
     named = {p.product_id for p in evidence.because_of}
     extra: list[PastInteraction] = []
-    drivers = [evidence.similar_to] if evidence.similar_to is not None else []
-    for past in [*drivers, *evidence.co_interactions]:
+    drivers: list[SimilarItem | CoInteraction] = list(evidence.co_interactions)
+    if evidence.similar_to is not None:
+        drivers.insert(0, evidence.similar_to)
+    for past in drivers:
         action = actions.get(past.product_id)
         if action is None or past.product_id in named:
             continue
         named.add(past.product_id)
         extra.append(
-            PastInteraction(product_id=past.product_id, product_name=past.product_name, action=action)
+            PastInteraction(
+                product_id=past.product_id, product_name=past.product_name, action=action
+            )
         )
     if not extra:
         return evidence

@@ -390,7 +390,9 @@ def _last_touched(records: list[InteractionRecord]) -> dict[uuid.UUID, datetime]
     """When the shopper last touched each product: dates the explanation's facts."""
     last: dict[uuid.UUID, datetime] = {}
     for r in records:
-        if r.product_id is not None and (r.product_id not in last or r.created_at > last[r.product_id]):
+        if r.product_id is not None and (
+            r.product_id not in last or r.created_at > last[r.product_id]
+        ):
             last[r.product_id] = r.created_at
     return last
 

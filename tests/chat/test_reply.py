@@ -31,7 +31,9 @@ from tests.llm.fakes import FakeLLM
 from tests.llm.test_client import URL, FakeClock, completion, make_client
 
 PROMPTS = PromptLibrary(PROJECT_ROOT / "prompts")
-_ITEM = re.compile(r"^\[(P\d+)\] (.+?) \| category: (.+?)\n(?:F\d+: .*\n)*?F\d+: price \$([\d.]+)", re.M)
+_ITEM = re.compile(
+    r"^\[(P\d+)\] (.+?) \| category: (.+?)\n(?:F\d+: .*\n)*?F\d+: price \$([\d.]+)", re.M
+)
 MESSAGE = "wireless earbuds under $80"
 
 

@@ -59,8 +59,10 @@ def test_a_supported_answer_passes_and_keeps_the_order_and_the_citations():
         "```json\n" + answer() + "\n```",
         answer(P1=("Alice, since you bought the Studio Headphones, these suit you.", ["F1"])),
         answer(intro=""),
-        answer(intro="Welcome back, Alice! Recently purchased: Studio Headphones.",
-               intro_fact_ids=["U1"]),  # fmt: skip
+        answer(
+            intro="Welcome back, Alice! Recently purchased: Studio Headphones.",
+            intro_fact_ids=["U1"],
+        ),  # fmt: skip
         answer(P2="One of the most popular picks in the shop."),  # no ids: all its facts
     ],
 )

@@ -91,9 +91,7 @@ def long_answer(items: int) -> str:
 
 @respx.mock
 def test_a_long_answer_fits_the_sized_budget_not_the_old_fixed_cap():
-    route = respx.post(URL).mock(
-        return_value=httpx.Response(200, json=completion(long_answer(3)))
-    )
+    route = respx.post(URL).mock(return_value=httpx.Response(200, json=completion(long_answer(3))))
     explanation = explainer_over(make_client(FakeClock())).explain(REQUEST)
     assert explanation.source == "llm"
     sent = body(route)

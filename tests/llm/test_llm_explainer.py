@@ -25,8 +25,8 @@ from backend.llm.explainer import (
     ExplanationRequest,
     LLMExplainer,
     TemplateExplainer,
-    stream_explanation,
     answer_max_tokens,
+    stream_explanation,
 )
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary

@@ -33,8 +33,13 @@ def test_parts_appear_only_once_finished():
 
 
 def test_fact_ids_come_with_their_reason_and_the_intro_waits_for_its_own():
-    text = json.dumps({"intro": "Hi", "intro_fact_ids": ["U1"],
-                       "reasons": [{"product_id": "P1", "reason": "R.", "fact_ids": ["F1", "F2"]}]})
+    text = json.dumps(
+        {
+            "intro": "Hi",
+            "intro_fact_ids": ["U1"],
+            "reasons": [{"product_id": "P1", "reason": "R.", "fact_ids": ["F1", "F2"]}],
+        }
+    )
     assert finished_parts(text[: text.index("intro_fact_ids")]).intro is None
     parts = finished_parts(text)
     assert parts.intro == "Hi" and parts.intro_fact_ids == ("U1",)

@@ -77,9 +77,7 @@ def parse_answer(text: str) -> ParsedAnswer:
             or not isinstance(r.get("reason"), str)
         ):
             raise ShapeError("a reason has the wrong shape")
-        parsed.append(
-            ParsedReason(str(r["product_id"]), str(r["reason"]), _ids(r.get("fact_ids")))
-        )
+        parsed.append(ParsedReason(str(r["product_id"]), str(r["reason"]), _ids(r.get("fact_ids"))))
     return ParsedAnswer(intro, _ids(data.get("intro_fact_ids")) or (), tuple(parsed))
 
 

@@ -31,7 +31,7 @@ from backend.llm.facts import ACTION_GROUP, Fact, numbers_in
 from backend.recommender.catalog import ProductRecord
 from backend.text import stem, stems
 
-Flag = Callable[[str, str, str | None], None]
+Flag = Callable[[str, str, str | None, str | None], None]  # code, detail, product, span
 
 # A token: a number (with its currency or percent sign) or a word.
 _TOKEN = re.compile(
@@ -137,8 +137,13 @@ def _tokens(text: str) -> list[_Token]:
     for m in _TOKEN.finditer(text):
         if m.group("num") is not None:
             out.append(
-                _Token(m.group(0), m.start(), m.end(), number=_decimal(m.group("num")),
-                       price=bool(m.group("cur")))  # fmt: skip
+                _Token(
+                    m.group(0),
+                    m.start(),
+                    m.end(),
+                    number=_decimal(m.group("num")),
+                    price=bool(m.group("cur")),
+                )  # fmt: skip
             )
             continue
         word = m.group("word").lower().replace("’", "'")
@@ -231,7 +236,9 @@ class TextCheck:
         for t in tokens:
             if t.number is None:
                 continue
-            if t.number is not None and t.number in (allowed.prices if t.price else allowed.numbers):
+            if t.number is not None and t.number in (
+                allowed.prices if t.price else allowed.numbers
+            ):
                 t.ok = True
                 continue
             t.ok = True  # reported here, not again as a word

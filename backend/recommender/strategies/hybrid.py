@@ -12,7 +12,7 @@ Every item's evidence lists each source that contributed with its share of the s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -329,10 +329,10 @@ class BlendStrategy:
         # Without the rules source there is no profile: the shopper's own past items stand in,
         # so the evidence still names the items behind a score.
         profile = scored.profile or past_items_profile(snapshot, history)
-        return Recommendation(
+        recommendation = Recommendation(
             index=i,
             score=score,
-            evidence=with_past_drivers(Evidence(
+            evidence=Evidence(
                 strategy=self.name,
                 score=round(score, 4),
                 sources=sources,
@@ -352,8 +352,10 @@ class BlendStrategy:
                 similar_to=similar_past_item(snapshot, history, i, past_vectors),
                 co_interactions=co_interactions(snapshot, history, models, i),
                 nearby=scored.boost.nearby(i) if scored.boost is not None else None,
-            ), past_actions(snapshot, history)),
+            ),
         )
+        evidence = with_past_drivers(recommendation.evidence, past_actions(snapshot, history))
+        return replace(recommendation, evidence=evidence)
 
 
 def _model_label(kind: str | None) -> str:

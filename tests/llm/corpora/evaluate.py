@@ -11,7 +11,6 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from backend.llm.check import CheckLimits, CheckResult, CheckVocabulary, check_answer
@@ -125,10 +124,10 @@ def report() -> str:
             claim = row["claim"].lower()
             p = next((p for p in result.problems if p.span and p.span.lower() in claim),
                      result.problems[0])  # fmt: skip
-            lines.append(f"- {kind}: \"{row['claim']}\" → {p.code}: {p.span!r}")
+            lines.append(f'- {kind}: "{row["claim"]}" → {p.code}: {p.span!r}')
     lines.append("")
     lines.append(f"Planted claims the check did not name ({len(planted.missed)}):")
-    lines += [f"- {row['kind']}: \"{row['claim']}\"" for row in planted.missed[:20]]
+    lines += [f'- {row["kind"]}: "{row["claim"]}"' for row in planted.missed[:20]]
     lines.append("")
     lines.append("Faithful answers rejected (the reason → the problem):")
     for _kind, examples in faithful.examples.items():

@@ -78,7 +78,9 @@ def lists() -> list[dict[str, Any]]:
     for user_id, records in sorted(history.items(), key=lambda kv: str(kv[0])):
         past: dict[uuid.UUID, datetime] = {}
         for r in records:
-            if r.product_id is not None and (r.product_id not in past or r.created_at > past[r.product_id]):
+            if r.product_id is not None and (
+                r.product_id not in past or r.created_at > past[r.product_id]
+            ):
                 past[r.product_id] = r.created_at
         for name, strategy in strategies.items():
             recs = strategy.recommend(snapshot, RecommendRequest(records, top_n=5, now=now))
@@ -116,7 +118,9 @@ def request_of(entry: dict[str, Any], catalog: dict[str, ProductRecord]) -> Expl
         user_name=entry["user_name"],
         summary=entry["summary"],
         items=items,
-        past_times={uuid.UUID(k): datetime.fromisoformat(v) for k, v in entry["past_times"].items()},
+        past_times={
+            uuid.UUID(k): datetime.fromisoformat(v) for k, v in entry["past_times"].items()
+        },
         now=datetime.fromisoformat(entry["now"]),
     )
 
@@ -157,7 +161,10 @@ def faithful_sentence(fact: Fact, p: ProductFacts, rng: random.Random) -> str | 
         did, when = _did(fact, rng)  # type: ignore[misc]
         slots |= {"did": did, "when": when}
     elif kind in ("similar", "co_interaction"):
-        slots |= {"sim": fact.names[0][0] if fact.names else "", "past": fact.names[0][0] if fact.names else ""}
+        slots |= {
+            "sim": fact.names[0][0] if fact.names else "",
+            "past": fact.names[0][0] if fact.names else "",
+        }
         if kind == "similar" and not fact.names:
             return None
         if kind == "co_interaction":
@@ -178,7 +185,9 @@ def faithful_sentence(fact: Fact, p: ProductFacts, rng: random.Random) -> str | 
         if "out of" in fact.text:
             return None
     elif kind == "own_tags":
-        tags = [t.replace("-", " ") for t in product.tags if t.replace("-", " ") != slots["cat_lower"]]
+        tags = [
+            t.replace("-", " ") for t in product.tags if t.replace("-", " ") != slots["cat_lower"]
+        ]
         if len(tags) < 2:
             return None
         slots |= {"tag1": tags[0], "tag2": tags[1]}
@@ -204,7 +213,9 @@ def faithful_reason(p: ProductFacts, rng: random.Random) -> tuple[str, list[str]
     return " ".join(s for s, _ in chosen), [f.id for _, f in chosen]
 
 
-def answer(entry: dict[str, Any], catalog: dict[str, ProductRecord], rng: random.Random) -> dict[str, Any]:
+def answer(
+    entry: dict[str, Any], catalog: dict[str, ProductRecord], rng: random.Random
+) -> dict[str, Any]:
     request = request_of(entry, catalog)
     sheet = request.facts()
     first = entry["user_name"].split()[0]
@@ -228,21 +239,36 @@ def plant(kind: str, entry: dict[str, Any], base: dict[str, Any], catalog: dict[
     for k in order:
         p = sheet.products[k]
         product = p.product
-        record = " ".join([product.name, product.category, product.description, *product.tags]).lower()
+        record = " ".join(
+            [product.name, product.category, product.description, *product.tags]
+        ).lower()
         fact_text = " ".join(f.text for f in p.facts).lower()
         past = [f for f in p.facts if f.kind == "past"]
-        popular = any(f.kind == "popularity" and int(f.text.split("#")[1].split()[0]) <= 10 for f in p.facts)
-        others = [q for q in catalog.values() if q.name not in names_in_list and q.name.lower() not in fact_text]
+        popular = any(
+            f.kind == "popularity" and int(f.text.split("#")[1].split()[0]) <= 10 for f in p.facts
+        )
+        others = [
+            q
+            for q in catalog.values()
+            if q.name not in names_in_list and q.name.lower() not in fact_text
+        ]
         template = rng.choice(ph.PLANTED[kind])
+        price = float(product.price)
         slots: dict[str, Any] = {
-            "price": f"{product.price:.2f}", "fake": f"{float(product.price) * rng.choice((0.7, 0.8, 0.85)):.2f}",
-            "round": int(product.price) + rng.choice((1, 5, 10)), "pct": rng.choice((10, 15, 20, 25, 30, 40)),
-            "n": rng.choice((2, 3, 4, 5)), "rating": rng.choice(("4.5", "4.7", "4.8", "4.9")),
-            "big": rng.choice((200, 500, 1000, 2500)), "cat": product.category,
-            "cat_lower": product.category.lower(), "other": rng.choice(others).name,
-            "material": rng.choice(ph.MATERIALS), "country": rng.choice(ph.COUNTRIES),
+            "price": f"{product.price:.2f}",
+            "fake": f"{price * rng.choice((0.7, 0.8, 0.85)):.2f}",
+            "round": int(price) + rng.choice((1, 5, 10)),
+            "pct": rng.choice((10, 15, 20, 25, 30, 40)),
+            "n": rng.choice((2, 3, 4, 5)),
+            "rating": rng.choice(("4.5", "4.7", "4.8", "4.9")),
+            "big": rng.choice((200, 500, 1000, 2500)),
+            "cat": product.category,
+            "cat_lower": product.category.lower(),
+            "other": rng.choice(others).name,
+            "material": rng.choice(ph.MATERIALS),
+            "country": rng.choice(ph.COUNTRIES),
             "tag1": product.tags[-1].replace("-", " ") if product.tags else "waterproof",
-        }  # fmt: skip
+        }
         if "{past}" in template or "{did}" in template:
             if not past:
                 continue
@@ -268,11 +294,16 @@ def plant(kind: str, entry: dict[str, Any], base: dict[str, Any], catalog: dict[
             continue
         reason = base["reasons"][k]
         joiner = rng.choice(ph.JOINERS)
-        text = claim if not reason["reason"] else (
-            f"{reason['reason']}{joiner}{claim[0].lower() + claim[1:] if joiner.strip().endswith((',', ':')) else claim}"
-        )
+        joined = claim
+        if joiner.strip().endswith((",", ":")):
+            joined = claim[0].lower() + claim[1:]
+        text = f"{reason['reason']}{joiner}{joined}" if reason["reason"] else claim
         planted = json.loads(json.dumps(base))
-        planted["reasons"][k] = {"product_id": p.ref, "reason": text, "fact_ids": reason["fact_ids"]}
+        planted["reasons"][k] = {
+            "product_id": p.ref,
+            "reason": text,
+            "fact_ids": reason["fact_ids"],
+        }
         return planted, p.ref, claim
     return None
 
@@ -287,8 +318,8 @@ def main() -> None:
         rng.shuffle(order)
         for i in order[: FAITHFUL_COUNT - len(faithful)]:
             entry = entries[i]
-            faithful.append({"id": f"faithful-{len(faithful) + 1:04d}", "strategy": entry["strategy"],
-                             **entry, "answer": answer(entry, catalog, rng)})  # fmt: skip
+            number = f"faithful-{len(faithful) + 1:04d}"
+            faithful.append({"id": number, **entry, "answer": answer(entry, catalog, rng)})
     counts: dict[str, int] = defaultdict(int)
     for kind in ph.PLANTED:
         tries = 0
