@@ -156,7 +156,9 @@ class InstantLLM:
         text = json.dumps({"intro": "Here is what I found for you.", "reasons": reasons})
         return Completion(text=text, model=self.model, finish_reason="stop")
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         yield self.complete(messages).text
 
     def circuit(self) -> CircuitStatus:

@@ -58,7 +58,9 @@ class InstantLLM:
     ) -> Completion:
         return Completion(text=self.next_answer, model=self.model, finish_reason="stop")
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         yield self.next_answer
 
     def circuit(self) -> CircuitStatus:

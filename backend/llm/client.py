@@ -176,7 +176,9 @@ class LLMClient(Protocol):
         answer's budget instead of the client's default); raises ``LLMError``."""
         ...
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         """Text deltas as they arrive; raises ``LLMError`` (also mid-stream)."""
         ...
 
@@ -347,7 +349,9 @@ class OpenAIChatClient:
         self._count("ok")
         return result
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         try:
             budget = self._budget()
             deadline = self._clock() + budget
@@ -358,7 +362,9 @@ class OpenAIChatClient:
             raise
         try:
             # Retries cover opening the stream only: once text has gone out, a failure ends it.
-            chunks = self._retrying(deadline, lambda: self._open_stream(messages, deadline))
+            chunks = self._retrying(
+                deadline, lambda: self._open_stream(messages, deadline, max_tokens)
+            )
             yield from self._deltas(chunks, deadline)
         except LLMError as exc:
             mapped = self._record(exc, cut=budget < self.policy.deadline_seconds)
@@ -529,10 +535,12 @@ class OpenAIChatClient:
             raise LLMBadResponse(f"unreadable LLM response: {type(exc).__name__}") from exc
         return _completion(response, self.model, tool if "tools" in kwargs else None)
 
-    def _open_stream(self, messages: Sequence[ChatMessage], deadline: float) -> Any:
+    def _open_stream(
+        self, messages: Sequence[ChatMessage], deadline: float, max_tokens: int | None = None
+    ) -> Any:
         try:
             return self._sdk.chat.completions.create(
-                **self._request(messages, json_mode=False),
+                **self._request(messages, json_mode=False, max_tokens=max_tokens),
                 stream=True,
                 timeout=self._timeout(deadline),
             )

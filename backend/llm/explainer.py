@@ -474,7 +474,8 @@ class LLMExplainer:
         )
         chunks: list[str] = []
         try:
-            for delta in self.client.stream(messages):
+            budget = answer_max_tokens(len(request.items), floor=self.writer.max_tokens)
+            for delta in self.client.stream(messages, max_tokens=budget):
                 chunks.append(delta)
                 new = preview.feed(delta)
                 if new:

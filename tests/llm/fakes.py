@@ -59,7 +59,9 @@ class FakeLLM:
         self.calls.append({"json_mode": json_mode, "schema": schema, "max_tokens": max_tokens})
         return Completion(text=self._next(messages), model=self.model, finish_reason="stop")
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         text = self._next(messages)
         for i in range(0, len(text), 7):
             yield text[i : i + 7]

@@ -14,7 +14,15 @@ from backend.llm.check import answer_schema
 from backend.llm.client import ResponseSchema, response_mode
 from backend.llm.explainer import answer_max_tokens
 from tests.llm.fakes import GOOD_REASONS, ITEMS, REQUEST, answer
-from tests.llm.test_client import MESSAGES, URL, FakeClock, completion, explainer_over, make_client
+from tests.llm.test_client import (
+    MESSAGES,
+    URL,
+    FakeClock,
+    completion,
+    explainer_over,
+    make_client,
+    sse,
+)
 
 SCHEMA = ResponseSchema("grounded_answer", answer_schema())
 
@@ -117,3 +125,18 @@ def test_an_answer_cut_off_at_the_cap_is_asked_again_with_twice_the_room():
     assert second["max_tokens"] == 2 * first["max_tokens"]  # type: ignore[operator]
     retry = second["messages"][-1]["content"]  # type: ignore[index]
     assert "cut off" in retry
+
+
+@respx.mock
+def test_a_streamed_explanation_gets_the_sized_budget_too():
+    text = long_answer(3)
+    pieces = [text[i : i + 40] for i in range(0, len(text), 40)]
+    route = respx.post(URL).mock(
+        return_value=httpx.Response(
+            200, content=sse(*pieces), headers={"content-type": "text/event-stream"}
+        )
+    )
+    events = list(explainer_over(make_client(FakeClock())).stream(REQUEST))
+    final = events[-1]
+    assert getattr(final, "verified", False), final
+    assert body(route)["max_tokens"] == answer_max_tokens(len(ITEMS), floor=150)
