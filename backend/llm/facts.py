@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence
-from backend.text import NUMBER, NUMBER_WORDS, stems
+from backend.text import NUMBER, NUMBER_WORDS, slug, stems
 
 FactKind = Literal[
     "past",
@@ -71,6 +71,12 @@ ACTION_GROUP = {
 }
 _ORDINALS = "first second third fourth fifth sixth seventh eighth ninth tenth".split()
 POPULAR_RANK = 10  # at or above this rank an item may be called popular
+MAX_PAST = 3  # past items per product (the prompt stays short; the first are the closest)
+MAX_CO = 2
+_SIMILAR_WORDS = frozenset("like close related alike akin same similar similarity".split())
+_CO_WORDS = frozenset(
+    "people others also together alongside shopper engaged interest interested spent".split()
+)
 _POPULAR_WORDS = frozenset(
     "popular popularity favourite favorite favourites favorites top most loved shoppers "
     "people ranked rank crowd number among interest shown already".split()
@@ -177,6 +183,10 @@ def when(days: float | None) -> tuple[str, frozenset[str]]:
     return f"{d // 30} months ago", frozenset({"ago", "back", "months", "while", "month", "time"})
 
 
+def _shoppers(n: int) -> str:
+    return f"{n} shopper" if n == 1 else f"{n} shoppers"
+
+
 def _number_words(text: str) -> set[str]:
     out = set()
     for value in numbers_in(text):
@@ -224,43 +234,50 @@ def product_facts(
         lic = frozenset(licenses) | frozenset(_number_words(text))
         facts.append(Fact(ids.next(), kind, text, lic, tuple(names)))
 
-    past_names = {p.product_id for p in ev.because_of}
-    for past in ev.because_of:
+    similar = ev.similar_to
+    co_counts = {co.product_id: co.count for co in ev.co_interactions}
+    past_ids = set()
+    for past in ev.because_of[:MAX_PAST]:
         text, lic = _past_text(past.product_name, past.action, days.get(past.product_id))
-        add("past", text, lic, [(past.product_name, past.action)])
-    if ev.similar_to is not None:
-        s = ev.similar_to
-        pct = round(s.similarity * 100)
+        extra: set[str] = set()
+        # What else links this past item to the product, said once, on the same line.
+        if similar is not None and similar.product_id == past.product_id:
+            text += f"; similarity {similar.similarity:.2f}"
+            extra |= _SIMILAR_WORDS
+        if past.product_id in co_counts:
+            text += f"; {_shoppers(co_counts[past.product_id])} interacted with both"
+            extra |= _CO_WORDS
+        add("past", text, lic | extra, [(past.product_name, past.action)])
+        past_ids.add(past.product_id)
+    if similar is not None and similar.product_id not in past_ids:
         add(
             "similar",
-            f"similar to the {s.product_name} (similarity {s.similarity:.2f}, {pct}%)",
-            "like close related alike akin same similarity".split(),
-            [(s.product_name, None)] if s.product_id not in past_names else [],
+            f"similar to the {similar.product_name} (similarity {similar.similarity:.2f})",
+            _SIMILAR_WORDS,
+            [(similar.product_name, None)],
         )
-    for co in ev.co_interactions:
+    others = [co for co in ev.co_interactions if co.product_id not in past_ids]
+    for co in others[:MAX_CO]:
         add(
             "co_interaction",
-            f"{co.count} {'shopper' if co.count == 1 else 'shoppers'} who interacted with the "
-            f"{co.product_name} also interacted with this",
-            "people others also together alongside shopper engaged interest interested spent "
-            "both".split(),
+            f"{_shoppers(co.count)} interacted with both this and the {co.product_name}",
+            _CO_WORDS,
             [(co.product_name, None)],
         )
     if ev.matched_categories:
         names = ", ".join(m.name for m in ev.matched_categories)
-        add("category", f"matches categories you like: {names}", "interest love into".split())
+        add("category", f"you like: {names}", "interest love into like".split())
     if ev.matched_tags:
         names = ", ".join(m.name for m in ev.matched_tags)
-        add("tag", f"matches tags you like: {names}", "interest love into".split())
+        add("tag", f"you like the tags: {names}", "interest love into like".split())
     popular = ev.popularity_rank <= POPULAR_RANK or any(s.name == "popularity" for s in ev.sources)
     rank_words = set(_POPULAR_WORDS) if popular else {"ranked", "rank", "number"}
     if ev.popularity_rank <= len(_ORDINALS):
         rank_words.add(_ORDINALS[ev.popularity_rank - 1])
     add(
         "popularity",
-        f"popularity rank #{ev.popularity_rank} in the shop, {ev.interaction_count} shoppers "
-        "interacted with it",
-        rank_words,
+        f"popularity rank #{ev.popularity_rank} ({_shoppers(ev.interaction_count)})",
+        rank_words | {"interacted", "shop"},
     )
     if ev.segment is not None:
         seg = ev.segment
@@ -280,11 +297,9 @@ def product_facts(
         add("stock", "in stock", "available availability currently now".split())
     else:
         add("stock", "out of stock", "unavailable".split())
-    if product.tags:
-        add("own_tags", f"its tags: {', '.join(product.tags)}")
-    for source in ev.sources:
-        if source.detail:
-            add("source", source.detail)
+    own = [t for t in product.tags if t != slug(product.category)]
+    if own:
+        add("own_tags", f"tags: {', '.join(own)}")
     return facts
 
 

@@ -164,16 +164,16 @@ def vocabulary() -> CheckVocabulary:
     return CheckVocabulary.build(CATALOG)
 
 
-# Facts of ITEMS (see ``REQUEST.facts()``): P1 cites F1-F8, P2 F9-F13, P3 F14-F21.
+# Facts of ITEMS (see ``REQUEST.facts()``): P1 cites F1-F7, P2 F8-F11, P3 F12-F18.
 GOOD_REASONS: dict[str, tuple[str, list[str]]] = {
     "P1": (
         "Since you bought the Studio Headphones, these wireless earbuds suit your love of audio.",
         ["F1", "F3"],
     ),
-    "P2": ("One of the most popular picks in the shop, ranked #1 by shoppers.", ["F9"]),
+    "P2": ("One of the most popular picks in the shop, ranked #1 by shoppers.", ["F8"]),
     "P3": (
         "A waterproof tent for camping, to go with the Hiking Boots you viewed.",
-        ["F14", "F16"],
+        ["F12", "F14"],
     ),
 }
 GOOD_INTRO = "Hi Alice, here are three picks for you."

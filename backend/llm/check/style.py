@@ -25,7 +25,7 @@ our us we've we're we'd i i'm i'd i've me my they them their he she his her do d
 can could would should will may might must shall has have had having get gets got getting
 let let's lets go goes going take takes keep keeps bring brings give gives here's that's
 there's what's how why way ways thing things something anything kind sort bit little lot
-lots much many well still whether either within request
+lots much many well still whether either within request product products item items
 """
 
 # Warm, stylistic words that claim nothing a fact could contradict.
@@ -34,7 +34,7 @@ hi hello hey welcome dear thanks great good nice lovely perfect ideal solid smar
 fine wonderful excellent fantastic brilliant superb terrific natural fitting sensible
 suitable fit fits suit suits match matches matching complement complements pair pairs go-to
 pick picks choice choices option options suggestion suggestions idea ideas addition
-additions add-on step next recommend recommendation recommendations suggest think thought
+additions add-on next recommend recommendation recommendations suggest think thought
 figure reckon like likes love loves enjoy enjoys want wants need needs appreciate
 treat right exactly especially particularly interest interests interested into taste tastes
 style enjoyment shopping shop store collection range lineup list selection set here's

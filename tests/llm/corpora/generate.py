@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import uuid
 from collections import defaultdict
 from datetime import datetime
@@ -128,20 +129,18 @@ def request_of(entry: dict[str, Any], catalog: dict[str, ProductRecord]) -> Expl
 # --- writing ------------------------------------------------------------------------------
 
 
+_WHEN = re.compile(r"(today|yesterday|last week|(\d+) (days|weeks|months) ago)(?:;|$)")
+
+
 def _bucket(text: str) -> tuple[str, dict[str, int]]:
     """The WHEN bucket of a past fact's time text ("3 days ago" → days, d=3)."""
-    words = text.split()
-    if text.endswith("today"):
-        return "today", {}
-    if text.endswith("yesterday"):
-        return "yesterday", {}
-    if text.endswith("last week"):
-        return "week", {}
-    for unit, key in (("days", "days"), ("weeks", "weeks"), ("months", "months")):
-        if text.endswith(f"{unit} ago"):
-            n = int(words[-3])
-            return key, {"d": n, "w": n, "m": n}
-    return "none", {}
+    m = _WHEN.search(text)
+    if m is None:
+        return "none", {}
+    if m.group(2) is None:
+        return {"today": "today", "yesterday": "yesterday", "last week": "week"}[m.group(1)], {}
+    n = int(m.group(2))
+    return m.group(3), {"d": n, "w": n, "m": n}
 
 
 def _did(fact: Fact, rng: random.Random) -> str:
@@ -169,6 +168,8 @@ def faithful_sentence(fact: Fact, p: ProductFacts, rng: random.Random) -> str | 
             return None
         if kind == "co_interaction":
             slots["n"] = fact.text.split()[0]
+            if slots["n"] == "1":
+                return None  # "1 shoppers": the templates are plural
     elif kind == "category":
         slots["cats"] = fact.text.split(": ", 1)[1].replace(", ", " and ")
     elif kind == "tag":
@@ -178,7 +179,7 @@ def faithful_sentence(fact: Fact, p: ProductFacts, rng: random.Random) -> str | 
         rank = int(fact.text.split("#")[1].split()[0])
         if rank > 10:
             return None
-        slots |= {"rank": rank, "count": fact.text.split(", ")[1].split()[0]}
+        slots |= {"rank": rank, "count": fact.text.split("(")[1].split()[0]}
     elif kind == "price":
         slots["price"] = f"{product.price:.2f}"
     elif kind == "stock":
