@@ -183,6 +183,25 @@ planted claim (not caught by luck elsewhere in the answer).
 
 {gate}
 
+How the figures came about, honestly: the phrase bank (tests/llm/corpora/phrases.py) was
+written first, as a copywriter would write, and not changed to pass. The first run rejected
+every faithful answer (an answer has five reasons and an intro; one stray word rejects it).
+Reviewing the rejected words, these were added to the reviewed style vocabulary
+(backend/llm/check/style.py) because they state nothing checkable: someone, companion,
+inspired, character, design, follow, street/tick/box/play (idioms), fact, among, within,
+request, product(s), item(s), and the phrases "your (next/new) favourite", "right up your
+street"; and to what a fact licenses: "checked out" / "put" for views and carts, "currently"
+for stock, "crowd", "number", "already shown" for a popular rank, "engaged" for
+co-interactions, "some time ago" for months-old items. Claim words (price, shipping, stock,
+ratings, past actions, materials, negation, inclusion, novelty, comparison) stay out: the
+style file's docstring lists them. "step" and "up" were taken out again when planted
+comparisons ("a step up from …") passed.
+
+Known limits: a number licensed by one cited fact can be reused by a claim that sounds like
+another ("You viewed it 3 times this week" passes when a cited fact says "3 days ago", which
+also licenses "week"); a claim made only of words the product's description uses passes (the
+description is the product's own record).
+
 ### Check time per answer
 
 {timing}
