@@ -139,10 +139,15 @@ class InstantLLM:
     """Answers at once with a reply built from the prompt's own facts (it passes the check)."""
 
     model = "bench-instant"
-    _ITEM = re.compile(r"^\[(P\d+)\] .+? \| category: (.+?) \|", re.M)
+    _ITEM = re.compile(r"^\[(P\d+)\] .+? \| category: (.+?)(?: \||$)", re.M)
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = False,
+        tool: Tool | None = None,
+        **_options: object,
     ) -> Completion:
         reasons = [
             {"product_id": ref, "reason": f"A {category} pick that fits your request."}
@@ -151,7 +156,9 @@ class InstantLLM:
         text = json.dumps({"intro": "Here is what I found for you.", "reasons": reasons})
         return Completion(text=text, model=self.model, finish_reason="stop")
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         yield self.complete(messages).text
 
     def circuit(self) -> CircuitStatus:

@@ -49,11 +49,18 @@ class InstantLLM:
         self.next_answer = ""
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = False,
+        tool: Tool | None = None,
+        **_options: object,
     ) -> Completion:
         return Completion(text=self.next_answer, model=self.model, finish_reason="stop")
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         yield self.next_answer
 
     def circuit(self) -> CircuitStatus:
@@ -189,7 +196,7 @@ def main() -> None:
         built_ms = (time.perf_counter() - started) * 1000
         ms = timed(lambda big=big: check_answer(answers[id(r0)], r0.items, big), 200)
         size_rows.append(
-            f"| {n + len(snapshot):,} | {len(big.phrases):,} | {built_ms:,.0f} ms | {summary(ms)} |"
+            f"| {n + len(snapshot):,} | {len(big.names):,} | {built_ms:,.0f} ms | {summary(ms)} |"
         )
 
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -221,7 +228,7 @@ The check's vocabulary grows with the catalog. It is built once per catalog snap
 first explanation after a catalog change (that request pays the build time below); the check
 itself stays flat:
 
-| catalog products | vocabulary phrases | vocabulary build | check median / p99 |
+| catalog products | product names known | vocabulary build | check median / p99 |
 |---:|---:|---:|---:|
 {chr(10).join(size_rows)}
 

@@ -128,6 +128,22 @@ class Tool:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseSchema:
+    """A JSON schema the answer must follow: sent as ``json_schema`` (strict) where the server
+    takes it, else as JSON mode carrying the schema (llama-cpp-python's server reads
+    ``{"type": "json_object", "schema": ...}``), else not at all (the prompt asks anyway)."""
+
+    name: str
+    schema: Mapping[str, Any]
+
+    def json_schema_format(self) -> dict[str, Any]:
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": self.name, "schema": dict(self.schema), "strict": True},
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     text: str
     model: str
@@ -147,13 +163,22 @@ class LLMClient(Protocol):
     model: str
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = False,
+        tool: Tool | None = None,
+        schema: ResponseSchema | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
-        """One chat completion (with ``tool``: the arguments of that forced function call);
-        raises ``LLMError``."""
+        """One chat completion (with ``tool``: the arguments of that forced function call;
+        with ``schema``: an answer following it where the server can; ``max_tokens``: this
+        answer's budget instead of the client's default); raises ``LLMError``."""
         ...
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         """Text deltas as they arrive; raises ``LLMError`` (also mid-stream)."""
         ...
 
@@ -277,6 +302,7 @@ class OpenAIChatClient:
         # that reject tools get JSON mode.
         self._json_mode_supported = True
         self._tools_supported = True
+        self._schema_supported = True  # response_format json_schema
         self._sdk = openai.OpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -297,14 +323,23 @@ class OpenAIChatClient:
     # -- public calls --
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = False,
+        tool: Tool | None = None,
+        schema: ResponseSchema | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
         try:
             budget = self._budget()
             deadline = self._clock() + budget
             result = self._guarded(
                 lambda: self._retrying(
-                    deadline, lambda: self._once(messages, json_mode, deadline, tool)
+                    deadline,
+                    lambda: self._once(
+                        messages, json_mode, deadline, tool, schema=schema, max_tokens=max_tokens
+                    ),
                 ),
                 cut=budget < self.policy.deadline_seconds,
             )
@@ -314,7 +349,9 @@ class OpenAIChatClient:
         self._count("ok")
         return result
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         try:
             budget = self._budget()
             deadline = self._clock() + budget
@@ -325,7 +362,9 @@ class OpenAIChatClient:
             raise
         try:
             # Retries cover opening the stream only: once text has gone out, a failure ends it.
-            chunks = self._retrying(deadline, lambda: self._open_stream(messages, deadline))
+            chunks = self._retrying(
+                deadline, lambda: self._open_stream(messages, deadline, max_tokens)
+            )
             yield from self._deltas(chunks, deadline)
         except LLMError as exc:
             mapped = self._record(exc, cut=budget < self.policy.deadline_seconds)
@@ -419,14 +458,26 @@ class OpenAIChatClient:
         return remaining
 
     def _request(
-        self, messages: Sequence[ChatMessage], json_mode: bool, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        json_mode: bool,
+        tool: Tool | None = None,
+        *,
+        schema: ResponseSchema | None = None,
+        max_tokens: int | None = None,
     ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "model": self.model,
             "messages": [{"role": m.role, "content": m.content} for m in messages],
             "temperature": self.temperature,
-            "max_tokens": self.max_tokens,
+            "max_tokens": max_tokens or self.max_tokens,
         }
+        if schema is not None and tool is None:
+            if self._schema_supported:
+                kwargs["response_format"] = schema.json_schema_format()
+            elif self._json_mode_supported:
+                kwargs["response_format"] = {"type": "json_object", "schema": dict(schema.schema)}
+            return kwargs
         if tool is not None and self._tools_supported:
             kwargs["tools"] = [tool.spec()]
             kwargs["tool_choice"] = {"type": "function", "function": {"name": tool.name}}
@@ -440,11 +491,33 @@ class OpenAIChatClient:
         json_mode: bool,
         deadline: float,
         tool: Tool | None = None,
+        *,
+        schema: ResponseSchema | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
-        kwargs = self._request(messages, json_mode, tool)
+        kwargs = self._request(messages, json_mode, tool, schema=schema, max_tokens=max_tokens)
+
+        def again() -> Completion:
+            return self._once(
+                messages, json_mode, deadline, tool, schema=schema, max_tokens=max_tokens
+            )
+
         try:
             response = self._sdk.chat.completions.create(**kwargs, timeout=self._timeout(deadline))
-        except openai.BadRequestError as exc:
+        except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
+            response_format = kwargs.get("response_format") or {}
+            if response_format.get("type") == "json_schema":
+                # Servers without structured outputs answer 400, or 422 when they validate
+                # the request (llama-cpp-python's server knows only json_object and text).
+                log.info("LLM server rejected json_schema; asking for JSON mode from now on")
+                self._schema_supported = False
+                return again()
+            if schema is not None and "response_format" in kwargs:
+                log.info("LLM server rejected response_format; asking without it from now on")
+                self._json_mode_supported = False
+                return again()
+            if isinstance(exc, openai.UnprocessableEntityError):
+                raise _mapped(exc) from exc
             if "tools" in kwargs:
                 # Some OpenAI-compatible servers have no tool calls: JSON mode instead.
                 log.info("LLM server rejected tools; asking for JSON from now on")
@@ -462,10 +535,12 @@ class OpenAIChatClient:
             raise LLMBadResponse(f"unreadable LLM response: {type(exc).__name__}") from exc
         return _completion(response, self.model, tool if "tools" in kwargs else None)
 
-    def _open_stream(self, messages: Sequence[ChatMessage], deadline: float) -> Any:
+    def _open_stream(
+        self, messages: Sequence[ChatMessage], deadline: float, max_tokens: int | None = None
+    ) -> Any:
         try:
             return self._sdk.chat.completions.create(
-                **self._request(messages, json_mode=False),
+                **self._request(messages, json_mode=False, max_tokens=max_tokens),
                 stream=True,
                 timeout=self._timeout(deadline),
             )
@@ -490,6 +565,13 @@ class OpenAIChatClient:
             close = getattr(chunks, "close", None)
             if callable(close):
                 close()
+
+
+def response_mode(client: object) -> str:
+    """How a client asks for structured answers now: json_schema, json_object or text."""
+    if getattr(client, "_schema_supported", False):
+        return "json_schema"
+    return "json_object" if getattr(client, "_json_mode_supported", False) else "text"
 
 
 def _completion(response: object, model: str, tool: Tool | None = None) -> Completion:

@@ -9,36 +9,34 @@ checked answer through ``prompts/llm_explanation.j2``: raw model text never reac
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal, Protocol
 
 from backend.llm.check import (
+    ANSWER_SCHEMA_NAME,
     NOT_JSON,
     CheckedAnswer,
     CheckLimits,
     CheckResult,
     CheckVocabulary,
+    answer_schema,
     check_answer,
-    item_ref,
 )
-from backend.llm.client import ChatMessage, LLMCircuitOpen, LLMClient, LLMError
+from backend.llm.client import ChatMessage, LLMCircuitOpen, LLMClient, LLMError, ResponseSchema
+from backend.llm.facts import FactSheet, build_facts
 from backend.llm.partial_json import finished_parts
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
 from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence
+from backend.text import slug as slugify
 
 ExplanationSource = Literal["llm", "template"]
-
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-
-
-def slugify(text: str) -> str:
-    """'Sports & Outdoors' -> 'sports-outdoors' (how catalogs often tag a category)."""
-    return _NON_ALNUM.sub("-", text.lower()).strip("-")
+ANSWER_SCHEMA = ResponseSchema(ANSWER_SCHEMA_NAME, answer_schema())
+REASON_WORDS = 30  # the word budget per reason the prompt asks for
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,40 +54,6 @@ class ExplainedItem:
             "evidence": self.evidence.model_dump(mode="json"),
         }
 
-    def llm_context(self, position: int) -> dict[str, object]:
-        """What the model sees: the facts it may use, without ids or scores to parrot."""
-        ev = self.evidence
-        return {
-            "ref": item_ref(position),
-            "product_id": str(self.product.id),
-            "name": self.product.name,
-            "category": self.product.category,
-            "price": f"{self.product.price:.2f}",
-            "tags": list(self.product.tags),
-            "in_stock": self.product.quantity > 0,
-            "evidence": {
-                "why": [s.detail for s in ev.sources],
-                "matched_categories": [m.name for m in ev.matched_categories],
-                "matched_tags": [m.name for m in ev.matched_tags],
-                "because_of": [
-                    {"product": p.product_name, "action": _PAST_ACTION.get(p.action, p.action)}
-                    for p in ev.because_of
-                ],
-                "popularity_rank": ev.popularity_rank,
-                **(
-                    {
-                        "shoppers_like_you": {
-                            "segment": ev.segment.label,
-                            "chose_it": ev.segment.shoppers,
-                        }
-                    }
-                    if ev.segment is not None
-                    else {}
-                ),
-                **({"near_you_km": ev.nearby.distance_km} if ev.nearby is not None else {}),
-            },
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class ExplanationRequest:
@@ -100,6 +64,15 @@ class ExplanationRequest:
     # More variables for the user prompt (the chat passes the shopper's request); never
     # evidence: the check reads only ``user_name``, ``summary`` and ``items``.
     prompt_extra: Mapping[str, object] = field(default_factory=dict)
+    # When the shopper last touched each past product, to date the facts ("3 days ago").
+    past_times: Mapping[uuid.UUID, datetime] = field(default_factory=dict)
+    now: datetime | None = None
+
+    def facts(self) -> FactSheet:
+        """The numbered facts the prompt shows and the check holds the answer to."""
+        return build_facts(
+            self.items, summary=self.summary, past_times=self.past_times, now=self.now
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +106,6 @@ class TemplateExplainer:
 # --- the LLM explainer ------------------------------------------------------------------
 
 log = logging.getLogger(__name__)
-
-_PAST_ACTION = {
-    "view": "viewed",
-    "click": "viewed",
-    "add_to_cart": "added to cart",
-    "remove_from_cart": "had in cart",
-    "wishlist": "wishlisted",
-    "purchase": "bought",
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,16 +198,13 @@ def _whole(explanation: Explanation) -> Iterator[ExplanationEvent]:
     yield ExplanationFinal(explanation, verified=False)
 
 
-def words_per_reason(max_tokens: int, item_count: int) -> int:
-    """A per-reason word budget that lets the whole JSON answer fit in ``max_tokens``.
-
-    About 40 tokens go to the intro and the JSON frame, about 12 per reason to its keys and
-    ref; a word is roughly 4/3 tokens. Clamped to 8..40 words.
-    """
-    if item_count <= 0:
-        return 40
-    per_item = (max_tokens - 40) / item_count
-    return int(max(8, min(40, (per_item - 12) * 0.75)))
+def answer_max_tokens(item_count: int, words: int = REASON_WORDS, floor: int = 0) -> int:
+    """A ``max_tokens`` the whole JSON answer fits in, with headroom: a real model must
+    never be cut off mid-answer. About 60 tokens for the intro and the JSON frame; per
+    reason ~1.5 tokens a word plus ~30 for its keys, ref and fact ids; then half again."""
+    need = 60 + max(item_count, 1) * (words * 1.5 + 30)
+    budget = int(need * 1.5 + 63) // 64 * 64
+    return min(4096, max(floor, budget))
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,8 +225,12 @@ def render_messages(
     max_tokens: int,
     templates: PromptTemplates = EXPLAIN_PROMPTS,
 ) -> tuple[list[ChatMessage], CheckLimits, str]:
-    """The system and user messages for ``request``, the check's limits, the system text."""
-    words = words_per_reason(max_tokens, len(request.items))
+    """The system and user messages for ``request``, the check's limits, the system text.
+
+    ``max_tokens`` is kept for callers; the word budget no longer shrinks with it, since
+    the answer's token budget is sized to the answer (``answer_max_tokens``)."""
+    words = REASON_WORDS
+    sheet = request.facts()
     system = prompts.render(
         templates.system, max_words_per_reason=words, item_count=len(request.items)
     )
@@ -274,7 +239,16 @@ def render_messages(
         **request.prompt_extra,
         user_name=request.user_name,
         summary=request.summary,
-        items=[item.llm_context(i) for i, item in enumerate(request.items)],
+        items=[
+            {
+                "ref": p.ref,
+                "name": p.product.name,
+                "category": p.product.category,
+                "facts": [f.line() for f in p.facts],
+            }
+            for p in sheet.products
+        ],
+        request_facts=[f.line() for f in sheet.request],
     )
     # The check allows some slack over the word budget the prompt asks for.
     limits = CheckLimits(max_reason_words=words + 12)
@@ -291,6 +265,8 @@ class ExplainOutcome:
     answers: list[str] = field(default_factory=list)
     answer: CheckedAnswer | None = None  # set when an answer passed the evidence check
     fallback_reason: str | None = None  # set when none did
+    max_tokens: list[int] = field(default_factory=list)  # the budget of each attempt
+    facts: FactSheet | None = None
 
 
 class CheckedWriter:
@@ -315,6 +291,16 @@ class CheckedWriter:
         self.stats = stats or ExplanationStats()
         self.max_tokens = max_tokens
         self.templates = templates
+        self._facts: tuple[ExplanationRequest, FactSheet] | None = None
+
+    def facts(self, request: ExplanationRequest) -> FactSheet:
+        """The request's facts, built once per request (a stream checks many times)."""
+        cached = self._facts
+        if cached is not None and cached[0] is request:
+            return cached[1]
+        sheet = request.facts()
+        self._facts = (request, sheet)
+        return sheet
 
     def write(self, request: ExplanationRequest, *, echo: tuple[str, ...] = ()) -> ExplainOutcome:
         """``echo``: texts the answer may not repeat (besides the system prompt), e.g. the
@@ -330,14 +316,21 @@ class CheckedWriter:
             outcome.fallback_reason = "prompt_error"
             return outcome
         outcome.messages = messages
+        outcome.facts = self.facts(request)
         truncated = False
+        budget = answer_max_tokens(len(request.items), floor=self.max_tokens)
         for attempt in (1, 2):
             try:
                 if attempt == 2:
                     retry = self._retry_prompt(outcome.checks[-1], truncated)
                     messages.append(ChatMessage("assistant", outcome.answers[-1]))
                     messages.append(ChatMessage("user", retry))
-                completion = self.client.complete(messages, json_mode=True)
+                    if truncated:  # cut off: the retry gets room for the whole answer
+                        budget = min(4096, budget * 2)
+                outcome.max_tokens.append(budget)
+                completion = self.client.complete(
+                    messages, json_mode=True, schema=ANSWER_SCHEMA, max_tokens=budget
+                )
             except LLMError as exc:
                 _log_failure("LLM answer", exc)
                 outcome.fallback_reason = exc.reason
@@ -380,6 +373,7 @@ class CheckedWriter:
             system_prompts=echo,
             limits=limits,
             partial=partial,
+            facts=self.facts(request),
         )
         if record:
             self.stats.record_check(result)
@@ -388,7 +382,7 @@ class CheckedWriter:
     def _retry_prompt(self, result: CheckResult, truncated: bool) -> str:
         problems = result.describe()
         if truncated and NOT_JSON in result.reasons:
-            problems.append("the answer was cut off at the length limit: write shorter reasons")
+            problems.append("the answer was cut off at the length limit: keep each reason short")
         return self.prompts.render(self.templates.retry, problems=problems)
 
     @staticmethod
@@ -480,7 +474,8 @@ class LLMExplainer:
         )
         chunks: list[str] = []
         try:
-            for delta in self.client.stream(messages):
+            budget = answer_max_tokens(len(request.items), floor=self.writer.max_tokens)
+            for delta in self.client.stream(messages, max_tokens=budget):
                 chunks.append(delta)
                 new = preview.feed(delta)
                 if new:

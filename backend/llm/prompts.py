@@ -227,7 +227,7 @@ def _spec(passed: str, required: str = "") -> TemplateVariables:
 # what its file version uses.
 KNOWN_VARIABLES: dict[str, TemplateVariables] = {
     "explain_system.j2": _spec("max_words_per_reason item_count"),
-    "explain_user.j2": _spec("user_name summary items", "items"),
+    "explain_user.j2": _spec("user_name summary items request_facts", "items"),
     "explain_retry.j2": _spec("problems", "problems"),
     "llm_explanation.j2": _spec("user_name intro reasons", "reasons"),
     "explanation.j2": _spec("user_name summary items", "items"),
@@ -241,7 +241,9 @@ KNOWN_VARIABLES: dict[str, TemplateVariables] = {
         "more notes"
     ),
     "chat_reply_system.j2": _spec("max_words_per_reason item_count"),
-    "chat_reply_user.j2": _spec("user_name summary items unwanted words first_turn more", "items"),
+    "chat_reply_user.j2": _spec(
+        "user_name summary items unwanted words first_turn more request_facts", "items"
+    ),
     "chat_reply_llm.j2": _spec("acknowledgement intro notes"),
 }
 

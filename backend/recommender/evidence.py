@@ -7,8 +7,15 @@ against it. It is plain data, so the API returns it as is.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from backend.recommender.catalog import CatalogSnapshot
+    from backend.recommender.profile import UserProfile
+    from backend.recommender.strategies.sources import History
 
 
 class WeightedMatch(BaseModel):
@@ -79,3 +86,51 @@ class Evidence(BaseModel):
     co_interactions: list[CoInteraction] = Field(default_factory=list)
     segment: SegmentMatch | None = None
     nearby: Nearby | None = None
+
+
+def with_past_drivers(evidence: Evidence, actions: Mapping[uuid.UUID, str]) -> Evidence:
+    """``because_of`` also names the past items behind ``similar_to`` and ``co_interactions``,
+    with the action the shopper took (``actions``: past product → action): a blended score
+    driven by embeddings or co-interactions has past items behind it, and an explanation
+    must be able to name them."""
+    named = {p.product_id for p in evidence.because_of}
+    extra: list[PastInteraction] = []
+    drivers: list[SimilarItem | CoInteraction] = list(evidence.co_interactions)
+    if evidence.similar_to is not None:
+        drivers.insert(0, evidence.similar_to)
+    for past in drivers:
+        action = actions.get(past.product_id)
+        if action is None or past.product_id in named:
+            continue
+        named.add(past.product_id)
+        extra.append(
+            PastInteraction(
+                product_id=past.product_id, product_name=past.product_name, action=action
+            )
+        )
+    if not extra:
+        return evidence
+    return evidence.model_copy(update={"because_of": [*extra, *evidence.because_of]})
+
+
+def past_actions(snapshot: CatalogSnapshot, history: History) -> dict[uuid.UUID, str]:
+    """Each past product of the shopper → the action behind its history weight."""
+    return {
+        snapshot.products[int(j)].id: action
+        for j, action in zip(history.items.tolist(), history.actions, strict=True)
+    }
+
+
+def past_items_profile(snapshot: CatalogSnapshot, history: History) -> UserProfile:
+    """A profile of only the shopper's past items (what ``because_of`` reads), for
+    strategies that score without one."""
+    from backend.recommender.profile import UserProfile
+
+    return UserProfile(
+        item_weights={
+            int(j): (float(w), action)
+            for j, w, action in zip(
+                history.items.tolist(), history.weights.tolist(), history.actions, strict=True
+            )
+        }
+    )

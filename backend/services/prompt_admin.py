@@ -71,6 +71,17 @@ class PromptVersionOut(BaseModel):
     in_effect: bool
 
 
+class FailedClaim(BaseModel):
+    """One claim of an LLM answer that failed the check, and why."""
+
+    attempt: int  # 1: the first answer, 2: the retry
+    code: str  # e.g. unsupported_claim, unsupported_price, wrong_action
+    reason: str  # the sentence the retry prompt was given
+    span: str | None = None  # the words that failed, as the LLM wrote them
+    product_id: str | None = None  # None: the intro or the whole answer
+    product_name: str | None = None
+
+
 class PreviewSample(BaseModel):
     user_id: uuid.UUID
     user_name: str
@@ -81,6 +92,8 @@ class PreviewSample(BaseModel):
     fallback_reason: str | None = None
     first_check_passed: bool | None = None
     check_reasons: list[str] = []
+    failed_claims: list[FailedClaim] = []  # every failed claim of every attempt
+    facts: list[str] = []  # the numbered facts the prompt gave ("F3: ...")
 
 
 class PreviewResult(BaseModel):
@@ -294,6 +307,7 @@ class PromptAdmin:
         except PromptError as exc:  # a draft of the summary template; unknown users are 404
             return PreviewSample(user_id=user_id, user_name="?", rendered={}, error=str(exc))
         sample = PreviewSample(user_id=user_id, user_name=request.user_name, rendered={})
+        sample.facts = [f.line() for f in request.facts().all_facts()]
         try:
             messages, _, _ = render_messages(library, request, self.max_tokens)
             sample.rendered = {
@@ -320,6 +334,19 @@ class PromptAdmin:
             if outcome.checks:
                 sample.first_check_passed = outcome.checks[0].ok
                 sample.check_reasons = sorted({r for c in outcome.checks for r in c.reasons})
+                names = {str(i.product.id): i.product.name for i in request.items}
+                sample.failed_claims = [
+                    FailedClaim(
+                        attempt=attempt,
+                        code=p.code,
+                        reason=p.detail,
+                        span=p.span,
+                        product_id=p.product_id,
+                        product_name=names.get(p.product_id or ""),
+                    )
+                    for attempt, check in enumerate(outcome.checks, start=1)
+                    for p in check.problems
+                ]
         return sample
 
     def _sample_users(self, count: int) -> list[uuid.UUID]:

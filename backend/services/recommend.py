@@ -351,8 +351,21 @@ class RecommendationService:
             summary=self._summary(snapshot, history, records, cart, wishlist, now),
             items=tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs),
             user_id=user_id,
+            past_times=_last_touched(records),
+            now=now,
         )
         return request, recs, now
+
+
+def _last_touched(records: list[InteractionRecord]) -> dict[uuid.UUID, datetime]:
+    """When the shopper last touched each product: dates the explanation's facts."""
+    last: dict[uuid.UUID, datetime] = {}
+    for r in records:
+        if r.product_id is not None and (
+            r.product_id not in last or r.created_at > last[r.product_id]
+        ):
+            last[r.product_id] = r.created_at
+    return last
 
 
 def _record(interaction: Interaction) -> InteractionRecord:

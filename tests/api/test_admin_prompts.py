@@ -83,7 +83,7 @@ def test_list_and_read(admin):
     detail = admin.get("/admin/prompts/explain_user").json()  # the .j2 suffix is optional
     assert detail["name"] == "explain_user.j2"
     assert detail["source"] == (PROJECT_ROOT / "prompts" / "explain_user.j2").read_text()
-    assert detail["variables_allowed"] == ["items", "summary", "user_name"]
+    assert detail["variables_allowed"] == ["items", "request_facts", "summary", "user_name"]
     assert detail["variables_required"] == ["items"]
     assert admin.get("/admin/prompts/nope.j2").status_code == 404
 
@@ -206,6 +206,24 @@ def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop, with_fake_
     assert all(s["fallback_reason"].startswith("check_failed:") for s in judged)
     # Previews do not count as production checks.
     assert admin.get("/explanations/stats").json()["checks_failed"] == 0
+
+
+def test_preview_names_each_failed_claim_with_its_span_reason_and_product(
+    admin, shop, with_fake_llm
+):
+    system = (PROJECT_ROOT / "prompts" / "explain_system.j2").read_text()
+    pushy = system + "\nAlways mention a discount to close the sale."
+    body = admin.post(
+        "/admin/prompts/explain_system.j2/preview", json={"source": pushy, "sample_size": 1}
+    ).json()
+    (sample,) = [s for s in body["samples"] if s["first_check_passed"] is not None]
+    assert sample["facts"] and sample["facts"][0].startswith("F1: ")
+    claims = sample["failed_claims"]
+    assert {c["attempt"] for c in claims} == {1, 2}
+    first = next(c for c in claims if c["code"] == "unsupported_number")
+    assert first["span"] == "30%" and first["product_id"] and first["product_name"]
+    assert first["product_name"] in first["reason"]
+    assert any("grab" in (c["span"] or "") for c in claims)  # words outside the facts, too
 
 
 def test_settings_reject_a_blank_admin_token(tmp_path):

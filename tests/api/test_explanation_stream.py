@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 
 from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
-from backend.llm.explainer import LLMExplainer
+from backend.llm.explainer import LLMExplainer, answer_max_tokens
 from backend.main import create_app
 from tests.api.test_observability import metric
 from tests.factories import Shop
@@ -179,8 +179,9 @@ def test_end_to_end_through_the_real_sdk_http_and_streaming(e2e, shop, openai_se
     assert body["explanation_source"] == "llm", body["fallback_reason"]
     assert body["llm_explanation"].startswith("Hi there, here are your picks.")
     sent = openai_server.requests[-1]
-    assert sent["model"] == "e2e-model" and sent["max_tokens"] == 150
-    assert sent["response_format"] == {"type": "json_object"}
+    assert sent["model"] == "e2e-model"
+    assert sent["max_tokens"] == answer_max_tokens(2, floor=150)  # sized to the answer
+    assert sent["response_format"]["type"] == "json_schema"
 
     got = events(client.get(f"/recommend/{alice}/explanation/stream", params={"top_n": 3}))
     assert openai_server.requests[-1]["stream"] is True

@@ -31,7 +31,9 @@ from tests.llm.fakes import FakeLLM
 from tests.llm.test_client import URL, FakeClock, completion, make_client
 
 PROMPTS = PromptLibrary(PROJECT_ROOT / "prompts")
-_ITEM = re.compile(r"^\[(P\d+)\] (.+?) \| category: (.+?) \| price: \$([\d.]+)", re.M)
+_ITEM = re.compile(
+    r"^\[(P\d+)\] (.+?) \| category: (.+?)\n(?:F\d+: .*\n)*?F\d+: price \$([\d.]+)", re.M
+)
 MESSAGE = "wireless earbuds under $80"
 
 
@@ -53,6 +55,7 @@ def good(
         return json.dumps(
             {
                 "intro": intro,
+                "intro_fact_ids": ["U1"],
                 "reasons": [{"product_id": k, "reason": v} for k, v in reasons.items()],
             }
         )
@@ -119,15 +122,16 @@ def test_the_llm_sees_the_understood_state_and_facts_not_the_raw_message(service
     assert "They do not want: not black" in user.content
     assert "Their own words: jogging" in user.content
     assert message not in user.content and "please" not in user.content
-    assert "[P1] " in user.content and "evidence:" in user.content
+    assert "[P1] " in user.content and "U1: Looking for: " in user.content
+    assert re.search(r"^F1: ", user.content, re.M)  # numbered facts, not an evidence dump
 
 
 @pytest.mark.parametrize(
     ("planted", "reason"),
     [
         ({"P1": "Only $9.99 today, a real steal."}, "check_failed:unsupported_price"),
-        ({"intro": "You will also love our Free iPhone Deluxe."}, "check_failed:unsupported_name"),
-        ({"P1": "Perfect for the Garden and the Kitchen."}, "check_failed:unsupported_category"),
+        ({"intro": "You will also love our Free iPhone Deluxe."}, "check_failed:unsupported_claim"),
+        ({"P1": "Perfect for the Garden and the Kitchen."}, "check_failed:unsupported_claim"),
         ({"P2": "A top seller with free shipping."}, "check_failed:unsupported_claim"),
     ],
     ids=["price", "product", "category", "claim"],
@@ -195,7 +199,8 @@ def test_chat_reply_over_the_wire(demo_db, demo_snapshots):
         if step == "down":
             return httpx.Response(500, json={"error": {"message": "overloaded"}})
         body = json.loads(request.content)
-        assert body["response_format"] == {"type": "json_object"}
+        assert body["response_format"]["type"] == "json_schema"  # the grounded answer's
+        assert body["response_format"]["json_schema"]["strict"] is True
         messages = [ChatMessage(m["role"], m["content"]) for m in body["messages"]]
         respond = good() if step == "good" else good(P1="Yours for just $3.50 today.")
         return httpx.Response(200, json=completion(respond(messages)))

@@ -19,7 +19,9 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 
-Mode = Literal["good", "lying", "error"]
+Mode = Literal["good", "grounded", "lying", "error"]
+_PRODUCT = re.compile(r"^\[(P\d+)\] .*$((?:\n[FU]\d+: .*)*)", re.M)
+_PAST = re.compile(r"^(F\d+): you (.+? the .+)$", re.M)
 
 
 class FakeOpenAI:
@@ -59,6 +61,8 @@ class FakeOpenAI:
         prompt = next((m["content"] for m in messages if m["role"] == "user"), "")
         found = re.search(r"each of: (.*)\.", prompt)
         refs = found.group(1).split(", ") if found else []
+        if self.mode == "grounded":
+            return self.grounded(prompt)
         reason = "Only $1 today, a real bargain!" if self.mode == "lying" else "A fine match."
         return json.dumps(
             {
@@ -66,6 +70,22 @@ class FakeOpenAI:
                 "reasons": [{"product_id": ref, "reason": reason} for ref in refs],
             }
         )
+
+    @staticmethod
+    def grounded(prompt: str) -> str:
+        """What a model following the prompt writes: each reason restates the product's
+        first past-item fact (or says little), citing it."""
+        reasons = []
+        for ref, facts in _PRODUCT.findall(prompt):
+            past = _PAST.search(facts)
+            if past:
+                reason = {"reason": f"Since you {past.group(2)}, this is a great match.",
+                          "fact_ids": [past.group(1)]}  # fmt: skip
+            else:
+                reason = {"reason": "A fine match.", "fact_ids": []}
+            reasons.append({"product_id": ref, **reason})
+        return json.dumps({"intro": "Hi there, here are your picks.", "intro_fact_ids": [],
+                           "reasons": reasons})  # fmt: skip
 
     def tool_arguments(self, messages: list[dict[str, str]]) -> str:
         """Filters from the shopper's message: "under $N" only, which is enough to see them

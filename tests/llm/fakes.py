@@ -9,7 +9,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 
 from backend.llm.check import CheckVocabulary
-from backend.llm.client import ChatMessage, CircuitStatus, Completion, LLMError, Tool
+from backend.llm.client import (
+    ChatMessage,
+    CircuitStatus,
+    Completion,
+    LLMError,
+    ResponseSchema,
+    Tool,
+)
 from backend.llm.explainer import ExplainedItem, ExplanationRequest
 from backend.recommender.catalog import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
@@ -25,6 +32,7 @@ class FakeLLM:
         self.history: list[list[ChatMessage]] = []
         self.answers: list[str] = []
         self.model = model
+        self.calls: list[dict[str, object]] = []  # the options of each complete()
 
     def add(self, *responses: Response) -> None:
         self.responses.extend(responses)
@@ -40,11 +48,20 @@ class FakeLLM:
         return text
 
     def complete(
-        self, messages: Sequence[ChatMessage], *, json_mode: bool = False, tool: Tool | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        json_mode: bool = False,
+        tool: Tool | None = None,
+        schema: ResponseSchema | None = None,
+        max_tokens: int | None = None,
     ) -> Completion:
+        self.calls.append({"json_mode": json_mode, "schema": schema, "max_tokens": max_tokens})
         return Completion(text=self._next(messages), model=self.model, finish_reason="stop")
 
-    def stream(self, messages: Sequence[ChatMessage]) -> Iterator[str]:
+    def stream(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+    ) -> Iterator[str]:
         text = self._next(messages)
         for i in range(0, len(text), 7):
             yield text[i : i + 7]
@@ -147,22 +164,40 @@ def vocabulary() -> CheckVocabulary:
     return CheckVocabulary.build(CATALOG)
 
 
-GOOD_REASONS = {
-    "P1": "Since you bought the Studio Headphones, these bring the same wireless audio on the go.",
-    "P2": "One of the most popular picks in the shop right now, ranked #1 by shoppers.",
-    "P3": "A waterproof tent for your camping trips, like the Hiking Boots you viewed.",
+# Facts of ITEMS (see ``REQUEST.facts()``): P1 cites F1-F7, P2 F8-F11, P3 F12-F18.
+GOOD_REASONS: dict[str, tuple[str, list[str]]] = {
+    "P1": (
+        "Since you bought the Studio Headphones, these wireless earbuds suit your love of audio.",
+        ["F1", "F3"],
+    ),
+    "P2": ("One of the most popular picks in the shop, ranked #1 by shoppers.", ["F8"]),
+    "P3": (
+        "A waterproof tent for camping, to go with the Hiking Boots you viewed.",
+        ["F12", "F14"],
+    ),
 }
-GOOD_INTRO = "Hi Alice, here are three picks based on what you enjoy."
+GOOD_INTRO = "Hi Alice, here are three picks for you."
+
+Reason = str | tuple[str, list[str]]
 
 
 def answer(
-    reasons: dict[str | int, str] | None = None, intro: str = GOOD_INTRO, **overrides: str
+    reasons: dict[str, Reason] | None = None,
+    intro: str = GOOD_INTRO,
+    intro_fact_ids: list[str] | None = None,
+    **overrides: Reason,
 ) -> str:
-    chosen = dict(reasons if reasons is not None else GOOD_REASONS)
+    """An answer in the grounded format; a reason given as a bare string cites nothing (it
+    is then judged against all of its product's facts, as for servers that drop the ids)."""
+    chosen: dict[str, Reason] = dict(reasons if reasons is not None else GOOD_REASONS)
     chosen.update(overrides)
-    return json.dumps(
-        {"intro": intro, "reasons": [{"product_id": k, "reason": v} for k, v in chosen.items()]}
-    )
+    out = []
+    for ref, value in chosen.items():
+        if isinstance(value, tuple):
+            out.append({"product_id": ref, "reason": value[0], "fact_ids": value[1]})
+        else:
+            out.append({"product_id": ref, "reason": value})
+    return json.dumps({"intro": intro, "intro_fact_ids": intro_fact_ids or [], "reasons": out})
 
 
 def good_answer() -> str:

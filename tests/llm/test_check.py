@@ -1,4 +1,5 @@
-"""The evidence check: supported answers pass, planted bad answers are caught, with reasons."""
+"""The whitelist check: supported answers pass, each kind of unsupported claim is caught and
+named. The generated corpora (test_corpora.py) measure the rates; these pin the behaviour."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pytest
 
 from backend.llm import check as c
-from backend.llm.check import CheckLimits, CheckVocabulary, check_answer
+from backend.llm.check import CheckLimits, check_answer
 from tests.llm.fakes import GOOD_INTRO, GOOD_REASONS, ITEMS, REQUEST, answer, vocabulary
 
 SYSTEM = (
@@ -16,6 +17,7 @@ SYSTEM = (
     "evidence. Never invent prices, numbers, discounts, features, colours, materials."
 )
 VOCAB = vocabulary()
+FACTS = REQUEST.facts()
 
 
 def run(text: str, **kwargs: object) -> c.CheckResult:
@@ -23,38 +25,48 @@ def run(text: str, **kwargs: object) -> c.CheckResult:
         "user_name": REQUEST.user_name,
         "summary": REQUEST.summary,
         "system_prompts": (SYSTEM,),
+        "facts": FACTS,
     }
     options.update(kwargs)
     return check_answer(text, ITEMS, VOCAB, **options)  # type: ignore[arg-type]
 
 
-def test_a_supported_answer_passes_and_keeps_the_order_of_the_items():
+def test_the_fact_ids_the_fakes_rely_on():
+    lines = [f.line() for f in FACTS.products[0].facts]
+    assert lines[0] == "F1: you bought the Studio Headphones"
+    assert FACTS.products[1].facts[0].id == "F8"
+    assert FACTS.products[2].facts[0].line() == "F12: you viewed the Hiking Boots"
+
+
+def test_a_supported_answer_passes_and_keeps_the_order_and_the_citations():
     result = run(answer())
     assert result.ok, result.problems
     assert result.answer is not None
     assert [r.item.product.name for r in result.answer.reasons] == [i.product.name for i in ITEMS]
+    assert result.answer.reasons[0].fact_ids == ("F1", "F3")
     assert result.answer.intro == GOOD_INTRO
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        # the product's own facts, said in other words
-        answer(P1="Wireless audio at $59.99, matching your love of Electronics."),
-        answer(P1="The true-wireless design with Bluetooth pairing suits your audio taste."),
-        answer(P2="Shoppers' #1 favourite: a desk lamp with LED lighting, now $34."),
-        answer(P2="Popular with 40 shoppers and priced at 34.00 dollars."),
-        answer(P3="Rated for camping, in green, and it's in stock."),
-        # ids in any accepted form, fenced JSON, the user's name anywhere
+        answer(P1=("Wireless audio at $59.99, for your love of Electronics.", ["F2", "F5"])),
+        answer(P1=("True-wireless earbuds with Bluetooth pairing, a great audio pick.", [])),
+        answer(P2=("The #1 favourite in the shop, 40 shoppers interacted with it.", ["F8"])),
+        answer(P2=("A desk lamp with LED lighting, priced at $34.00.", ["F9"])),
+        answer(P3=("In green, for camping, and it's in stock.", ["F17"])),
         answer({"1": GOOD_REASONS["P1"], "p2": GOOD_REASONS["P2"], "P3": GOOD_REASONS["P3"]}),
         "```json\n" + answer() + "\n```",
-        answer(P1="Alice, since you bought the Studio Headphones, these fit your audio taste."),
+        answer(P1=("Alice, since you bought the Studio Headphones, these suit you.", ["F1"])),
         answer(intro=""),
-        answer(intro="Welcome back, Alice! You recently viewed Hiking Boots, so here goes."),
-        answer(P2="Light up your desk at home with a favourite of the shop."),
+        answer(
+            intro="Welcome back, Alice! Recently purchased: Studio Headphones.",
+            intro_fact_ids=["U1"],
+        ),  # fmt: skip
+        answer(P2="One of the most popular picks in the shop."),  # no ids: all its facts
     ],
 )
-def test_true_statements_in_other_words_pass(text):
+def test_true_statements_pass(text):
     result = run(text)
     assert result.ok, result.problems
 
@@ -64,134 +76,113 @@ def test_uuid_product_ids_are_accepted():
     assert run(answer(reasons)).ok
 
 
-# --- the adversarial set ------------------------------------------------------------------
-# (label, answer text, the reason code it must be caught with)
-ADVERSARIAL: list[tuple[str, str, str]] = [
-    ("invented product from the catalog", answer(P1="Pairs well with the Yoga Mat you love."),
-     c.UNSUPPORTED_PRODUCT),
-    ("invented product outside the catalog",
-     answer(P1="Pairs nicely with the Zentrix Soundbar for movie nights."), c.UNSUPPORTED_NAME),
-    ("invented brand", answer(P2="A Philips-grade lamp for late work."), c.UNSUPPORTED_NAME),
-    ("reason not in evidence: other past product",
-     answer(P3="Because you bought the Cast Iron Skillet last week."), c.UNSUPPORTED_PRODUCT),
-    ("cross-reference to another recommended product",
-     answer(P1="Works even better next to the Desk Lamp on your nightstand."),
-     c.UNSUPPORTED_PRODUCT),
-    ("wrong price", answer(P1="A steal at $49.99 for wireless audio."), c.UNSUPPORTED_PRICE),
-    ("rounded price", answer(P2="Just about $35, a bargain for your desk."), c.UNSUPPORTED_PRICE),
-    ("price in words", answer(P3="Yours for 120 dollars."), c.UNSUPPORTED_PRICE),
-    ("price in euros", answer(P3="Only €99 for a waterproof tent."), c.UNSUPPORTED_PRICE),
-    ("discount percentage", answer(P2="Now 20% off for a limited time."), c.UNSUPPORTED_NUMBER),
-    ("invented rating", answer(P1="Rated 4.8 by wireless audio fans."), c.UNSUPPORTED_NUMBER),
-    ("number word", answer(P3="Comes in five colours for camping."), c.UNSUPPORTED_NUMBER),
-    ("invented year", answer(P2="The 2024 edition of this lamp."), c.UNSUPPORTED_NUMBER),
-    ("scarcity number", answer(P3="Only 4 left for your next camping trip."), c.UNSUPPORTED_NUMBER),
+# (label, answer text, the code it must be caught with, the span the problem must quote)
+PLANTED: list[tuple[str, str, str, str | None]] = [
+    ("price not cited", answer(P1=("Only $59.99 for wireless audio.", ["F3"])),
+     c.UNSUPPORTED_PRICE, "$59.99"),
+    ("wrong price", answer(P1=("A steal at $49.99 for wireless audio.", ["F5"])),
+     c.UNSUPPORTED_PRICE, "$49.99"),
+    ("price in words", answer(P3=("Yours for 120 dollars.", ["F16"])), c.UNSUPPORTED_PRICE, "120"),
+    ("discount", answer(P2=("Now 20% off for your desk.", ["F9"])), c.UNSUPPORTED_NUMBER, "20%"),
+    ("sale word", answer(P2=("A desk lamp on sale this week.", ["F9"])),
+     c.UNSUPPORTED_CLAIM, "sale this week"),
+    ("shipping", answer(P2=("It ships free to your door.", ["F11"])),
+     c.UNSUPPORTED_CLAIM, "ships free"),
+    ("scarcity", answer(P3=("Hurry, only a handful left in stock.", ["F17"])),
+     c.UNSUPPORTED_CLAIM, "Hurry"),
+    ("stock without its fact", answer(P3=("A camping tent that is in stock.", ["F14"])),
+     c.UNSUPPORTED_CLAIM, "stock"),
+    ("rating", answer(P1=("Rated 4.8 by audio fans.", ["F3"])), c.UNSUPPORTED_CLAIM, "Rated"),
+    ("reviews", answer(P1=("Reviewers rave about its audio.", ["F3"])),
+     c.UNSUPPORTED_CLAIM, "Reviewers rave"),
+    ("popularity without its fact", answer(P3=("A popular camping tent.", ["F14"])),
+     c.UNSUPPORTED_CLAIM, "popular"),
+    ("popularity the rank does not back", answer(P3=("A popular camping tent.", ["F15"])),
+     c.UNSUPPORTED_CLAIM, "popular"),
+    ("past purchase that never happened",
+     answer(P3=("Since you bought a tent last summer, camping it is.", ["F14"])),
+     c.UNSUPPORTED_CLAIM, "bought"),
+    ("wrong action", answer(P1=("Like the Studio Headphones you viewed, wireless audio.", ["F1"])),
+     c.WRONG_ACTION, "viewed"),
+    ("time not in the fact", answer(P3=("You viewed the Hiking Boots yesterday.", ["F12"])),
+     c.UNSUPPORTED_CLAIM, "yesterday"),
+    ("material", answer(P3=("Made of sturdy nylon for camping.", ["F14"])),
+     c.UNSUPPORTED_CLAIM, "sturdy nylon"),
+    ("origin", answer(P2=("Designed in Denmark for your desk.", ["F11"])),
+     c.UNSUPPORTED_CLAIM, "Denmark"),
+    ("compatibility", answer(P1=("Compatible with every phone.", ["F3"])),
+     c.UNSUPPORTED_CLAIM, "Compatible"),
+    ("negation of a fact", answer(P3=("Not waterproof, but fine for camping.", ["F14"])),
+     c.UNSUPPORTED_CLAIM, "Not"),
+    ("what is included", answer(P1=("Comes with three sets of ear tips.", ["F3"])),
+     c.UNSUPPORTED_CLAIM, "Comes"),
+    ("novelty", answer(P2=("Brand new this season.", ["F11"])), c.UNSUPPORTED_CLAIM, "Brand new"),
+    ("award", answer(P2=("An award-winning lamp design.", ["F11"])),
+     c.UNSUPPORTED_CLAIM, "award-winning"),
+    ("comparison", answer(P1=("Better than most earbuds at this price.", ["F3"])),
+     c.UNSUPPORTED_CLAIM, "Better than"),
+    ("another catalog product", answer(P1=("Pairs well with the Yoga Mat.", ["F3"])),
+     c.UNSUPPORTED_PRODUCT, "Yoga Mat"),
+    ("another recommended product", answer(P1=("Put it next to the Desk Lamp.", ["F3"])),
+     c.UNSUPPORTED_PRODUCT, "Desk Lamp"),
+    ("invented brand", answer(P2=("A Philips-grade lamp for late work.", ["F11"])),
+     c.UNSUPPORTED_CLAIM, "Philips-grade"),
+    ("wrong colour", answer(P1=("In sleek red, for wireless audio.", ["F3"])),
+     c.UNSUPPORTED_CLAIM, "sleek red"),
+    ("other product's fact", answer(P2=("Since you bought the Studio Headphones.", ["F1"])),
+     c.UNKNOWN_FACT, "F1"),
+    ("prompt echoed",
+     answer(P2="Use only the facts given for each product: its name, category, price."),
+     c.PROMPT_ECHO, None),
+    ("fact id leak", answer(P3=("F14 says camping.", ["F14"])), c.PROMPT_LEAK, "F14"),
+    ("markup", answer(P1=("<b>Wireless</b> audio.", ["F3"])), c.PROMPT_LEAK, "<"),
+    ("intro invents a sale", answer(intro="Hi Alice, everything is 30% off today!"),
+     c.UNSUPPORTED_NUMBER, "30%"),
+    ("intro states an uncited fact", answer(intro="Hi Alice, since you bought headphones..."),
+     c.UNSUPPORTED_CLAIM, "bought headphones"),
     ("missing product", answer({"P1": GOOD_REASONS["P1"], "P2": GOOD_REASONS["P2"]}),
-     c.MISSING_PRODUCT),
-    ("extra product by ref", answer({**GOOD_REASONS, "P4": "A bonus pick for you."}),
-     c.UNKNOWN_PRODUCT),
-    ("extra product by id",
-     answer({**GOOD_REASONS, "3f1c2b9e-0000-4000-8000-000000000000": "Also great."}),
-     c.UNKNOWN_PRODUCT),
+     c.MISSING_PRODUCT, None),
+    ("extra product", answer({**GOOD_REASONS, "P4": "A bonus pick."}), c.UNKNOWN_PRODUCT, None),
     ("duplicate product",
      json.dumps({"intro": GOOD_INTRO, "reasons": [
-         {"product_id": k, "reason": v} for k, v in [*GOOD_REASONS.items(), ("P1", "Again!")]
-     ]}), c.DUPLICATE_PRODUCT),
-    ("wrong category", answer(P1="A top Kitchen gadget for wireless audio."),
-     c.UNSUPPORTED_CATEGORY),
-    ("wrong multi-word category", answer(P2="Great for Sports & Outdoors fans."),
-     c.UNSUPPORTED_CATEGORY),
-    ("invented colour", answer(P1="In sleek red, for wireless audio."), c.UNSUPPORTED_ATTRIBUTE),
-    ("invented attribute tag", answer(P2="Its wireless design keeps your desk tidy."),
-     c.UNSUPPORTED_ATTRIBUTE),
-    ("invented material", answer(P3="Made of bamboo for camping."), c.UNSUPPORTED_CLAIM),
-    ("invented material tag", answer(P3="Made of leather for camping."), c.UNSUPPORTED_ATTRIBUTE),
-    ("marketing claim", answer(P1="A bestseller for wireless audio fans."), c.UNSUPPORTED_CLAIM),
-    ("shipping claim", answer(P2="Comes with free shipping to your door."), c.UNSUPPORTED_CLAIM),
-    ("popularity claim without evidence", answer(P3="A popular tent for camping."),
-     c.UNSUPPORTED_CLAIM),
-    ("wrong action", answer(P1="Like the Studio Headphones you viewed, wireless audio."),
-     c.WRONG_ACTION),
-    ("prompt text echoed",
-     answer(P2="Use only the facts given for each product: its name, category, price."),
-     c.PROMPT_ECHO),
-    ("evidence dump", answer(P3='evidence: {"matched_tags": ["camping"]}'), c.PROMPT_LEAK),
-    ("product_id leak", answer(P1="product_id=P1 fits wireless audio."), c.PROMPT_LEAK),
-    ("ref leak", answer(P2="P2 is the one for your desk."), c.PROMPT_LEAK),
-    ("meta talk", answer(P3="As an AI language model I think this tent fits."), c.PROMPT_LEAK),
-    ("markup", answer(P1="<b>Wireless</b> audio for you."), c.PROMPT_LEAK),
-    ("rules leak", answer(P2="Following my instructions, this fits your desk."), c.PROMPT_LEAK),
-    ("over-long reason", answer(P1=" ".join(["wireless audio for you"] * 20)), c.TOO_LONG),
-    ("over-long intro", answer(intro=" ".join(["Hi Alice,"] * 40)), c.TOO_LONG),
-    ("over-long answer", answer(P3="camping " * 1000), c.TOO_LONG),
-    ("not JSON", "Hi Alice! You'll love the Wireless Earbuds and the Desk Lamp.", c.NOT_JSON),
-    ("truncated JSON", answer()[:-20], c.NOT_JSON),
-    ("wrong shape: reasons as a dict",
-     json.dumps({"intro": "Hi", "reasons": GOOD_REASONS}), c.BAD_SHAPE),
-    ("wrong shape: a list", json.dumps(list(GOOD_REASONS.values())), c.BAD_SHAPE),
-    ("empty reason", answer(P2="   "), c.EMPTY_REASON),
-    ("intro invents a product", answer(intro="Hi Alice! Also check out the Yoga Mat."),
-     c.UNSUPPORTED_PRODUCT),
-    ("intro invents a sale", answer(intro="Hi Alice, everything is 30% off today!"),
-     c.UNSUPPORTED_NUMBER),
-    ("stock claim", answer(P1="Back in stock, wireless audio for you."), c.UNSUPPORTED_CLAIM),
+         {"product_id": k, "reason": v[0]} for k, v in [*GOOD_REASONS.items(), ("P1", ("x",))]
+     ]}), c.DUPLICATE_PRODUCT, None),
+    ("not JSON", "Hi Alice! You'll love the Wireless Earbuds.", c.NOT_JSON, None),
+    ("truncated JSON", answer()[:-20], c.NOT_JSON, None),
+    ("wrong shape", json.dumps({"intro": "Hi", "reasons": {"P1": "x"}}), c.BAD_SHAPE, None),
+    ("empty reason", answer(P2="   "), c.EMPTY_REASON, None),
+    ("over-long reason", answer(P1=" ".join(["wireless audio for you"] * 20)), c.TOO_LONG, None),
 ]  # fmt: skip
 
 
-def test_the_adversarial_set_is_large_enough():
-    assert len(ADVERSARIAL) >= 30
-    assert len({label for label, _, _ in ADVERSARIAL}) == len(ADVERSARIAL)
-
-
-def test_at_least_99_percent_of_planted_bad_answers_are_caught_with_the_right_reason():
-    missed = [label for label, text, _ in ADVERSARIAL if run(text).ok]
-    wrong_reason = [
-        (label, run(text).reasons)
-        for label, text, code in ADVERSARIAL
-        if code not in run(text).reasons
-    ]
-    caught = 1 - len(missed) / len(ADVERSARIAL)
-    assert caught >= 0.99, f"missed: {missed}"
-    assert not wrong_reason
-
-
-@pytest.mark.parametrize(("label", "text", "code"), ADVERSARIAL, ids=[a[0] for a in ADVERSARIAL])
-def test_each_planted_answer_fails_with_a_readable_problem(label, text, code):
+@pytest.mark.parametrize(("label", "text", "code", "span"), PLANTED, ids=[p[0] for p in PLANTED])
+def test_each_planted_claim_fails_naming_the_unsupported_span(label, text, code, span):
     result = run(text)
-    assert not result.ok
-    assert result.answer is None  # nothing to render from
-    assert code in result.reasons
+    assert not result.ok and result.answer is None
+    assert code in result.reasons, result.problems
+    if span is not None:
+        spans = [p.span or "" for p in result.problems if p.code == code]
+        assert any(span in s or s in span for s in spans if s), (span, result.problems)
     assert all(p.detail for p in result.problems)
 
 
 def test_problems_name_the_product_they_concern():
-    result = run(answer(P1="A steal at $49.99."))
+    result = run(answer(P1=("Yours at $49.99.", ["F5"])))
     (problem,) = result.problems
     assert problem.product_id == str(ITEMS[0].product.id)
-    assert "Wireless Earbuds" in problem.detail and "$49.99" in problem.detail
+    assert problem.span == "$49.99"
+    assert "Wireless Earbuds" in problem.detail
+    assert problem.as_dict()["span"] == "$49.99"
 
 
 def test_limits_are_configurable():
-    short = CheckLimits(max_reason_words=5)
-    assert c.TOO_LONG in run(answer(), limits=short).reasons
+    assert c.TOO_LONG in run(answer(), limits=CheckLimits(max_reason_words=5)).reasons
 
 
-def test_ambiguous_category_words_count_only_when_capitalised():
-    assert run(answer(P1="Wireless audio for home and away.")).ok
-    assert c.UNSUPPORTED_CATEGORY in run(answer(P1="A Home favourite for audio.")).reasons
-
-
-def test_known_blind_spot_a_claim_in_words_outside_the_vocabulary_passes():
-    """Documented limit: the check knows catalog names, categories, tags, colours, numbers
-    and a list of claim words. A claim in other words ("the battery lasts all day") passes;
-    the prompt forbids it, and the vocabulary is where to extend the check."""
-    assert run(answer(P1="Its battery lasts all day and sounds amazing.")).ok
-
-
-def test_vocabulary_kinds_prefer_product_over_category_over_attribute():
-    vocab = CheckVocabulary.build(ITEMS[0:1] and [i.product for i in ITEMS])
-    assert vocab.phrases[("wireless", "earbud")] == "product"
-    assert vocab.phrases[("electronic",)] == "category"  # also a tag
-    assert vocab.phrases[("sport", "outdoor")] == "category"
-    assert vocab.phrases[("red",)] == "attribute"
-    assert vocab.phrases[("free", "shipping")] == "claim"
+def test_the_answer_schema_is_strict():
+    schema = c.answer_schema()
+    assert schema["additionalProperties"] is False
+    assert set(schema["required"]) == {"intro", "intro_fact_ids", "reasons"}
+    reason = schema["$defs"]["GroundedReason"]
+    assert reason["additionalProperties"] is False
+    assert set(reason["required"]) == {"product_id", "reason", "fact_ids"}

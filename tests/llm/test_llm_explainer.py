@@ -25,8 +25,8 @@ from backend.llm.explainer import (
     ExplanationRequest,
     LLMExplainer,
     TemplateExplainer,
+    answer_max_tokens,
     stream_explanation,
-    words_per_reason,
 )
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
@@ -42,7 +42,9 @@ from tests.llm.fakes import (
     good_answer,
     vocabulary,
 )
-from tests.llm.test_check import ADVERSARIAL
+from tests.llm.test_check import PLANTED
+
+ADVERSARIAL = [(label, text, code) for label, text, code, _ in PLANTED]
 
 PROMPTS = PromptLibrary(PROJECT_ROOT / "prompts")
 TEMPLATE_TEXT = TemplateExplainer(PROMPTS).explain(REQUEST).text
@@ -79,10 +81,10 @@ def test_a_checked_answer_is_rendered_through_the_template():
     explanation = explainer.explain(REQUEST)
     assert explanation.source == "llm" and explanation.fallback_reason is None
     assert explanation.text.splitlines() == [
-        "Hi Alice, here are three picks based on what you enjoy.",
-        f"- Wireless Earbuds ($59.99): {GOOD_REASONS['P1']}",
-        f"- Desk Lamp ($34.00): {GOOD_REASONS['P2']}",
-        f"- Trailhead Dome Tent ($129.00): {GOOD_REASONS['P3']}",
+        "Hi Alice, here are three picks for you.",
+        f"- Wireless Earbuds ($59.99): {GOOD_REASONS['P1'][0]}",
+        f"- Desk Lamp ($34.00): {GOOD_REASONS['P2'][0]}",
+        f"- Trailhead Dome Tent ($129.00): {GOOD_REASONS['P3'][0]}",
     ]
     assert_shipped_safely(explanation, fake, REQUEST)
     assert explainer.stats.snapshot()["checks_passed"] == 1
@@ -93,16 +95,17 @@ def test_the_prompt_holds_the_evidence_but_no_ids_or_scores():
     make(fake).explain(REQUEST)
     (system, user), *_ = [fake.history[0]]
     assert system.role == "system" and user.role == "user"
-    assert "under 18 words" in system.content  # the budget for 3 reasons in 150 tokens
-    assert "[P1] Wireless Earbuds | category: Electronics | price: $59.99" in user.content
-    assert '"because_of": [{"action": "bought", "product": "Studio Headphones"}]' in user.content
-    assert "Alice Lee" in user.content and "Recently purchased" in user.content
+    assert "under 30 words" in system.content  # the budget no longer shrinks with max_tokens
+    assert "[P1] Wireless Earbuds | category: Electronics" in user.content
+    assert "F1: you bought the Studio Headphones" in user.content  # facts, numbered
+    assert "F5: price $59.99" in user.content
+    assert "Alice Lee" in user.content and "U1: Recently purchased" in user.content
     assert str(EARBUDS.id) not in user.content
     assert "0.92" not in user.content  # scores would invite invented numbers
 
 
 def test_a_failed_check_is_retried_once_with_the_failure_stated():
-    bad = answer(P1="A steal at $49.99 for wireless audio.")
+    bad = answer(P1="Yours at $49.99 for wireless audio.")
     fake = FakeLLM([bad, good_answer()])
     explainer = make(fake)
     explanation = explainer.explain(REQUEST)
@@ -201,12 +204,19 @@ def _codes() -> set[str]:
     return {v for k, v in vars(check).items() if k.isupper() and isinstance(v, str)}
 
 
-def test_words_per_reason_fits_the_token_budget():
-    assert words_per_reason(150, 5) == 8
-    assert words_per_reason(150, 3) == 18
-    assert words_per_reason(150, 1) == 40
-    assert words_per_reason(600, 5) == 40
-    assert words_per_reason(150, 0) == 40
+def test_the_token_budget_is_sized_to_the_answer_not_fixed():
+    five, ten = answer_max_tokens(5), answer_max_tokens(10)
+    assert five > 150 and ten > five  # the old fixed cap could not hold 5 reasons
+    assert answer_max_tokens(5, floor=2000) == 2000  # never below the configured value
+    assert answer_max_tokens(500) == 4096
+
+
+def test_the_llm_is_asked_for_the_answer_schema_with_a_sized_budget():
+    fake = FakeLLM([good_answer()])
+    make(fake).explain(REQUEST)
+    (call,) = fake.calls
+    assert call["schema"] is not None and call["schema"].name == "grounded_answer"
+    assert call["max_tokens"] == answer_max_tokens(len(REQUEST.items), floor=150)
 
 
 # --- streaming ------------------------------------------------------------------------
@@ -221,7 +231,7 @@ def test_stream_sends_checked_pieces_that_add_up_to_the_verified_text():
     assert isinstance(final, ExplanationFinal) and final.verified
     assert len(deltas) == 4  # the intro, then each reason once it has passed the check
     assert deltas[0].startswith("Hi Alice, here are three picks")
-    assert GOOD_REASONS["P3"] in deltas[3]
+    assert GOOD_REASONS["P3"][0] in deltas[3]
     assert final.explanation.source == "llm"
     assert "".join(deltas) == final.explanation.text  # the same rendering, piece by piece
     assert final.explanation.text == make(FakeLLM([good_answer()])).explain(REQUEST).text
@@ -233,8 +243,8 @@ def test_a_reason_that_fails_the_check_is_never_streamed():
     fake = FakeLLM([answer(P2=lie)])
     events = list(make(fake).stream(REQUEST))
     shown = "".join(e.text for e in events if isinstance(e, ExplanationDelta))
-    assert shown.startswith("Hi Alice") and GOOD_REASONS["P1"] in shown  # checked, shown
-    assert lie not in shown and GOOD_REASONS["P3"] not in shown  # the preview stopped there
+    assert shown.startswith("Hi Alice") and GOOD_REASONS["P1"][0] in shown  # checked, shown
+    assert lie not in shown and GOOD_REASONS["P3"][0] not in shown  # the preview stopped there
     final = events[-1]
     assert isinstance(final, ExplanationFinal) and not final.verified
     assert final.explanation == Explanation(
@@ -297,7 +307,7 @@ def test_the_same_list_for_the_same_user_is_explained_once():
 def fitting(messages) -> str:
     """A good answer for exactly the refs the prompt asks about."""
     refs = re.search(r"each of: (.*)\.", messages[1].content).group(1).split(", ")
-    return answer({ref: GOOD_REASONS[ref] for ref in refs})
+    return answer({ref: GOOD_REASONS[ref] for ref in refs}, intro="Hi Alice, some picks for you.")
 
 
 def test_the_key_covers_user_ids_prompt_version_and_model():

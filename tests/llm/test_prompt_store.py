@@ -83,7 +83,8 @@ def test_known_templates_have_their_variables_from_the_code():
 
     library = PromptLibrary(PROJECT_ROOT / "prompts")
     spec = library.variables("explain_user.j2")
-    assert spec.allowed == {"user_name", "summary", "items"} and spec.required == {"items"}
+    assert spec.allowed == {"user_name", "summary", "items", "request_facts"}
+    assert spec.required == {"items"}
     with pytest.raises(PromptError, match="drops required.*items"):
         library.validate("explain_user.j2", "Hello {{ user_name }}")
     library.validate("explain_user.j2", "{% for i in items %}{{ i.name }}{% endfor %}")

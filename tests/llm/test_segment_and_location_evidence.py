@@ -10,6 +10,7 @@ import pytest
 from backend.config import PROJECT_ROOT
 from backend.llm.check import UNSUPPORTED_NUMBER, check_answer
 from backend.llm.explainer import ExplainedItem, ExplanationRequest, TemplateExplainer
+from backend.llm.facts import build_facts
 from backend.llm.prompts import PromptLibrary
 from backend.recommender.evidence import Evidence, Nearby, SegmentMatch, SourceShare
 from tests.llm.fakes import LAMP, TENT, vocabulary
@@ -53,10 +54,12 @@ def test_the_template_states_the_segment_and_the_distance():
     assert lamp.endswith("and it is near you (1.1 km).")
 
 
-def test_the_llm_sees_the_new_evidence():
-    seen = ITEMS[0].llm_context(0)["evidence"]
-    assert seen["shoppers_like_you"] == {"segment": "Sports & Outdoors · premium", "chose_it": 9}
-    assert ITEMS[1].llm_context(1)["evidence"]["near_you_km"] == 1.1
+def test_the_llm_sees_the_new_evidence_as_facts():
+    sheet = build_facts(ITEMS)
+    tent = [f.text for f in sheet.products[0].facts]
+    lamp = [f.text for f in sheet.products[1].facts]
+    assert "9 of 12 shoppers like you (Sports & Outdoors · premium) chose it" in tent
+    assert "offered 1.1 km from you" in lamp
 
 
 def check(tent: str, lamp: str):
@@ -74,7 +77,7 @@ def check(tent: str, lamp: str):
 
 def test_claims_backed_by_the_new_evidence_pass():
     result = check(
-        "Popular with shoppers like you: 9 of 12 Sports & Outdoors fans chose it.",
+        "Popular with shoppers like you: 9 of 12 Sports & Outdoors shoppers chose it.",
         "A popular lamp you can pick up near you, just 1.1 km away.",
     )
     assert result.ok, result.describe()

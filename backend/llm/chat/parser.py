@@ -15,6 +15,7 @@ from typing import Protocol
 
 from backend.llm.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate
 from backend.llm.chat.vocabulary import MAX_PHRASE, ChatVocabulary, Term
+from backend.text import WORD
 
 MAX_PARSE_CHARS = 500
 MAX_WORD_CHARS = 30
@@ -186,7 +187,7 @@ _LIST_FIELDS = (
     "exclude_brands",
     "exclude_categories",
 )
-_TOKEN = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*|[,.;!?|]")
+_TOKEN = re.compile(rf"{WORD.pattern}|[,.;!?|]")
 _NEGATORS = frozenset(
     "no not without except excluding exclude avoid hate hates dislike don't dont never nothing "
     "non skip minus nope neither nor isn't aren't doesn't".split()

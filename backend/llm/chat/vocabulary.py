@@ -17,14 +17,13 @@ from typing import Literal
 import numpy as np
 
 from backend.recommender.catalog import CatalogSnapshot, IntArray
+from backend.text import COLOUR_ALIASES, COLOURS, singular, slug
+from backend.text import words as text_words
+
+__all__ = ["COLOUR_ALIASES", "COLOURS", "ChatVocabulary", "Term", "singular", "slug"]
 
 Kind = Literal["category", "tag", "colour", "brand"]
 
-COLOURS = frozenset(
-    "black white grey silver navy blue red green pink beige brown yellow purple orange coral "
-    "nude gold".split()
-)
-COLOUR_ALIASES = {"gray": "grey", "golden": "gold", "violet": "purple", "cream": "beige"}
 
 # Everyday words for categories, when the category exists in the catalog. A word that is also
 # a catalog tag additionally becomes a tag filter (``TAG_ALIASES`` may point it elsewhere).
@@ -90,26 +89,9 @@ GENERIC_WORDS = frozenset(
     "stationery office book novel novels reads cosmetics fitness".split()
 )
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
-_WORDS = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*")
 # Words that start product names but are not brands (book titles, articles).
 _NOT_BRANDS = frozenset({"the", "a", "an", "my", "our", "your", "new", "classic", "mini", "pro"})
 MAX_PHRASE = 3
-
-
-def slug(text: str) -> str:
-    return _NON_ALNUM.sub("-", text.lower()).strip("-")
-
-
-def singular(word: str) -> str | None:
-    """A plain English singular guess, for words the vocabulary only knows in one form."""
-    if len(word) > 4 and word.endswith("ies"):
-        return word[:-3] + "y"
-    if len(word) > 3 and word.endswith("es") and word[-3] in "sxz":
-        return word[:-2]
-    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
-        return word[:-1]
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +125,7 @@ class ChatVocabulary:
 
         def add(phrase: str, term: Term, *, override: bool = False) -> None:
             # Keys are token sequences as the parser tokenises ("&" and "." are not tokens).
-            words = _WORDS.findall(phrase.lower())
+            words = text_words(phrase)
             variants = {
                 " ".join(words),
                 " ".join(w for word in words for w in word.split("-")),

@@ -12,14 +12,21 @@ Every item's evidence lists each source that contributed with its share of the s
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, ModelStore
-from backend.recommender.evidence import CoInteraction, Evidence, SimilarItem
+from backend.recommender.evidence import (
+    CoInteraction,
+    Evidence,
+    SimilarItem,
+    past_actions,
+    past_items_profile,
+    with_past_drivers,
+)
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile, weighted_profile
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
@@ -319,8 +326,10 @@ class BlendStrategy:
             for s, v in scored.parts.items()
         )
         score = float(scored.blended[i])
-        profile = scored.profile
-        return Recommendation(
+        # Without the rules source there is no profile: the shopper's own past items stand in,
+        # so the evidence still names the items behind a score.
+        profile = scored.profile or past_items_profile(snapshot, history)
+        recommendation = Recommendation(
             index=i,
             score=score,
             evidence=Evidence(
@@ -345,6 +354,8 @@ class BlendStrategy:
                 nearby=scored.boost.nearby(i) if scored.boost is not None else None,
             ),
         )
+        evidence = with_past_drivers(recommendation.evidence, past_actions(snapshot, history))
+        return replace(recommendation, evidence=evidence)
 
 
 def _model_label(kind: str | None) -> str:
