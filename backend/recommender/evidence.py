@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
-    from backend.recommender.catalog import CatalogSnapshot
-    from backend.recommender.profile import UserProfile
-    from backend.recommender.strategies.sources import History
+    pass
 
 
 class WeightedMatch(BaseModel):
@@ -111,26 +109,3 @@ def with_past_drivers(evidence: Evidence, actions: Mapping[uuid.UUID, str]) -> E
     if not extra:
         return evidence
     return evidence.model_copy(update={"because_of": [*extra, *evidence.because_of]})
-
-
-def past_actions(snapshot: CatalogSnapshot, history: History) -> dict[uuid.UUID, str]:
-    """Each past product of the shopper → the action behind its history weight."""
-    return {
-        snapshot.products[int(j)].id: action
-        for j, action in zip(history.items.tolist(), history.actions, strict=True)
-    }
-
-
-def past_items_profile(snapshot: CatalogSnapshot, history: History) -> UserProfile:
-    """A profile of only the shopper's past items (what ``because_of`` reads), for
-    strategies that score without one."""
-    from backend.recommender.profile import UserProfile
-
-    return UserProfile(
-        item_weights={
-            int(j): (float(w), action)
-            for j, w, action in zip(
-                history.items.tolist(), history.weights.tolist(), history.actions, strict=True
-            )
-        }
-    )

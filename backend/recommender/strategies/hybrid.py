@@ -23,8 +23,6 @@ from backend.recommender.evidence import (
     CoInteraction,
     Evidence,
     SimilarItem,
-    past_actions,
-    past_items_profile,
     with_past_drivers,
 )
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile, weighted_profile
@@ -46,6 +44,8 @@ from backend.recommender.strategies.sources import (
     cf_scores,
     content_scores,
     normalise,
+    past_actions,
+    past_items_profile,
     popularity_scores,
     user_history,
 )

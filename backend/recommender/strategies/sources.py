@@ -8,6 +8,7 @@ is most like the last few, whatever their timestamps' spacing.
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ import numpy.typing as npt
 
 from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, als_user_scores
-from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
+from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile
 from backend.recommender.strategies.base import RecommendRequest
 
 CF_KINDS = ("ease_content", "ease", "bm25", "cosine", "als")
@@ -34,6 +35,27 @@ class History:
     @property
     def empty(self) -> bool:
         return len(self.items) == 0
+
+
+def past_actions(snapshot: CatalogSnapshot, history: History) -> dict[uuid.UUID, str]:
+    """Each past product of the shopper → the action behind its history weight."""
+    return {
+        snapshot.products[int(j)].id: action
+        for j, action in zip(history.items.tolist(), history.actions, strict=True)
+    }
+
+
+def past_items_profile(snapshot: CatalogSnapshot, history: History) -> UserProfile:
+    """A profile of only the shopper's past items (what ``because_of`` reads), for
+    strategies that score without one."""
+    return UserProfile(
+        item_weights={
+            int(j): (float(w), action)
+            for j, w, action in zip(
+                history.items.tolist(), history.weights.tolist(), history.actions, strict=True
+            )
+        }
+    )
 
 
 def user_history(
