@@ -209,7 +209,9 @@ class LlamaServer:
             return
         process.terminate()
         try:
-            process.wait(timeout=10)
+            # Shutting down waits for the request in progress, which may be a long answer
+            # nobody reads any more (a client that timed out).
+            process.wait(timeout=3)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,11 @@ def shop(db: Engine) -> Shop:
     return build_shop(db)
 
 
+@contextmanager
 def app_with_llm(
     server: RunningServer, tmp_path: Path, database_url: str, **overrides: Any
-) -> Components:
+) -> Iterator[tuple[TestClient, Components]]:
+    """The app as configured for an OpenAI-compatible server: base URL, key, model name."""
     settings = load_settings(
         _env_file=None,
         env="test",
@@ -91,17 +94,12 @@ def app_with_llm(
         **{"llm_deadline_seconds": DEADLINE, "request_deadline_seconds": DEADLINE + 30,
            **overrides},
     )  # fmt: skip
-    return build_components(settings)
-
-
-@pytest.fixture
-def e2e(
-    llm_server: RunningServer, tmp_path: Path, database_url: str, shop: Shop
-) -> Iterator[tuple[TestClient, Components]]:
-    components = app_with_llm(llm_server, tmp_path, database_url)
-    with TestClient(create_app(components=components)) as client:
-        yield client, components
-    components.db.dispose()
+    components = build_components(settings)
+    try:
+        with TestClient(create_app(components=components)) as client:
+            yield client, components
+    finally:
+        components.db.dispose()
 
 
 @pytest.fixture
@@ -176,11 +174,13 @@ def test_a_json_schema_becomes_a_grammar_the_answer_follows(llm_server):
 
 
 def test_openais_own_json_schema_format_is_refused_by_this_server(llm_server):
-    """``{"type": "json_schema", ...}`` (OpenAI's spelling) is a 4xx here, not ignored: a
-    client that wants a schema from this server must use the tool call or the dialect above."""
+    """``{"type": "json_schema", ...}`` (OpenAI's spelling) is refused, not ignored: a client
+    that wants a schema from this server must use the tool call or the dialect above. The
+    refusal is an HTTP 500 in llama-cpp-python 0.3.36 (its request validation error, wrapped),
+    which a client would take for an outage and retry."""
     sdk = openai.OpenAI(api_key="sk-local", base_url=llm_server.base_url, max_retries=0)
     try:
-        with pytest.raises(openai.BadRequestError) as refused:
+        with pytest.raises(openai.APIStatusError) as refused:
             sdk.chat.completions.create(
                 model=llm_server.model,
                 messages=[{"role": m.role, "content": m.content} for m in EXPLAIN],
@@ -193,7 +193,7 @@ def test_openais_own_json_schema_format_is_refused_by_this_server(llm_server):
             )
     finally:
         sdk.close()
-    assert refused.value.status_code in (400, 422)
+    assert "response_format" in str(refused.value.body)
 
 
 # --- (c) the chat's forced function call -------------------------------------------------
@@ -226,15 +226,19 @@ def test_a_small_tool_is_called_with_its_required_arguments(llm):
     assert arguments["product_id"] in ("P1", "P2")
 
 
-def test_the_chat_understands_a_message_through_the_real_function_call(e2e):
-    client, _ = e2e
-    response = client.post("/chat", json={"message": "a gift for a friend under $40"})
+def test_the_chat_understands_a_message_through_the_real_function_call(
+    llm_server, tmp_path, database_url, shop
+):
+    # The default answer length: the call's arguments must fit in it.
+    with app_with_llm(llm_server, tmp_path, database_url, chat_top_n=2) as (client, _):
+        response = client.post("/chat", json={"message": "a gift for a friend under $40"})
     assert response.status_code == 200
     body = response.json()
     assert body["parser"] == "llm", body  # the call's arguments parsed and validated
     assert body["reply_source"] in ("llm", "template")
     if body["reply_source"] == "template":
-        assert body["reply_fallback_reason"].startswith(MODEL_FAILURES), body
+        # The model's filters may match nothing: then there is nothing to write about.
+        assert body["reply_fallback_reason"].startswith((*MODEL_FAILURES, "no_items")), body
     # Whatever filters the model chose were validated against the catalog before use.
     assert "Spaceships" not in json.dumps(body["filters"])
 
@@ -242,15 +246,25 @@ def test_the_chat_understands_a_message_through_the_real_function_call(e2e):
 # --- (b) GET /recommend: the evidence check decides what ships ---------------------------
 
 
-def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(e2e, shop):
-    client, _ = e2e
+def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(
+    llm_server, tmp_path, database_url, shop
+):
     alice = shop.users["alice"].id
-    params = {"top_n": 3, "algorithm": "weighted"}
-    first = client.get(f"/recommend/{alice}", params=params)
-    assert first.status_code == 200
-    body = first.json()
-    calls = metric(client.get("/metrics").text, "shopwise_llm_calls_total", outcome="ok")
-    stats = client.get("/explanations/stats").json()
+    params = {"top_n": 2, "algorithm": "weighted"}
+    # Short answers keep the suite's time in bounds: the model writes a few tokens per second
+    # under a grammar on a busy machine (the bench measures the default length).
+    with app_with_llm(llm_server, tmp_path, database_url, llm_max_tokens=64) as (client, _):
+        response = client.get(f"/recommend/{alice}", params=params)
+        assert response.status_code == 200
+        body = response.json()
+        calls = metric(client.get("/metrics").text, "shopwise_llm_calls_total", outcome="ok")
+        stats = client.get("/explanations/stats").json()
+        if body["explanation_source"] == "llm":
+            # Checked LLM text is cached for exactly this list: no model call the second time.
+            again = client.get(f"/recommend/{alice}", params=params).json()
+            assert again["llm_explanation"] == body["llm_explanation"]
+            after = client.get("/metrics").text
+            assert metric(after, "shopwise_llm_calls_total", outcome="ok") == calls
     # Every answer was checked: one, and one retry stating the failure when it failed.
     assert stats["checks_passed"] + stats["checks_failed"] == calls
     if body["explanation_source"] == "llm":
@@ -262,17 +276,6 @@ def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(e2e, sho
         assert stats["fallbacks_by_reason"] == {body["fallback_reason"]: 1}
         assert body["llm_explanation"].startswith("Hi Alice Lee!")  # the template
 
-    # The same list again: cached when checked LLM text shipped, otherwise asked again and,
-    # at temperature 0, answered the same way.
-    again = client.get(f"/recommend/{alice}", params=params).json()
-    assert (again["explanation_source"], again["fallback_reason"]) == (
-        body["explanation_source"],
-        body["fallback_reason"],
-    )
-    assert again["llm_explanation"] == body["llm_explanation"]
-    after = metric(client.get("/metrics").text, "shopwise_llm_calls_total", outcome="ok")
-    assert after == (calls if body["explanation_source"] == "llm" else 2 * calls)
-
 
 # --- (d) the deadline --------------------------------------------------------------------
 
@@ -280,14 +283,13 @@ def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(e2e, sho
 def test_a_short_llm_deadline_falls_back_to_the_template_in_bounded_time(
     llm_server, tmp_path, database_url, shop
 ):
-    components = app_with_llm(llm_server, tmp_path, database_url, llm_deadline_seconds=0.25)
-    try:
-        with TestClient(create_app(components=components)) as client:
-            started = time.monotonic()
-            body = client.get(f"/recommend/{shop.users['dave'].id}", params={"top_n": 3}).json()
-            elapsed = time.monotonic() - started
-    finally:
-        components.db.dispose()
+    with app_with_llm(llm_server, tmp_path, database_url, llm_deadline_seconds=0.25) as (
+        client,
+        _,
+    ):
+        started = time.monotonic()
+        body = client.get(f"/recommend/{shop.users['dave'].id}", params={"top_n": 3}).json()
+        elapsed = time.monotonic() - started
     assert (body["explanation_source"], body["fallback_reason"]) == ("template", "llm_timeout")
     assert body["llm_explanation"].startswith("Hi Dave Kim!")
     # Bounded by the deadline, not by the model: generous slack for a loaded machine.
