@@ -72,6 +72,7 @@ class RunningServer:
     model_path: Path
     log_path: Path
     start_seconds: float
+    pid: int
 
 
 def packaged_model(folder: Path) -> Path:
@@ -143,7 +144,7 @@ class LlamaServer:
         port = free_port()
         started = time.monotonic()
         with self.log_path.open("wb") as log:
-            self._process = subprocess.Popen(
+            process = self._process = subprocess.Popen(
                 server_command(self.model_path, port, tokenizer_config),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -161,6 +162,7 @@ class LlamaServer:
             model_path=self.model_path,
             log_path=self.log_path,
             start_seconds=time.monotonic() - started,
+            pid=process.pid,
         )
 
     def _wait(self, base_url: str, started: float) -> None:
