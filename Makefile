@@ -10,9 +10,8 @@ DEMO_ADMIN ?= admin
 DEMO_ADMIN_PASSWORD_FILE := $${DATA_DIR:-data}/demo-admin-password
 # Two pytest-xdist workers: the suite takes ~5 min instead of ~8.5 on this 2-core machine
 # (every test has its own database, Redis prefix and ports). `make test PYTEST_ARGS=` runs
-# it in one process. `loadgroup` keeps the tests marked xdist_group("llm_server") on one worker,
-# so only one llama.cpp model server starts.
-PYTEST_ARGS ?= -n 2 --dist loadgroup
+# it in one process.
+PYTEST_ARGS ?= -n 2
 # The chat page's look; tests/ui/test_browser.py passes the same flags.
 STREAMLIT_FLAGS := --client.toolbarMode minimal --theme.primaryColor '\#0f766e'
 

