@@ -21,6 +21,7 @@ from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.main import create_app
+from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
 
 POSTGRES_URL = os.environ.get(
     "SHOPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -133,3 +134,24 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+# --- a real model server (llama.cpp) --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """llama.cpp's OpenAI-compatible server on the packaged small model, one per session:
+    skips locally when llama-cpp-python or the model is missing, fails under CI=true.
+
+    Under xdist each worker that runs a test marked ``llm_server`` starts its own (about 8 s
+    and 0.6 GB; ``xdist_group`` cannot pin them to one worker: xdist 3.8 groups by rewriting
+    the node id, which pytest 9 no longer reads)."""
+    folder = tmp_path_factory.mktemp("llm-server")
+    try:
+        server = LlamaServer(packaged_model(folder), folder / "server.log")
+        running = server.start()
+    except ServerUnavailable as exc:
+        service_unavailable("The llama.cpp model server", exc)
+    yield running
+    server.stop()
