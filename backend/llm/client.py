@@ -303,6 +303,7 @@ class OpenAIChatClient:
         self._json_mode_supported = True
         self._tools_supported = True
         self._schema_supported = True  # response_format json_schema
+        self._schema_confirmed = False  # a json_schema request has been answered once
         self._sdk = openai.OpenAI(
             api_key=api_key,
             base_url=base_url,
@@ -504,9 +505,19 @@ class OpenAIChatClient:
 
         try:
             response = self._sdk.chat.completions.create(**kwargs, timeout=self._timeout(deadline))
+        except openai.InternalServerError as exc:
+            if _asks_json_schema(kwargs) and not self._schema_confirmed:
+                # llama-cpp-python's server answers an unknown response_format with a 500, not
+                # a 400. Before any json_schema request has worked, that is a rejection of the
+                # format: the same request in JSON mode tells a real outage apart (it fails too).
+                log.info(
+                    "LLM server failed a json_schema request; asking for JSON mode from now on"
+                )
+                self._schema_supported = False
+                return again()
+            raise _mapped(exc) from exc
         except (openai.BadRequestError, openai.UnprocessableEntityError) as exc:
-            response_format = kwargs.get("response_format") or {}
-            if response_format.get("type") == "json_schema":
+            if _asks_json_schema(kwargs):
                 # Servers without structured outputs answer 400, or 422 when they validate
                 # the request (llama-cpp-python's server knows only json_object and text).
                 log.info("LLM server rejected json_schema; asking for JSON mode from now on")
@@ -533,6 +544,8 @@ class OpenAIChatClient:
             raise _mapped(exc) from exc
         except (ValueError, TypeError) as exc:  # a body that is not JSON at all
             raise LLMBadResponse(f"unreadable LLM response: {type(exc).__name__}") from exc
+        if _asks_json_schema(kwargs):
+            self._schema_confirmed = True
         return _completion(response, self.model, tool if "tools" in kwargs else None)
 
     def _open_stream(
@@ -565,6 +578,11 @@ class OpenAIChatClient:
             close = getattr(chunks, "close", None)
             if callable(close):
                 close()
+
+
+def _asks_json_schema(kwargs: dict[str, Any]) -> bool:
+    response_format = kwargs.get("response_format") or {}
+    return bool(response_format.get("type") == "json_schema")
 
 
 def response_mode(client: object) -> str:

@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from backend.llm.check import answer_schema
-from backend.llm.client import ResponseSchema, response_mode
+from backend.llm.client import LLMUnavailable, ResponseSchema, response_mode
 from backend.llm.explainer import answer_max_tokens
 from tests.llm.fakes import GOOD_REASONS, ITEMS, REQUEST, answer
 from tests.llm.test_client import (
@@ -66,6 +66,43 @@ def test_a_server_without_json_schema_gets_json_mode_with_the_schema_from_then_o
     assert route.call_count == 3  # rejected once, remembered
     assert body(route)["response_format"] == {"type": "json_object", "schema": answer_schema()}
     assert response_mode(client) == "json_object"
+
+
+@respx.mock
+def test_a_500_to_the_first_json_schema_request_is_a_rejection_of_the_format():
+    """llama-cpp-python's server answers ``json_schema`` with HTTP 500, not 400 (seen against
+    the real server in tests/llm/test_real_server_e2e.py): JSON mode with the schema after it,
+    not retries of the same request until the deadline."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["response_format"]["type"] == "json_schema":
+            return httpx.Response(500, json={"detail": "unknown response_format type"})
+        return httpx.Response(200, json=completion("{}"))
+
+    route = respx.post(URL).mock(side_effect=handler)
+    client = make_client(FakeClock())
+    client.complete(MESSAGES, schema=SCHEMA)
+    client.complete(MESSAGES, schema=SCHEMA)
+    assert route.call_count == 3  # one 500, then JSON mode for good
+    assert body(route)["response_format"] == {"type": "json_object", "schema": answer_schema()}
+    assert response_mode(client) == "json_object"
+
+
+@respx.mock
+def test_once_json_schema_has_worked_a_500_is_an_outage_not_a_format_change():
+    route = respx.post(URL).mock(
+        side_effect=[
+            httpx.Response(200, json=completion("{}")),
+            *[httpx.Response(500, json={"error": {"message": "overloaded"}})] * 3,
+        ]
+    )
+    client = make_client(FakeClock(), attempts=3)
+    client.complete(MESSAGES, schema=SCHEMA)
+    with pytest.raises(LLMUnavailable):
+        client.complete(MESSAGES, schema=SCHEMA)
+    assert route.call_count == 4  # retried as json_schema by the retry policy, never downgraded
+    assert all(body(route, i)["response_format"]["type"] == "json_schema" for i in range(4))
+    assert response_mode(client) == "json_schema"
 
 
 @respx.mock
