@@ -209,7 +209,10 @@ def test_keys_shoppers_and_anonymous_callers_behind_one_address_have_separate_bu
 
 def test_a_shopper_token_has_its_own_bucket(make_app):
     client, components = make_app(rate_limit_per_minute=100, rate_limit_per_shopper_per_minute=3)
-    tokens = [components.auth.shopper_session(None).access_token for _ in range(2)]
+    minter = components.auth.authenticate_key(
+        components.auth.create_key("storefront", ["shoppers:act"]).api_key
+    )
+    tokens = [components.auth.shopper_session(None, minter=minter).access_token for _ in range(2)]
     headers = [{"Authorization": f"Bearer {t}"} for t in tokens]
     assert _statuses([client.get("/health", headers=headers[0]) for _ in range(4)]) == [
         200,
