@@ -375,7 +375,7 @@ def profile(args: argparse.Namespace) -> str:
         products = product_ids(url)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        raw = Path(tmp) / "profile.txt"
+        raw = args.profile_raw or Path(tmp) / "profile.txt"
         env = app_env(url, None, "", tmp, lift_rate_limit=True)
         loads = [os.getloadavg()[0]]
         with process(serve_cmd(port, 1), env, f"{base}/health") as server:
@@ -396,7 +396,20 @@ def profile(args: argparse.Namespace) -> str:
         return summarise_profile(raw.read_text(), phase, loads)
 
 
+PATHS = (  # (label, a file whose frames mark the path), checked in this order
+    ("event path (TrackingService, thread pool)", "backend/services/track.py"),
+    ("recommend path (RecommendationService, thread pool)", "backend/services/recommend.py"),
+    ("in-process event worker (thread)", "backend/services/worker.py"),
+    ("outbox sweeper (thread)", "backend/services/outbox.py"),
+    ("impression log writer (thread)", "backend/services/impressions.py"),
+    ("snapshot refresh (thread)", "backend/main.py:"),
+    ("HTTP: uvicorn, middleware, FastAPI parsing/serialising (event loop)", "uvicorn/"),
+)
+
+
 def summarise_profile(text: str, phase: Phase, loads: list[float]) -> str:
+    """Samples per request path, then per path the heaviest frames: inclusive (our code)
+    and self (where the CPU actually is, any library)."""
     stacks: list[tuple[list[str], int]] = []
     for line in text.splitlines():
         stack, _, count = line.rpartition(" ")
@@ -404,43 +417,43 @@ def summarise_profile(text: str, phase: Phase, loads: list[float]) -> str:
             stacks.append((stack.split(";"), int(count)))
     total = sum(n for _, n in stacks) or 1
 
-    def path_of(stack: list[str]) -> str:
-        joined = ";".join(stack)
-        if "track (backend/services/track.py" in joined:
-            return "event path (TrackingService.track, in the thread pool)"
-        if "recommend (backend/services/recommend.py" in joined:
-            return "recommend path (RecommendationService.recommend, thread pool)"
-        if "backend/services/worker.py" in joined or "backend/services/outbox.py" in joined:
-            return "in-process event worker (thread)"
-        if "backend/services/impressions.py" in joined:
-            return "impression log writer (thread)"
-        if "uvicorn" in joined or "starlette" in joined or "fastapi" in joined:
-            return "HTTP: uvicorn, Starlette middleware, FastAPI parsing/serialising (event loop)"
-        return "other (snapshot refresh, idle threads, GC, ...)"
+    def short(frame: str) -> str:
+        name, _, where = frame.partition(" (")
+        file = where.split(":")[0]
+        for root in ("site-packages/", "lib/python3.11/"):
+            file = file.split(root)[-1]
+        return f"{name} ({file})"
 
     by_path: Counter[str] = Counter()
-    own: dict[str, Counter[str]] = defaultdict(Counter)
+    inclusive: dict[str, Counter[str]] = defaultdict(Counter)
+    leaf: dict[str, Counter[str]] = defaultdict(Counter)
     for stack, n in stacks:
-        where = path_of(stack)
+        joined = ";".join(stack)
+        where = next((label for label, mark in PATHS if mark in joined), "other")
         by_path[where] += n
-        seen: set[str] = set()
-        for frame in stack:
-            name = frame.split(" (")[0] + " (" + frame.split(" (")[-1].split(":")[0] + ")"
-            if name not in seen and ("backend/" in frame or where.startswith("HTTP")):
-                own[where][name] += n
-                seen.add(name)
+        leaf[where][short(stack[-1])] += n
+        for name in {short(f) for f in stack if "backend/" in f and "backend/cli" not in f}:
+            inclusive[where][name] += n
     lines = [
-        f"{total:,} samples at 250 Hz over {phase.seconds:.0f} s of the storefront mix "
-        f"({phase.loop}, limit lifted, {phase.ok / phase.seconds:.0f} req/s served, "
-        f"1-minute load average {loads[0]:.1f} at start, {loads[-1]:.1f} at the end).",
+        f"{total:,} samples (py-spy, 250 Hz, active threads only) over {phase.seconds:.0f} s "
+        f"of the storefront mix ({phase.loop}, limit lifted, {phase.ok / phase.seconds:.0f} "
+        f"req/s served; 1-minute load average {loads[0]:.1f} at start, {loads[-1]:.1f} at the "
+        "end).",
         "",
         "| where | share of samples |",
         "| --- | ---: |",
     ]
-    lines += [f"| {w} | {n / total:.0%} |" for w, n in by_path.most_common()]
-    for where in [w for w, _ in by_path.most_common(3)]:
-        lines += ["", f"Top frames in *{where}* (inclusive, % of all samples):", ""]
-        lines += [f"- {n / total:.1%} `{name}`" for name, n in own[where].most_common(12)]
+    lines += [f"| {w} | {n / total:.1%} |" for w, n in by_path.most_common()]
+    for where, _ in by_path.most_common(5):
+        lines += ["", f"*{where}*: heaviest frames, % of all samples", ""]
+        lines.append(
+            "- inclusive (our code): "
+            + "; ".join(f"`{name}` {n / total:.1%}" for name, n in inclusive[where].most_common(8))
+        )
+        lines.append(
+            "- self (where the CPU is): "
+            + "; ".join(f"`{name}` {n / total:.1%}" for name, n in leaf[where].most_common(8))
+        )
     return "\n".join(lines)
 
 
@@ -595,6 +608,7 @@ def main() -> None:
                         choices=["embedded", "server", "bare"])  # fmt: skip
     parser.add_argument("--no-warm-start", action="store_true", help="skip indexing + warm start")
     parser.add_argument("--profile", action="store_true", help="py-spy the embedded server")
+    parser.add_argument("--profile-raw", type=Path, help="keep py-spy's raw stacks here")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     args = parser.parse_args()
