@@ -415,6 +415,9 @@ def summarise_profile(text: str, phase: Phase, loads: list[float]) -> str:
         stack, _, count = line.rpartition(" ")
         if stack and count.isdigit():
             stacks.append((stack.split(";"), int(count)))
+    idle_leaves = ("Condition.wait (", "Queue.get (", "Event.wait (", "select (", "sleep (")
+    idle = sum(n for st, n in stacks if st[-1].startswith(idle_leaves))
+    stacks = [(st, n) for st, n in stacks if not st[-1].startswith(idle_leaves)]
     total = sum(n for _, n in stacks) or 1
 
     def short(frame: str) -> str:
@@ -435,7 +438,8 @@ def summarise_profile(text: str, phase: Phase, loads: list[float]) -> str:
         for name in {short(f) for f in stack if "backend/" in f and "backend/cli" not in f}:
             inclusive[where][name] += n
     lines = [
-        f"{total:,} samples (py-spy, 250 Hz, active threads only) over {phase.seconds:.0f} s "
+        f"{total:,} samples (py-spy, 250 Hz; {idle:,} more of threads parked in a wait, "
+        f"e.g. idle thread-pool workers, left out) over {phase.seconds:.0f} s "
         f"of the storefront mix ({phase.loop}, limit lifted, {phase.ok / phase.seconds:.0f} "
         f"req/s served; 1-minute load average {loads[0]:.1f} at start, {loads[-1]:.1f} at the "
         "end).",
