@@ -82,6 +82,8 @@ def test_ready_says_warming_up_until_every_loader_is_done(
         wait_until(lambda: api.get("/health/ready").status_code == 200)
         startup = api.get("/health/ready").json()["components"]["startup"]
         assert startup["status"] == "ok" and startup["detail"].startswith("warm: ")
+        for step in ("engine snapshot", "prompt templates", "collaborative models"):
+            assert step in startup["detail"]
         # Everything was loaded by the warm start, none of it by a request.
         assert indexed.texts == ["warm start"]
         assert components.snapshots.loaded is not None
