@@ -9,6 +9,7 @@ calls. Services receive most of what they use as constructor arguments; the opti
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -27,11 +28,12 @@ from backend.llm.client import LLMClient, build_client
 from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompt_store import PromptStore
-from backend.llm.prompts import PromptLibrary, RenderBudget
+from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
 from backend.llm.stats import ExplanationStats
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies import default_strategies
+from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.vector_store import COLLECTION
 from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
 from backend.services.analytics import AnalyticsService
@@ -40,7 +42,9 @@ from backend.services.cache import Cache, MemoryCache, RedisCache
 from backend.services.chat import ChatService, DatabaseShoppers
 from backend.services.events import EventStream, InProcessEventStream, RedisEventStream
 from backend.services.experiments import ExperimentService
+from backend.services.health import Warmup
 from backend.services.impressions import ImpressionLogger
+from backend.services.indexing import index_state
 from backend.services.location import LocationService
 from backend.services.outbox import OutboxSweeper
 from backend.services.privacy import PrivacyService
@@ -90,6 +94,8 @@ class Components:
     llm: LLMClient | None = None
     explanation_stats: ExplanationStats = field(default_factory=ExplanationStats)
     vocabulary: VocabularyCache | None = None  # what the evidence check can recognise
+    # What loads at start-up before /health/ready says ready; set by the app's lifespan.
+    warmup: Warmup | None = None
 
     @property
     def prompt_store(self) -> PromptStore | None:
@@ -253,6 +259,42 @@ def build_components(
         weight=settings.location_boost_weight,
     )
     return wire_chat(wire_events(wire_llm(components)))
+
+
+def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
+    """What the first requests would otherwise load: the engine snapshot (every
+    recommendation), the collaborative models (load or first training), and, once the
+    catalog is indexed, the embedding model and the vector index (one real search)."""
+    steps: dict[str, Callable[[], object]] = {
+        "engine snapshot": components.snapshots.get,
+        "prompt templates": lambda: compile_templates(components.prompts),
+    }
+    retrieval = components.retrieval
+    if retrieval is None:
+        return steps
+    if retrieval.training is not None:
+        steps["collaborative models"] = retrieval.training.ensure_current
+    search = retrieval.search
+    if search is not None:
+
+        def warm_search() -> None:
+            if index_state(components.db) is None:  # nothing indexed: no query is encoded
+                return
+            search.search("warm start", top_n=1, filters=CandidateFilter())
+
+        steps["embedding model and vector index"] = warm_search
+    return steps
+
+
+def compile_templates(prompts: PromptLibrary) -> None:
+    """Jinja compiles a template on its first render (about 0.1 s each, measured as most of
+    the first recommendation's time). Rendering without a context compiles and caches the
+    template and then fails on the first missing variable, which is all this needs."""
+    for name in prompts.names():
+        try:
+            prompts.render(name)
+        except PromptError:
+            pass
 
 
 def wire_events(components: Components) -> Components:

@@ -38,10 +38,11 @@ from backend.api.routes import (
     users,
 )
 from backend.api.security import authorize
-from backend.components import Components, build_components
+from backend.components import Components, build_components, warmup_steps
 from backend.config import Settings, get_settings
 from backend.observability.metrics import Metrics
 from backend.recommender.catalog import SnapshotManager
+from backend.services.health import Warmup
 
 log = logging.getLogger(__name__)
 
@@ -75,18 +76,27 @@ class SnapshotRefresher:
                 log.exception("snapshot refresh failed")
 
 
-def create_app(settings: Settings | None = None, components: Components | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    components: Components | None = None,
+    *,
+    warm_in_background: bool | None = None,
+) -> FastAPI:
+    """``warm_in_background``: load the snapshot and models after start-up while
+    /health/ready answers 503 (the default for a served app); otherwise before the first
+    request (the default when the caller passes ready components, as tests do)."""
     config = components.settings if components else (settings or get_settings())
+    background = components is None if warm_in_background is None else warm_in_background
     metrics = components.metrics if components else Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         built = components or build_components(config, metrics)
         app.state.components = built
-        try:
-            built.snapshots.get()  # build the snapshot before the first request
-        except Exception:
-            log.exception("could not build the engine snapshot; will retry on demand")
+        built.warmup = Warmup(warmup_steps(built))
+        built.warmup.start()  # a failed step is logged; the request path retries it
+        if not background:
+            built.warmup.wait()
         if built.settings.experiments_file is not None:  # a bad file stops the start here
             built.experiments.load_file(built.settings.experiments_file)
         refresher = SnapshotRefresher(built.snapshots, built.settings.snapshot_refresh_seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,7 @@ def make_engine(
     _close_stragglers(engine)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        _queue_sqlite_writers(engine, wait_seconds=kwargs["connect_args"]["timeout"])
     return engine
 
 
@@ -102,6 +104,66 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+
+
+def _queue_sqlite_writers(engine: Engine, *, wait_seconds: float) -> None:
+    """Writers of this process take turns on a lock instead of in SQLite's busy handler.
+
+    SQLite has one writer at a time. A second writer waits in the busy handler, which polls
+    with sleeps growing to 100 ms: under a burst of events most writers sleep long after
+    the lock is free, and unfairly (measured: event p99 in seconds at 16 concurrent
+    requests). Here a transaction takes the lock at its first write statement and gives it
+    back at commit or rollback (or when its connection returns to the pool), so the next
+    writer starts the moment the last one ends. The busy handler still arbitrates between
+    processes (the CLI, a second server); a thread that waits ``wait_seconds`` goes on
+    without its turn and lets SQLite decide, as before.
+    """
+    turn = threading.Lock()
+    holders: set[int] = set()  # the DBAPI connections (by id) holding the turn
+
+    def before(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        raw = id(cursor.connection)
+        if raw in holders or not statement.lstrip()[:7].upper().startswith(_WRITES):
+            return
+        if turn.acquire(timeout=wait_seconds):
+            holders.add(raw)
+
+    def release(conn: Any) -> None:
+        raw = getattr(conn, "dbapi_connection", conn)  # the dialect gets the pool's proxy
+        if id(raw) in holders:
+            holders.discard(id(raw))
+            turn.release()
+
+    def after(_conn: Any, cursor: Any, *_args: Any) -> None:
+        if not cursor.connection.in_transaction:
+            release(cursor.connection)  # an autocommit write: nothing left to wait for
+
+    # After the commit itself (the "commit" event fires before it), and after every
+    # rollback, including the pool's reset of a returned connection.
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(conn: Any) -> None:
+        try:
+            commit(conn)
+        finally:
+            release(conn)
+
+    def do_rollback(conn: Any) -> None:
+        try:
+            rollback(conn)
+        finally:
+            release(conn)
+
+    setattr(dialect, "do_commit", do_commit)  # noqa: B010  (this engine's dialect only)
+    setattr(dialect, "do_rollback", do_rollback)  # noqa: B010
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "checkin", lambda raw, _record: release(raw))
+    event.listen(engine, "close", lambda raw, _record: release(raw))
 
 
 @contextmanager

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+from collections.abc import Callable
 from typing import Literal, Protocol
 
 import sqlalchemy as sa
@@ -13,6 +16,8 @@ from backend.observability.dependencies import DependencyMonitor
 from backend.recommender.catalog import SnapshotManager
 from backend.services.cache import Cache
 from backend.services.events import StreamStatus
+
+log = logging.getLogger(__name__)
 
 Status = Literal["ok", "degraded", "down"]
 
@@ -48,6 +53,7 @@ def check_health(
     vectors: StatusSource | None = None,
     monitor: DependencyMonitor | None = None,
     segments: StatusSource | None = None,
+    warmup: Warmup | None = None,
 ) -> HealthReport:
     components = {
         "database": _database(db),
@@ -55,6 +61,8 @@ def check_health(
         "cache": _cache(cache),
         "llm": llm or ComponentHealth(status="ok", detail=llm_mode),
     }
+    if warmup is not None:
+        components["startup"] = warmup.health()
     if vectors is not None:  # the vector index is part of the engine's index: one line
         found = _source(vectors)
         components["index"] = ComponentHealth(
@@ -125,3 +133,69 @@ def _source(source: StatusSource) -> ComponentHealth:
         )
     state: Status = "ok" if status.status == "ok" else "degraded"
     return ComponentHealth(status=state, detail=f"{status.backend}: {status.detail}")
+
+
+class Warmup:
+    """Loads what the first requests would otherwise pay for, in a background thread.
+
+    Each step is a named loader (the engine snapshot, the embedding model, the collaborative
+    models). Until every step has finished, ``/health/ready`` answers 503 "warming up" and
+    names the steps still loading, so a load balancer sends no traffic to a cold process. A
+    failed step counts as finished (the request path retries it and reports the failure the
+    usual way), so one broken loader never holds readiness back for good.
+    """
+
+    def __init__(self, steps: dict[str, Callable[[], object]]) -> None:
+        self._steps = dict(steps)
+        self._pending = list(self._steps)
+        self._failed: dict[str, str] = {}
+        self._timings: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="warm-start", daemon=True)
+
+    def start(self) -> None:
+        if not self._steps:
+            self._done.set()
+            return
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
+
+    @property
+    def ready(self) -> bool:
+        return self._done.is_set()
+
+    def pending(self) -> list[str]:
+        with self._lock:
+            return list(self._pending)
+
+    def health(self) -> ComponentHealth:
+        with self._lock:
+            pending, failed = list(self._pending), dict(self._failed)
+            timings = dict(self._timings)
+        if pending:
+            return ComponentHealth(
+                status="degraded", detail=f"warming up: {', '.join(pending)} still loading"
+            )
+        loaded = ", ".join(f"{n} {s:.1f} s" for n, s in timings.items() if n not in failed)
+        if failed:
+            errors = "; ".join(f"{n} failed ({e})" for n, e in failed.items())
+            return ComponentHealth(status="degraded", detail=f"warm: {loaded or '-'}; {errors}")
+        return ComponentHealth(status="ok", detail=f"warm: {loaded or 'nothing to load'}")
+
+    def _run(self) -> None:
+        for name, load in self._steps.items():
+            started = time.perf_counter()
+            try:
+                load()
+            except Exception as exc:  # the request path retries and reports it
+                log.exception("warm start: loading the %s failed", name)
+                with self._lock:
+                    self._failed[name] = type(exc).__name__
+            with self._lock:
+                self._timings[name] = time.perf_counter() - started
+                self._pending.remove(name)
+        self._done.set()
+        log.info("warm start done: %s", self.health().detail)

@@ -23,6 +23,7 @@ def _report(components: ComponentsDep) -> HealthReport:
         vectors=components.retrieval,
         monitor=components.metrics.dependencies,
         segments=components.segments,
+        warmup=components.warmup,
     )
     levels = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
     for name, component in report.components.items():
@@ -43,12 +44,13 @@ def health(components: ComponentsDep) -> HealthReport:
 @router.get(
     "/health/ready",
     response_model=HealthReport,
-    summary="Readiness: 503 while the service cannot answer (database down)",
+    summary="Readiness: 503 while warming up or while the service cannot answer (database down)",
     responses={503: {"model": HealthReport, "description": "Not ready"}},
 )
 def ready(components: ComponentsDep, response: Response) -> HealthReport:
     report = _report(components)
-    if report.status == "down":
+    warming = components.warmup is not None and not components.warmup.ready
+    if report.status == "down" or warming:
         response.status_code = 503
     return report
 
