@@ -52,7 +52,9 @@ class SeqParams:
     eval_every: int = 2
     patience: int = 2  # evaluations without improvement before stopping
     seed: int = 7
-    threads: int = 2
+    # One thread: on a shared, oversubscribed machine OpenMP's threads wait on each other and
+    # two run slower than one.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -295,7 +297,8 @@ def cached_fit(
     """``fit``, or the same model from the cache (keyed by the data and every setting)."""
     torch = _torch()
     digest = hashlib.sha256()
-    digest.update(json.dumps([asdict(params), n_items, epochs, valid is not None]).encode())
+    settings = {k: v for k, v in asdict(params).items() if k != "threads"}  # same model
+    digest.update(json.dumps([settings, n_items, epochs, valid is not None]).encode())
     for seq in sequences:
         digest.update(np.asarray(seq, dtype=np.int64).tobytes() + b"|")
     if valid is not None:
