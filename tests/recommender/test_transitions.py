@@ -7,6 +7,7 @@ import pytest
 
 from backend.recommender.catalog import CatalogSnapshot
 from backend.recommender.cf import (
+    CFParams,
     ModelStore,
     load,
     save,
