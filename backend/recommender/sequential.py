@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -80,8 +80,8 @@ def _torch() -> Any:
 
 def build_model(n_items: int, params: SeqParams) -> torch.nn.Module:
     """Item 0 is padding; catalogue item i is token i + 1."""
-    torch = _torch()
-    nn = torch.nn
+    th = _torch()
+    nn = th.nn
 
     class SASRec(nn.Module):  # type: ignore[misc]
         def __init__(self) -> None:
@@ -100,14 +100,14 @@ def build_model(n_items: int, params: SeqParams) -> torch.nn.Module:
                 layer_norm_eps=1e-12,
             )
             self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
-            mask = torch.triu(torch.full((params.max_len, params.max_len), float("-inf")), 1)
+            mask = th.triu(th.full((params.max_len, params.max_len), float("-inf")), 1)
             self.register_buffer("causal", mask, persistent=False)
             self.apply(_init)
 
         def forward(self, seq: torch.Tensor) -> torch.Tensor:
             # Right-padded: real items first, so no position attends only to padding.
             length = seq.shape[1]
-            pos = torch.arange(length, device=seq.device)
+            pos = th.arange(length, device=seq.device)
             x = self.drop(self.norm(self.items(seq) + self.positions(pos)[None]))
             return self.encoder(x, mask=self.causal[:length, :length], is_causal=True)
 
@@ -130,7 +130,7 @@ def build_model(n_items: int, params: SeqParams) -> torch.nn.Module:
         def item_matrix(self) -> torch.Tensor:
             return self.items.weight
 
-    def _init(module: nn.Module) -> None:
+    def _init(module: torch.nn.Module) -> None:
         if isinstance(module, nn.Linear | nn.Embedding):
             module.weight.data.normal_(0.0, 0.02)
         if isinstance(module, nn.Linear) and module.bias is not None:
@@ -139,8 +139,8 @@ def build_model(n_items: int, params: SeqParams) -> torch.nn.Module:
             module.weight.data.fill_(1.0)
             module.bias.data.zero_()
 
-    model: torch.nn.Module = SASRec() if params.architecture == "sasrec" else GRU4Rec()
-    return model
+    model = SASRec() if params.architecture == "sasrec" else GRU4Rec()
+    return cast("torch.nn.Module", model)
 
 
 def _pad(sequences: Sequence[Sequence[int]], length: int) -> npt.NDArray[np.int64]:

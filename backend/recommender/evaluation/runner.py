@@ -324,12 +324,12 @@ def evaluate(
             "ease",
             {
                 f"lambda={lam:g}": valid.matrix_ndcg(_times(binary, ease_weights(binary, lam=lam)))
-                for lam in track(grid.ease_lambda, "tune ease", len(grid.ease_lambda))
+                for lam in grid.ease_lambda
             },
         ).split("=")[1]
     )
     knn_scores: dict[str, dict[str, float]] = {"bm25": {}, "cosine": {}}
-    for k in track(grid.knn_neighbours, "tune itemknn", len(grid.knn_neighbours)):
+    for k in grid.knn_neighbours:
         store = valid.models(CFParams(knn_neighbours=k), kinds=("bm25", "cosine"))
         models = store.current()
         assert models is not None and models.bm25 is not None and models.cosine is not None
@@ -339,7 +339,7 @@ def evaluate(
     k_cos = int(choose("itemknn-cosine", knn_scores["cosine"]).split("=")[1])
     als_scores: dict[str, float] = {}
     als_grid = list(itertools.product(grid.als_factors, grid.als_regularization))
-    for f, reg in track(als_grid, "tune als", len(als_grid)):
+    for f, reg in als_grid:
         users, items = fit_als(binary, CFParams(als_factors=f, als_regularization=reg))
         als_scores[f"factors={f}, reg={reg:g}"] = valid.matrix_ndcg(_times(users, items.T))
     als_label = choose("als", als_scores)
@@ -361,7 +361,7 @@ def evaluate(
                         ),
                     )
                 )
-                for a in track(grid.ease_content_alpha, "tune hybrid-cf", 3)
+                for a in grid.ease_content_alpha
             },
         ).split("=")[1]
     )
@@ -481,7 +481,9 @@ def _times(
 
     def score(start: int, rows: sp.csr_matrix) -> npt.NDArray[np.float32]:
         product = left[start : start + rows.shape[0]] @ right
-        return np.asarray(product.toarray() if sp.issparse(product) else product)
+        if isinstance(product, sp.spmatrix):
+            return np.asarray(product.toarray())
+        return np.asarray(product)
 
     return score
 
