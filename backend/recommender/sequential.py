@@ -23,13 +23,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-
-if TYPE_CHECKING:
-    import torch
+import torch
+from torch import nn
 
 ARCHITECTURES = ("sasrec", "gru4rec")
 
@@ -72,75 +71,77 @@ class FitInfo:
     cached: bool = False
 
 
-def _torch() -> Any:
-    import torch
+class SASRec(nn.Module):
+    """RecBole's SASRec: item + position embeddings, post-norm causal transformer layers."""
 
-    return torch
+    def __init__(self, n_items: int, params: SeqParams) -> None:
+        super().__init__()
+        self.items = nn.Embedding(n_items + 1, params.hidden, padding_idx=0)
+        self.positions = nn.Embedding(params.max_len, params.hidden)
+        self.norm = nn.LayerNorm(params.hidden, eps=1e-12)
+        self.drop = nn.Dropout(params.dropout)
+        layer = nn.TransformerEncoderLayer(
+            params.hidden,
+            params.heads,
+            params.inner,
+            params.dropout,
+            activation="gelu",
+            batch_first=True,
+            layer_norm_eps=1e-12,
+        )
+        self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
+        mask = torch.triu(torch.full((params.max_len, params.max_len), float("-inf")), 1)
+        self.register_buffer("causal", mask, persistent=False)
+        self.apply(_init)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        # Right-padded: real items first, so no position attends only to padding.
+        length = seq.shape[1]
+        pos = torch.arange(length, device=seq.device)
+        x = self.drop(self.norm(self.items(seq) + self.positions(pos)[None]))
+        causal: torch.Tensor = self.causal  # type: ignore[assignment]
+        out: torch.Tensor = self.encoder(x, mask=causal[:length, :length], is_causal=True)
+        return out
+
+    def item_matrix(self) -> torch.Tensor:
+        return self.items.weight
 
 
-def build_model(n_items: int, params: SeqParams) -> torch.nn.Module:
+class GRU4Rec(nn.Module):
+    """RecBole's GRU4Rec: embeddings, one GRU layer, projected back to the item space."""
+
+    def __init__(self, n_items: int, params: SeqParams) -> None:
+        super().__init__()
+        self.items = nn.Embedding(n_items + 1, params.hidden, padding_idx=0)
+        self.drop = nn.Dropout(min(params.dropout, 0.3))
+        self.gru = nn.GRU(params.hidden, params.gru_hidden, batch_first=True)
+        self.out = nn.Linear(params.gru_hidden, params.hidden)
+        self.apply(_init)
+
+    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.gru(self.drop(self.items(seq)))
+        out: torch.Tensor = self.out(hidden)
+        return out
+
+    def item_matrix(self) -> torch.Tensor:
+        return self.items.weight
+
+
+def _init(module: nn.Module) -> None:
+    if isinstance(module, nn.Linear | nn.Embedding):
+        module.weight.data.normal_(0.0, 0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        module.bias.data.zero_()
+    if isinstance(module, nn.LayerNorm):
+        module.weight.data.fill_(1.0)
+        module.bias.data.zero_()
+
+
+def build_model(n_items: int, params: SeqParams) -> SASRec | GRU4Rec:
     """Item 0 is padding; catalogue item i is token i + 1."""
-    th = _torch()
-    nn = th.nn
-
-    class SASRec(nn.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.items = nn.Embedding(n_items + 1, params.hidden, padding_idx=0)
-            self.positions = nn.Embedding(params.max_len, params.hidden)
-            self.norm = nn.LayerNorm(params.hidden, eps=1e-12)
-            self.drop = nn.Dropout(params.dropout)
-            layer = nn.TransformerEncoderLayer(
-                params.hidden,
-                params.heads,
-                params.inner,
-                params.dropout,
-                activation="gelu",
-                batch_first=True,
-                layer_norm_eps=1e-12,
-            )
-            self.encoder = nn.TransformerEncoder(layer, params.layers, enable_nested_tensor=False)
-            mask = th.triu(th.full((params.max_len, params.max_len), float("-inf")), 1)
-            self.register_buffer("causal", mask, persistent=False)
-            self.apply(_init)
-
-        def forward(self, seq: torch.Tensor) -> torch.Tensor:
-            # Right-padded: real items first, so no position attends only to padding.
-            length = seq.shape[1]
-            pos = th.arange(length, device=seq.device)
-            x = self.drop(self.norm(self.items(seq) + self.positions(pos)[None]))
-            return self.encoder(x, mask=self.causal[:length, :length], is_causal=True)
-
-        def item_matrix(self) -> torch.Tensor:
-            return self.items.weight
-
-    class GRU4Rec(nn.Module):  # type: ignore[misc]
-        def __init__(self) -> None:
-            super().__init__()
-            self.items = nn.Embedding(n_items + 1, params.hidden, padding_idx=0)
-            self.drop = nn.Dropout(min(params.dropout, 0.3))
-            self.gru = nn.GRU(params.hidden, params.gru_hidden, batch_first=True)
-            self.out = nn.Linear(params.gru_hidden, params.hidden)
-            self.apply(_init)
-
-        def forward(self, seq: torch.Tensor) -> torch.Tensor:
-            hidden, _ = self.gru(self.drop(self.items(seq)))
-            return self.out(hidden)
-
-        def item_matrix(self) -> torch.Tensor:
-            return self.items.weight
-
-    def _init(module: torch.nn.Module) -> None:
-        if isinstance(module, nn.Linear | nn.Embedding):
-            module.weight.data.normal_(0.0, 0.02)
-        if isinstance(module, nn.Linear) and module.bias is not None:
-            module.bias.data.zero_()
-        if isinstance(module, nn.LayerNorm):
-            module.weight.data.fill_(1.0)
-            module.bias.data.zero_()
-
-    model = SASRec() if params.architecture == "sasrec" else GRU4Rec()
-    return cast("torch.nn.Module", model)
+    if params.architecture == "sasrec":
+        return SASRec(n_items, params)
+    return GRU4Rec(n_items, params)
 
 
 def _pad(sequences: Sequence[Sequence[int]], length: int) -> npt.NDArray[np.int64]:
@@ -153,20 +154,19 @@ def _pad(sequences: Sequence[Sequence[int]], length: int) -> npt.NDArray[np.int6
 
 
 def scores(
-    model: torch.nn.Module,
+    model: SASRec | GRU4Rec,
     histories: Sequence[Sequence[int]],
     params: SeqParams,
     *,
     batch_size: int = 512,
 ) -> npt.NDArray[np.float32]:
     """Next-item scores for every catalogue item after each history (users × items)."""
-    torch = _torch()
     model.eval()
     tokens = _pad(histories, params.max_len)
     lengths = np.asarray([max(1, min(len(h), params.max_len)) for h in histories])
     out = np.zeros((len(histories), 0), dtype=np.float32)
     with torch.no_grad():
-        items = model.item_matrix()[1:]  # type: ignore[operator]
+        items = model.item_matrix()[1:]
         out = np.zeros((len(histories), items.shape[0]), dtype=np.float32)
         order = np.argsort(lengths, kind="stable")  # similar lengths share a batch
         for start in range(0, len(order), batch_size):
@@ -211,13 +211,12 @@ def fit(
     valid: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
     epochs: int | None = None,
     say: Callable[[str], None] = lambda _m: None,
-) -> tuple[torch.nn.Module, FitInfo]:
+) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """Train on every next-item step of ``sequences``.
 
     With ``valid`` (histories, targets) the epoch count is chosen by early stopping on
     validation NDCG@10 and the best model is returned; otherwise it trains ``epochs`` epochs.
     """
-    torch = _torch()
     old_threads = torch.get_num_threads()
     torch.set_num_threads(params.threads)
     try:
@@ -253,11 +252,11 @@ def fit(
                 target = torch.from_numpy(labels[batch, :width])
                 hidden = model(seq)
                 keep = target > 0  # only real next items (skips padding)
-                logits = hidden[keep] @ model.item_matrix().T  # type: ignore[operator]
+                logits = hidden[keep] @ model.item_matrix().T
                 logits[:, 0] = float("-inf")  # never predict padding
                 loss = torch.nn.functional.cross_entropy(logits, target[keep])
                 optimiser.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
                 total += float(loss.detach()) * len(batch)
             if valid is None or epoch % params.eval_every:
@@ -295,9 +294,8 @@ def cached_fit(
     valid: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
     epochs: int | None = None,
     say: Callable[[str], None] = lambda _m: None,
-) -> tuple[torch.nn.Module, FitInfo]:
+) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """``fit``, or the same model from the cache (keyed by the data and every setting)."""
-    torch = _torch()
     digest = hashlib.sha256()
     settings = {k: v for k, v in asdict(params).items() if k != "threads"}  # same model
     digest.update(json.dumps([settings, n_items, epochs, valid is not None]).encode())

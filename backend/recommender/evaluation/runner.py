@@ -469,8 +469,7 @@ def evaluate(
     if cache_dir is not None:
         # The finished run, so its report can be re-rendered without re-running it.
         cache_dir.mkdir(parents=True, exist_ok=True)
-        with (cache_dir / f"report-{data.name}.pkl").open("wb") as f:
-            pickle.dump(report, f)
+        (cache_dir / f"report-{data.name}.pkl").write_bytes(pickle.dumps(report))
     return report
 
 
