@@ -40,6 +40,33 @@ def versus_best(report: Report) -> PairedTest | None:
     return paired_test(a, b)
 
 
+def findings(report: Report) -> list[str]:
+    """What the run itself says: whether the sequence source was kept, grid edges."""
+    out: list[str] = []
+    weight = report.hybrid_weights.get("sequence", 0.0)
+    out.append(
+        f"The sequence source was kept (validation chose weight {weight:g})."
+        if weight > 0
+        else "The sequence source was dropped: validation chose weight 0 for it."
+    )
+    for name, scored in report.grids.items():
+        labels = list(scored)
+        if len(labels) < 3:
+            continue
+        best = max(labels, key=lambda k: scored[k])
+        if best in (labels[0], labels[-1]):
+            out.append(
+                f"{name}: the best setting ({best}) sits at an end of its grid; a wider grid "
+                "might do better."
+            )
+    out.append(
+        f"Every setting tried and its validation NDCG@10 is in `evaluation.json` (`grids`): "
+        f"{sum(len(v) for v in report.grids.values())} settings over {len(report.grids)} "
+        "models, plus the hybrid's weight grid."
+    )
+    return out
+
+
 def headline(report: Report) -> str:
     best = report.best_baseline
     hybrid = report.row("hybrid")
@@ -155,7 +182,7 @@ def markdown(report: Report, command: str) -> str:
         )
     lines += ["", "Chosen on validation (NDCG@10):", ""]
     lines += [f"- {name}: {value}" for name, value in report.chosen.items()]
-    notes = list(report.notes)
+    notes = list(report.notes) + ["", *findings(report)]
     if report.seconds:
         notes += [
             "",
@@ -179,7 +206,21 @@ def chart(report: Report, path: Path) -> None:
     x = range(len(names))
     fig, ax = plt.subplots(figsize=(10, 4.5), dpi=110)
     ax.bar([i - 0.2 for i in x], valid, width=0.4, label="validation", color="#9bb7d4")
-    ax.bar([i + 0.2 for i in x], test, width=0.4, label="test", color="#1f5f99")
+    cis = [intervals(r).get("ndcg10") for r in report.rows]
+    errors = [
+        [t - c.low if c else 0.0 for t, c in zip(test, cis, strict=True)],
+        [c.high - t if c else 0.0 for t, c in zip(test, cis, strict=True)],
+    ]
+    ax.bar(
+        [i + 0.2 for i in x],
+        test,
+        width=0.4,
+        label="test (95% CI)",
+        color="#1f5f99",
+        yerr=errors,
+        capsize=2,
+        ecolor="#333333",
+    )
     best = report.best_baseline.test.ndcg10
     ax.axhline(
         best * TARGET_RATIO,
