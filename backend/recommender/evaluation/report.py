@@ -182,13 +182,13 @@ def markdown(report: Report, command: str) -> str:
         )
     lines += ["", "Chosen on validation (NDCG@10):", ""]
     lines += [f"- {name}: {value}" for name, value in report.chosen.items()]
-    notes = list(report.notes) + ["", *findings(report)]
+    notes = list(report.notes) + ["", *(f"- {line}" for line in findings(report))]
     if report.seconds:
         notes += [
             "",
-            f"Run time: {report.seconds / 60:.0f} min on this 2-core machine (shared with "
-            "other jobs while it ran; sequential models read from their cache count the "
-            "training time they took when trained).",
+            f"Run time: {report.seconds / 60:.0f} min wall-clock on this 2-core machine, shared "
+            "with other jobs while it ran. A sequential model's training time is in its row; "
+            "when the run read it from the cache, that time is not part of the run time.",
         ]
     lines += ["", *notes, "", "![NDCG@10 per strategy](evaluation.png)", ""]
     return "\n".join(lines)
