@@ -42,6 +42,10 @@ class CFParams:
     ease_content_alpha: float = 40.0
     ease_max_items: int = EASE_MAX_ITEMS
     seed: int = 7
+    # Item-to-item transitions: an item counts as followed by each of the next ``window``
+    # items of a shopper's sequence, the d-th one weighing ``transition_decay`` ** (d − 1).
+    transition_window: int = 3
+    transition_decay: float = 0.5
 
 
 @dataclass
@@ -60,6 +64,8 @@ class CFModels:
     ease_content: FloatArray | None = None
     # Users who interacted with both items (binary Xᵀ X, diagonal removed): evidence only.
     co_counts: sp.csr_matrix | None = None
+    # Row-normalised "what comes next" weights from the shoppers' ordered sequences.
+    transitions: sp.csr_matrix | None = None
     n_users: int = 0
     n_interactions: int = 0
     trained_at: float = field(default_factory=time.time)
@@ -87,6 +93,7 @@ class CFModels:
             ("als", self.als_items),
             ("ease", self.ease),
             ("ease_content", self.ease_content),
+            ("transitions", self.transitions),
         ]
         return [n for n, m in names if m is not None]
 
@@ -142,6 +149,7 @@ class CFModels:
             ease=dense(self.ease),
             ease_content=dense(self.ease_content),
             co_counts=remap(self.co_counts),
+            transitions=remap(self.transitions),
             _aligned={},
             _gram=None,
         )
@@ -150,7 +158,7 @@ class CFModels:
         return result
 
 
-_SPARSE = ("bm25", "cosine", "co_counts")
+_SPARSE = ("bm25", "cosine", "co_counts", "transitions")
 _DENSE = ("als_items", "ease", "ease_content")
 
 
@@ -234,11 +242,16 @@ def train(
     *,
     params: CFParams = CFParams(),  # noqa: B008 - frozen dataclass
     item_embeddings: FloatArray | None = None,
-    kinds: Sequence[str] = ("bm25", "cosine", "als", "ease", "ease_content"),
+    kinds: Sequence[str] = ("bm25", "cosine", "als", "ease", "ease_content", "transitions"),
     version: str | None = None,
     progress: Callable[[str], None] | None = None,
+    sequences: Sequence[Sequence[int]] | None = None,
 ) -> CFModels:
-    """Fit the requested models on a users×items matrix of action weights."""
+    """Fit the requested models on a users×items matrix of action weights.
+
+    ``sequences`` (each shopper's items, oldest first) feed the transition model; without
+    them it is not trained.
+    """
     # Import first: the limit below only reaches BLAS libraries already loaded.
     from implicit.cpu.als import AlternatingLeastSquares  # noqa: F401
     from implicit.nearest_neighbours import ItemItemRecommender, bm25_weight, normalize
@@ -287,6 +300,11 @@ def train(
         if "als" in kinds and user_items.nnz:
             say("ALS")
             models.als_items = _fit_als(user_items, params)
+    if "transitions" in kinds and sequences:
+        say("item-to-item transitions")
+        models.transitions = transition_matrix(
+            sequences, n_items, window=params.transition_window, decay=params.transition_decay
+        )
     if 0 < n_items <= params.ease_max_items:
         if "ease" in kinds:
             say("EASE")
@@ -303,6 +321,40 @@ def train(
     return models
 
 
+def transition_matrix(
+    sequences: Sequence[Sequence[int]], n_items: int, *, window: int = 3, decay: float = 0.5
+) -> sp.csr_matrix:
+    """T[i, j]: how strongly j follows i, as a share of everything that follows i.
+
+    Each time j comes d ≤ ``window`` steps after i in a sequence it adds ``decay`` ** (d − 1);
+    rows are divided by their total plus one, so an item seen followed once by j does not
+    claim certainty about it. Repeats of the same item (d steps to itself) are skipped.
+    """
+    rows: list[npt.NDArray[np.int64]] = []
+    cols: list[npt.NDArray[np.int64]] = []
+    vals: list[npt.NDArray[np.float32]] = []
+    for seq in sequences:
+        s = np.asarray(seq, dtype=np.int64)
+        for d in range(1, min(window, len(s) - 1) + 1):
+            src, dst = s[:-d], s[d:]
+            keep = src != dst
+            rows.append(src[keep])
+            cols.append(dst[keep])
+            vals.append(np.full(int(keep.sum()), decay ** (d - 1), dtype=np.float32))
+    if not rows:
+        return sp.csr_matrix((n_items, n_items), dtype=np.float32)
+    counts = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_items, n_items),
+        dtype=np.float32,
+    )
+    counts.sum_duplicates()
+    totals = np.asarray(counts.sum(axis=1)).ravel()
+    scaled = sp.csr_matrix(sp.diags(1.0 / (totals + 1.0)).astype(np.float32) @ counts)
+    scaled.sort_indices()
+    return scaled
+
+
 def _drop_diagonal(similarity: Any) -> sp.csr_matrix:
     out = sp.csr_matrix(similarity, dtype=np.float32)
     out.setdiag(0)
@@ -311,17 +363,29 @@ def _drop_diagonal(similarity: Any) -> sp.csr_matrix:
 
 
 def _fit_als(user_items: sp.csr_matrix, params: CFParams) -> FloatArray:
-    from implicit.cpu.als import AlternatingLeastSquares
+    return fit_als(user_items, params)[1]
 
-    model = AlternatingLeastSquares(
-        factors=params.als_factors,
-        regularization=params.als_regularization,
-        alpha=params.als_alpha,
-        iterations=params.als_iterations,
-        random_state=params.seed,
+
+def fit_als(user_items: sp.csr_matrix, params: CFParams) -> tuple[FloatArray, FloatArray]:
+    """(user factors, item factors) of implicit's ALS on a users×items matrix."""
+    from implicit.cpu.als import AlternatingLeastSquares
+    from threadpoolctl import threadpool_limits
+
+    # implicit parallelises natively; BLAS threads on top only slow it down (it checks, and
+    # warns, when the model is built).
+    with threadpool_limits(1, "blas"):
+        model = AlternatingLeastSquares(
+            factors=params.als_factors,
+            regularization=params.als_regularization,
+            alpha=params.als_alpha,
+            iterations=params.als_iterations,
+            random_state=params.seed,
+        )
+        model.fit(user_items, show_progress=False)
+    return (
+        np.asarray(model.user_factors, dtype=np.float32),
+        np.asarray(model.item_factors, dtype=np.float32),
     )
-    model.fit(user_items, show_progress=False)
-    return np.asarray(model.item_factors, dtype=np.float32)
 
 
 def ease_weights(

@@ -86,19 +86,28 @@ class TrainingService:
         ids = [p.id for p in snapshot.products]
         with Session(self.db) as session:
             events_seen = _event_count(session)
+            # Oldest first: the transition model learns from each shopper's order.
             rows = session.execute(
                 sa.select(
                     col(Interaction.user_id), col(Interaction.product_id), col(Interaction.action)
-                ).where(col(Interaction.product_id).is_not(None))
+                )
+                .where(col(Interaction.product_id).is_not(None))
+                .order_by(col(Interaction.created_at), col(Interaction.id))
             ).all()
         users: dict[uuid.UUID, int] = {}
         triples: list[tuple[int, int, float]] = []
+        sequences: list[list[int]] = []
         for user_id, product_id, action in rows:
             i = snapshot.index.get(product_id)
             weight = self.action_weights.get(action, 0.0)
             if i is None or weight <= 0:
                 continue
-            triples.append((users.setdefault(user_id, len(users)), i, weight))
+            u = users.setdefault(user_id, len(users))
+            triples.append((u, i, weight))
+            if u == len(sequences):
+                sequences.append([])
+            if not sequences[u] or sequences[u][-1] != i:  # a repeated view is not a step
+                sequences[u].append(i)
         matrix = user_items_matrix(triples, len(users), len(ids))
         models: CFModels = train(
             matrix,
@@ -108,6 +117,7 @@ class TrainingService:
             if snapshot.embeddings is not None and np.any(snapshot.embeddings)
             else None,
             progress=progress,
+            sequences=sequences,
         )
         save_models(models, self.model_path(models.version))
         seconds = time.perf_counter() - started

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from backend.recommender.evaluation.dataset import load, parse_item
-from backend.recommender.evaluation.report import chart, markdown
+from backend.recommender.evaluation.report import as_json, chart, markdown
 from backend.recommender.evaluation.runner import BASELINES, Grid, evaluate
 from tests.recommender.fakes import FakeEmbedder
 
@@ -75,7 +76,11 @@ def test_evaluation_end_to_end(tmp_path):
         content=(0.0, 0.5),
         popularity=(0.0,),
         rules=(0.0,),
+        sequence=(0.0, 0.2),
         recency_decay=(0.7,),
+        als_regularization=(0.1,),
+        sequential=("sasrec", "gru4rec"),
+        seq_max_epochs=4,
     )
     messages: list[str] = []
     report = evaluate(
@@ -92,5 +97,12 @@ def test_evaluation_end_to_end(tmp_path):
     assert list(tmp_path.glob("Tiny-*.npy"))  # embeddings cached for the next run
     text = markdown(report, "shopwise evaluate --dataset tiny")
     assert "| hybrid | ours |" in text and "shopwise evaluate --dataset tiny" in text
+    assert "95% CI" in text and "Wilcoxon" in text
+    body = json.loads(as_json(report, "shopwise evaluate --dataset tiny"))
+    hybrid = next(r for r in body["rows"] if r["strategy"] == "hybrid")
+    low, high = hybrid["test_ci95"]["ndcg10"]
+    assert low <= hybrid["test_ndcg10"] <= high
+    assert body["paired_test"]["a"] == "hybrid" and body["grids"]["ease"]
+    assert list((tmp_path / "sequential").glob("Tiny-valid-sasrec-*.pt"))  # models cached
     chart(report, tmp_path / "evaluation.png")
     assert (tmp_path / "evaluation.png").stat().st_size > 1000

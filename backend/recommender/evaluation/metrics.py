@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +18,8 @@ class Metrics:
     coverage: float  # share of the catalogue that appears in some top-10 list
     diversity: float  # intra-list diversity: mean pairwise (1 − cosine) within a top-10
     users: int
+    # Per-user values (one entry per target, in order) for intervals and paired tests.
+    per_user: dict[str, npt.NDArray[np.float64]] = field(default_factory=dict, repr=False)
 
 
 def rank_of(ranked: Sequence[int], target: int) -> int | None:
@@ -35,17 +37,17 @@ def summarise(
     embeddings: npt.NDArray[np.float32] | None,
 ) -> Metrics:
     """HR@10, NDCG@10, Recall@20 (= HR@20 with one target), coverage and ILD over top-10s."""
-    hits10 = hits20 = 0
-    ndcg = 0.0
+    n = len(targets)
+    hr10_u, ndcg_u, r20_u = np.zeros(n), np.zeros(n), np.zeros(n)
     seen: set[int] = set()
     ild_sum, ild_n = 0.0, 0
-    for ranked, target in zip(lists, targets, strict=True):
+    for u, (ranked, target) in enumerate(zip(lists, targets, strict=True)):
         position = rank_of(ranked[:20], target)
         if position is not None:
-            hits20 += 1
+            r20_u[u] = 1.0
             if position < 10:
-                hits10 += 1
-                ndcg += 1.0 / math.log2(position + 2)
+                hr10_u[u] = 1.0
+                ndcg_u[u] = 1.0 / math.log2(position + 2)
         top = list(ranked[:10])
         seen.update(top)
         if embeddings is not None and len(top) > 1:
@@ -54,12 +56,12 @@ def summarise(
             k = len(top)
             ild_sum += float((k * k - sims.sum()) / (k * (k - 1)))
             ild_n += 1
-    users = max(len(targets), 1)
     return Metrics(
-        hr10=hits10 / users,
-        ndcg10=ndcg / users,
-        recall20=hits20 / users,
+        hr10=float(hr10_u.mean()) if n else 0.0,
+        ndcg10=float(ndcg_u.mean()) if n else 0.0,
+        recall20=float(r20_u.mean()) if n else 0.0,
         coverage=len(seen) / max(n_items, 1),
         diversity=ild_sum / ild_n if ild_n else 0.0,
-        users=len(targets),
+        users=n,
+        per_user={"hr10": hr10_u, "ndcg10": ndcg_u, "recall20": r20_u},
     )

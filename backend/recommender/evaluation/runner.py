@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import pickle
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -18,9 +19,19 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
 
+from backend.recommender import sequential
 from backend.recommender.catalog import CatalogSnapshot
-from backend.recommender.cf import CFParams, ModelStore, train, user_items_matrix
+from backend.recommender.cf import (
+    CFParams,
+    ModelStore,
+    ease_weights,
+    fit_als,
+    train,
+    user_items_matrix,
+)
 from backend.recommender.embedder import Embedder, Vectors, product_text
 from backend.recommender.evaluation.dataset import LeaveOneOutData, Split, load
 from backend.recommender.evaluation.metrics import Metrics, rank_of, summarise
@@ -40,7 +51,16 @@ T = TypeVar("T")
 Track = Callable[[Iterable[T], str, int], Iterator[T]]
 
 EPOCH = datetime(2018, 1, 1, tzinfo=UTC)
-BASELINES = ("popularity", "rules", "itemknn-bm25", "itemknn-cosine", "als", "ease")
+BASELINES = (
+    "popularity",
+    "rules",
+    "itemknn-bm25",
+    "itemknn-cosine",
+    "als",
+    "ease",
+    "sasrec",
+    "gru4rec",
+)
 
 
 def _no_track(items: Iterable[T], _label: str, _total: int) -> Iterator[T]:
@@ -49,16 +69,26 @@ def _no_track(items: Iterable[T], _label: str, _total: int) -> Iterator[T]:
 
 @dataclass
 class Grid:
-    """What the validation split chooses among (small: a 2-core machine runs it)."""
+    """What the validation split chooses among.
 
-    ease_lambda: Sequence[float] = (50.0, 100.0, 200.0)
+    The baselines' grids are wide and logarithmic (denser data wants EASE's λ in the
+    thousands, sparse data in the tens), so no baseline is under-tuned; they are scored in
+    one matrix product per setting, which is what makes them affordable on two cores.
+    """
+
+    ease_lambda: Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
     ease_content_alpha: Sequence[float] = (10.0, 40.0, 100.0)
-    knn_neighbours: Sequence[int] = (50, 100, 200)
-    als_factors: Sequence[int] = (32, 64, 128)
-    content: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    knn_neighbours: Sequence[int] = (10, 30, 100, 300, 1000)
+    als_factors: Sequence[int] = (32, 64, 128, 256)
+    als_regularization: Sequence[float] = (0.01, 0.1, 1.0, 10.0)
+    content: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4)
     popularity: Sequence[float] = (0.0, 0.05, 0.1, 0.2)
     rules: Sequence[float] = (0.0, 0.05)
-    recency_decay: Sequence[float] = (0.5, 0.7, 0.85)
+    sequence: Sequence[float] = (0.0, 0.1, 0.2, 0.4)
+    recency_decay: Sequence[float] = (0.7, 0.85)
+    # Sequential baselines (empty: skip them); RecBole's defaults, epochs by early stopping.
+    sequential: Sequence[str] = ("sasrec",)
+    seq_max_epochs: int = 16
 
 
 @dataclass
@@ -68,6 +98,7 @@ class Row:
     valid: Metrics
     test: Metrics
     params: str
+    seconds: float = 0.0  # training time, where it is worth reporting
 
 
 @dataclass
@@ -80,6 +111,8 @@ class Report:
     hybrid_weights: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # Every setting tried on validation and its NDCG@10, per tuned model.
+    grids: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def row(self, name: str) -> Row:
         return next(r for r in self.rows if r.strategy == name)
@@ -145,8 +178,38 @@ class SplitContext:
                 item_embeddings=self.embeddings,
                 kinds=kinds,
                 version=self.split.name,
+                sequences=self.split.histories,
             )
         )
+
+    def decayed(self, decay: float) -> sp.csr_matrix:
+        """Users × items with weight ``decay`` ** (position from the newest item)."""
+        rows = [
+            (u, i, decay ** (len(h) - 1 - j))
+            for u, h in enumerate(self.split.histories)
+            for j, i in enumerate(h)
+        ]
+        matrix = user_items_matrix(rows, len(self.split.histories), self.user_items.shape[1])
+        return matrix
+
+    def matrix_ndcg(self, score: Callable[[int, sp.csr_matrix], npt.NDArray[np.float32]]) -> float:
+        """Validation NDCG@10 of ``score(first user, user rows) → users × items``.
+
+        The grid search's fast path: one matrix product per block of users instead of one
+        request per user. It ranks exactly as the single-model strategies do (their history
+        weights are all 1 for these baselines), so the choice carries over.
+        """
+        total = 0.0
+        targets = np.asarray(self.split.targets)
+        for start in range(0, self.user_items.shape[0], 2048):
+            rows = self.user_items[start : start + 2048]
+            scores = np.asarray(score(start, rows), dtype=np.float64)
+            scores[rows.nonzero()] = -np.inf
+            target_scores = scores[np.arange(len(scores)), targets[start : start + 2048]]
+            above = (scores > target_scores[:, None]).sum(axis=1)
+            hit = np.isfinite(target_scores) & (above < 10)
+            total += float((hit / np.log2(above + 2.0)).sum())
+        return total / max(len(targets), 1)
 
     def run(self, strategy: Strategy, track: Track[RecommendRequest], label: str) -> Metrics:
         # Blend strategies can skip building evidence; the contract test checks that ``rank``
@@ -171,15 +234,18 @@ def _tune_hybrid(
 ) -> tuple[dict[str, float], float, float]:
     """One pass per recency decay; every weighting is scored from the same per-user parts."""
     combos = [
-        {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r}
-        for c, p, r in itertools.product(grid.content, grid.popularity, grid.rules)
+        {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r, "sequence": q}
+        for c, p, r, q in itertools.product(
+            grid.content, grid.popularity, grid.rules, grid.sequence
+        )
     ]
     best: tuple[float, dict[str, float], float] = (-1.0, combos[0], grid.recency_decay[0])
+    matrix = np.array([[combo[s] for s in _ORDER] for combo in combos], dtype=np.float32)
     for decay in grid.recency_decay:
         probe = BlendStrategy(
             "hybrid",
             BlendConfig(
-                weights={"content": 1.0, "cf": 1.0, "popularity": 1.0, "rules": 1.0},
+                weights={s: 1.0 for s in _ORDER if any(combo[s] for combo in combos)},
                 recency_decay=decay,
             ),
             store,
@@ -193,8 +259,9 @@ def _tune_hybrid(
                     r.append(None)
                 continue
             parts, blocked = found
-            stacked = np.stack([parts.get(s, np.zeros(len(blocked))) for s in _ORDER])
-            matrix = np.array([[combo[s] for s in _ORDER] for combo in combos])
+            stacked = np.stack([parts.get(s, np.zeros(len(blocked))) for s in _ORDER]).astype(
+                np.float32
+            )
             blended = matrix @ stacked
             blended[:, blocked] = -np.inf
             target_scores = blended[:, target]
@@ -208,7 +275,7 @@ def _tune_hybrid(
     return best[1], best[2], best[0]
 
 
-_ORDER = ("content", "cf", "popularity", "rules")
+_ORDER = ("content", "cf", "popularity", "rules", "sequence")
 
 
 def evaluate(
@@ -241,71 +308,70 @@ def evaluate(
 
     # --- baselines' hyper-parameters on validation -----------------------------------------
     say("tuning baselines on the validation split")
-    ease_stores = {
-        lam: valid.models(CFParams(ease_lambda=lam), kinds=("ease",)) for lam in grid.ease_lambda
-    }
-    lam_label = pick(
-        "ease",
-        [
-            (f"lambda={lam:g}", BlendStrategy("ease", _single("ease"), store), store)
-            for lam, store in ease_stores.items()
-        ],
-    )
-    ease_lambda = float(lam_label.split("=")[1])
-    knn_stores = {
-        k: valid.models(CFParams(knn_neighbours=k), kinds=("bm25", "cosine"))
-        for k in grid.knn_neighbours
-    }
-    k_bm25 = int(
-        pick(
-            "itemknn-bm25",
-            [
-                (f"K={k}", BlendStrategy("itemknn-bm25", _single("bm25"), s), s)
-                for k, s in knn_stores.items()
-            ],
+
+    def choose(name: str, scored: dict[str, float]) -> str:
+        for label, value in scored.items():
+            say(f"  {name} {label}: validation NDCG@10 {value:.4f}")
+        best = max(scored, key=lambda k: scored[k])
+        chosen[name] = best
+        grids[name] = scored
+        return best
+
+    grids: dict[str, dict[str, float]] = {}
+    binary = valid.user_items
+    ease_lambda = float(
+        choose(
+            "ease",
+            {
+                f"lambda={lam:g}": valid.matrix_ndcg(_times(binary, ease_weights(binary, lam=lam)))
+                for lam in grid.ease_lambda
+            },
         ).split("=")[1]
     )
-    k_cos = int(
-        pick(
-            "itemknn-cosine",
-            [
-                (f"K={k}", BlendStrategy("itemknn-cosine", _single("cosine"), s), s)
-                for k, s in knn_stores.items()
-            ],
-        ).split("=")[1]
-    )
-    als_stores = {
-        f: valid.models(CFParams(als_factors=f), kinds=("als",)) for f in grid.als_factors
-    }
-    factors = int(
-        pick(
-            "als",
-            [
-                (f"factors={f}", BlendStrategy("als", _single("als"), s), s)
-                for f, s in als_stores.items()
-            ],
-        ).split("=")[1]
-    )
+    knn_scores: dict[str, dict[str, float]] = {"bm25": {}, "cosine": {}}
+    for k in grid.knn_neighbours:
+        store = valid.models(CFParams(knn_neighbours=k), kinds=("bm25", "cosine"))
+        models = store.current()
+        assert models is not None and models.bm25 is not None and models.cosine is not None
+        for kind, sim in (("bm25", models.bm25), ("cosine", models.cosine)):
+            knn_scores[kind][f"K={k}"] = valid.matrix_ndcg(_times(binary, sim))
+    k_bm25 = int(choose("itemknn-bm25", knn_scores["bm25"]).split("=")[1])
+    k_cos = int(choose("itemknn-cosine", knn_scores["cosine"]).split("=")[1])
+    als_scores: dict[str, float] = {}
+    als_grid = list(itertools.product(grid.als_factors, grid.als_regularization))
+    for f, reg in als_grid:
+        users, items = fit_als(binary, CFParams(als_factors=f, als_regularization=reg))
+        als_scores[f"factors={f}, reg={reg:g}"] = valid.matrix_ndcg(_times(users, items.T))
+    als_label = choose("als", als_scores)
+    factors = int(als_label.split(",")[0].split("=")[1])
+    als_reg = float(als_label.split("reg=")[1])
 
     # --- the hybrid's collaborative part and weights on validation ---------------------------
     say("tuning the hybrid on the validation split")
-    alpha_stores = {
-        a: valid.models(
-            CFParams(ease_lambda=ease_lambda, ease_content_alpha=a), kinds=("ease_content",)
-        )
-        for a in grid.ease_content_alpha
-    }
-    alpha_label = pick(
-        "hybrid-cf",
-        [
-            (f"alpha={a:g}", BlendStrategy("cf", _single("ease_content", 0.7), s), s)
-            for a, s in alpha_stores.items()
-        ],
+    decayed = valid.decayed(0.7)
+    alpha = float(
+        choose(
+            "hybrid-cf",
+            {
+                f"alpha={a:g}": valid.matrix_ndcg(
+                    _times(
+                        decayed,
+                        ease_weights(
+                            binary, lam=ease_lambda, item_embeddings=embeddings, content_alpha=a
+                        ),
+                    )
+                )
+                for a in grid.ease_content_alpha
+            },
+        ).split("=")[1]
     )
-    alpha = float(alpha_label.split("=")[1])
+    hybrid_store = valid.models(
+        CFParams(ease_lambda=ease_lambda, ease_content_alpha=alpha),
+        kinds=("ease_content", "transitions"),
+    )
     weights, decay, tuned_ndcg = _tune_hybrid(
         valid,
-        alpha_stores[alpha],
+        hybrid_store,
         grid,
         track,  # type: ignore[arg-type]
     )
@@ -319,6 +385,7 @@ def evaluate(
         ease_content_alpha=alpha,
         knn_neighbours=k_bm25,
         als_factors=factors,
+        als_regularization=als_reg,
     )
     hybrid_config = BlendConfig(weights=weights, recency_decay=decay)
     diverse_config = replace(hybrid_config, mmr_lambda=0.8, max_per_category=4)
@@ -326,14 +393,16 @@ def evaluate(
     rows: list[Row] = []
     for split_ctx in (valid, test):
         say(f"training on the {split_ctx.split.name} histories")
-        store = split_ctx.models(params, kinds=("bm25", "als", "ease", "ease_content"))
+        store = split_ctx.models(
+            params, kinds=("bm25", "als", "ease", "ease_content", "transitions")
+        )
         cos_store = split_ctx.models(replace(params, knn_neighbours=k_cos), kinds=("cosine",))
         strategies: list[tuple[Strategy, bool, str]] = [
             (PopularityStrategy(), True, "interaction counts of the split"),
             (RulesStrategy(), True, "top 3 categories +10, top 5 tags +3"),
             (BlendStrategy("itemknn-bm25", _single("bm25"), store), True, f"K={k_bm25}"),
             (BlendStrategy("itemknn-cosine", _single("cosine"), cos_store), True, f"K={k_cos}"),
-            (BlendStrategy("als", _single("als"), store), True, f"factors={factors}"),
+            (BlendStrategy("als", _single("als"), store), True, als_label),
             (BlendStrategy("ease", _single("ease"), store), True, f"lambda={ease_lambda:g}"),
             (WeightedStrategy(), False, "action-weighted, decayed profile"),
             (
@@ -362,14 +431,22 @@ def evaluate(
                 rows.append(Row(strategy.name, baseline, metrics, metrics, label))
             else:
                 existing.test = metrics
+    seq_dir = cache_dir / "sequential" if cache_dir is not None else None
+    for arch in grid.sequential:
+        rows.append(_sequential_row(data, arch, grid, embeddings, seq_dir, say))
     notes = [
-        "How the hybrid scores: four sources, each scaled so its best allowed candidate "
+        "How the hybrid scores: five sources, each scaled so its best allowed candidate "
         "scores 1, then blended with the weights above. `content`: cosine similarity of every "
         "item's MiniLM vector to the weighted mean of the user's recent items' vectors; `cf`: "
         f"EASE (λ={ease_lambda:g}) with the text-embedding Gram matrix added to the item Gram "
         f"(α={alpha:g}), so items with similar descriptions share collaborative weight; "
-        "`popularity`: log-popularity; `rules`: the weighted category/tag profile. A user's "
-        "items weigh action × recency_decay^position (newest first).",
+        "`popularity`: log-popularity; `rules`: the weighted category/tag profile; "
+        "`sequence`: item-to-item transitions counted in the split's ordered histories (an "
+        "item followed by each of the next 3 items, weight 0.5^(distance−1), rows divided by "
+        "their total + 1), read from the user's 5 newest items with weight 0.5^position. A "
+        "user's items weigh action × recency_decay^position (newest first) in the other "
+        "sources. A source whose chosen weight is 0 was not kept: validation said it did not "
+        "help.",
         "",
         "`hybrid+mmr` is the same ranking with the diversity control on (MMR over the "
         "text embeddings, λ=0.8, at most 4 items per category): intra-list diversity "
@@ -378,7 +455,7 @@ def evaluate(
         "Every strategy ran through the `Strategy` contract (`rank`, i.e. `recommend` without "
         "building evidence; the contract test checks they agree).",
     ]
-    return Report(
+    report = Report(
         dataset=data.name,
         notes=notes,
         seconds=time.perf_counter() - started,
@@ -386,8 +463,71 @@ def evaluate(
         items=data.n_items,
         rows=rows,
         chosen=chosen,
+        grids=grids,
         hybrid_weights={**weights, "recency_decay": decay, "ease_content_alpha": alpha},
     )
+    if cache_dir is not None:
+        # The finished run, so its report can be re-rendered without re-running it.
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        (cache_dir / f"report-{data.name}.pkl").write_bytes(pickle.dumps(report))
+    return report
+
+
+def _times(
+    left: sp.csr_matrix | npt.NDArray[np.float32], right: sp.csr_matrix | npt.NDArray[np.float32]
+) -> Callable[[int, sp.csr_matrix], npt.NDArray[np.float32]]:
+    """Scores of a block of users: their rows of ``left`` times ``right``."""
+
+    def score(start: int, rows: sp.csr_matrix) -> npt.NDArray[np.float32]:
+        product = left[start : start + rows.shape[0]] @ right
+        if isinstance(product, sp.spmatrix):
+            return np.asarray(product.toarray())
+        return np.asarray(product)
+
+    return score
+
+
+def _sequential_row(
+    data: LeaveOneOutData,
+    arch: str,
+    grid: Grid,
+    embeddings: Vectors,
+    cache_dir: Path | None,
+    say: Callable[[str], None],
+) -> Row:
+    """Train on the validation histories (early stopping on their targets); rank both splits
+    in full, the test one from the test histories (RecBole's leave-one-out protocol)."""
+    params = sequential.SeqParams(architecture=arch, max_epochs=grid.seq_max_epochs)
+    say(f"training {arch} on the validation histories (early stopping on validation)")
+    model, fitted = sequential.cached_fit(
+        cache_dir,
+        f"{data.name}-valid",
+        data.valid.histories,
+        data.n_items,
+        params,
+        valid=(data.valid.histories, data.valid.targets),
+        say=say,
+    )
+    metrics: list[Metrics] = []
+    for split in (data.valid, data.test):
+        lists = sequential.top_lists(
+            sequential.scores(model, split.histories, params), split.histories
+        )
+        metrics.append(summarise(lists, split.targets, data.n_items, embeddings))
+        say(f"  {split.name} {arch}: NDCG@10 {metrics[-1].ndcg10:.4f}")
+    shape = (
+        f"{params.layers} layers, {params.heads} heads, d={params.hidden}"
+        if arch == "sasrec"
+        else f"GRU {params.gru_hidden}, d={params.hidden}"
+    )
+    label = (
+        f"{shape}, dropout {params.dropout if arch == 'sasrec' else min(params.dropout, 0.3)}, "
+        f"lr {params.lr:g}, epochs={fitted.epochs} of ≤{params.max_epochs} (early stop), "
+        f"trained {fitted.seconds / 60:.1f} min"
+    )
+    row = Row(arch, True, metrics[0], metrics[1], label)
+    row.seconds = fitted.seconds
+    return row
 
 
 def _ild(rows: list[Row], name: str) -> str:

@@ -47,11 +47,12 @@ from backend.recommender.strategies.sources import (
     past_actions,
     past_items_profile,
     popularity_scores,
+    transition_scores,
     user_history,
 )
 from backend.recommender.strategies.weighted import WeightedStrategy
 
-SOURCES = ("content", "cf", "rules", "popularity")
+SOURCES = ("content", "cf", "rules", "popularity", "sequence")
 MAX_CO_INTERACTIONS = 3
 
 DETAILS = {
@@ -59,6 +60,7 @@ DETAILS = {
     "cf": "shoppers who interacted with your items also interacted with this ({model})",
     "rules": "matches the categories and tags you interact with most",
     "popularity": "popular in the shop",
+    "sequence": "shoppers often pick it right after the items you chose most recently",
 }
 
 
@@ -77,6 +79,8 @@ class BlendConfig:
     mmr_lambda: float = 1.0
     mmr_pool: int = 5  # candidates considered per slot
     max_per_category: int | None = None
+    # The ``sequence`` source's own recency: weight of the k-th newest item is decay ** k.
+    sequence_decay: float = 0.5
 
     def __post_init__(self) -> None:
         unknown = set(self.weights) - set(SOURCES)
@@ -155,7 +159,8 @@ class BlendStrategy:
         return recs
 
     def _models(self, snapshot: CatalogSnapshot) -> CFModels | None:
-        if self.models is None or not self.config.weights.get("cf"):
+        weights = self.config.weights
+        if self.models is None or not (weights.get("cf") or weights.get("sequence")):
             return None
         return self.models.for_items(id(snapshot), lambda: [p.id for p in snapshot.products])
 
@@ -259,6 +264,8 @@ class BlendStrategy:
             kind = self.config.cf_model
             cf_kind = best_cf_kind(models) if kind == "auto" else kind
             raw["cf"] = cf_scores(models, cf_kind, history)
+        if weights.get("sequence"):
+            raw["sequence"] = transition_scores(models, history, self.config.sequence_decay)
         if weights.get("rules"):
             profile = weighted_profile(
                 request.interactions,
@@ -470,11 +477,18 @@ def hybrid(
     cf: float = 0.6,
     rules: float = 0.0,
     popularity: float = 0.0,
+    sequence: float = 0.0,
     **knobs: object,
 ) -> BlendStrategy:
     """The default strategy: every source, blended."""
     config = BlendConfig(
-        weights={"content": content, "cf": cf, "rules": rules, "popularity": popularity},
+        weights={
+            "content": content,
+            "cf": cf,
+            "rules": rules,
+            "popularity": popularity,
+            "sequence": sequence,
+        },
         **knobs,  # type: ignore[arg-type]
     )
     return BlendStrategy("hybrid", config, models)

@@ -176,6 +176,21 @@ def cf_scores(models: CFModels | None, kind: str, history: History) -> FloatArra
     raise ValueError(f"unknown collaborative model {kind!r}; choose one of {CF_KINDS}")
 
 
+def transition_scores(
+    models: CFModels | None, history: History, decay: float = 0.5, last: int = 5
+) -> FloatArray | None:
+    """What tends to come next after the user's ``last`` newest items (transition model).
+
+    The newest item weighs 1, the one before ``decay``, and so on: this source is about
+    order, so it keeps its own, steeper recency than the other sources.
+    """
+    if models is None or models.transitions is None or history.empty:
+        return None
+    items = history.items[:last]
+    weights = np.power(decay, np.arange(len(items)), dtype=np.float64)
+    return np.asarray(models.transitions[items].T @ weights, dtype=np.float64).ravel()
+
+
 def best_cf_kind(models: CFModels | None) -> str:
     """The strongest model that is trained: EASE with text, EASE, then item-item BM25."""
     if models is not None:
