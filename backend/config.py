@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     hybrid_cf_weight: float = Field(default=0.7, ge=0)
     hybrid_rules_weight: float = Field(default=0.0, ge=0)
     hybrid_popularity_weight: float = Field(default=0.2, ge=0)
+    # What tends to come next after the shopper's newest items (item-to-item transitions);
+    # 0.1 is the weight chosen on the validation split of Amazon Scientific.
+    hybrid_sequence_weight: float = Field(default=0.1, ge=0)
     hybrid_recency_decay: float = Field(default=0.85, gt=0, le=1)
     # Diversity: MMR trade-off (1 = off) and an optional cap of items per category.
     hybrid_mmr_lambda: float = Field(default=1.0, gt=0, le=1)

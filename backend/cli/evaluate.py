@@ -41,6 +41,7 @@ def evaluate(
             popularity=(0.0, 0.05),
             rules=(0.0,),
             recency_decay=(0.7,),
+            sequential=(),  # training SASRec is no smoke run
         )
     with progress() as bar:
 

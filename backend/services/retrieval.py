@@ -143,6 +143,7 @@ def build_retrieval(
             "cf": settings.hybrid_cf_weight,
             "rules": settings.hybrid_rules_weight,
             "popularity": settings.hybrid_popularity_weight,
+            "sequence": settings.hybrid_sequence_weight,
         },
         recency_decay=settings.hybrid_recency_decay,
         half_life_days=settings.interaction_half_life_days,
