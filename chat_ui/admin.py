@@ -495,6 +495,14 @@ def _sample(sample: dict[str, Any], part: str | None) -> None:
             st.code(f"[{key}]\n{text}", language=None, wrap_lines=True)
     if sample.get("explanation"):
         st.markdown(f"LLM answer {view.check_badge(sample)}", unsafe_allow_html=True)
+        passed = sample.get("explanation_source") == "llm"
+        refused = [] if passed else sample.get("llm_answers") or []
+        for attempt, answer in enumerate(refused, start=1):
+            # The model's own text, refused: shown as code, never rendered as markdown.
+            st.code(f"[attempt {attempt}]\n{answer}", language=None, wrap_lines=True)
+        fallback = view.fallback_text(sample)
+        if fallback:
+            st.caption(fallback)
         st.markdown(f"> {sample['explanation']}")
         failures = view.claim_failures(sample)
         if failures:
