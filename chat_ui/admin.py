@@ -722,10 +722,7 @@ def _preview(result: dict[str, Any]) -> None:
     )
     for sample in samples:
         with st.expander(f"{sample.get('user_name')}", expanded=False):
-            if sample.get("error"):
-                st.error(sample["error"])
-            if sample.get("explanation"):
-                st.markdown(f"**{sample.get('explanation_source', '')}**: {sample['explanation']}")
+            _sample(sample, view.PREVIEW_PART.get(str(result.get("name"))))
             for part, text in (sample.get("rendered") or {}).items():
                 st.caption(part)
                 st.code(text, language=None, wrap_lines=True)

@@ -392,6 +392,10 @@ def test_prompt_preview_shows_the_pass_rate() -> None:
     assert ("preview", "explanation.j2", None, ()) in client.calls
     page = text_of(at)
     assert "Pass rate" in page and "100%" in page and "50%" in page
+    # Each shopper's evidence check, as in the draft preview: badge, fallback, failed claims.
+    assert "failed: template fallback" in page and "passed</span>" in page
+    assert "Shown instead: the template (unknown)" in page
+    assert "“now 30% off” — no discount in the evidence" in page
 
 
 def test_the_evaluation_section_shows_the_report() -> None:
