@@ -457,7 +457,7 @@ def _side_by_side(name: str, previews: dict[str, Any]) -> None:
         for cell, (label, result) in zip(cells, pairs, strict=True):
             cell.markdown(
                 view.kpi(f"{label}: pass rate", view.percent(result.get("pass_rate"), 0),
-                         "final answer is the LLM's"), unsafe_allow_html=True,
+                         view.checked_share(result)), unsafe_allow_html=True,
             )  # fmt: skip
     else:
         st.caption(
@@ -692,7 +692,7 @@ def _preview(result: dict[str, Any]) -> None:
     if result.get("llm"):
         cells[0].markdown(
             view.kpi(
-                "Pass rate", view.percent(result.get("pass_rate"), 0), "final answer is the LLM's"
+                "Pass rate", view.percent(result.get("pass_rate"), 0), view.checked_share(result)
             ),
             unsafe_allow_html=True,
         )

@@ -548,6 +548,14 @@ def claim_failures(sample: dict[str, Any]) -> list[str]:
     return [o for o in out if o.strip()]
 
 
+def checked_share(result: dict[str, Any]) -> str:
+    """What a preview's pass rate is out of: only the samples the model answered are judged
+    (one that ran out of time has no answer to check), which may be fewer than were asked."""
+    samples = result.get("samples") or []
+    judged = sum(1 for s in samples if s.get("first_check_passed") is not None)
+    return f"final answer is the LLM's · {judged} of {len(samples)} answered"
+
+
 def fallback_text(sample: dict[str, Any]) -> str:
     """What the shopper would get instead of the LLM's answer, and why ('' when it is the
     LLM's)."""

@@ -13,6 +13,7 @@ operator sees, per shopper, the answer or the fallback, the badge and each faile
 from __future__ import annotations
 
 import time
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,7 @@ def test_the_console_shows_the_real_answers_badges_and_failed_claims(real_previe
     codes = "\n".join(str(c.value) for c in at.code)
     assert page.count("Draft: pass rate") == 1
     assert view.percent(real_preview["pass_rate"], 0) in page
+    assert escape(view.checked_share(real_preview)) in page  # inside the KPI card's HTML
     for sample in real_preview["samples"]:
         assert f"**{sample['user_name']}**" in page
         assert sample["rendered"]["template_explanation"] in codes  # the draft's rendering

@@ -392,6 +392,7 @@ def test_prompt_preview_shows_the_pass_rate() -> None:
     assert ("preview", "explanation.j2", None, ()) in client.calls
     page = text_of(at)
     assert "Pass rate" in page and "100%" in page and "50%" in page
+    assert "3 of 3 answered" in page
     # Each shopper's evidence check, as in the draft preview: badge, fallback, failed claims.
     assert "failed: template fallback" in page and "passed</span>" in page
     assert "Shown instead: the template (unknown)" in page
@@ -655,3 +656,12 @@ def test_failed_claims_in_the_apis_own_shape_show_the_words_the_code_and_the_att
     assert fallback_text({"explanation_source": "llm"}) == ""
     timed_out = {"explanation_source": "template", "fallback_reason": "llm_timeout"}
     assert "no answer: llm timeout" in check_badge(timed_out)
+
+
+def test_the_pass_rate_says_how_many_samples_it_is_out_of() -> None:
+    """Against a slow model, shoppers after the first may get no answer within the request's
+    time: the rate is over the answered ones, and the console says how many those are."""
+    from chat_ui.admin_view import checked_share
+
+    samples = [{"first_check_passed": False}, {"first_check_passed": None}, {}]
+    assert checked_share({"samples": samples}).endswith("1 of 3 answered")
