@@ -457,7 +457,7 @@ def _side_by_side(name: str, previews: dict[str, Any]) -> None:
         for cell, (label, result) in zip(cells, pairs, strict=True):
             cell.markdown(
                 view.kpi(f"{label}: pass rate", view.percent(result.get("pass_rate"), 0),
-                         "final answer is the LLM's"), unsafe_allow_html=True,
+                         view.checked_share(result)), unsafe_allow_html=True,
             )  # fmt: skip
     else:
         st.caption(
@@ -495,6 +495,14 @@ def _sample(sample: dict[str, Any], part: str | None) -> None:
             st.code(f"[{key}]\n{text}", language=None, wrap_lines=True)
     if sample.get("explanation"):
         st.markdown(f"LLM answer {view.check_badge(sample)}", unsafe_allow_html=True)
+        passed = sample.get("explanation_source") == "llm"
+        refused = [] if passed else sample.get("llm_answers") or []
+        for attempt, answer in enumerate(refused, start=1):
+            # The model's own text, refused: shown as code, never rendered as markdown.
+            st.code(f"[attempt {attempt}]\n{answer}", language=None, wrap_lines=True)
+        fallback = view.fallback_text(sample)
+        if fallback:
+            st.caption(fallback)
         st.markdown(f"> {sample['explanation']}")
         failures = view.claim_failures(sample)
         if failures:
@@ -684,7 +692,7 @@ def _preview(result: dict[str, Any]) -> None:
     if result.get("llm"):
         cells[0].markdown(
             view.kpi(
-                "Pass rate", view.percent(result.get("pass_rate"), 0), "final answer is the LLM's"
+                "Pass rate", view.percent(result.get("pass_rate"), 0), view.checked_share(result)
             ),
             unsafe_allow_html=True,
         )
@@ -714,10 +722,7 @@ def _preview(result: dict[str, Any]) -> None:
     )
     for sample in samples:
         with st.expander(f"{sample.get('user_name')}", expanded=False):
-            if sample.get("error"):
-                st.error(sample["error"])
-            if sample.get("explanation"):
-                st.markdown(f"**{sample.get('explanation_source', '')}**: {sample['explanation']}")
+            _sample(sample, view.PREVIEW_PART.get(str(result.get("name"))))
             for part, text in (sample.get("rendered") or {}).items():
                 st.caption(part)
                 st.code(text, language=None, wrap_lines=True)

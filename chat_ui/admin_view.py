@@ -509,6 +509,9 @@ def check_badge(sample: dict[str, Any]) -> str:
     """Whether this shopper's LLM answer passed the evidence check (first try, then final)."""
     first = sample.get("first_check_passed")
     if first is None:
+        if sample.get("fallback_reason"):  # no answer to check (the model timed out, ...)
+            reason = escape(str(sample["fallback_reason"]).replace("_", " "))
+            return f'<span class="sw-badge fail">no answer: {reason}</span>'
         return '<span class="sw-badge none">not checked</span>'
     if sample.get("explanation_source") == "llm":
         text = "passed" if first else "passed on retry"
@@ -529,16 +532,37 @@ def claim_failures(sample: dict[str, Any]) -> list[str]:
                 if item.get("ok") is True or item.get("passed") is True:
                     continue
                 claim = item.get("claim") or item.get("text") or item.get("sentence") or ""
+                claim = claim or item.get("span") or ""  # the API's name: the words quoted
                 why = item.get("reason") or item.get("why") or item.get("detail") or ""
-                why = why or item.get("kind") or ""
+                code = item.get("code") or item.get("kind") or ""
+                why = f"{why} ({code})" if why and item.get("code") else why or code
                 product = item.get("product") or item.get("product_name") or ""
                 head = f"{product}: " if product else ""
+                if item.get("attempt") == 2:
+                    head = f"retry · {head}"
                 out.append(f"{head}“{claim}” — {why}" if claim else f"{head}{why}")
             else:
                 out.append(str(item))
     if not out:
         out = [str(r).replace("_", " ") for r in sample.get("check_reasons") or []]
     return [o for o in out if o.strip()]
+
+
+def checked_share(result: dict[str, Any]) -> str:
+    """What a preview's pass rate is out of: only the samples the model answered are judged
+    (one that ran out of time has no answer to check), which may be fewer than were asked."""
+    samples = result.get("samples") or []
+    judged = sum(1 for s in samples if s.get("first_check_passed") is not None)
+    return f"final answer is the LLM's · {judged} of {len(samples)} answered"
+
+
+def fallback_text(sample: dict[str, Any]) -> str:
+    """What the shopper would get instead of the LLM's answer, and why ('' when it is the
+    LLM's)."""
+    if sample.get("explanation_source") in (None, "llm"):
+        return ""
+    reason = str(sample.get("fallback_reason") or "unknown").replace("_", " ")
+    return f"Shown instead: the template ({reason})"
 
 
 def evaluation_chart(report: dict[str, Any]) -> alt.Chart:

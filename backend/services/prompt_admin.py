@@ -92,6 +92,9 @@ class PreviewSample(BaseModel):
     fallback_reason: str | None = None
     first_check_passed: bool | None = None
     check_reasons: list[str] = []
+    # The model's own text of each attempt: with a fallback, ``explanation`` is the template's,
+    # and this is the only place the answer that was refused can be read.
+    llm_answers: list[str] = []
     failed_claims: list[FailedClaim] = []  # every failed claim of every attempt
     facts: list[str] = []  # the numbered facts the prompt gave ("F3: ...")
 
@@ -331,6 +334,7 @@ class PromptAdmin:
             sample.explanation = outcome.explanation.text
             sample.explanation_source = outcome.explanation.source
             sample.fallback_reason = outcome.explanation.fallback_reason
+            sample.llm_answers = list(outcome.answers)
             if outcome.checks:
                 sample.first_check_passed = outcome.checks[0].ok
                 sample.check_reasons = sorted({r for c in outcome.checks for r in c.reasons})

@@ -392,6 +392,11 @@ def test_prompt_preview_shows_the_pass_rate() -> None:
     assert ("preview", "explanation.j2", None, ()) in client.calls
     page = text_of(at)
     assert "Pass rate" in page and "100%" in page and "50%" in page
+    assert "3 of 3 answered" in page
+    # Each shopper's evidence check, as in the draft preview: badge, fallback, failed claims.
+    assert "failed: template fallback" in page and "passed</span>" in page
+    assert "Shown instead: the template (unknown)" in page
+    assert "“now 30% off” — no discount in the evidence" in page
 
 
 def test_the_evaluation_section_shows_the_report() -> None:
@@ -626,3 +631,37 @@ def test_claim_failures_are_read_from_old_and_new_preview_shapes() -> None:
         "a bare sentence",
     ]
     assert claim_failures({"claims": None, "check_reasons": []}) == []
+
+
+def test_failed_claims_in_the_apis_own_shape_show_the_words_the_code_and_the_attempt() -> None:
+    """The API names the quoted words ``span`` (``FailedClaim``): they must reach the page."""
+    from backend.services.prompt_admin import FailedClaim
+    from chat_ui.admin_view import check_badge, claim_failures, fallback_text
+
+    sample = {
+        "explanation_source": "template",
+        "fallback_reason": "check_failed:unsupported_price",
+        "first_check_passed": False,
+        "failed_claims": [
+            FailedClaim(attempt=1, code="unsupported_price", reason="the price is $34.00",
+                        span="$20", product_id="p1", product_name="Desk Lamp").model_dump(),
+            FailedClaim(attempt=2, code="not_json", reason="the answer is not JSON").model_dump(),
+        ],
+    }  # fmt: skip
+    assert claim_failures(sample) == [
+        "Desk Lamp: “$20” — the price is $34.00 (unsupported_price)",
+        "retry · the answer is not JSON (not_json)",
+    ]
+    assert fallback_text(sample) == "Shown instead: the template (check failed:unsupported price)"
+    assert fallback_text({"explanation_source": "llm"}) == ""
+    timed_out = {"explanation_source": "template", "fallback_reason": "llm_timeout"}
+    assert "no answer: llm timeout" in check_badge(timed_out)
+
+
+def test_the_pass_rate_says_how_many_samples_it_is_out_of() -> None:
+    """Against a slow model, shoppers after the first may get no answer within the request's
+    time: the rate is over the answered ones, and the console says how many those are."""
+    from chat_ui.admin_view import checked_share
+
+    samples = [{"first_check_passed": False}, {"first_check_passed": None}, {}]
+    assert checked_share({"samples": samples}).endswith("1 of 3 answered")
