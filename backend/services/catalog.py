@@ -11,7 +11,7 @@ import logging
 import re
 import uuid
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -87,14 +87,21 @@ class ProductIn(BaseModel):
         return self
 
 
-class ProductPatch(BaseModel):
-    """Only the fields sent change."""
+def _unchanged() -> Any:
+    """A patch field left out: nothing to change. Never a value the field accepts, so a
+    ``null`` sent for a field the product must have is a 422, not a NOT NULL error."""
+    return None
 
-    name: SafeText | None = Field(default=None, min_length=1, max_length=300)
-    description: SafeMultilineText | None = Field(default=None, max_length=20_000)
-    category: SafeText | None = Field(default=None, min_length=1, max_length=120)
-    price: Price | None = None
-    quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
+
+class ProductPatch(BaseModel):
+    """Only the fields sent change; ``null`` clears the fields a product may lack (picture,
+    coordinates) and is refused for the ones it must have."""
+
+    name: SafeText = Field(default_factory=_unchanged, min_length=1, max_length=300)
+    description: SafeMultilineText = Field(default_factory=_unchanged, max_length=20_000)
+    category: SafeText = Field(default_factory=_unchanged, min_length=1, max_length=120)
+    price: Price = Field(default_factory=_unchanged)
+    quantity: int = Field(default_factory=_unchanged, ge=0, le=MAX_QUANTITY)
     image_url: SafeUrl | None = Field(default=None, max_length=1000)
     tags: list[Tag] | None = Field(default=None, max_length=50)
     latitude: float | None = Field(default=None, ge=-90, le=90)

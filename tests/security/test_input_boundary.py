@@ -237,6 +237,31 @@ def test_quantity_out_of_range_is_a_422_on_create_and_update(secured, quantity):
         assert "quantity" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("field", ["name", "description", "category", "price", "quantity"])
+def test_null_for_a_field_a_product_must_have_is_a_422_and_changes_nothing(secured, field):
+    """Found by the stateful fuzzer: ``{"name": null}`` reached the database as a NOT NULL
+    violation (500)."""
+    client, _, shop, headers = secured
+    product = next(iter(shop.products.values())).id
+    before = client.get(f"/products/{product}", headers=headers).json()
+    r = client.put(f"/products/{product}", headers=headers, json={"tags": ["changed"], field: None})
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]
+    assert client.get(f"/products/{product}", headers=headers).json() == before
+
+
+def test_null_clears_what_a_product_may_lack(secured):
+    client, _, shop, headers = secured
+    product = next(iter(shop.products.values())).id
+    r = client.put(
+        f"/products/{product}",
+        headers=headers,
+        json={"image_url": None, "latitude": None, "longitude": None},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["image_url"] is None and r.json()["name"]
+
+
 def test_largest_quantity_is_stored(secured):
     client, _, _, headers = secured
     r = client.post("/products", headers=headers, json={**PRODUCT, "quantity": 2**31 - 1})
