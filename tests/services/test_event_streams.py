@@ -139,7 +139,11 @@ def test_publishing_while_redis_is_down_buffers_and_resends():
     stream._client = type(
         "Up",
         (),
-        {"pipeline": lambda self, transaction: Pipe(), "xgroup_create": lambda *a, **k: True},
+        {
+            "pipeline": lambda self, transaction: Pipe(),
+            "xgroup_create": lambda *a, **k: True,
+            "set": lambda *a, **k: True,  # the new group's generation mark
+        },
     )()
     stream.publish([make_event()])  # still backing off: kept
     assert stream.buffered == 3 and not sent
