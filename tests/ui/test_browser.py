@@ -230,7 +230,15 @@ def test_shopper_chats_refines_and_adds_to_cart(servers: tuple[str, str]) -> Non
             expect(page.locator('[data-testid="stChatMessage"]')).to_have_count(8)
             expect(earlier).to_have_count(3)
             expect(cards.first).to_be_visible()
-            next_page = set(cards.locator(".sw-name").all_inner_texts())
+            # Under load Streamlit may still be redrawing the last answer's cards: read them
+            # until they settle (the same set twice in a row), then judge.
+            deadline, seen = time.monotonic() + 10, None
+            while True:
+                next_page = set(cards.locator(".sw-name").all_inner_texts())
+                if next_page == seen or time.monotonic() > deadline:
+                    break
+                seen = next_page
+                time.sleep(0.5)
             assert next_page and not next_page & first_page
 
             page.screenshot(path=str(ARTIFACTS / "chat_ui.png"), full_page=True)
