@@ -3,7 +3,8 @@
 A page never builds URLs or parses HTTP errors itself; it gets plain dicts or one of two
 exceptions: ``ApiUnavailable`` (nothing answered: show a friendly "back soon") and
 ``ApiError`` (the API said no: show its ``detail``). The base URL comes from
-``SHOPWISE_API_URL`` (or ``CHAT_API_URL``, the backend setting), default the local API.
+``SHOPWISE_API_URL`` (or ``CHAT_API_URL``, the older name the API's settings no longer have, still
+read so an existing deployment keeps working), default the local API.
 """
 
 from __future__ import annotations

@@ -585,13 +585,6 @@ def _asks_json_schema(kwargs: dict[str, Any]) -> bool:
     return bool(response_format.get("type") == "json_schema")
 
 
-def response_mode(client: object) -> str:
-    """How a client asks for structured answers now: json_schema, json_object or text."""
-    if getattr(client, "_schema_supported", False):
-        return "json_schema"
-    return "json_object" if getattr(client, "_json_mode_supported", False) else "text"
-
-
 def _completion(response: object, model: str, tool: Tool | None = None) -> Completion:
     """Validate the parts we use: the SDK does not validate bodies, and servers vary."""
     choices = getattr(response, "choices", None)

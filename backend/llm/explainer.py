@@ -177,10 +177,6 @@ class ExplanationFinal:
 ExplanationEvent = ExplanationDelta | ExplanationFinal
 
 
-class StreamingExplainer(Explainer, Protocol):
-    def stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]: ...
-
-
 def stream_explanation(
     explainer: Explainer, request: ExplanationRequest
 ) -> Iterator[ExplanationEvent]:

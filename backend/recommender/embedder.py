@@ -127,12 +127,3 @@ class SentenceTransformerEmbedder:
             show_progress_bar=False,
         )
         return np.asarray(vectors, dtype=np.float32)
-
-
-def normalise_rows(vectors: npt.NDArray[np.floating]) -> Vectors:
-    """Unit-length rows (zero rows stay zero), so a dot product is a cosine similarity."""
-    out = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    normalised: Vectors = (out / norms).astype(np.float32, copy=False)
-    return normalised

@@ -16,16 +16,9 @@ from backend.recommender.catalog import CatalogSnapshot, FloatArray
 EARTH_RADIUS_KM = 6371.0088  # the mean Earth radius (IUGG)
 
 
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres between two (latitude, longitude) points."""
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi, dlambda = phi2 - phi1, math.radians(lon2 - lon1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlambda / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
-
-
 def distances_km(snapshot: CatalogSnapshot, latitude: float, longitude: float) -> FloatArray:
-    """Distance from the point to every product (NaN where a product has no coordinates)."""
+    """Great-circle (haversine) distance from the point to every product, in kilometres (NaN
+    where a product has no coordinates)."""
     if snapshot.latitudes is None or snapshot.longitudes is None:
         return np.full(len(snapshot), np.nan)
     lat = np.radians(snapshot.latitudes)

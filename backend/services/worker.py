@@ -86,7 +86,7 @@ class EventProcessor:
         self.top_n = top_n
         self.retrain_threshold = retrain_threshold
         self.retrain = retrain
-        self.segments = segments  # recomputes shopper segments (issue 8)
+        self.segments = segments  # recomputes the shopper segments that cold start reads
         self.segment_threshold = segment_threshold
         self.commit_every = max(commit_every, 1)
         self.on_commit = on_commit  # test seam: called after each committed chunk

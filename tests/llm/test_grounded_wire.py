@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from backend.llm.check import answer_schema
-from backend.llm.client import LLMUnavailable, ResponseSchema, response_mode
+from backend.llm.client import LLMUnavailable, ResponseSchema
 from backend.llm.explainer import answer_max_tokens
 from tests.llm.fakes import GOOD_REASONS, ITEMS, REQUEST, answer
 from tests.llm.test_client import (
@@ -25,6 +25,13 @@ from tests.llm.test_client import (
 )
 
 SCHEMA = ResponseSchema("grounded_answer", answer_schema())
+
+
+def response_mode(client: object) -> str:
+    """How a client asks for structured answers now (what it has learnt of the server)."""
+    if getattr(client, "_schema_supported", False):
+        return "json_schema"
+    return "json_object" if getattr(client, "_json_mode_supported", False) else "text"
 
 
 def body(route: respx.Route, call: int = -1) -> dict[str, object]:

@@ -1,4 +1,4 @@
-"""The new evidence kinds (issue 8): "shoppers like you" and "near you", in the template
+"""The segment and location evidence kinds, "shoppers like you" and "near you", in the template
 explanation and in the evidence check of LLM answers."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from backend.recommender.embedder import Vectors, normalise_rows
+from backend.recommender.embedder import Vectors
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -41,3 +41,11 @@ class FakeEmbedder:
                 h = int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little")
                 out[row, h % self._dim] += 1.0
         return normalise_rows(out)
+
+
+def normalise_rows(vectors: np.ndarray) -> Vectors:
+    """Unit-length rows (zero rows stay zero), so a dot product is a cosine similarity."""
+    out = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (out / norms).astype(np.float32, copy=False)

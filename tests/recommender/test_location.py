@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from backend.recommender.catalog import CatalogSnapshot
-from backend.recommender.location import haversine_km, proximity
+from backend.recommender.location import distances_km, proximity
 from backend.recommender.strategies import BlendConfig, BlendStrategy
 from backend.recommender.strategies.base import LocationHint, RecommendRequest
 from tests.recommender.conftest import NOW, event, product
@@ -19,10 +19,26 @@ LONDON = (51.5074, -0.1278)
 
 
 def test_haversine_known_answers():
-    assert haversine_km(0, 0, 0, 1) == pytest.approx(111.195, abs=1e-3)  # a degree at the equator
-    assert haversine_km(0, 0, 0, 180) == pytest.approx(math.pi * 6371.0088, rel=1e-9)
-    assert haversine_km(*PARIS, *LONDON) == pytest.approx(343.5, abs=0.5)
-    assert haversine_km(*PARIS, *PARIS) == 0.0
+    places = [(0.0, 1.0), (0.0, 180.0), LONDON, PARIS, None]
+    catalog = [
+        product(f"Place {i}", "Places", ["place"])
+        if place is None
+        else dataclasses.replace(
+            product(f"Place {i}", "Places", ["place"]), latitude=place[0], longitude=place[1]
+        )
+        for i, place in enumerate(places)
+    ]
+    snapshot = CatalogSnapshot.build(catalog, {})
+    by_name = dict(zip((p.name for p in snapshot.products), range(len(catalog)), strict=True))
+
+    def km(origin: tuple[float, float], name: str) -> float:
+        return float(distances_km(snapshot, *origin)[by_name[name]])
+
+    assert km((0, 0), "Place 0") == pytest.approx(111.195, abs=1e-3)  # a degree at the equator
+    assert km((0, 0), "Place 1") == pytest.approx(math.pi * 6371.0088, rel=1e-9)
+    assert km(PARIS, "Place 2") == pytest.approx(343.5, abs=0.5)
+    assert km(PARIS, "Place 3") == 0.0
+    assert math.isnan(km(PARIS, "Place 4"))  # no coordinates: no distance
 
 
 def test_proximity_is_zero_outside_the_radius_and_without_coordinates():

@@ -78,7 +78,7 @@ def list_categories(
     )
 
 
-# --- catalog writes (issue 3): the vector index follows every write --------------------------
+# --- catalog writes: the vector index follows each one, so search finds what the catalog holds -
 
 
 def _catalog(components: ComponentsDep) -> CatalogService:

@@ -56,14 +56,6 @@ class CheckProblem:
     product_id: str | None = None
     span: str | None = None  # the words that failed, as written
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {
-            "code": self.code,
-            "reason": self.detail,
-            "product_id": self.product_id,
-            "span": self.span,
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class CheckedReason:

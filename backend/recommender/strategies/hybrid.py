@@ -1,12 +1,15 @@
 """The blending engine behind the hybrid strategy (and the single-source ones).
 
 Sources score every product: ``content`` (text-embedding similarity to the user's weighted
-recent items), ``cf`` (a collaborative model), ``rules`` (category/tag affinity of the
+recent items), ``cf`` (a collaborative model), ``sequence`` (what tends to come next after
+the newest items, from the transition model), ``rules`` (category/tag affinity of the
 weighted profile) and ``popularity`` (a log-popularity prior, and the whole answer for a
-cold start). Each is scaled so its best allowed candidate scores 1, then blended with
-configurable weights. Filters and "already interacted" exclusions come first; a diversity
-step (MMR and an optional per-category cap) picks the final list from the best candidates.
-Every item's evidence lists each source that contributed with its share of the score.
+cold start without a segment; with one, the segment's favourites fill it). Each is scaled so
+its best allowed candidate scores 1, then blended with configurable weights; the optional
+location boost lifts what is sold near the shopper. Filters and "already interacted"
+exclusions come first; a diversity step (MMR and an optional per-category cap) picks the
+final list from the best candidates. Every item's evidence lists each source that
+contributed with its share of the score.
 """
 
 from __future__ import annotations

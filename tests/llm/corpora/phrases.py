@@ -1,6 +1,6 @@
 """The phrase bank of the corpora: how a shopper-facing copywriter would say things.
 
-Written from the copywriter's side, not from the check's word lists: FAITHFUL restates one
+Written from the copywriter's side, blind to the check's style vocabulary: FAITHFUL restates one
 fact in natural shop language (it may only say what the fact says); PLANTED holds plausible
 claims that no fact of ours ever states, one list per kind of claim. Slots in braces are
 filled from the product, its facts and the catalog.
