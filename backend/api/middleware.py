@@ -228,7 +228,8 @@ class RateLimitMiddleware:
                 buckets.append(per_ip)
             else:  # a storefront key, an admin or editor
                 who = principal.key_id or f"{principal.kind}:{principal.name}"
-                buckets.append(Bucket(f"key:{who}", settings.rate_limit_per_key_per_minute))
+                limit = principal.rate_limit or settings.rate_limit_per_key_per_minute
+                buckets.append(Bucket(f"key:{who}", limit))
         elif not _is_loopback(ip):
             buckets.append(per_ip)
 

@@ -68,6 +68,7 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/admin/api-keys"): ADMIN_ONLY,
     ("POST", "/admin/api-keys"): ADMIN_ONLY,
     ("DELETE", "/admin/api-keys/{key_id}"): ADMIN_ONLY,
+    ("PATCH", "/admin/api-keys/{key_id}"): ADMIN_ONLY,
     ("GET", "/products"): PUBLIC,
     ("GET", "/products/{product_id}"): PUBLIC,
     ("GET", "/products/{product_id}/similar"): PUBLIC,

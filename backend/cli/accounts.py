@@ -10,6 +10,7 @@ import typer
 from backend.cli.common import error, migrated_engine, settings
 from backend.errors import InvalidInputError, NotFoundError
 from backend.security.api_keys import Scope
+from backend.security.rate_limit import MAX_KEY_PER_MINUTE
 
 if TYPE_CHECKING:
     from backend.services.auth import AuthService
@@ -34,13 +35,19 @@ def keys_create(
         list[str],
         typer.Option(help=SCOPES_HELP),
     ],
+    rate_limit: Annotated[
+        int | None,
+        typer.Option(min=1, max=MAX_KEY_PER_MINUTE,
+                     help="Requests per minute for this key (omit: the service default)"),
+    ] = None,
 ) -> None:  # fmt: skip
     """Create a key; the key itself is printed once and never stored."""
     try:
-        created = _auth_service().create_key(name, scope)
+        created = _auth_service().create_key(name, scope, rate_limit_per_minute=rate_limit)
     except InvalidInputError as exc:
         raise error(str(exc)) from exc
     typer.echo(f"id:     {created.id}\nscopes: {', '.join(created.scopes)}")
+    typer.echo(f"limit:  {_limit(created.rate_limit_per_minute)}")
     typer.echo(f"key:    {created.api_key}\n(store it now: it cannot be shown again)")
 
 
@@ -54,12 +61,46 @@ def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id")]) -> 
     typer.echo(f"revoked {key_id}")
 
 
+@keys_app.command("set-limit")
+def keys_set_limit(
+    key_id: Annotated[str, typer.Argument(help="The key's id")],
+    per_minute: Annotated[
+        str, typer.Argument(metavar="N|default", help="Requests per minute, or 'default'")
+    ],
+) -> None:
+    """Give a key its own requests per minute, or 'default' for the service-wide limit."""
+    try:
+        limit = None if per_minute == "default" else int(per_minute)
+    except ValueError as exc:
+        raise error(f"not a number of requests per minute nor 'default': {per_minute}") from exc
+    try:
+        key_uuid = uuid.UUID(key_id)
+    except ValueError as exc:
+        raise error(f"no such key: {key_id}") from exc
+    try:
+        _auth_service().set_key_rate_limit(key_uuid, limit)
+    except InvalidInputError as exc:
+        raise error(str(exc)) from exc
+    except NotFoundError as exc:
+        raise error(f"no such key: {key_id}") from exc
+    typer.echo(f"{key_id}  limit {_limit(limit)}")
+
+
 @keys_app.command("list")
 def keys_list() -> None:
     """List keys (never their secrets)."""
     for key in _auth_service().list_keys():
         state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-        typer.echo(f"{key.id}  sw_{key.prefix}_…  {key.name}  [{', '.join(key.scopes)}]  {state}")
+        typer.echo(
+            f"{key.id}  sw_{key.prefix}_…  {key.name}  [{', '.join(key.scopes)}]  "
+            f"{_limit(key.rate_limit_per_minute)}  {state}"
+        )
+
+
+def _limit(per_minute: int | None) -> str:
+    if per_minute is None:
+        return f"{settings().rate_limit_per_key_per_minute}/min (default)"
+    return f"{per_minute}/min"
 
 
 @admins_app.command("create")

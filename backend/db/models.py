@@ -266,6 +266,8 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=TZDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=TZDateTime)
+    # Requests per minute this key may send; None: RATE_LIMIT_PER_KEY_PER_MINUTE.
+    rate_limit_per_minute: int | None = Field(default=None)
 
 
 class AuthToken(SQLModel, table=True):

@@ -130,6 +130,8 @@ class RedisRateLimiter:
 # --- which buckets a request counts against ----------------------------------------------
 
 WINDOW_SECONDS = 60
+# The most one API key may be given: far beyond any one shop, and within a 32-bit column.
+MAX_KEY_PER_MINUTE = 1_000_000
 # Wrong passwords for one username from one address: the allowance per window grows slower
 # than the window, so a guesser is slowed down more and more (1 minute, 15 minutes, a day).
 LOGIN_BACKOFF = ((60, 1), (900, 3), (86_400, 10))  # (window, multiple of the per-minute limit)

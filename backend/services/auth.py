@@ -19,6 +19,7 @@ from backend.errors import InvalidInputError, NotFoundError
 from backend.security import api_keys, tokens
 from backend.security.api_keys import SHOPPER_SCOPES, Scope
 from backend.security.passwords import hash_password, verify_password
+from backend.security.rate_limit import MAX_KEY_PER_MINUTE
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class Principal:
     key_id: uuid.UUID | None = None  # the API key presented
     token_id: str | None = None  # the bearer token presented (its jti)
     minted_by: uuid.UUID | None = None  # the API key that minted this shopper token
+    rate_limit: int | None = None  # an API key's own requests per minute (None: the default)
 
     @property
     def identity(self) -> str:
@@ -79,6 +81,7 @@ class CreatedKey:
     name: str
     scopes: list[str]
     api_key: str  # shown once
+    rate_limit_per_minute: int | None = None
 
 
 class AuthService:
@@ -94,17 +97,43 @@ class AuthService:
 
     # --- API keys ------------------------------------------------------------------------
 
-    def create_key(self, name: str, scopes: Iterable[str]) -> CreatedKey:
+    def create_key(
+        self, name: str, scopes: Iterable[str], *, rate_limit_per_minute: int | None = None
+    ) -> CreatedKey:
         wanted = sorted(set(scopes))
         unknown = [s for s in wanted if s not in {x.value for x in Scope}]
         if unknown or not wanted:
             allowed = ", ".join(x.value for x in Scope)
             raise InvalidInputError(f"scopes must be a non-empty subset of: {allowed}")
+        _check_rate_limit(rate_limit_per_minute)
         new = api_keys.generate_key(self._pepper)
-        row = ApiKey(name=name, prefix=new.prefix, secret_hash=new.secret_hash, scopes=wanted)
+        row = ApiKey(
+            name=name,
+            prefix=new.prefix,
+            secret_hash=new.secret_hash,
+            scopes=wanted,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
         with session_scope(self.db) as session:
             session.add(row)
-        return CreatedKey(id=row.id, name=name, scopes=wanted, api_key=new.plaintext)
+        return CreatedKey(
+            id=row.id,
+            name=name,
+            scopes=wanted,
+            api_key=new.plaintext,
+            rate_limit_per_minute=rate_limit_per_minute,
+        )
+
+    def set_key_rate_limit(self, key_id: uuid.UUID, per_minute: int | None) -> ApiKey:
+        """Give a key its own requests per minute (None: back to the default). Keys are
+        authenticated on every request, so the next request already counts against it."""
+        _check_rate_limit(per_minute)
+        with session_scope(self.db) as session:
+            row = session.get(ApiKey, key_id)
+            if row is None:
+                raise NotFoundError("api key", key_id)
+            row.rate_limit_per_minute = per_minute
+        return row
 
     def revoke_key(self, key_id: uuid.UUID) -> None:
         with session_scope(self.db) as session:
@@ -130,7 +159,13 @@ class AuthService:
             raise AuthError("unknown or revoked API key")
         if not api_keys.matches(secret, row.secret_hash, self._pepper):
             raise AuthError("unknown or revoked API key")
-        return Principal(kind="api_key", name=row.name, scopes=frozenset(row.scopes), key_id=row.id)
+        return Principal(
+            kind="api_key",
+            name=row.name,
+            scopes=frozenset(row.scopes),
+            key_id=row.id,
+            rate_limit=row.rate_limit_per_minute,
+        )
 
     # --- admins and editors --------------------------------------------------------------
 
@@ -300,4 +335,11 @@ class AuthService:
             expires_in=int(ttl.total_seconds()),
             token_id=issued.token_id,
             scopes=tuple(granted),
+        )
+
+
+def _check_rate_limit(per_minute: int | None) -> None:
+    if per_minute is not None and not 1 <= per_minute <= MAX_KEY_PER_MINUTE:
+        raise InvalidInputError(
+            f"a key's rate limit is 1 to {MAX_KEY_PER_MINUTE:,} requests per minute"
         )

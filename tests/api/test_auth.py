@@ -176,3 +176,78 @@ def test_forged_or_expired_tokens_are_refused(secure, shop):
                          "s" * 40, algorithm="HS256")  # fmt: skip
     r = client.get(url, headers={"Authorization": f"Bearer {expired}"})
     assert r.status_code == 401 and "expired" in r.json()["detail"]
+
+
+def test_admin_sets_and_clears_a_key_rate_limit(secure):
+    client, components = secure
+    admin = login(client, "ada")
+    r = client.post(
+        "/admin/api-keys",
+        json={"name": "pos", "scopes": ["events:write"], "rate_limit_per_minute": 7},
+        headers=admin,
+    )
+    assert r.status_code == 201 and r.json()["rate_limit_per_minute"] == 7
+    key_id = r.json()["id"]
+    plain = client.post("/admin/api-keys", json={"name": "web", "scopes": ["events:write"]},
+                        headers=admin)  # fmt: skip
+    assert plain.json()["rate_limit_per_minute"] is None
+
+    def listed() -> dict[str, int | None]:
+        items = client.get("/admin/api-keys", headers=admin).json()["items"]
+        return {k["id"]: k["rate_limit_per_minute"] for k in items}
+
+    assert listed() == {key_id: 7, plain.json()["id"]: None}
+    url = f"/admin/api-keys/{key_id}"
+    r = client.patch(url, json={"rate_limit_per_minute": 50_000}, headers=admin)
+    assert r.status_code == 200 and r.json()["rate_limit_per_minute"] == 50_000
+    assert r.json()["id"] == key_id and r.json()["scopes"] == ["events:write"]
+    assert listed()[key_id] == 50_000
+    r = client.patch(url, json={"rate_limit_per_minute": None}, headers=admin)
+    assert r.status_code == 200 and r.json()["rate_limit_per_minute"] is None
+    assert listed()[key_id] is None
+    missing = f"/admin/api-keys/{uuid.uuid4()}"
+    assert (
+        client.patch(missing, json={"rate_limit_per_minute": 5}, headers=admin).status_code == 404
+    )
+    # only admins
+    editor = login(client, "eddie")
+    storefront = key(components, "events:write")
+    for who in (editor, storefront):
+        assert client.patch(url, json={"rate_limit_per_minute": 1}, headers=who).status_code == 403
+    assert listed()[key_id] is None
+
+
+BAD_LIMITS = [0, -1, -(2**63), 1_000_001, 2**31, 2**64, 2.5, "ten", "", [3], {"n": 3}]
+
+
+@pytest.mark.parametrize("bad", BAD_LIMITS, ids=repr)
+def test_a_bad_rate_limit_is_a_422_and_changes_nothing(secure, bad):
+    client, components = secure
+    admin = login(client, "ada")
+    created = components.auth.create_key("shop", ["events:write"], rate_limit_per_minute=9)
+    before = client.get("/admin/api-keys", headers=admin).json()["items"]
+    body = {"name": "pos", "scopes": ["events:write"], "rate_limit_per_minute": bad}
+    r = client.post("/admin/api-keys", json=body, headers=admin)
+    assert r.status_code == 422 and "rate_limit_per_minute" in r.text
+    r = client.patch(
+        f"/admin/api-keys/{created.id}", json={"rate_limit_per_minute": bad}, headers=admin
+    )
+    assert r.status_code == 422 and "rate_limit_per_minute" in r.text
+    assert client.patch(f"/admin/api-keys/{created.id}", json={}, headers=admin).status_code == 422
+    assert client.get("/admin/api-keys", headers=admin).json()["items"] == before
+
+
+def test_the_service_refuses_a_bad_rate_limit_whoever_calls_it(secure):
+    from backend.errors import InvalidInputError
+
+    _, components = secure
+    created = components.auth.create_key("shop", ["events:write"])
+    for bad in (0, -5, 1_000_001):
+        with pytest.raises(InvalidInputError):
+            components.auth.create_key("x", ["events:write"], rate_limit_per_minute=bad)
+        with pytest.raises(InvalidInputError):
+            components.auth.set_key_rate_limit(created.id, bad)
+    assert [k.name for k in components.auth.list_keys()] == ["shop"]
+    assert components.auth.authenticate_key(created.api_key).rate_limit is None
+    components.auth.set_key_rate_limit(created.id, 1_000_000)
+    assert components.auth.authenticate_key(created.api_key).rate_limit == 1_000_000

@@ -118,9 +118,40 @@ def test_token_lifecycle(cli, monkeypatch):
     assert token_id not in cli("tokens", "list").output
 
 
+def test_key_rate_limit_round_trip(cli):
+    created = cli(
+        "keys", "create", "--name", "shop", "--scope", "events:write", "--rate-limit", "3"
+    ).output
+    key_id = created.split()[1]
+    assert "limit:  3/min" in created
+    assert "3/min" in cli("keys", "list").output
+    assert "limit 9/min" in cli("keys", "set-limit", key_id, "9").output
+    assert "9/min" in cli("keys", "list").output
+    assert "limit 60000/min (default)" in cli("keys", "set-limit", key_id, "default").output
+    assert "60000/min (default)" in cli("keys", "list").output
+    plain = cli("keys", "create", "--name", "web", "--scope", "events:write").output
+    assert "limit:  60000/min (default)" in plain
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "1000001", "99999999999999999999", "ten", "2.5", ""])
+def test_a_bad_key_rate_limit_exits_2_and_changes_nothing(cli, bad):
+    created = cli("keys", "create", "--name", "shop", "--scope", "events:write").output
+    key_id = created.split()[1]
+    before = cli("keys", "list").output
+    for args in (
+        ["keys", "create", "--name", "x", "--scope", "events:write", f"--rate-limit={bad}"],
+        ["keys", "set-limit", "--", key_id, bad],
+    ):
+        result = cli(*args, code=2)
+        assert result.stderr.strip() and "Traceback" not in result.output + result.stderr
+    assert cli("keys", "list").output == before
+
+
 @pytest.mark.parametrize(
     "args",
     [
+        ["keys", "set-limit", "not-a-uuid", "5"],
+        ["keys", "set-limit", str(uuid.uuid4()), "5"],
         ["keys", "create", "--name", "shop", "--scope", "everything:write"],
         ["tokens", "revoke", "0123abcd"],
         ["tokens", "list", "--user", "not-a-uuid"],

@@ -47,6 +47,10 @@ def valid_data_is_accepted(ctx: Any, response: Any, case: schemathesis.Case) -> 
     a plain ``value_error`` (latitude needs longitude, a view event needs a product, variant
     names must differ, blend weights must not all be 0).
     """
+    if any(value is None for value in (case.path_parameters or {}).values()):
+        # A stateful link filled a path parameter from a field that is rightly null (a guest's
+        # user_id): the request sent "None", which is not schema-valid data.
+        return None
     if response.status_code == 422:
         try:
             body = response.json()

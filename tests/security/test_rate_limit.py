@@ -351,3 +351,65 @@ def test_login_lock_is_shared_through_redis(make_app, redis_url, redis_prefix):
     assert second.post("/auth/login", json=body).status_code == 401
     assert first.post("/auth/login", json=body).status_code == 429
     assert second.post("/auth/login", json=body).status_code == 429
+
+
+# --- a key's own quota --------------------------------------------------------------------
+
+
+def test_a_key_with_its_own_quota_is_refused_past_it_and_clearing_it_restores_the_default(
+    make_app,
+):
+    client, components = make_app(rate_limit_per_key_per_minute=5)
+    components.auth.create_admin("ada", PASSWORD, "admin")
+    small = components.auth.create_key("small", ["metrics:read"], rate_limit_per_minute=3)
+    other = {"X-API-Key": components.auth.create_key("other", ["metrics:read"]).api_key}
+    mine = {"X-API-Key": small.api_key}
+
+    answers = [client.get("/metrics", headers=mine) for _ in range(4)]
+    assert _statuses(answers) == [200, 200, 200, 429]
+    refused = answers[-1]
+    assert refused.headers["ratelimit-limit"] == "3"
+    assert refused.headers["ratelimit-policy"] == "3;w=60"
+    assert int(refused.headers["retry-after"]) > 0
+    # the other key, in the same window from the same address, has the default
+    assert _statuses([client.get("/metrics", headers=other) for _ in range(6)]) == [200] * 5 + [429]
+
+    token = client.post("/auth/login", json={"username": "ada", "password": PASSWORD})
+    admin = {"Authorization": f"Bearer {token.json()['access_token']}"}
+    cleared = client.patch(
+        f"/admin/api-keys/{small.id}", json={"rate_limit_per_minute": None}, headers=admin
+    )
+    assert cleared.status_code == 200 and cleared.json()["rate_limit_per_minute"] is None
+    # at once, in the same window: 4 counted so far, the default allows a 5th
+    assert _statuses([client.get("/metrics", headers=mine) for _ in range(2)]) == [200, 429]
+    assert client.get("/metrics", headers=mine).headers["ratelimit-limit"] == "5"
+
+
+def test_a_key_quota_above_the_default_is_honoured(make_app):
+    client, components = make_app(rate_limit_per_key_per_minute=2)
+    big = {
+        "X-API-Key": components.auth.create_key(
+            "big", ["metrics:read"], rate_limit_per_minute=6
+        ).api_key
+    }
+    assert _statuses([client.get("/metrics", headers=big) for _ in range(7)]) == [200] * 6 + [429]
+
+
+def test_a_key_quota_is_shared_through_redis(make_app, redis_url, redis_prefix):
+    def limiter() -> RedisRateLimiter:
+        return RedisRateLimiter(
+            redis.Redis.from_url(redis_url),
+            MemoryRateLimiter(),
+            prefix=redis_prefix,
+            clock=lambda: 9000.0,  # one window: a minute boundary would reset the count
+        )
+
+    first, components = make_app(limiter=limiter())
+    second, _ = make_app(limiter=limiter())  # another process on the same database
+    key = {
+        "X-API-Key": components.auth.create_key(
+            "s", ["metrics:read"], rate_limit_per_minute=3
+        ).api_key
+    }
+    statuses = [(first if i % 2 else second).get("/metrics", headers=key) for i in range(4)]
+    assert _statuses(statuses) == [200, 200, 200, 429]

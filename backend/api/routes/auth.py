@@ -12,6 +12,7 @@ from backend.api.deps import ComponentsDep
 from backend.api.schemas import Page
 from backend.api.security import PrincipalDep
 from backend.security.api_keys import Scope
+from backend.security.rate_limit import MAX_KEY_PER_MINUTE
 from backend.security.text import SafeText
 from backend.services.auth import AuthError, IssuedToken, NotAllowedError
 
@@ -53,9 +54,27 @@ class TokenInfo(BaseModel):
 TokenIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 
 
+RateLimitField = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=MAX_KEY_PER_MINUTE,
+        description="Requests per minute for this key; null: the service default "
+        "(RATE_LIMIT_PER_KEY_PER_MINUTE)",
+    ),
+]
+
+
 class ApiKeyIn(BaseModel):
     name: SafeText = Field(min_length=1, max_length=120)
     scopes: list[Scope] = Field(min_length=1, max_length=10)
+    rate_limit_per_minute: RateLimitField = None
+
+
+class ApiKeyPatch(BaseModel):
+    rate_limit_per_minute: RateLimitField = Field(
+        description="The key's own requests per minute; null: back to the service default"
+    )
 
 
 class ApiKeyOut(BaseModel):
@@ -65,12 +84,14 @@ class ApiKeyOut(BaseModel):
     scopes: list[str]
     created_at: datetime
     revoked_at: datetime | None
+    rate_limit_per_minute: RateLimitField
 
 
 class ApiKeyCreated(BaseModel):
     id: uuid.UUID
     name: str
     scopes: list[str]
+    rate_limit_per_minute: RateLimitField
     api_key: str = Field(description="Shown once; store it now, it cannot be read again")
 
 
@@ -178,17 +199,7 @@ def revoke_token(token_id: TokenIdPath, principal: PrincipalDep, components: Com
 
 @router.get("/admin/api-keys", response_model=Page[ApiKeyOut], summary="Storefront API keys")
 def list_keys(components: ComponentsDep) -> Page[ApiKeyOut]:
-    keys = [
-        ApiKeyOut(
-            id=k.id,
-            name=k.name,
-            prefix=k.prefix,
-            scopes=k.scopes,
-            created_at=k.created_at,
-            revoked_at=k.revoked_at,
-        )
-        for k in components.auth.list_keys()
-    ]
+    keys = [ApiKeyOut.model_validate(k, from_attributes=True) for k in components.auth.list_keys()]
     return Page[ApiKeyOut](items=keys, total=len(keys), limit=max(len(keys), 1), offset=0)
 
 
@@ -199,10 +210,23 @@ def list_keys(components: ComponentsDep) -> Page[ApiKeyOut]:
     summary="Create a scoped API key (shown once)",
 )
 def create_key(body: ApiKeyIn, components: ComponentsDep) -> ApiKeyCreated:
-    created = components.auth.create_key(body.name, body.scopes)
-    return ApiKeyCreated(
-        id=created.id, name=created.name, scopes=created.scopes, api_key=created.api_key
+    created = components.auth.create_key(
+        body.name, body.scopes, rate_limit_per_minute=body.rate_limit_per_minute
     )
+    return ApiKeyCreated.model_validate(created, from_attributes=True)
+
+
+@router.patch(
+    "/admin/api-keys/{key_id}",
+    response_model=ApiKeyOut,
+    summary="Set a key's own rate limit, or null to fall back to the default",
+    responses={404: {"description": "No such key"}},
+)
+def update_key(
+    body: ApiKeyPatch, components: ComponentsDep, key_id: Annotated[uuid.UUID, Path()]
+) -> ApiKeyOut:
+    row = components.auth.set_key_rate_limit(key_id, body.rate_limit_per_minute)
+    return ApiKeyOut.model_validate(row, from_attributes=True)
 
 
 @router.delete(
