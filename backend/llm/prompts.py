@@ -60,15 +60,20 @@ class RenderBudget:
 
 
 class _Meter:
-    """One render's spending; checked at every range, call, operator and output chunk."""
+    """One render's spending; checked at every range, call, operator and output chunk.
+
+    Time is the rendering thread's CPU time, not the wall clock: a template that computes
+    too long is stopped just the same, but a busy machine (or a GC pause, or other threads
+    holding the GIL) never fails an honest render, which would leave even the offline
+    fallback explanation unwritten."""
 
     def __init__(self, budget: RenderBudget) -> None:
         self.budget = budget
-        self.deadline = time.monotonic() + budget.seconds
+        self.deadline = time.thread_time() + budget.seconds
         self.iterations = 0
 
     def tick(self) -> None:
-        if time.monotonic() > self.deadline:
+        if time.thread_time() > self.deadline:
             raise TemplateBudgetExceeded(
                 f"rendering took longer than {self.budget.seconds:g} s (the template's time limit)"
             )

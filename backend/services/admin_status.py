@@ -164,7 +164,8 @@ def parse_markdown(text: str, source: str) -> EvaluationReport:
         if len(cells) != 3 + _NUMBER_COLUMNS or cells[1] not in ("baseline", "ours"):
             continue
         try:
-            numbers = [float(c.strip("*")) for c in cells[2 : 2 + _NUMBER_COLUMNS]]
+            # A test cell reads "0.1108 [0.1047, 0.1167]" (its 95% interval) or "**0.1108**".
+            numbers = [float(c.split(" [")[0].strip("*")) for c in cells[2 : 2 + _NUMBER_COLUMNS]]
         except ValueError:
             continue
         rows.append(

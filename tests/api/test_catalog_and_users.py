@@ -11,7 +11,7 @@ def test_service_info_and_health(api):
     assert info["name"] == "Shopwise" and info["docs"] == "/docs"
     health = api.get("/health").json()
     assert health["status"] == "ok"
-    expected = {"database", "index", "cache", "llm", "events", "worker", "segments"}
+    expected = {"database", "index", "cache", "llm", "events", "worker", "segments", "startup"}
     assert set(health["components"]) == expected
     assert "8 products" in health["components"]["index"]["detail"]
     assert health["components"]["llm"]["detail"].startswith("template")
