@@ -148,6 +148,10 @@ class Settings(BaseSettings):
 
     # Largest accepted request body (a batch of 1,000 events is about 250 KB).
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Requests one API process handles at once (health and metrics aside); past them a
+    # request waits up to admission_wait_ms for a free slot, then gets 503 + Retry-After.
+    max_in_flight: int = Field(default=64, ge=1, le=10_000)
+    admission_wait_ms: int = Field(default=50, ge=0, le=10_000)
     cors_origins: list[str] = Field(default_factory=list)
     log_json: bool = True
 

@@ -16,6 +16,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.exc import OperationalError
 
 from backend import __version__
+from backend.api.admission import AdmissionMiddleware
 from backend.api.errors import install_error_handlers
 from backend.api.middleware import RateLimitMiddleware, RequestContextMiddleware
 from backend.api.openapi import install_openapi
@@ -136,6 +137,12 @@ def create_app(
     install_error_handlers(app)
     install_openapi(app)
     app.add_middleware(RateLimitMiddleware)  # inside the request context: 429s carry its id
+    app.add_middleware(  # outside the rate limiter: shedding must be the cheapest answer
+        AdmissionMiddleware,
+        max_in_flight=config.max_in_flight,
+        wait_seconds=config.admission_wait_ms / 1000,
+        shed=metrics.requests_shed,
+    )
     app.add_middleware(
         RequestContextMiddleware,
         metrics=metrics,

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from backend.api.admission import NEVER_SHED
 from backend.api.policies import policy_for
 
 ERROR_SCHEMA: dict[str, Any] = {
@@ -32,6 +33,7 @@ _DESCRIPTIONS = {
     "413": "Request body too large",
     "422": "Invalid input; `detail` says what was wrong",
     "429": "Rate limited; see Retry-After",
+    "503": "At capacity (or a dependency is down); retry after Retry-After",
 }
 _ERROR_REF = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
@@ -61,6 +63,8 @@ def install_openapi(app: FastAPI) -> None:
                     codes.append("413")
                 if "requestBody" in operation:
                     codes.append("400")
+                if path not in NEVER_SHED:  # the admission limit (api.admission)
+                    codes.append("503")
                 responses = operation.setdefault("responses", {})
                 for code in codes:
                     entry = responses.setdefault(code, {"description": _DESCRIPTIONS[code]})

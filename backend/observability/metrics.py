@@ -119,6 +119,11 @@ class Metrics:
             ["component"],
             registry=r,
         )
+        self.requests_shed = Counter(
+            "shopwise_requests_shed_total",
+            "Requests refused with 503 because the process was at its in-flight limit",
+            registry=r,
+        )
         self.dependencies = DependencyMonitor(self.dependency_failures)
 
     def on_scrape(self, refresh: Callable[[], None]) -> None:
