@@ -217,7 +217,24 @@ def test_admin_sets_and_clears_a_key_rate_limit(secure):
     assert listed()[key_id] is None
 
 
-BAD_LIMITS = [0, -1, -(2**63), 1_000_001, 2**31, 2**64, 2.5, "ten", "", [3], {"n": 3}]
+# true, 2.0 and "10" would pass in lax mode; the schema says a JSON integer (the fuzzer
+# sent true and it was stored as a quota of 1).
+BAD_LIMITS = [
+    0,
+    -1,
+    -(2**63),
+    1_000_001,
+    2**31,
+    2**64,
+    2.5,
+    2.0,
+    True,
+    "10",
+    "ten",
+    "",
+    [3],
+    {"n": 3},
+]
 
 
 @pytest.mark.parametrize("bad", BAD_LIMITS, ids=repr)

@@ -57,6 +57,7 @@ TokenIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-
 RateLimitField = Annotated[
     int | None,
     Field(
+        strict=True,  # a JSON integer: true, 2.0 or "10" are not a quota (the schema says so)
         ge=1,
         le=MAX_KEY_PER_MINUTE,
         description="Requests per minute for this key; null: the service default "
