@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
@@ -54,12 +54,18 @@ class TokenInfo(BaseModel):
 TokenIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")]
 
 
+def _json_integer(value: object) -> object:
+    """A JSON integer, as the schema says: 1398.0 is one, true and "10" are not (lax
+    validation would take both)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    return value
+
+
+Quota = Annotated[int, Field(ge=1, le=MAX_KEY_PER_MINUTE), BeforeValidator(_json_integer)]
 RateLimitField = Annotated[
-    int | None,
+    Quota | None,
     Field(
-        strict=True,  # a JSON integer: true, 2.0 or "10" are not a quota (the schema says so)
-        ge=1,
-        le=MAX_KEY_PER_MINUTE,
         description="Requests per minute for this key; null: the service default "
         "(RATE_LIMIT_PER_KEY_PER_MINUTE)",
     ),
