@@ -19,10 +19,10 @@ from sqlmodel import Session
 from backend.config import Settings
 from backend.db import repository
 from backend.db.engine import make_engine, watch_engine
-from backend.llm.chat.llm_parser import LLMParser
-from backend.llm.chat.parser import MessageParser, RuleParser
-from backend.llm.chat.reply import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
-from backend.llm.chat.retrieval import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
+from backend.chat.llm_parser import LLMParser
+from backend.chat.parser import MessageParser, RuleParser
+from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
+from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
 from backend.llm.check import VocabularyCache
 from backend.llm.client import LLMClient, build_client
 from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
@@ -31,28 +31,28 @@ from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
 from backend.llm.stats import ExplanationStats
 from backend.observability.metrics import Metrics
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies import default_strategies
 from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.vector_store import COLLECTION
 from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
 from backend.services.analytics import AnalyticsService
 from backend.services.auth import AuthService
-from backend.services.cache import Cache, MemoryCache, RedisCache
-from backend.services.chat import ChatService, DatabaseShoppers
-from backend.services.events import EventStream, InProcessEventStream, RedisEventStream
+from backend.infra.cache import Cache, MemoryCache, RedisCache
+from backend.chat.service import ChatService, DatabaseShoppers
+from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
 from backend.services.experiments import ExperimentService
 from backend.services.health import Warmup
-from backend.services.impressions import ImpressionLogger
-from backend.services.indexing import index_state
+from backend.jobs.impressions import ImpressionLogger
+from backend.jobs.indexing import index_state
 from backend.services.location import LocationService
-from backend.services.outbox import OutboxSweeper
+from backend.infra.outbox import OutboxSweeper
 from backend.services.privacy import PrivacyService
 from backend.services.recommend import RecommendationService
 from backend.services.retrieval import Retrieval, build_retrieval
 from backend.services.segments import SegmentService
 from backend.services.track import TrackingService
-from backend.services.worker import (
+from backend.jobs.worker import (
     EventProcessor,
     InProcessWorker,
     StreamWorkerMonitor,

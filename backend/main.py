@@ -42,7 +42,7 @@ from backend.api.security import authorize
 from backend.components import Components, build_components, warmup_steps
 from backend.config import Settings, get_settings
 from backend.observability.metrics import Metrics
-from backend.recommender.catalog import SnapshotManager
+from backend.recommender.snapshot import SnapshotManager
 from backend.services.health import Warmup
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.experiments.model import ExperimentCreate
-from backend.services.impressions import ImpressionLogger
+from backend.jobs.impressions import ImpressionLogger
 from bench.report import write_section
 from tests.experiments.conftest import build_synthetic_shop
 

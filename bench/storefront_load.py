@@ -399,9 +399,9 @@ def profile(args: argparse.Namespace) -> str:
 PATHS = (  # (label, a file whose frames mark the path), checked in this order
     ("event path (TrackingService, thread pool)", "backend/services/track.py"),
     ("recommend path (RecommendationService, thread pool)", "backend/services/recommend.py"),
-    ("in-process event worker (thread)", "backend/services/worker.py"),
-    ("outbox sweeper (thread)", "backend/services/outbox.py"),
-    ("impression log writer (thread)", "backend/services/impressions.py"),
+    ("in-process event worker (thread)", "backend/jobs/worker.py"),
+    ("outbox sweeper (thread)", "backend/infra/outbox.py"),
+    ("impression log writer (thread)", "backend/jobs/impressions.py"),
     ("snapshot refresh (thread)", "backend/main.py:"),
     ("HTTP: uvicorn, middleware, FastAPI parsing/serialising (event loop)", "uvicorn/"),
 )

@@ -11,9 +11,9 @@ from backend.cli.common import migrated_engine, progress, settings
 
 if TYPE_CHECKING:
     from backend.components import Components
-    from backend.services.indexing import IndexReport
+    from backend.jobs.indexing import IndexReport
     from backend.services.retrieval import Retrieval
-    from backend.services.training import TrainingService
+    from backend.jobs.training import TrainingService
 
 import_app = typer.Typer(help="Import catalogs and interactions from public datasets.")
 

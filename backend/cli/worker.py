@@ -38,9 +38,9 @@ def worker(
 ) -> None:
     """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
     from backend.components import build_components
-    from backend.services.events import RedisEventStream
-    from backend.services.outbox import OutboxSweeper
-    from backend.services.worker import StreamWorker
+    from backend.infra.stream import RedisEventStream
+    from backend.infra.outbox import OutboxSweeper
+    from backend.jobs.worker import StreamWorker
 
     config = settings()
     configure_logging(config)

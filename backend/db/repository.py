@@ -28,7 +28,7 @@ from backend.db.models import (
     WorkerCounter,
     as_utc,
 )
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from sqlmodel import Session, SQLModel, col, select
 
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, Product, User, as_utc
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
 
 

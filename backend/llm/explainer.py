@@ -30,7 +30,7 @@ from backend.llm.facts import FactSheet, build_facts
 from backend.llm.partial_json import finished_parts
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence
 from backend.text import slug as slugify
 

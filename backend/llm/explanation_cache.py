@@ -21,7 +21,7 @@ from backend.llm.explainer import (
     ExplanationRequest,
     LLMExplainer,
 )
-from backend.services.cache import Cache, explanations_key
+from backend.infra.cache import Cache, explanations_key
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence
 from backend.text import NUMBER, NUMBER_WORDS, slug, stems
 

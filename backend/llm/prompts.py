@@ -237,7 +237,7 @@ KNOWN_VARIABLES: dict[str, TemplateVariables] = {
     "llm_explanation.j2": _spec("user_name intro reasons", "reasons"),
     "explanation.j2": _spec("user_name summary items", "items"),
     "user_summary.j2": _spec("purchased viewed carted wishlisted categories searches"),
-    # The shopping assistant (backend/llm/chat, services/chat.py).
+    # The shopping assistant (backend/chat).
     "chat_parse_system.j2": _spec("schema categories colours tags brands", "schema"),
     "chat_parse_user.j2": _spec("message shown_count", "message"),
     "chat_reason.j2": _spec("name category price in_stock evidence filters"),

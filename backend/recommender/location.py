@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from backend.recommender.catalog import CatalogSnapshot, FloatArray
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray
 
 EARTH_RADIUS_KM = 6371.0088  # the mean Earth radius (IUGG)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 
 # How much one interaction says about a user's taste, relative to a view.
 DEFAULT_ACTION_WEIGHTS: Mapping[str, float] = {

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, InteractionRecord
 
 FloatMatrix = npt.NDArray[np.float64]

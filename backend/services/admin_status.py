@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from backend.db.models import IndexState, Interaction, ModelVersion, Product, User
 from backend.errors import NotFoundError
-from backend.recommender.catalog import SnapshotManager
+from backend.recommender.snapshot import SnapshotManager
 
 
 class CatalogCounts(BaseModel):

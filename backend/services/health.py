@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
 from backend.observability.dependencies import DependencyMonitor
-from backend.recommender.catalog import SnapshotManager
-from backend.services.cache import Cache
-from backend.services.events import StreamStatus
+from backend.recommender.snapshot import SnapshotManager
+from backend.infra.cache import Cache
+from backend.infra.stream import StreamStatus
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from backend.db.engine import session_scope
 from backend.db.models import User
 from backend.errors import NotFoundError
 from backend.recommender.strategies.base import LocationHint
-from backend.services.cache import Cache, invalidate_user
+from backend.infra.cache import Cache, invalidate_user
 
 
 class LocationIn(BaseModel):

@@ -24,7 +24,7 @@ from backend.db.models import (
     utcnow,
 )
 from backend.errors import NotFoundError
-from backend.services.cache import Cache, invalidate_user
+from backend.infra.cache import Cache, invalidate_user
 
 
 class UserExport(BaseModel):

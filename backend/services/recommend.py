@@ -17,7 +17,7 @@ from backend.errors import InvalidInputError, NotFoundError
 from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
 from backend.llm.prompts import PromptLibrary
 from backend.observability.metrics import Metrics
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, weighted_profile
 from backend.recommender.strategies import (
@@ -26,12 +26,12 @@ from backend.recommender.strategies import (
     RecommendRequest,
     Strategy,
 )
-from backend.services.cache import Cache, recommendations_key
+from backend.infra.cache import Cache, recommendations_key
 from backend.services.schemas import RecommendationResult, RecommendedProduct
 
 if TYPE_CHECKING:
     from backend.services.experiments import Arm, ExperimentService
-    from backend.services.impressions import ImpressionLogger
+    from backend.jobs.impressions import ImpressionLogger
     from backend.services.location import LocationService
     from backend.services.segments import SegmentService
 

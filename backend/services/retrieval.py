@@ -15,17 +15,17 @@ from sqlalchemy.engine import Engine
 
 from backend.config import Settings
 from backend.observability.dependencies import DependencyMonitor
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.cf import CFParams, ModelStore
 from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
-from backend.recommender.strategies.hybrid import BlendConfig
+from backend.recommender.strategies.blend import BlendConfig
 from backend.recommender.strategies.sources import reduced_embeddings
 from backend.recommender.vector_store import VectorStore, VectorStoreError
 from backend.services.catalog import CatalogService
-from backend.services.events import StreamStatus
-from backend.services.indexing import Indexer, index_state
+from backend.infra.stream import StreamStatus
+from backend.jobs.indexing import Indexer, index_state
 from backend.services.search import SearchService
-from backend.services.training import TrainingService
+from backend.jobs.training import TrainingService
 
 log = logging.getLogger(__name__)
 

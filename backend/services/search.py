@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.errors import NotFoundError
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.embedder import Embedder
 from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.vector_store import VectorStore, VectorStoreError

@@ -5,7 +5,7 @@ event, its side effects (views, cart, wishlist) and the profile updates are writ
 transaction: a batch is stored whole or not at all, never half. Caches are invalidated and
 the stream is told only after the commit; an outbox row per event, written in the same
 transaction, makes sure the stream hears of it even if this process dies before telling it
-(``services.outbox``).
+(``infra.outbox``).
 
 An ``event_id`` is the sender's idempotency key, unique per sender (``source``: the key,
 the shopper, the staff member; see ``Principal.identity``), so one caller can never make
@@ -33,11 +33,11 @@ from backend.db.engine import session_scope
 from backend.db.models import Action, Interaction, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError
 from backend.observability.metrics import Metrics
-from backend.recommender.catalog import SnapshotManager
+from backend.recommender.snapshot import SnapshotManager
 from backend.security.text import SafeText
-from backend.services.cache import Cache, invalidate_user
-from backend.services.events import EventStream
-from backend.services.outbox import stream_event
+from backend.infra.cache import Cache, invalidate_user
+from backend.infra.stream import EventStream
+from backend.infra.outbox import stream_event
 from backend.services.profiles import update_profiles
 
 log = logging.getLogger(__name__)

@@ -13,8 +13,8 @@ import pytest
 
 from backend.db.engine import session_scope
 from backend.db.models import Interaction
-from backend.services.events import InProcessEventStream
-from backend.services.worker import EventProcessor
+from backend.infra.stream import InProcessEventStream
+from backend.jobs.worker import EventProcessor
 from tests.factories import make_event, make_user
 
 

@@ -17,12 +17,12 @@ from backend.config import PROJECT_ROOT
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.seed import load_seed
-from backend.llm.chat.retrieval import ChatRetriever, KeywordRanker
-from backend.llm.chat.vocabulary import ChatVocabulary
+from backend.chat.ranking import ChatRetriever, KeywordRanker
+from backend.chat.vocabulary import ChatVocabulary
 from backend.llm.prompts import PromptLibrary
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
-from backend.services.cache import MemoryCache
-from backend.services.chat import ChatRequest, ChatResponse, ChatService, DatabaseShoppers
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
+from backend.infra.cache import MemoryCache
+from backend.chat.service import ChatRequest, ChatResponse, ChatService, DatabaseShoppers
 
 
 @pytest.fixture(scope="session")

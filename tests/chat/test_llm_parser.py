@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import pytest
 
 from backend.config import PROJECT_ROOT
-from backend.llm.chat.llm_parser import LLMParser
-from backend.llm.chat.parser import RuleParser
-from backend.llm.chat.vocabulary import ChatVocabulary
+from backend.chat.llm_parser import LLMParser
+from backend.chat.parser import RuleParser
+from backend.chat.vocabulary import ChatVocabulary
 from backend.llm.client import ChatMessage, Completion, LLMTimeout, Tool
 from backend.llm.prompts import PromptLibrary
 

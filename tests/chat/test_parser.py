@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from backend.llm.chat.parser import MAX_PARSE_CHARS, RuleParser
-from backend.llm.chat.vocabulary import ChatVocabulary
+from backend.chat.parser import MAX_PARSE_CHARS, RuleParser
+from backend.chat.vocabulary import ChatVocabulary
 
 PARSER = RuleParser()
 

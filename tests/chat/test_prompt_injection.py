@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from backend.components import Components
-from backend.llm.chat.reply import CHAT_REPLY_PROMPTS, LLMReplies
+from backend.chat.replies import CHAT_REPLY_PROMPTS, LLMReplies
 from backend.llm.client import ChatMessage
 from backend.llm.explainer import CheckedWriter
 from backend.main import create_app

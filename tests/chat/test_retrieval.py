@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from backend.llm.chat.retrieval import KeywordRanker, SemanticRanker
-from backend.recommender.catalog import CatalogSnapshot
+from backend.chat.ranking import KeywordRanker, SemanticRanker
+from backend.recommender.snapshot import CatalogSnapshot
 from tests.recommender.conftest import CATALOG, EARBUDS, HEADPHONES, SKILLET
 
 

@@ -16,17 +16,17 @@ from sqlmodel import Session
 
 from backend.components import Components
 from backend.db import repository
-from backend.llm.chat.retrieval import (
+from backend.chat.ranking import (
     ChatRetriever,
     KeywordRanker,
     RetrievalRequest,
     SemanticRanker,
     TextRanker,
 )
-from backend.llm.chat.state import ChatFilters, SimilarTo
-from backend.llm.chat.vocabulary import ChatVocabulary
+from backend.chat.state import ChatFilters, SimilarTo
+from backend.chat.vocabulary import ChatVocabulary
 from backend.main import create_app
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord, weighted_profile
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder

@@ -11,11 +11,11 @@ from sqlmodel import Session, select
 from backend.config import PROJECT_ROOT
 from backend.db.models import User
 from backend.errors import InvalidInputError, NotFoundError
-from backend.llm.chat.retrieval import ChatRetriever, KeywordRanker
+from backend.chat.ranking import ChatRetriever, KeywordRanker
 from backend.llm.prompts import PromptLibrary
-from backend.recommender.catalog import SnapshotManager
-from backend.services.cache import MemoryCache
-from backend.services.chat import (
+from backend.recommender.snapshot import SnapshotManager
+from backend.infra.cache import MemoryCache
+from backend.chat.service import (
     ChatRequest,
     ChatService,
     DatabaseShoppers,

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from backend.db.models import RecAnalytics, User
-from backend.services.impressions import ImpressionLogger, evidence_check_outcome
+from backend.jobs.impressions import ImpressionLogger, evidence_check_outcome
 
 
 def rows(db):

@@ -12,8 +12,8 @@ import threading
 
 from backend.components import build_components
 from backend.config import load_settings
-from backend.services.events import RedisEventStream
-from backend.services.worker import EventProcessor, StreamWorker
+from backend.infra.stream import RedisEventStream
+from backend.jobs.worker import EventProcessor, StreamWorker
 
 
 def main() -> None:

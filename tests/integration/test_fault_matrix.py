@@ -38,7 +38,7 @@ from backend.db.models import Interaction
 from backend.main import create_app
 from backend.observability import deadline
 from backend.recommender.vector_store import VectorStore
-from backend.services.indexing import Indexer
+from backend.jobs.indexing import Indexer
 from tests.conftest import POSTGRES_URL
 from tests.factories import Shop, build_shop
 from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings, wait_for

@@ -18,9 +18,9 @@ from sqlmodel import Session, col, select
 from backend.components import build_components
 from backend.db.models import ProcessedEvent
 from backend.main import create_app
-from backend.services.events import RedisEventStream, StreamEvent
-from backend.services.outbox import OutboxSweeper
-from backend.services.worker import StreamWorker
+from backend.infra.stream import RedisEventStream, StreamEvent
+from backend.infra.outbox import OutboxSweeper
+from backend.jobs.worker import StreamWorker
 from tests.integration.conftest import RedisProcess, redis_settings, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

@@ -17,9 +17,9 @@ from sqlmodel import Session, func, select
 from backend.config import PROJECT_ROOT
 from backend.db.models import Interaction, ProcessedEvent, UserPreferences, UserRecommendation
 from backend.main import create_app
-from backend.services.cache import RedisCache
-from backend.services.events import RedisEventStream
-from backend.services.worker import StreamWorker
+from backend.infra.cache import RedisCache
+from backend.infra.stream import RedisEventStream
+from backend.jobs.worker import StreamWorker
 from tests.api.test_observability import metric
 from tests.integration.conftest import free_port
 

@@ -23,9 +23,9 @@ from backend.db.models import (
     UserPreferences,
     UserRecommendation,
 )
-from backend.services.events import RedisEventStream
-from backend.services.outbox import OutboxSweeper
-from backend.services.worker import BOUGHT_TOGETHER, StreamWorker
+from backend.infra.stream import RedisEventStream
+from backend.infra.outbox import OutboxSweeper
+from backend.jobs.worker import BOUGHT_TOGETHER, StreamWorker
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

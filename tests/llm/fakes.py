@@ -18,7 +18,7 @@ from backend.llm.client import (
     Tool,
 )
 from backend.llm.explainer import ExplainedItem, ExplanationRequest
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 
 Response = str | LLMError | Callable[[Sequence[ChatMessage]], str]

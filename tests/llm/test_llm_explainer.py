@@ -31,7 +31,7 @@ from backend.llm.explainer import (
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.services.cache import MemoryCache, explanations_key
+from backend.infra.cache import MemoryCache, explanations_key
 from tests.llm.fakes import (
     EARBUDS,
     GOOD_REASONS,

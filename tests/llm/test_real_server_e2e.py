@@ -26,7 +26,7 @@ from sqlalchemy.engine import Engine
 
 from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
-from backend.llm.chat.llm_parser import FILTER_TOOL, LLMFilters
+from backend.chat.llm_parser import FILTER_TOOL, LLMFilters
 from backend.llm.client import ChatMessage, OpenAIChatClient, RetryPolicy, Tool
 from backend.main import create_app
 from tests.api.test_observability import metric

@@ -11,7 +11,7 @@ import pytest
 from backend.config import PROJECT_ROOT
 from backend.llm.explainer import ExplainedItem, ExplanationRequest, TemplateExplainer
 from backend.llm.prompts import PromptError, PromptLibrary
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 
 

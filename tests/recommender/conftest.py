@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

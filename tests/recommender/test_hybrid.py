@@ -105,7 +105,7 @@ def test_large_catalogs_scan_a_reduced_matrix_and_rescore_exactly(monkeypatch):
 
     import numpy as np
 
-    from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+    from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
     from backend.recommender.strategies import sources
 
     rng = np.random.default_rng(5)

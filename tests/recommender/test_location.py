@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.location import distances_km, proximity
 from backend.recommender.strategies import BlendConfig, BlendStrategy
 from backend.recommender.strategies.base import LocationHint, RecommendRequest

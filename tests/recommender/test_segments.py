@@ -8,7 +8,7 @@ import uuid
 import numpy as np
 import pytest
 
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.segments import (
     FeatureSpec,
     UserActivity,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 
 from .conftest import CATALOG, DESK_LAMP, POPULARITY
 

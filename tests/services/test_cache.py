@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from backend.services.cache import (
+from backend.infra.cache import (
     MemoryCache,
     RedisCache,
     invalidate_user,

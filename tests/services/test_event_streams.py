@@ -11,7 +11,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from backend.services.events import (
+from backend.infra.stream import (
     Delivery,
     InProcessEventStream,
     RedisEventStream,

@@ -11,9 +11,9 @@ from sqlmodel import Session, func, select
 
 from backend.db import repository
 from backend.db.models import ProcessedEvent
-from backend.services.cache import MemoryCache
-from backend.services.events import InProcessEventStream, StreamEvent
-from backend.services.outbox import OutboxSweeper
+from backend.infra.cache import MemoryCache
+from backend.infra.stream import InProcessEventStream, StreamEvent
+from backend.infra.outbox import OutboxSweeper
 from backend.services.track import TrackingService
 
 

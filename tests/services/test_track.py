@@ -11,7 +11,7 @@ from sqlmodel import Session, func, select
 from backend.db import repository
 from backend.db.models import CartItem, Interaction, Product, UserPreferences
 from backend.errors import InvalidInputError
-from backend.services.cache import recommendations_key
+from backend.infra.cache import recommendations_key
 from backend.services.track import MAX_BATCH, EventIn
 
 

@@ -9,8 +9,8 @@ from sqlmodel import Session, func, select
 
 from backend.db import repository
 from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
-from backend.services.events import InProcessEventStream
-from backend.services.worker import BOUGHT_TOGETHER, EventProcessor, InProcessWorker
+from backend.infra.stream import InProcessEventStream
+from backend.jobs.worker import BOUGHT_TOGETHER, EventProcessor, InProcessWorker
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
 

@@ -1,4 +1,4 @@
-"""``POST /chat``: one turn of the shopping assistant (HTTP only; the work is in services.chat).
+"""``POST /chat``: one turn of the shopping assistant (HTTP only; the work is in chat.service).
 
 The body carries a ``message``, and/or ``remove_filter`` (``{"field": "colours", "value":
 "red"}``: drop one understood filter, as the UI's chips do) and/or ``feedback``
@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ComponentsDep
 from backend.api.security import PrincipalDep
-from backend.services.chat import ChatRequest, ChatResponse
+from backend.chat.service import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 

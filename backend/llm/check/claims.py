@@ -28,7 +28,7 @@ from backend.llm.check.result import (
 from backend.llm.check.style import INTRO_STEMS, STYLE_PHRASES, STYLE_STEMS
 from backend.llm.check.vocabulary import CheckVocabulary, Phrase, phrase
 from backend.llm.facts import ACTION_GROUP, Fact, numbers_in
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from backend.text import stem, stems
 
 Flag = Callable[[str, str, str | None, str | None], None]  # code, detail, product, span

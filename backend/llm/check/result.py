@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence
 
 NOT_JSON = "not_json"

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.text import stem, stems, words
 
 Phrase = tuple[str, ...]

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 
 ROOT_CATEGORY = "Industrial & Scientific"
 _WORD = re.compile(r"[a-z0-9]+")

@@ -23,7 +23,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from backend.recommender import sequential
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.cf import (
     CFParams,
     ModelStore,

@@ -14,7 +14,7 @@ from backend.recommender.strategies.base import (
 )
 from backend.recommender.strategies.ease import ease_strategy
 from backend.recommender.strategies.embedding import embedding_strategy
-from backend.recommender.strategies.hybrid import BlendConfig, BlendStrategy
+from backend.recommender.strategies.blend import BlendConfig, BlendStrategy
 from backend.recommender.strategies.itemknn import itemknn_strategy
 from backend.recommender.strategies.popularity import PopularityStrategy
 from backend.recommender.strategies.rules import RulesStrategy

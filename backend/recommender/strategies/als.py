@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.recommender.cf import ModelStore
-from backend.recommender.strategies.hybrid import BlendConfig, BlendStrategy
+from backend.recommender.strategies.blend import BlendConfig, BlendStrategy
 
 
 def als_strategy(models: ModelStore, *, recency_decay: float = 1.0) -> BlendStrategy:

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.recommender.strategies.hybrid import BlendConfig, BlendStrategy
+from backend.recommender.strategies.blend import BlendConfig, BlendStrategy
 
 
 def embedding_strategy(*, recency_decay: float = 0.7) -> BlendStrategy:

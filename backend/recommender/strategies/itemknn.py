@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from backend.recommender.cf import ModelStore
-from backend.recommender.strategies.hybrid import BlendConfig, BlendStrategy
+from backend.recommender.strategies.blend import BlendConfig, BlendStrategy
 
 
 def itemknn_strategy(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import blocked_mask, popularity_fill
 

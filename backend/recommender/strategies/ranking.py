@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.evidence import (
     Evidence,
     Nearby,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.profile import frequency_profile
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (

@@ -15,7 +15,7 @@ from typing import Any
 
 from backend.llm.check import CheckLimits, CheckResult, CheckVocabulary, check_answer
 from backend.llm.explainer import REASON_WORDS
-from backend.recommender.catalog import ProductRecord
+from backend.recommender.snapshot import ProductRecord
 from tests.llm.corpora.generate import HERE, products, request_of
 
 

@@ -26,7 +26,7 @@ from backend.config import PROJECT_ROOT
 from backend.db.seed import seed_engine_data
 from backend.llm.explainer import REASON_WORDS, ExplainedItem, ExplanationRequest
 from backend.llm.facts import Fact, ProductFacts
-from backend.recommender.catalog import CatalogSnapshot, ProductRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.cf import ModelStore, user_items_matrix
 from backend.recommender.embedder import product_text
 from backend.recommender.profile import InteractionRecord
@@ -36,7 +36,7 @@ from backend.recommender.strategies import (
     RulesStrategy,
     WeightedStrategy,
 )
-from backend.recommender.strategies.hybrid import hybrid
+from backend.recommender.strategies.blend import hybrid
 from tests.llm.corpora import phrases as ph
 from tests.recommender.fakes import FakeEmbedder
 

@@ -18,9 +18,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backend.llm.chat.parser import INJECTION, MessageParser, clean
-from backend.llm.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate, Sort
-from backend.llm.chat.vocabulary import ChatVocabulary
+from backend.chat.parser import INJECTION, MessageParser, clean
+from backend.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate, Sort
+from backend.chat.vocabulary import ChatVocabulary
 from backend.llm.client import ChatMessage, Completion, LLMError, Tool
 from backend.llm.prompts import PromptLibrary
 

@@ -13,8 +13,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from backend.llm.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate
-from backend.llm.chat.vocabulary import MAX_PHRASE, ChatVocabulary, Term
+from backend.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate
+from backend.chat.vocabulary import MAX_PHRASE, ChatVocabulary, Term
 from backend.text import WORD
 
 MAX_PARSE_CHARS = 500

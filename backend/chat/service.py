@@ -25,10 +25,10 @@ from sqlmodel import Session
 from backend.db import repository
 from backend.db.models import as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
-from backend.llm.chat.parser import MessageParser, RuleParser
-from backend.llm.chat.reply import ChatReplies, Reply, ReplyContext, TemplateReplies
-from backend.llm.chat.retrieval import ChatRetriever, RetrievalRequest, Retrieved
-from backend.llm.chat.state import (
+from backend.chat.parser import MessageParser, RuleParser
+from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateReplies
+from backend.chat.ranking import ChatRetriever, RetrievalRequest, Retrieved
+from backend.chat.state import (
     MAX_SEEN,
     ChatFilters,
     ChatState,
@@ -37,15 +37,15 @@ from backend.llm.chat.state import (
     apply_update,
     remove_filter,
 )
-from backend.llm.chat.vocabulary import VocabularyCache
+from backend.chat.vocabulary import VocabularyCache
 from backend.llm.explainer import ExplainedItem
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.recommender.catalog import CatalogSnapshot, SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
 from backend.security.text import SafeMultilineText, SafeText
-from backend.services.cache import Cache
+from backend.infra.cache import Cache
 
 log = logging.getLogger(__name__)
 

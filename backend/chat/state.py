@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.recommender.catalog import CatalogSnapshot
+from backend.recommender.snapshot import CatalogSnapshot
 
 Sort = Literal["relevance", "price_asc", "price_desc"]
 # Filter fields a shopper can remove one at a time (the UI's chips, ``remove_filter``).

@@ -7,7 +7,7 @@ thread in the API process, so a single machine needs no extra server.
 
 The database is the truth: a stream only carries the news that an interaction was stored,
 so a message lost to an outage costs freshness of derived data, never an event. The outbox
-(``services.outbox``) makes the news itself survive a process dying before it was sent.
+(``infra.outbox``) makes the news itself survive a process dying before it was sent.
 """
 
 from __future__ import annotations

@@ -32,14 +32,14 @@ from backend.db.engine import session_scope
 from backend.db.models import Action, UserRecommendation, as_utc, utcnow
 from backend.observability.metrics import Metrics
 from backend.recommender.profile import InteractionRecord
-from backend.services.events import (
+from backend.infra.stream import (
     Delivery,
     InProcessEventStream,
     RedisEventStream,
     StreamEvent,
     StreamStatus,
 )
-from backend.services.outbox import OutboxSweeper
+from backend.infra.outbox import OutboxSweeper
 from backend.services.recommend import HISTORY_LIMIT, RecommendationService
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from backend.llm.chat.state import ChatFilters
-from backend.llm.chat.vocabulary import ChatVocabulary, singular
-from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
+from backend.chat.state import ChatFilters
+from backend.chat.vocabulary import ChatVocabulary, singular
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.embedder import Embedder
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 from backend.recommender.profile import UserProfile

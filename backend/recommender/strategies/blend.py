@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.catalog import CatalogSnapshot, FloatArray, IntArray
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, ModelStore
 from backend.recommender.evidence import (
     CoInteraction,

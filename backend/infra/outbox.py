@@ -26,7 +26,7 @@ from sqlmodel import Session, col, select
 from backend.db import repository
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, ProcessedEvent, as_utc, utcnow
-from backend.services.events import EventStream, StreamEvent
+from backend.infra.stream import EventStream, StreamEvent
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Literal
 
 import numpy as np
 
-from backend.recommender.catalog import CatalogSnapshot, IntArray
+from backend.recommender.snapshot import CatalogSnapshot, IntArray
 from backend.text import COLOUR_ALIASES, COLOURS, singular, slug
 from backend.text import words as text_words
 
