@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from backend.components import build_components
+from backend.wiring import build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade

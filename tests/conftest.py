@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.main import create_app
+from backend.wiring import Adapters, Components, build_components, default_adapters
 from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
 
 POSTGRES_URL = os.environ.get(
@@ -89,8 +89,15 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def components(settings: Settings, db: Engine) -> Iterator[Components]:
-    built = build_components(settings)
+def adapters(settings: Settings) -> Adapters:
+    """The external systems the settings name; a test module overrides this fixture to
+    replace one of them (``dataclasses.replace(default_adapters(settings), llm=FakeLLM())``)."""
+    return default_adapters(settings)
+
+
+@pytest.fixture
+def components(settings: Settings, adapters: Adapters, db: Engine) -> Iterator[Components]:
+    built = build_components(settings, adapters)
     yield built
     built.db.dispose()
 

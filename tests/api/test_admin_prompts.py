@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.main import create_app
 from tests.llm.fakes import FakeLLM

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.main import create_app
 from backend.recommender.evaluation.metrics import Metrics
 from backend.recommender.evaluation.report import as_json, markdown

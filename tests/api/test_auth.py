@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from backend.api.policies import policy_for
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.main import create_app
 from backend.security.rate_limit import MemoryRateLimiter
 from tests.factories import Shop

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.llm.explainer import LLMExplainer, answer_max_tokens
 from backend.main import create_app

@@ -91,7 +91,7 @@ def test_the_time_limit_stops_the_render_in_its_own_thread():
 
 
 def test_the_budget_comes_from_settings(tmp_path):
-    from backend.components import build_components
+    from backend.wiring import build_components
 
     config = load_settings(
         _env_file=None, data_dir=tmp_path, prompts_dir=PROJECT_ROOT / "prompts",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from backend.components import snapshot_manager
+from backend.services.snapshots import snapshot_manager
 from backend.config import PROJECT_ROOT
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components
+from backend.wiring import Components
 from backend.main import create_app
 from tests.factories import Shop, build_shop
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components
+from backend.wiring import Components
 from backend.chat.replies import CHAT_REPLY_PROMPTS, LLMReplies
 from backend.llm.client import ChatMessage
 from backend.llm.explainer import CheckedWriter

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from backend.components import Components
+from backend.wiring import Components
 from backend.db import repository
 from backend.chat.ranking import (
     ChatRetriever,

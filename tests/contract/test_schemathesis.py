@@ -22,7 +22,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from backend.components import build_components
+from backend.wiring import build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade

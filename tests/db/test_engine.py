@@ -64,7 +64,7 @@ def test_postgres_statements_are_bounded_by_the_timeout(postgres_url: str) -> No
 
 @pytest.mark.postgres
 def test_only_the_serving_components_bound_their_statements(postgres_url: str, tmp_path) -> None:
-    from backend.components import build_components
+    from backend.wiring import build_components
     from backend.config import load_settings
     from backend.db.migrate import upgrade
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine, session_scope
 from backend.db.migrate import upgrade

@@ -18,7 +18,7 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.db import repository
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade

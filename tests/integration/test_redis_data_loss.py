@@ -15,7 +15,7 @@ import redis
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from backend.components import build_components
+from backend.wiring import build_components
 from backend.db.models import ProcessedEvent
 from backend.main import create_app
 from backend.infra.stream import RedisEventStream, StreamEvent

@@ -9,7 +9,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from backend.components import build_components
+from backend.wiring import build_components
 from backend.main import create_app
 from tests.integration.conftest import redis_settings, wait_for
 

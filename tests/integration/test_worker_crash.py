@@ -134,7 +134,7 @@ def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
 
 DIE_BEFORE_PUBLISH = """
 import os, sys
-from backend.components import build_components
+from backend.wiring import build_components
 from backend.config import load_settings
 
 components = build_components(load_settings(_env_file=None))

@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.main import create_app
 from tests.factories import Shop, build_shop

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import Settings
 from backend.main import create_app
 from tests.factories import Shop, build_shop

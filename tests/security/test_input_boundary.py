@@ -19,7 +19,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from backend.components import Components, build_components
+from backend.wiring import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade

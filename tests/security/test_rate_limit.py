@@ -87,7 +87,7 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from backend.components import Components, build_components  # noqa: E402
+from backend.wiring import Components, build_components  # noqa: E402
 from backend.config import PROJECT_ROOT, load_settings  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402

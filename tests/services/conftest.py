@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from backend.components import snapshot_manager
+from backend.services.snapshots import snapshot_manager
 from backend.recommender.snapshot import SnapshotManager
 from backend.infra.cache import MemoryCache
 from backend.infra.stream import InProcessEventStream
