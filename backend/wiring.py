@@ -181,7 +181,12 @@ class Components:
 
     @property
     def llm_mode(self) -> str:
-        return "template (no OPENAI_API_KEY)" if self.llm is None else "llm"
+        return explanation_mode(self.llm)
+
+
+def explanation_mode(llm: LLMClient | None) -> str:
+    """What writes the explanations, as the service info, /health and the logs say it."""
+    return "template (no OPENAI_API_KEY)" if llm is None else "llm"
 
 
 def build_components(
@@ -336,7 +341,7 @@ def build_components(
             db=db,
             snapshots=snapshots,
             cache=cache,
-            llm=lambda: llm_health(llm, stats, "llm" if llm else "template (no OPENAI_API_KEY)"),
+            llm=lambda: llm_health(llm, stats, explanation_mode(llm)),
             events=stream,
             worker=monitor,
             vectors=VectorHealth(vectors, snapshots, training.store),
@@ -476,4 +481,3 @@ def compile_templates(prompts: PromptLibrary) -> None:
             prompts.render(name)
         except PromptError:
             pass
-

@@ -35,114 +35,115 @@ from backend.services.track import TrackingService
 from backend.wiring import Components
 
 # Every provider is ``async``: FastAPI runs plain ``def`` dependencies in the thread pool,
-# a hop per request for an attribute read.
+# a hop per request for an attribute read. Tests may override one by its function
+# (``app.dependency_overrides[get_tracker]``).
 
 
 def components_of(request: Request) -> Components:
     return request.app.state.components  # type: ignore[no-any-return]
 
 
-async def _settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return components_of(request).settings
 
 
-async def _engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     return components_of(request).db
 
 
-async def _metrics(request: Request) -> Metrics:
+async def get_metrics(request: Request) -> Metrics:
     return components_of(request).metrics
 
 
-async def _snapshots(request: Request) -> SnapshotManager:
+async def get_snapshots(request: Request) -> SnapshotManager:
     return components_of(request).snapshots
 
 
-async def _llm_mode(request: Request) -> str:
+async def get_llm_mode(request: Request) -> str:
     return components_of(request).llm_mode
 
 
-async def _explanation_stats(request: Request) -> ExplanationStats:
+async def get_explanation_stats(request: Request) -> ExplanationStats:
     return components_of(request).explanation_stats
 
 
-async def _recommender(request: Request) -> RecommendationService:
+async def get_recommender(request: Request) -> RecommendationService:
     return components_of(request).recommender
 
 
-async def _tracker(request: Request) -> TrackingService:
+async def get_tracker(request: Request) -> TrackingService:
     return components_of(request).tracker
 
 
-async def _chat(request: Request) -> ChatService:
+async def get_chat(request: Request) -> ChatService:
     return components_of(request).chat
 
 
-async def _search(request: Request) -> SearchService:
+async def get_search(request: Request) -> SearchService:
     return components_of(request).search
 
 
-async def _catalog(request: Request) -> CatalogService:
+async def get_catalog(request: Request) -> CatalogService:
     return components_of(request).catalog
 
 
-async def _auth(request: Request) -> AuthService:
+async def get_auth(request: Request) -> AuthService:
     return components_of(request).auth
 
 
-async def _privacy(request: Request) -> PrivacyService:
+async def get_privacy(request: Request) -> PrivacyService:
     return components_of(request).privacy
 
 
-async def _location(request: Request) -> LocationService:
+async def get_location(request: Request) -> LocationService:
     return components_of(request).location
 
 
-async def _experiments(request: Request) -> ExperimentService:
+async def get_experiments(request: Request) -> ExperimentService:
     return components_of(request).experiments
 
 
-async def _analytics(request: Request) -> AnalyticsService:
+async def get_analytics(request: Request) -> AnalyticsService:
     return components_of(request).analytics
 
 
-async def _segments(request: Request) -> SegmentService:
+async def get_segments(request: Request) -> SegmentService:
     return components_of(request).segments
 
 
-async def _prompt_admin(request: Request) -> PromptAdmin:
+async def get_prompt_admin(request: Request) -> PromptAdmin:
     return components_of(request).prompt_admin
 
 
-async def _health(request: Request) -> HealthCheck:
+async def get_health(request: Request) -> HealthCheck:
     return components_of(request).health
 
 
-async def _warmup(request: Request) -> Warmup | None:
+async def get_warmup(request: Request) -> Warmup | None:
     """The app's warm start (the lifespan's, not a component): None before it began."""
     return getattr(request.app.state, "warmup", None)
 
 
-SettingsDep = Annotated[Settings, Depends(_settings)]
-EngineDep = Annotated[Engine, Depends(_engine)]
-MetricsDep = Annotated[Metrics, Depends(_metrics)]
-SnapshotsDep = Annotated[SnapshotManager, Depends(_snapshots)]
-LLMModeDep = Annotated[str, Depends(_llm_mode)]  # "llm" or why explanations are templates
-ExplanationStatsDep = Annotated[ExplanationStats, Depends(_explanation_stats)]
-RecommenderDep = Annotated[RecommendationService, Depends(_recommender)]
-TrackerDep = Annotated[TrackingService, Depends(_tracker)]
-ChatDep = Annotated[ChatService, Depends(_chat)]
-SearchDep = Annotated[SearchService, Depends(_search)]
-CatalogDep = Annotated[CatalogService, Depends(_catalog)]
-AuthDep = Annotated[AuthService, Depends(_auth)]
-PrivacyDep = Annotated[PrivacyService, Depends(_privacy)]
-LocationDep = Annotated[LocationService, Depends(_location)]
-ExperimentsDep = Annotated[ExperimentService, Depends(_experiments)]
-AnalyticsDep = Annotated[AnalyticsService, Depends(_analytics)]
-SegmentsDep = Annotated[SegmentService, Depends(_segments)]
-PromptAdminDep = Annotated[PromptAdmin, Depends(_prompt_admin)]
-HealthDep = Annotated[HealthCheck, Depends(_health)]
-WarmupDep = Annotated[Warmup | None, Depends(_warmup)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+SnapshotsDep = Annotated[SnapshotManager, Depends(get_snapshots)]
+LLMModeDep = Annotated[str, Depends(get_llm_mode)]  # "llm" or why explanations are templates
+ExplanationStatsDep = Annotated[ExplanationStats, Depends(get_explanation_stats)]
+RecommenderDep = Annotated[RecommendationService, Depends(get_recommender)]
+TrackerDep = Annotated[TrackingService, Depends(get_tracker)]
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+SearchDep = Annotated[SearchService, Depends(get_search)]
+CatalogDep = Annotated[CatalogService, Depends(get_catalog)]
+AuthDep = Annotated[AuthService, Depends(get_auth)]
+PrivacyDep = Annotated[PrivacyService, Depends(get_privacy)]
+LocationDep = Annotated[LocationService, Depends(get_location)]
+ExperimentsDep = Annotated[ExperimentService, Depends(get_experiments)]
+AnalyticsDep = Annotated[AnalyticsService, Depends(get_analytics)]
+SegmentsDep = Annotated[SegmentService, Depends(get_segments)]
+PromptAdminDep = Annotated[PromptAdmin, Depends(get_prompt_admin)]
+HealthDep = Annotated[HealthCheck, Depends(get_health)]
+WarmupDep = Annotated[Warmup | None, Depends(get_warmup)]
 
 
 def get_session(db: EngineDep) -> Iterator[Session]:

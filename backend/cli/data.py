@@ -86,7 +86,9 @@ def index(
 def train() -> None:
     """Train the collaborative models (item-item BM25/cosine, ALS, EASE) and record a version."""
     components = _offline()
-    report = components.training.train_now(reason="cli", progress=lambda step: typer.echo(f"  {step}…"))
+    report = components.training.train_now(
+        reason="cli", progress=lambda step: typer.echo(f"  {step}…")
+    )
     typer.echo(f"trained {report}")
     components.db.dispose()
 

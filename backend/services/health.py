@@ -12,11 +12,11 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
+from backend.infra.cache import Cache
+from backend.infra.stream import StreamStatus
 from backend.observability.dependencies import DependencyMonitor
 from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
-from backend.infra.cache import Cache
-from backend.infra.stream import StreamStatus
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,6 @@ def database_url(tmp_path: Path) -> str:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=database_url,
         snapshot_refresh_seconds=0,

@@ -14,7 +14,7 @@ from backend.api.security import PrincipalDep
 from backend.security.api_keys import Scope
 from backend.security.rate_limit import MAX_KEY_PER_MINUTE
 from backend.security.text import SafeText
-from backend.services.auth import AuthError, IssuedToken, NotAllowedError
+from backend.services.auth import AuthError, NotAllowedError
 
 router = APIRouter(tags=["auth"])
 
@@ -102,16 +102,6 @@ class ApiKeyCreated(BaseModel):
     api_key: str = Field(description="Shown once; store it now, it cannot be read again")
 
 
-def _token(issued: IssuedToken) -> TokenOut:
-    return TokenOut(
-        access_token=issued.access_token,
-        role=issued.role,
-        expires_in=issued.expires_in,
-        token_id=issued.token_id,
-        scopes=list(issued.scopes),
-    )
-
-
 @router.post(
     "/auth/login",
     response_model=TokenOut,
@@ -123,7 +113,7 @@ async def login(body: LoginIn, auth: AuthDep) -> TokenOut:
         issued = await run_in_threadpool(auth.login, body.username, body.password)
     except AuthError as exc:
         raise HTTPException(status_code=401, detail=str(exc)) from exc
-    return _token(issued)
+    return TokenOut.model_validate(issued, from_attributes=True)
 
 
 @router.post(
@@ -157,14 +147,12 @@ def logout(request: Request, principal: PrincipalDep, auth: AuthDep) -> None:
         404: {"description": "No such user"},
     },
 )
-def shopper_session(
-    body: ShopperSessionIn, principal: PrincipalDep, auth: AuthDep
-) -> TokenOut:
+def shopper_session(body: ShopperSessionIn, principal: PrincipalDep, auth: AuthDep) -> TokenOut:
     try:
         issued = auth.shopper_session(body.user_id, minter=principal)
     except NotAllowedError as exc:
         raise HTTPException(status_code=403, detail=str(exc)) from exc
-    return _token(issued)
+    return TokenOut.model_validate(issued, from_attributes=True)
 
 
 @router.delete(
@@ -173,9 +161,7 @@ def shopper_session(
     summary="Revoke a shopper token this key minted (the shopper logged out of the shop)",
     responses={404: {"description": "No such token minted by this key"}},
 )
-def revoke_shopper_session(
-    token_id: TokenIdPath, principal: PrincipalDep, auth: AuthDep
-) -> None:
+def revoke_shopper_session(token_id: TokenIdPath, principal: PrincipalDep, auth: AuthDep) -> None:
     auth.revoke_token(token_id, by=principal)
 
 
@@ -229,9 +215,7 @@ def create_key(body: ApiKeyIn, auth: AuthDep) -> ApiKeyCreated:
     summary="Set a key's own rate limit, or null to fall back to the default",
     responses={404: {"description": "No such key"}},
 )
-def update_key(
-    body: ApiKeyPatch, auth: AuthDep, key_id: Annotated[uuid.UUID, Path()]
-) -> ApiKeyOut:
+def update_key(body: ApiKeyPatch, auth: AuthDep, key_id: Annotated[uuid.UUID, Path()]) -> ApiKeyOut:
     row = auth.set_key_rate_limit(key_id, body.rate_limit_per_minute)
     return ApiKeyOut.model_validate(row, from_attributes=True)
 

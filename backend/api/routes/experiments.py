@@ -43,9 +43,7 @@ async def create(experiments: ExperimentsDep, body: ExperimentCreate) -> Experim
 async def list_experiments(
     experiments: ExperimentsDep, limit: Limit = 20, offset: Offset = 0
 ) -> Page[ExperimentOut]:
-    page = await run_in_threadpool(
-        experiments.list_experiments, limit=limit, offset=offset
-    )
+    page = await run_in_threadpool(experiments.list_experiments, limit=limit, offset=offset)
     return Page[ExperimentOut](items=page.items, total=page.total, limit=limit, offset=offset)
 
 

@@ -12,9 +12,9 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import SearchDep, SnapshotsDep
 from backend.errors import InvalidInputError
+from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.strategies.base import CandidateFilter
 from backend.security.text import SafeText
-from backend.recommender.snapshot import SnapshotManager
 from backend.services.search import Hit
 
 router = APIRouter(tags=["search"])
