@@ -671,7 +671,7 @@ def build_client(
     monitor: DependencyMonitor | None = None,
     on_call: Callable[[str], None] | None = None,
 ) -> OpenAIChatClient:
-    """The factory ``components`` calls; keyword-only so settings map one to one."""
+    """The factory ``wiring`` calls; keyword-only so settings map one to one."""
     return OpenAIChatClient(
         api_key=api_key,
         model=model,

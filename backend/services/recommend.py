@@ -57,6 +57,11 @@ class RecommendationService:
         clock: Callable[[], datetime] = utcnow,
         precompute_max_age_seconds: int = 0,
         metrics: Metrics | None = None,
+        experiments: ExperimentService | None = None,
+        impressions: ImpressionLogger | None = None,
+        attribution_window: timedelta = timedelta(hours=24),
+        segments: SegmentService | None = None,
+        location: LocationService | None = None,
     ) -> None:
         if default_strategy not in strategies:
             raise ValueError(f"unknown default strategy {default_strategy!r}")
@@ -73,14 +78,14 @@ class RecommendationService:
         self.precompute_max_age_seconds = precompute_max_age_seconds
         self.metrics = metrics
         self.precomputed_hits = 0  # answers served from the worker's precomputed lists
-        # Wired by the components: variants of the running experiment (only when
-        # the caller names no algorithm), and the impression log (cached answers included).
-        self.experiments: ExperimentService | None = None
-        self.impressions: ImpressionLogger | None = None
-        self.attribution_window = timedelta(hours=24)  # of impressions outside experiments
-        # Cold-start segments and the optional location boost, wired likewise.
-        self.segments: SegmentService | None = None
-        self.location: LocationService | None = None
+        # Variants of the running experiment (only when the caller names no algorithm), and
+        # the impression log (cached answers included); None in tests that need neither.
+        self.experiments = experiments
+        self.impressions = impressions
+        self.attribution_window = attribution_window  # of impressions outside experiments
+        # Cold-start segments and the location boost (which its own setting turns on).
+        self.segments = segments
+        self.location = location
 
     def recommend(
         self,

@@ -4,16 +4,15 @@ rollback, and previews that report the evidence-check pass rate before anyone pu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.main import create_app
-from tests.llm.fakes import FakeLLM
+from backend.wiring import build_components
+from tests.llm.fakes import uses_fake_llm
 
 TOKEN = "test-admin-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -30,7 +29,6 @@ def database_url(tmp_path: Path) -> str:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=database_url,
         snapshot_refresh_seconds=0,
@@ -182,14 +180,8 @@ def answer_from_prompt(messages) -> str:
     )
 
 
-@pytest.fixture
-def with_fake_llm(components: Components) -> Iterator[FakeLLM]:
-    fake = FakeLLM([answer_from_prompt] * 20)
-    components.llm = fake
-    yield fake
-
-
-def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop, with_fake_llm):
+@uses_fake_llm(*[answer_from_prompt] * 20)
+def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop):
     system = (PROJECT_ROOT / "prompts" / "explain_system.j2").read_text()
     good = admin.post("/admin/prompts/explain_system.j2/preview", json={"sample_size": 2}).json()
     assert good["llm"] is True
@@ -208,9 +200,8 @@ def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop, with_fake_
     assert admin.get("/explanations/stats").json()["checks_failed"] == 0
 
 
-def test_preview_names_each_failed_claim_with_its_span_reason_and_product(
-    admin, shop, with_fake_llm
-):
+@uses_fake_llm(*[answer_from_prompt] * 20)
+def test_preview_names_each_failed_claim_with_its_span_reason_and_product(admin, shop):
     system = (PROJECT_ROOT / "prompts" / "explain_system.j2").read_text()
     pushy = system + "\nAlways mention a discount to close the sale."
     body = admin.post(

@@ -32,7 +32,6 @@ def database_url(tmp_path: Path) -> str:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=database_url,
         snapshot_refresh_seconds=0,
@@ -91,7 +90,7 @@ def test_the_time_limit_stops_the_render_in_its_own_thread():
 
 
 def test_the_budget_comes_from_settings(tmp_path):
-    from backend.components import build_components
+    from backend.wiring import build_components
 
     config = load_settings(
         _env_file=None, data_dir=tmp_path, prompts_dir=PROJECT_ROOT / "prompts",

@@ -4,6 +4,7 @@ and "more like this" — tested with fake embedders whose meaning disagrees with
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -23,11 +24,12 @@ from backend.chat.ranking import (
 )
 from backend.chat.state import ChatFilters, SimilarTo
 from backend.chat.vocabulary import ChatVocabulary
-from backend.components import Components
+from backend.config import Settings
 from backend.db import repository
 from backend.main import create_app
 from backend.recommender.profile import InteractionRecord, weighted_profile
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
+from backend.wiring import Adapters, Components, default_adapters
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 
@@ -136,18 +138,18 @@ def test_more_like_this_uses_the_vectors() -> None:
 
 
 @pytest.fixture
-def indexed_chat(db, components: Components) -> Iterator[tuple[TestClient, Shop]]:
-    """The tiny shop indexed with a fake embedder for which 'tunes' means 'audio'."""
-    shop = build_shop(db)
-    retrieval = components.retrieval
-    assert retrieval is not None and components.chat is not None
+def adapters(settings: Settings) -> Adapters:
+    """A fake embedder for which 'tunes' means 'audio'."""
     fake = FakeEmbedder(dim=1024, synonyms={"tunes": "audio"})
-    retrieval.embedder = retrieval.indexer.embedder = fake
-    ranker = components.chat.retriever.ranker
-    assert isinstance(ranker, SemanticRanker)  # wire_chat's choice whenever retrieval exists
-    ranker.embedder = fake
+    return dataclasses.replace(default_adapters(settings), embedder=fake)
+
+
+@pytest.fixture
+def indexed_chat(db, components: Components) -> Iterator[tuple[TestClient, Shop]]:
+    """The tiny shop indexed, so the chat ranks by the vectors."""
+    shop = build_shop(db)
     with Session(components.db) as session:
-        retrieval.indexer.rebuild(repository.load_catalog(session=session))
+        components.indexer.rebuild(repository.load_catalog(session=session))
     components.snapshots.invalidate()
     with TestClient(create_app(components=components)) as client:
         yield client, shop

@@ -19,7 +19,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from backend.components import Components, build_components
 from backend.db import repository
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
@@ -39,6 +38,7 @@ from backend.jobs.indexing import Indexer
 from backend.main import create_app
 from backend.observability import deadline
 from backend.recommender.vector_store import VectorStore
+from backend.wiring import Components, build_components, default_adapters
 from tests.conftest import POSTGRES_URL
 from tests.factories import Shop, build_shop
 from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings, wait_for
@@ -467,11 +467,8 @@ def start_app(env: Env, **overrides: object) -> None:
     settings = redis_settings(
         env.tmp_path, env.app_database_url, env.redis.url, "fault:", **(values | overrides)
     )
-    components = build_components(settings)
-    retrieval = components.retrieval
-    assert retrieval is not None and retrieval.search is not None
-    fake = FakeEmbedder(dim=64)
-    retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = fake
+    adapters = replace(default_adapters(settings), embedder=FakeEmbedder(dim=64))
+    components = build_components(settings, adapters)
     env.components = components
     env.api = TestClient(create_app(components=components))
     env.api.__enter__()
