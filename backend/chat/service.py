@@ -342,7 +342,7 @@ class ChatService:
             more=turn.more,
             notes=notes,
             items=tuple(
-                ExplainedItem(snapshot.products[hit.index], hit.evidence) for hit in retrieved.hits
+                ExplainedItem(snapshot.products[hit.index], hit.evidence) for hit in retrieved.items
             ),
         )
 
@@ -443,7 +443,7 @@ class ChatService:
     ) -> list[ChatProduct]:
         out: list[ChatProduct] = []
         filter_context = filters.model_dump(mode="json")
-        for position, hit in enumerate(retrieved.hits, start=1):
+        for position, hit in enumerate(retrieved.items, start=1):
             p = snapshot.products[hit.index]
             reason = self.prompts.render(
                 "chat_reason.j2",

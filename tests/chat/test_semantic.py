@@ -14,8 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from backend.components import Components
-from backend.db import repository
 from backend.chat.ranking import (
     ChatRetriever,
     KeywordRanker,
@@ -25,9 +23,11 @@ from backend.chat.ranking import (
 )
 from backend.chat.state import ChatFilters, SimilarTo
 from backend.chat.vocabulary import ChatVocabulary
+from backend.components import Components
+from backend.db import repository
 from backend.main import create_app
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord, weighted_profile
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 
@@ -84,7 +84,7 @@ VECTORS = {
 
 
 def names(snap: CatalogSnapshot, ranker: TextRanker, request: RetrievalRequest) -> list[str]:
-    hits = ChatRetriever(ranker).retrieve(snap, ChatVocabulary.build(snap), request).hits
+    hits = ChatRetriever(ranker).retrieve(snap, ChatVocabulary.build(snap), request).items
     return [snap.products[h.index].name for h in hits]
 
 
@@ -94,7 +94,7 @@ def test_meaning_beats_a_stray_keyword_when_the_catalog_has_vectors() -> None:
     assert names(snap, KeywordRanker(), request)[0] == "Sofa Cover"
     semantic = SemanticRanker(AxisEmbedder())
     assert names(snap, semantic, request)[:2] == ["Cosy Throw", "Sofa Cover"]
-    hits = ChatRetriever(semantic).retrieve(snap, ChatVocabulary.build(snap), request).hits
+    hits = ChatRetriever(semantic).retrieve(snap, ChatVocabulary.build(snap), request).items
     details = {snap.products[h.index].name: h.evidence.sources[0].detail for h in hits[:2]}
     assert details == {
         "Cosy Throw": "close in meaning to what you described",
