@@ -24,7 +24,8 @@ from backend.chat.parser import MessageParser, RuleParser
 from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
 from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
 from backend.llm.check import VocabularyCache
-from backend.llm.client import LLMClient, build_client
+from backend.llm.client import LLMClient
+from backend.llm.openai_client import build_client
 from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompt_store import PromptStore
