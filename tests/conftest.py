@@ -22,6 +22,7 @@ from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.main import create_app
 from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
+from tests.settings import sqlite_url
 
 POSTGRES_URL = os.environ.get(
     "SHOPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -64,7 +65,7 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shopwise.db'}"
+        return sqlite_url(tmp_path)
     return str(request.getfixturevalue("postgres_url"))
 
 
