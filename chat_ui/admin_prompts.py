@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import streamlit as st
 
+from chat_ui import admin_prompts_view as prompt_view
 from chat_ui import admin_view as view
 from chat_ui.admin_client import ApiError, ApiUnavailable
 from chat_ui.admin_sections import DOWN, load
@@ -24,7 +25,7 @@ def prompts(client: Any) -> None:
         "effect at once, and the file in git stays as it was. Check a draft, preview it for "
         "three shoppers next to the version in effect, then save it with a note."
     )
-    st.dataframe(view.prompts_table(prompts), hide_index=True, width="stretch")
+    st.dataframe(prompt_view.prompts_table(prompts), hide_index=True, width="stretch")
     if not prompts:
         return
     names = [p["name"] for p in prompts]
@@ -85,7 +86,7 @@ def _editor(client: Any, name: str, detail: dict[str, Any], may: dict[str, Any])
     result = st.session_state.get("prompt_checks", {}).get(name)
     with side:
         used = result[1].get("variables_used") if result and result[0] == draft else None
-        st.markdown(view.variables_html(detail, used), unsafe_allow_html=True)
+        st.markdown(prompt_view.variables_html(detail, used), unsafe_allow_html=True)
         if draft != detail["source"]:
             st.caption("Unsaved changes.")
     if not edit.get("allowed"):
@@ -134,8 +135,8 @@ def _show_check(draft: str, result: dict[str, Any]) -> None:
         icon=":material/error:",
     )
     for problem in problems:
-        st.markdown(f"- {view.problem_text(problem)}")
-    st.markdown(view.annotated_source(draft, problems), unsafe_allow_html=True)
+        st.markdown(f"- {prompt_view.problem_text(problem)}")
+    st.markdown(prompt_view.annotated_source(draft, problems), unsafe_allow_html=True)
 
 
 def _shopper_picker(client: Any, name: str) -> None:
@@ -174,14 +175,14 @@ def _side_by_side(name: str, previews: dict[str, Any]) -> None:
         for cell, (label, result) in zip(cells, pairs, strict=True):
             cell.markdown(
                 view.kpi(f"{label}: pass rate", view.percent(result.get("pass_rate"), 0),
-                         view.checked_share(result)), unsafe_allow_html=True,
+                         prompt_view.checked_share(result)), unsafe_allow_html=True,
             )  # fmt: skip
     else:
         st.caption(
             "No LLM is configured (OPENAI_API_KEY), so the preview shows the rendered text only; "
             "with one, each shopper's LLM answer and its evidence check appear here too."
         )
-    part = view.PREVIEW_PART.get(name)
+    part = prompt_view.PREVIEW_PART.get(name)
     if part is None:
         st.caption(
             f"{name} is not part of the recommendation explanation this preview renders; "
@@ -211,17 +212,17 @@ def _sample(sample: dict[str, Any], part: str | None) -> None:
         for key, text in rendered.items():
             st.code(f"[{key}]\n{text}", language=None, wrap_lines=True)
     if sample.get("explanation"):
-        st.markdown(f"LLM answer {view.check_badge(sample)}", unsafe_allow_html=True)
+        st.markdown(f"LLM answer {prompt_view.check_badge(sample)}", unsafe_allow_html=True)
         passed = sample.get("explanation_source") == "llm"
         refused = [] if passed else sample.get("llm_answers") or []
         for attempt, answer in enumerate(refused, start=1):
             # The model's own text, refused: shown as code, never rendered as markdown.
             st.code(f"[attempt {attempt}]\n{answer}", language=None, wrap_lines=True)
-        fallback = view.fallback_text(sample)
+        fallback = prompt_view.fallback_text(sample)
         if fallback:
             st.caption(fallback)
         st.markdown(f"> {sample['explanation']}")
-        failures = view.claim_failures(sample)
+        failures = prompt_view.claim_failures(sample)
         if failures:
             st.markdown("Failed claims:\n" + "\n".join(f"- {f}" for f in failures))
 
@@ -274,14 +275,18 @@ def _history(
     if not versions:
         st.caption("Only the file version exists: nobody has edited this template yet.")
     else:
-        st.dataframe(view.versions_table(versions, file_source), hide_index=True, width="stretch")
+        st.dataframe(
+            prompt_view.versions_table(versions, file_source), hide_index=True, width="stretch"
+        )
     current = detail["source"]
-    choices = {f"v{v['version']}": view.version_text(v, file_source) for v in versions}
+    choices = {f"v{v['version']}": prompt_view.version_text(v, file_source) for v in versions}
     choices["the file (v0)"] = file_source
     in_effect = next((f"v{v['version']}" for v in versions if v.get("in_effect")), None)
     others = [c for c in choices if c != in_effect] or list(choices)
     which = st.selectbox("Compare with the version in effect", others, key=f"diff-{name}")
-    diff = view.diff_text(choices[which], current, which, f"in effect ({in_effect or 'file'})")
+    diff = prompt_view.diff_text(
+        choices[which], current, which, f"in effect ({in_effect or 'file'})"
+    )
     if diff:
         st.code(diff, language="diff")
     else:
@@ -404,7 +409,9 @@ def _preview(result: dict[str, Any]) -> None:
     if result.get("llm"):
         cells[0].markdown(
             view.kpi(
-                "Pass rate", view.percent(result.get("pass_rate"), 0), view.checked_share(result)
+                "Pass rate",
+                view.percent(result.get("pass_rate"), 0),
+                prompt_view.checked_share(result),
             ),
             unsafe_allow_html=True,
         )
@@ -434,7 +441,7 @@ def _preview(result: dict[str, Any]) -> None:
     )
     for sample in samples:
         with st.expander(f"{sample.get('user_name')}", expanded=False):
-            _sample(sample, view.PREVIEW_PART.get(str(result.get("name"))))
+            _sample(sample, prompt_view.PREVIEW_PART.get(str(result.get("name"))))
             for part, text in (sample.get("rendered") or {}).items():
                 st.caption(part)
                 st.code(text, language=None, wrap_lines=True)

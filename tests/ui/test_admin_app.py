@@ -611,7 +611,7 @@ def test_a_refused_experiment_is_explained_not_a_crash() -> None:
 
 
 def test_claim_failures_are_read_from_old_and_new_preview_shapes() -> None:
-    from chat_ui.admin_view import claim_failures
+    from chat_ui.admin_prompts_view import claim_failures
 
     old = {"check_reasons": ["unsupported_number", "unknown_product"], "fallback_reason": "x"}
     assert claim_failures(old) == ["unsupported number", "unknown product"]
@@ -636,7 +636,7 @@ def test_claim_failures_are_read_from_old_and_new_preview_shapes() -> None:
 def test_failed_claims_in_the_apis_own_shape_show_the_words_the_code_and_the_attempt() -> None:
     """The API names the quoted words ``span`` (``FailedClaim``): they must reach the page."""
     from backend.services.prompt_admin import FailedClaim
-    from chat_ui.admin_view import check_badge, claim_failures, fallback_text
+    from chat_ui.admin_prompts_view import check_badge, claim_failures, fallback_text
 
     sample = {
         "explanation_source": "template",
@@ -661,7 +661,7 @@ def test_failed_claims_in_the_apis_own_shape_show_the_words_the_code_and_the_att
 def test_the_pass_rate_says_how_many_samples_it_is_out_of() -> None:
     """Against a slow model, shoppers after the first may get no answer within the request's
     time: the rate is over the answered ones, and the console says how many those are."""
-    from chat_ui.admin_view import checked_share
+    from chat_ui.admin_prompts_view import checked_share
 
     samples = [{"first_check_passed": False}, {"first_check_passed": None}, {}]
     assert checked_share({"samples": samples}).endswith("1 of 3 answered")
