@@ -25,7 +25,7 @@ from tests.factories import Shop, build_shop
 from tests.llm.real_server import RunningServer
 from tests.llm.test_real_server_e2e import MODEL_FAILURES, app_with_llm
 from tests.settings import ADMIN_AUTH, ADMIN_TOKEN
-from tests.ui.test_admin_app import GOOD, FakeAdminClient, edit, sign_in, text_of
+from tests.ui.admin_fake import GOOD, FakeAdminClient, edit, sign_in, text_of
 
 pytestmark = pytest.mark.llm_server
 
