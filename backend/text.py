@@ -24,16 +24,6 @@ COLOURS = frozenset(
     "nude gold".split()
 )
 COLOUR_ALIASES = {"gray": "grey", "golden": "gold", "violet": "purple", "cream": "beige"}
-# Every word that names a colour (shades the catalog has no tag for included): a colour in a
-# reason is a claim about the product, whichever shade it names.
-COLOUR_WORDS = (
-    COLOURS
-    | frozenset(COLOUR_ALIASES)
-    | frozenset(
-        "olive ivory tan teal turquoise charcoal maroon burgundy lavender mint khaki rose copper "
-        "bronze multicolour multicolor matte".split()
-    )
-)
 
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from pydantic import ConfigDict, Field, ValidationError
 
@@ -62,7 +62,7 @@ FILTER_TOOL = Tool(
     description="Record what the shopper asked for, as structured shopping filters.",
     parameters=LLM_SCHEMA,
 )
-_CLEARABLE: frozenset[str] = frozenset(FilterField.__args__)  # type: ignore[attr-defined]
+_CLEARABLE: frozenset[str] = frozenset(get_args(FilterField))
 
 
 class LLMParser:
