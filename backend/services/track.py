@@ -32,12 +32,12 @@ from backend.db import repository
 from backend.db.engine import session_scope
 from backend.db.models import Action, Interaction, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError
+from backend.infra.cache import Cache, invalidate_user
+from backend.infra.outbox import stream_event
+from backend.infra.stream import EventStream
 from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
 from backend.security.text import SafeText
-from backend.infra.cache import Cache, invalidate_user
-from backend.infra.stream import EventStream
-from backend.infra.outbox import stream_event
 from backend.services.profiles import update_profiles
 
 log = logging.getLogger(__name__)
