@@ -60,4 +60,4 @@ class VocabularyCache:
             return self._vocabulary
 
 
-__all__ = ["CheckVocabulary", "Phrase", "VocabularyCache", "phrase", "stems"]
+__all__ = ["CheckVocabulary", "Phrase", "VocabularyCache", "phrase"]
