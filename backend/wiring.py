@@ -30,9 +30,10 @@ from backend.jobs.indexing import Indexer, index_state
 from backend.jobs.training import TrainingService
 from backend.jobs.worker import EventProcessor, InProcessWorker, StreamWorkerMonitor
 from backend.llm.check import VocabularyCache
-from backend.llm.client import LLMClient, build_client
+from backend.llm.client import LLMClient
 from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
+from backend.llm.openai_client import build_client
 from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
 from backend.llm.stats import ExplanationStats

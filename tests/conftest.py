@@ -24,6 +24,7 @@ from backend.main import create_app
 from backend.wiring import Adapters, Components, build_components, default_adapters
 from tests.llm.fakes import FakeLLM
 from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
+from tests.settings import sqlite_url
 
 POSTGRES_URL = os.environ.get(
     "SHOPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -66,7 +67,7 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shopwise.db'}"
+        return sqlite_url(tmp_path)
     return str(request.getfixturevalue("postgres_url"))
 
 

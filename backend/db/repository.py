@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -28,16 +26,8 @@ from backend.db.models import (
     WorkerCounter,
     as_utc,
 )
+from backend.pagination import Page
 from backend.recommender.snapshot import ProductRecord
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Page(Generic[T]):
-    items: list[T]
-    total: int
-
 
 # --- catalog -------------------------------------------------------------------------------
 
@@ -130,7 +120,7 @@ def list_products(
         .limit(limit)
         .offset(offset)
     ).all()
-    return Page(items=list(items), total=int(total))
+    return Page(items=list(items), total=int(total), limit=limit, offset=offset)
 
 
 def _escape_like(text: str) -> str:
@@ -173,7 +163,7 @@ def list_users(*, session: Session, limit: int, offset: int, q: str | None = Non
     items = session.exec(
         select(User).where(*conditions).order_by(col(User.username)).limit(limit).offset(offset)
     ).all()
-    return Page(items=list(items), total=int(total))
+    return Page(items=list(items), total=int(total), limit=limit, offset=offset)
 
 
 def get_user(*, session: Session, user_id: uuid.UUID) -> User | None:

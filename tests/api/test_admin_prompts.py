@@ -13,33 +13,25 @@ from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.main import create_app
 from backend.wiring import build_components
 from tests.llm.fakes import uses_fake_llm
+from tests.settings import ADMIN_AUTH, ADMIN_TOKEN, sqlite_url, with_admin_token
 
-TOKEN = "test-admin-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NEW_EXPLANATION = "Hello {{ user_name }}: {% for item in items %}{{ item.name }}; {% endfor %}"
 
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only here; the prompt store itself is tested on both databases."""
-    return f"sqlite:///{tmp_path / 'shopwise.db'}"
+    return sqlite_url(tmp_path)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        _env_file=None,
-        data_dir=tmp_path,
-        database_url=database_url,
-        snapshot_refresh_seconds=0,
-        prompts_dir=PROJECT_ROOT / "prompts",
-        admin_token=TOKEN,
-    )
+def settings(settings: Settings) -> Settings:
+    return with_admin_token(settings)
 
 
 @pytest.fixture
 def admin(api: TestClient) -> TestClient:
-    api.headers.update(AUTH)
+    api.headers.update(ADMIN_AUTH)
     return api
 
 
@@ -55,14 +47,14 @@ def test_disabled_without_an_admin_token(tmp_path, database_url, db, shop):
             ("PUT", "/admin/prompts/explanation.j2"),
             ("POST", "/admin/prompts/explanation.j2/preview"),
         ]:
-            response = client.request(method, path, headers=AUTH, json={"source": "x"})
+            response = client.request(method, path, headers=ADMIN_AUTH, json={"source": "x"})
             assert response.status_code == 403
             assert "ADMIN_TOKEN" in response.json()["detail"]
     components.db.dispose()
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN_TOKEN}]
 )
 def test_the_token_is_required(api, headers):
     response = api.get("/admin/prompts", headers=headers)
@@ -389,7 +381,7 @@ def test_permissions_follow_the_roles_table(settings, shop):
             "allowed": False,
             "why": "Only admins may start experiments; your role is editor.",
         }
-        admin = client.get("/admin/prompts/permissions", headers=AUTH).json()
+        admin = client.get("/admin/prompts/permissions", headers=ADMIN_AUTH).json()
         assert admin["role"] == "admin"
         assert all(admin[k]["allowed"] for k in ("edit", "rollback", "start_experiment"))
         assert client.get("/admin/prompts/permissions").status_code == 401

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from backend.chat.ranking import ChatRetriever, KeywordRanker
-from backend.chat.service import ChatRequest, ChatResponse, ChatService, DatabaseShoppers
+from backend.chat.schemas import ChatRequest, ChatResponse
+from backend.chat.service import ChatService, DatabaseShoppers
 from backend.chat.vocabulary import ChatVocabulary
 from backend.config import PROJECT_ROOT
 from backend.db.engine import make_engine

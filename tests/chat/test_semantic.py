@@ -86,7 +86,7 @@ VECTORS = {
 
 
 def names(snap: CatalogSnapshot, ranker: TextRanker, request: RetrievalRequest) -> list[str]:
-    hits = ChatRetriever(ranker).retrieve(snap, ChatVocabulary.build(snap), request).hits
+    hits = ChatRetriever(ranker).retrieve(snap, ChatVocabulary.build(snap), request).items
     return [snap.products[h.index].name for h in hits]
 
 
@@ -96,7 +96,7 @@ def test_meaning_beats_a_stray_keyword_when_the_catalog_has_vectors() -> None:
     assert names(snap, KeywordRanker(), request)[0] == "Sofa Cover"
     semantic = SemanticRanker(AxisEmbedder())
     assert names(snap, semantic, request)[:2] == ["Cosy Throw", "Sofa Cover"]
-    hits = ChatRetriever(semantic).retrieve(snap, ChatVocabulary.build(snap), request).hits
+    hits = ChatRetriever(semantic).retrieve(snap, ChatVocabulary.build(snap), request).items
     details = {snap.products[h.index].name: h.evidence.sources[0].detail for h in hits[:2]}
     assert details == {
         "Cosy Throw": "close in meaning to what you described",

@@ -26,7 +26,8 @@ from sqlalchemy.engine import Engine
 
 from backend.chat.llm_parser import FILTER_TOOL, LLMFilters
 from backend.config import PROJECT_ROOT, load_settings
-from backend.llm.client import ChatMessage, OpenAIChatClient, RetryPolicy, Tool
+from backend.llm.client import ChatMessage, Tool
+from backend.llm.openai_client import OpenAIChatClient, RetryPolicy
 from backend.main import create_app
 from backend.wiring import Components, build_components
 from tests.api.test_observability import metric

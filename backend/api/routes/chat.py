@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ChatDep
 from backend.api.security import PrincipalDep
-from backend.chat.service import ChatRequest, ChatResponse
+from backend.chat.schemas import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 
