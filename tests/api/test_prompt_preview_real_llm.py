@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import Engine
 
+from chat_ui import admin_prompts_view
 from chat_ui import admin_view as view
 from tests.factories import Shop, build_shop
 from tests.llm.real_server import RunningServer
@@ -168,7 +169,9 @@ def test_the_console_shows_the_real_answers_badges_and_failed_claims(real_previe
     codes = "\n".join(str(c.value) for c in at.code)
     assert page.count("Draft: pass rate") == 1
     assert view.percent(real_preview["pass_rate"], 0) in page
-    assert escape(view.checked_share(real_preview)) in page  # inside the KPI card's HTML
+    assert (
+        escape(admin_prompts_view.checked_share(real_preview)) in page
+    )  # inside the KPI card's HTML
     for sample in real_preview["samples"]:
         assert f"**{sample['user_name']}**" in page
         assert sample["rendered"]["template_explanation"] in codes  # the draft's rendering
