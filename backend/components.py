@@ -27,6 +27,7 @@ from backend.db.engine import make_engine, watch_engine
 from backend.infra.cache import Cache, MemoryCache, RedisCache
 from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
+from backend.jobs.explanations import ExplanationBackground
 from backend.jobs.impressions import ImpressionLogger
 from backend.jobs.indexing import index_state
 from backend.jobs.worker import (
@@ -96,6 +97,8 @@ class Components:
     vocabulary: VocabularyCache | None = None  # what the evidence check can recognise
     # What loads at start-up before /health/ready says ready; set by the app's lifespan.
     warmup: Warmup | None = None
+    # Explanations written off the request path; filled by ``wire_explanations``.
+    explanations: ExplanationBackground | None = None
 
     @property
     def prompt_store(self) -> PromptStore | None:
@@ -117,6 +120,7 @@ class Components:
             ),
             self.cache,
             self.settings.explanation_cache_ttl_seconds,
+            failure_ttl_seconds=self.settings.explanation_retry_seconds,
         )
 
     @property
@@ -258,7 +262,7 @@ def build_components(
         radius_km=settings.location_radius_km,
         weight=settings.location_boost_weight,
     )
-    return wire_chat(wire_events(wire_llm(components)))
+    return wire_chat(wire_explanations(wire_events(wire_llm(components))))
 
 
 def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
@@ -400,4 +404,68 @@ def wire_llm(components: Components) -> Components:
     explainer = components.explainer_for(components.prompts)
     components.explainer = explainer
     components.recommender.explainer = explainer
+    return components
+
+
+# --- explanations off the request path ------------------------------------------------------
+
+
+def wire_explanations(components: Components) -> Components:
+    """The explanation queue and its workers, when an LLM writes explanations: in memory with
+    ``LLM_CONCURRENCY`` threads of the API, or on Redis Streams read by ``shopwise worker``
+    when REDIS_URL is set. ``GET /recommend`` then never waits for the model, and the event
+    worker has the explanations of shoppers with new events prepared."""
+    from backend.infra.explanation_queue import (
+        PREPARE,
+        ExplanationQueue,
+        InProcessExplanationQueue,
+        RedisExplanationQueue,
+    )
+    from backend.jobs.explanations import (
+        ExplanationJobRunner,
+        ExplanationJobs,
+        ExplanationJobStats,
+        ExplanationWorkers,
+    )
+
+    settings, metrics = components.settings, components.metrics
+    stats = ExplanationJobStats(metrics)
+    components.recommender.on_served = stats.record_served
+    background = components.explanations = ExplanationBackground(stats=stats)
+    if components.llm is None:
+        return components
+    queue: ExplanationQueue
+    if settings.redis_url:
+        queue = RedisExplanationQueue.from_url(
+            settings.redis_url,
+            prefix=settings.redis_key_prefix,
+            max_jobs=settings.explanation_queue_size,
+            key_ttl_seconds=int(settings.explanation_job_max_age_seconds) + 60,
+        )
+    else:
+        queue = InProcessExplanationQueue(max_jobs=settings.explanation_queue_size)
+    jobs = ExplanationJobs(queue, stats)
+    runner = ExplanationJobRunner(
+        recommender=components.recommender,
+        cache=components.cache,
+        stats=stats,
+        max_age_seconds=settings.explanation_job_max_age_seconds,
+    )
+    background.jobs = components.recommender.jobs = jobs
+    background.workers = ExplanationWorkers(
+        queue=queue, runner=runner, concurrency=settings.explanation_concurrency
+    )
+    background.in_process = not settings.redis_url
+    recommender, top_n = components.recommender, settings.default_top_n
+    if components.processor is not None:
+        components.processor.prepare = lambda user_id: recommender.prepare_explanation(
+            user_id, top_n=top_n, priority=PREPARE
+        )
+
+    def gauges() -> None:
+        status = queue.status()
+        metrics.explanation_queue_depth.set(status.depth)
+        metrics.explanation_queue_oldest.set(status.oldest_seconds)
+
+    metrics.on_scrape(gauges)
     return components

@@ -104,6 +104,9 @@ def create_app(
         refresher.start()
         if built.background_worker is not None:  # no Redis: the worker runs in-process
             built.background_worker.start()
+        explainers = built.explanations.workers if built.explanations else None
+        if explainers is not None and built.explanations and built.explanations.in_process:
+            explainers.start()  # with Redis, `shopwise worker` writes the explanations
         built.impressions.start()
         log.info(
             "Shopwise %s ready: database %s, explanations %s",
@@ -121,6 +124,8 @@ def create_app(
             yield
         finally:
             refresher.stop()
+            if explainers is not None:
+                explainers.stop()
             if built.background_worker is not None:
                 built.background_worker.stop()
             built.impressions.stop()  # writes what is still queued

@@ -68,6 +68,7 @@ class EventProcessor:
         on_commit: Callable[[int], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
+        prepare: Callable[[uuid.UUID], object] | None = None,
     ) -> None:
         self.db = db
         self.metrics = metrics
@@ -79,6 +80,9 @@ class EventProcessor:
         self.segment_threshold = segment_threshold
         self.commit_every = max(commit_every, 1)
         self.on_commit = on_commit  # test seam: called after each committed chunk
+        # Queues the explanation of a shopper's new list (when an LLM writes them), so it is
+        # ready before they ask.
+        self.prepare = prepare
         self.clock = clock
         self._retrain_due_logged = False
 
@@ -95,13 +99,24 @@ class EventProcessor:
                 self.on_commit(processed + duplicates + skipped)
         precomputed = 0
         for user_id in dict.fromkeys(e.user_id for e in unique):
-            precomputed += self.precompute(user_id)
+            stored = self.precompute(user_id)
+            precomputed += stored
+            if stored:
+                self._prepare(user_id)
         retrain = self._maybe_retrain(since_retrain) if processed else None
         segments = self._maybe_resegment(processed) if processed else None
         self._measure(unique, processed, duplicates, skipped)
         return ProcessReport(
             len(events), processed, duplicates, skipped, precomputed, retrain, segments
         )
+
+    def _prepare(self, user_id: uuid.UUID) -> None:
+        if self.prepare is None:
+            return
+        try:
+            self.prepare(user_id)
+        except Exception:  # the storefront queues it on the shopper's next visit anyway
+            log.warning("could not queue the explanation for user %s", user_id, exc_info=True)
 
     def _measure(
         self, events: Sequence[StreamEvent], processed: int, duplicates: int, skipped: int

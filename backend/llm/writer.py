@@ -8,6 +8,7 @@ when no answer passes is their business.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -152,6 +153,8 @@ class ExplainOutcome:
     fallback_reason: str | None = None  # set when none did
     max_tokens: list[int] = field(default_factory=list)  # the budget of each attempt
     facts: FactSheet | None = None
+    tokens: int = 0  # completion tokens the server reported, over all attempts
+    model_seconds: float = 0.0  # time spent waiting for the model's answers
 
 
 class CheckedWriter:
@@ -213,9 +216,12 @@ class CheckedWriter:
                     if truncated:  # cut off: the retry gets room for the whole answer
                         budget = min(4096, budget * 2)
                 outcome.max_tokens.append(budget)
+                started = time.perf_counter()
                 completion = self.client.complete(
                     messages, json_mode=True, schema=ANSWER_SCHEMA, max_tokens=budget
                 )
+                outcome.model_seconds += time.perf_counter() - started
+                outcome.tokens += completion.tokens or 0
             except LLMError as exc:
                 log_failure("LLM answer", exc)
                 outcome.fallback_reason = exc.reason

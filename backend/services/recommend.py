@@ -15,7 +15,9 @@ from backend.db import repository
 from backend.db.models import Interaction, User, UserRecommendation, as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache, recommendations_key
+from backend.infra.explanation_queue import ExplanationJob
 from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
+from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
 from backend.observability.metrics import Metrics
 from backend.recommender.evidence import Evidence
@@ -26,6 +28,12 @@ from backend.recommender.strategies import (
     Recommendation,
     RecommendRequest,
     Strategy,
+)
+from backend.services.explanation_choice import (
+    ExplainMode,
+    ExplanationJobs,
+    choose_explanation,
+    stream_path,
 )
 from backend.services.schemas import RecommendationResult, RecommendedProduct
 
@@ -57,6 +65,8 @@ class RecommendationService:
         clock: Callable[[], datetime] = utcnow,
         precompute_max_age_seconds: int = 0,
         metrics: Metrics | None = None,
+        jobs: ExplanationJobs | None = None,
+        on_served: Callable[[str, str], None] | None = None,
     ) -> None:
         if default_strategy not in strategies:
             raise ValueError(f"unknown default strategy {default_strategy!r}")
@@ -81,6 +91,10 @@ class RecommendationService:
         # Cold-start segments and the optional location boost, wired likewise.
         self.segments: SegmentService | None = None
         self.location: LocationService | None = None
+        # The explanation queue (None: no LLM, or explanations are written in the request),
+        # and who counts each answer's explanation source and status.
+        self.jobs = jobs
+        self.on_served = on_served
 
     def recommend(
         self,
@@ -89,8 +103,9 @@ class RecommendationService:
         top_n: int,
         strategy: str | None = None,
         filters: CandidateFilter | None = None,
+        explain: ExplainMode = "auto",
     ) -> RecommendationResult:
-        answer = self._answer(user_id, top_n, strategy, filters)
+        answer = self._answer(user_id, top_n, strategy, filters, explain)
         if isinstance(answer, str):
             return RecommendationResult.model_validate_json(answer)
         return answer
@@ -102,10 +117,11 @@ class RecommendationService:
         top_n: int,
         strategy: str | None = None,
         filters: CandidateFilter | None = None,
+        explain: ExplainMode = "auto",
     ) -> bytes:
         """The same answer as JSON bytes: a cache hit goes out as stored, without being
         parsed into models and serialised again (the hot path of GET /recommend)."""
-        answer = self._answer(user_id, top_n, strategy, filters)
+        answer = self._answer(user_id, top_n, strategy, filters, explain)
         return answer.encode() if isinstance(answer, str) else answer.model_dump_json().encode()
 
     def _answer(
@@ -114,6 +130,7 @@ class RecommendationService:
         top_n: int,
         strategy: str | None,
         filters: CandidateFilter | None,
+        explain: ExplainMode = "auto",
     ) -> str | RecommendationResult:
         """The cached JSON (stored with ``cached: true``) or a freshly computed result."""
         filters = filters or CandidateFilter()
@@ -125,18 +142,32 @@ class RecommendationService:
             field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
         if arm is not None:
             field += f":xp:{arm.tag}"
+        if explain != "auto":
+            field += f":explain:{explain}"
         hit = self.cache.get(key, field)
         self._count("response", hit is not None)
         if hit is not None:
             self._shown(hit, arm)  # the logger parses the JSON off the request path
             self._served(name, "cached")
+            llm = '"explanation_source":"llm"' in hit  # no parsing on the hot path
+            pending = not llm and '"explanation_status":"pending"' in hit
+            status = "ready" if llm else "pending" if pending else "template"
+            self._explained("llm" if llm else "template", status)
             return hit
 
         # Read before the database: an event invalidating the user while we compute makes
         # the version stale, and the list is then not cached (it may predate the event).
         version = self.cache.version(key)
         request, recs, now = self._rank(user_id, name, top_n, filters, arm)
-        explanation = self._explainer(arm).explain(request)
+        explanation, status, cacheable = choose_explanation(
+            self._explainer(arm),
+            request,
+            self.jobs,
+            strategy=strategy,
+            top_n=top_n,
+            filters=filters,
+            explain=explain,
+        )
         result = RecommendationResult(
             user_id=user_id,
             user_name=request.user_name,
@@ -155,18 +186,45 @@ class RecommendationService:
             ],
             llm_explanation=explanation.text,
             explanation_source=explanation.source,
+            explanation_status=status,
+            explanation_stream=(
+                stream_path(user_id, top_n, strategy, filters) if status == "pending" else None
+            ),
             fallback_reason=explanation.fallback_reason,
             user_behavior_summary=request.summary,
             algorithm=name,
             generated_at=now,
             experiment=arm.ref if arm is not None else None,
         )
-        if version is not None:
+        if version is not None and cacheable:
             stored = result.model_copy(update={"cached": True}).model_dump_json()
             self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
         self._shown(result, arm)
         self._served(name, explanation.source)
+        self._explained(explanation.source, status)
         return result
+
+    def _explained(self, source: str, status: str) -> None:
+        if self.on_served is not None:
+            self.on_served(source, status)
+
+    def prepare_explanation(self, user_id: uuid.UUID, *, top_n: int, priority: int) -> str:
+        """Queue the explanation of the user's default list (the event worker, after their
+        events): "queued", "duplicate", "full", or "skipped" without a queue or LLM."""
+        request, explainer = self.explanation_job(user_id, top_n=top_n)
+        if self.jobs is None or not isinstance(explainer, CachedExplainer) or not request.items:
+            return "skipped"
+        if explainer.lookup(request) is not None:
+            return "skipped"
+        job = ExplanationJob(
+            user_id=user_id,
+            strategy="",
+            top_n=top_n,
+            item_ids=tuple(item.product.id for item in request.items),
+            version=explainer.cache_version(),
+            priority=priority,
+        )
+        return self.jobs.submit(job)
 
     def _count(self, cache: str, hit: bool) -> None:
         if self.metrics is not None:
@@ -294,13 +352,19 @@ class RecommendationService:
         return self.explanation_job(user_id, top_n=top_n, strategy=strategy)[0]
 
     def explanation_job(
-        self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
+        self,
+        user_id: uuid.UUID,
+        *,
+        top_n: int,
+        strategy: str | None = None,
+        filters: CandidateFilter | None = None,
     ) -> tuple[ExplanationRequest, Explainer]:
         """The request and the explainer ``recommend`` would use (an experiment variant's
-        pinned prompt included): for callers that explain on their own (the stream)."""
+        pinned prompt included): for callers that explain on their own (the stream, the
+        explanation jobs)."""
         arm = self._arm(user_id, strategy)
         name = self._strategy_name(strategy or (arm.strategy if arm else None))
-        request, _, _ = self._rank(user_id, name, top_n, CandidateFilter(), arm)
+        request, _, _ = self._rank(user_id, name, top_n, filters or CandidateFilter(), arm)
         return request, self._explainer(arm)
 
     def _explainer(self, arm: Arm | None) -> Explainer:
