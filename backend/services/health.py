@@ -54,6 +54,7 @@ def check_health(
     monitor: DependencyMonitor | None = None,
     segments: StatusSource | None = None,
     warmup: Warmup | None = None,
+    explanations: StatusSource | None = None,
 ) -> HealthReport:
     components = {
         "database": _database(db),
@@ -69,7 +70,13 @@ def check_health(
             status=found.status if components["index"].status == "ok" else "degraded",
             detail=f"{components['index'].detail}; {found.detail}",
         )
-    for name, source in (("events", events), ("worker", worker), ("segments", segments)):
+    sources = (
+        ("events", events),
+        ("worker", worker),
+        ("segments", segments),
+        ("explanations", explanations),
+    )
+    for name, source in sources:
         if source is not None:
             components[name] = _source(source)
     if monitor is not None:

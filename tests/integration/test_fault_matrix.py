@@ -156,7 +156,12 @@ class Env:
                 "recommend_fresh",
                 "GET",
                 f"/recommend/{dave}",
-                params={"top_n": 1 + self.calls % 5, "max_price": 1000 + self.calls},
+                # The model within the request (the default would answer pending at once).
+                params={
+                    "top_n": 1 + self.calls % 5,
+                    "max_price": 1000 + self.calls,
+                    "explain": "wait",
+                },
             ),
             "search": self.call("search", "GET", "/search", params={"q": "wireless audio"}),
             "similar": self.call("similar", "GET", f"/products/{products[0].id}/similar"),
@@ -592,7 +597,9 @@ def test_the_llm_gets_only_what_is_left_of_the_request_deadline(env: Env) -> Non
     start_app(env, llm_deadline_seconds=8.0)  # far more than the request's whole budget
     try:
         dave = env.shop.users["dave"].id
-        body = env.call("recommend", "GET", f"/recommend/{dave}").json()
+        body = env.call(
+            "recommend", "GET", f"/recommend/{dave}", params={"explain": "wait"}
+        ).json()
     finally:
         stop_app(env)
     assert body["explanation_source"] == "llm"

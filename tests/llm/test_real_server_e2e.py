@@ -251,7 +251,7 @@ def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(
     llm_server, tmp_path, database_url, shop
 ):
     alice = shop.users["alice"].id
-    params = {"top_n": 2, "algorithm": "weighted"}
+    params = {"top_n": 2, "algorithm": "weighted", "explain": "wait"}
     # Short answers keep the suite's time in bounds: the model writes a few tokens per second
     # under a grammar on a busy machine (the bench measures the default length).
     with app_with_llm(llm_server, tmp_path, database_url, llm_max_tokens=64) as (client, _):
@@ -289,7 +289,9 @@ def test_a_short_llm_deadline_falls_back_to_the_template_in_bounded_time(
         _,
     ):
         started = time.monotonic()
-        body = client.get(f"/recommend/{shop.users['dave'].id}", params={"top_n": 3}).json()
+        body = client.get(
+            f"/recommend/{shop.users['dave'].id}", params={"top_n": 3, "explain": "wait"}
+        ).json()
         elapsed = time.monotonic() - started
     assert (body["explanation_source"], body["fallback_reason"]) == ("template", "llm_timeout")
     assert body["llm_explanation"].startswith("Hi Dave Kim!")

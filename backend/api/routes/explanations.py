@@ -98,7 +98,20 @@ async def explanation_stream_route(
 
 @router.get(
     "/explanations/stats",
-    summary="Explanation counters: evidence checks passed/failed by reason, fallbacks",
+    summary="Explanation counters: evidence checks passed/failed by reason, fallbacks, and "
+    "the background jobs (queue, done and dropped by reason, model speed, LLM share)",
 )
 def explanation_stats(components: ComponentsDep) -> dict[str, Any]:
-    return components.explanation_stats.snapshot()
+    stats = components.explanation_stats.snapshot()
+    background = components.explanations
+    if background is not None:
+        stats["jobs"] = background.stats.snapshot()
+        if background.jobs is not None:
+            queue = background.jobs.queue_status()
+            stats["jobs"]["queue"] = {
+                "backend": queue.backend,
+                "depth": queue.depth,
+                "oldest_seconds": round(queue.oldest_seconds, 3),
+                "refused": queue.refused,
+            }
+    return stats

@@ -24,6 +24,9 @@ def _report(components: ComponentsDep) -> HealthReport:
         monitor=components.metrics.dependencies,
         segments=components.segments,
         warmup=components.warmup,
+        explanations=(
+            components.explanations.jobs if components.explanations is not None else None
+        ),
     )
     levels = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
     for name, component in report.components.items():

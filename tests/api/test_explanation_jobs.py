@@ -1,0 +1,280 @@
+"""Explanations off the request path, with a fake LLM at our interface: ``GET /recommend``
+answers with the template marked pending, a job writes the checked text in the background,
+and the next request carries it; or the template stays, with a counted reason.
+
+The app's own explainer threads are not started here (``in_process = False``): each test runs
+the queued jobs itself, so what ran and in which order is known.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from backend.components import Components, wire_explanations
+from backend.infra.explanation_queue import PREPARE, ExplanationJob
+from backend.jobs.explanations import ExplanationWorkers
+from backend.llm.client import LLMUnavailable
+from tests.api.test_explanation_stream import fitting
+from tests.api.test_observability import metric
+from tests.factories import Shop
+from tests.llm.fakes import FakeLLM
+
+PARAMS = {"top_n": 2, "algorithm": "weighted"}
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the database layer is tested on both elsewhere; this is about the flow."""
+    return f"sqlite:///{tmp_path / 'shopwise.db'}"
+
+
+def with_llm(components: Components, fake: FakeLLM) -> Components:
+    """The wiring of a configured LLM, with the fake in its place and no explainer threads."""
+    components.llm = fake
+    explainer = components.explainer_for(components.prompts)
+    components.explainer = components.recommender.explainer = explainer
+    wire_explanations(components)
+    assert components.explanations is not None and components.explanations.workers
+    components.explanations.in_process = False
+    components.explanations.workers.runner.wait = lambda seconds: False  # no real backoff
+    return components
+
+
+def run_jobs(components: Components) -> list[str]:
+    workers = components.explanations.workers
+    results = []
+    while jobs := workers.queue.take("test", timeout=0.01):
+        for job in jobs:
+            results.append(workers.runner.run(job))
+            workers.queue.done(job)
+    return results
+
+
+def fits(messages) -> str:
+    """An answer that passes the check for any shopper: one plain reason per product."""
+    return fitting(messages).replace("Hi Alice!", "Here are your picks.")
+
+
+def lying(messages) -> str:
+    return fitting(messages).replace("A fine match.", "Now 50% off, only $5!")
+
+
+def url(shop: Shop, name: str = "alice") -> str:
+    return f"/recommend/{shop.users[name].id}"
+
+
+def test_the_storefront_gets_the_template_at_once_then_the_checked_llm_text(api, shop, components):
+    fake = with_llm(components, FakeLLM([fitting])).llm
+    first = api.get(url(shop), params=PARAMS).json()
+    assert (first["explanation_status"], first["explanation_source"]) == ("pending", "template")
+    assert first["llm_explanation"].startswith("Hi Alice Lee!")  # the template
+    assert first["fallback_reason"] is None
+    alice = shop.users["alice"].id
+    assert first["explanation_stream"] == (
+        f"/recommend/{alice}/explanation/stream?top_n=2&algorithm=weighted"
+    )
+    assert fake.history == []  # the model was not asked inside the request
+    assert api.get(url(shop), params=PARAMS).json()["explanation_status"] == "pending"
+
+    assert run_jobs(components) == ["llm"]
+    ready = api.get(url(shop), params=PARAMS).json()
+    assert (ready["explanation_status"], ready["explanation_source"]) == ("ready", "llm")
+    assert ready["llm_explanation"].startswith("Hi Alice!")
+    assert ready["explanation_stream"] is None
+    assert [p["id"] for p in ready["recommended_products"]] == [
+        p["id"] for p in first["recommended_products"]
+    ]
+    assert api.get(url(shop), params=PARAMS).json()["llm_explanation"] == ready["llm_explanation"]
+    assert len(fake.history) == 1  # asked once, for this list
+
+    stats = api.get("/explanations/stats").json()["jobs"]
+    assert stats["submitted"] == {"queued": 1}
+    assert stats["finished"] == {"llm": 1}
+    assert stats["queue"]["depth"] == 0
+    assert stats["served_by_source"] == {"template": 2, "llm": 2}
+    assert stats["llm_share"] == 0.5
+
+
+def test_an_answer_failing_the_check_leaves_the_template_with_its_reason(api, shop, components):
+    fake = with_llm(components, FakeLLM([lying, lying])).llm  # the answer and its retry
+    api.get(url(shop), params=PARAMS)
+    [result] = run_jobs(components)
+    assert result == "template:check_failed:unsupported_number"
+    body = api.get(url(shop), params=PARAMS).json()
+    assert (body["explanation_status"], body["explanation_source"]) == ("template", "template")
+    assert body["fallback_reason"] == "check_failed:unsupported_number"
+    assert "50% off" not in body["llm_explanation"]
+    assert run_jobs(components) == []  # not queued again: the marker holds
+    assert len(fake.history) == 2
+    jobs = api.get("/explanations/stats").json()["jobs"]
+    assert jobs["finished"] == {"check_failed:unsupported_number": 1}
+
+
+def test_a_model_that_is_down_is_retried_then_the_template_stays_with_a_counted_reason(
+    api, shop, components
+):
+    down = [LLMUnavailable("connection refused")] * 3
+    fake = with_llm(components, FakeLLM(down)).llm
+    assert api.get(url(shop), params=PARAMS).json()["explanation_status"] == "pending"
+    assert run_jobs(components) == ["dropped:llm_unavailable"]
+    assert len(fake.history) == 3  # three attempts
+    body = api.get(url(shop), params=PARAMS).json()
+    assert (body["explanation_status"], body["fallback_reason"]) == ("template", "llm_unavailable")
+    assert body["recommended_products"]  # nothing lost: the list and the template are there
+    jobs = api.get("/explanations/stats").json()["jobs"]
+    assert jobs["dropped"] == {"llm_unavailable": 1}
+
+
+def queued_job(components: Components) -> ExplanationJob:
+    queue = components.explanations.workers.queue
+    [job] = queue.take("test", timeout=0.5)
+    queue.done(job)
+    return job
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [({"item_ids": "reversed"}, "stale"),  # another list is shown now
+     ({"version": "an older prompt|model"}, "stale"),  # a prompt edit since
+     ({"created_at": 0.0}, "expired")],  # the shopper is long gone
+)  # fmt: skip
+def test_a_job_that_outlived_its_ranking_is_dropped_without_asking_the_model(
+    api, shop, components, change, reason
+):
+    fake = with_llm(components, FakeLLM()).llm
+    api.get(url(shop), params=PARAMS)
+    job = queued_job(components)
+    if change.get("item_ids") == "reversed":
+        change = {"item_ids": job.item_ids[::-1]}
+    runner = components.explanations.workers.runner
+    assert runner.run(dataclasses.replace(job, **change)) == f"dropped:{reason}"
+    assert fake.history == []
+    assert api.get("/explanations/stats").json()["jobs"]["dropped"] == {reason: 1}
+
+
+def test_an_event_changes_the_ranking_and_a_new_job_is_prepared_for_the_new_list(
+    api, shop, components
+):
+    with_llm(components, FakeLLM([fits]))
+    bob = shop.users["bob"].id
+    before = api.get(url(shop, "bob")).json()
+    old_job = queued_job(components)
+    skillet = shop.products["Cast Iron Skillet"].id
+    response = api.post(
+        "/events", json={"user_id": str(bob), "action": "purchase", "product_id": str(skillet)}
+    )
+    assert response.status_code == 201, response.text
+    components.stream.join()  # the event worker has processed it
+    queue = components.explanations.workers.queue
+    [prepared] = queue.take("test", timeout=0.5)
+    assert prepared.priority == PREPARE and prepared.user_id == bob
+    assert prepared.item_ids != old_job.item_ids  # the purchase moved the list
+    runner = components.explanations.workers.runner
+    assert runner.run(old_job) == "dropped:stale"
+    assert runner.run(prepared) == "llm"
+    queue.done(prepared)
+    after = api.get(url(shop, "bob")).json()
+    assert [p["id"] for p in after["recommended_products"]] != [
+        p["id"] for p in before["recommended_products"]
+    ]
+    assert (after["explanation_status"], after["explanation_source"]) == ("ready", "llm")
+
+
+def test_explain_wait_asks_the_model_in_the_request_and_template_never_does(api, shop, components):
+    fake = with_llm(components, FakeLLM([fitting])).llm
+    template = api.get(url(shop), params={**PARAMS, "explain": "template"}).json()
+    assert (template["explanation_status"], template["fallback_reason"]) == (
+        "template",
+        "template_requested",
+    )
+    assert fake.history == [] and run_jobs(components) == []
+    waited = api.get(url(shop), params={**PARAMS, "explain": "wait"}).json()
+    assert (waited["explanation_status"], waited["explanation_source"]) == ("ready", "llm")
+    assert len(fake.history) == 1
+    # The default now finds the text the waiting request cached.
+    assert api.get(url(shop), params=PARAMS).json()["explanation_status"] == "ready"
+
+
+def test_without_an_llm_the_template_is_final_and_nothing_is_queued(api, shop, components):
+    body = api.get(url(shop), params=PARAMS).json()
+    assert (body["explanation_status"], body["fallback_reason"]) == ("template", "no_api_key")
+    assert body["explanation_stream"] is None
+    assert components.explanations is not None and components.explanations.jobs is None
+    assert "jobs" in api.get("/explanations/stats").json()
+
+
+def test_a_full_queue_serves_the_template_and_the_next_visit_tries_again(api, shop, components):
+    with_llm(components, FakeLLM([fitting]))
+    queue = components.explanations.workers.queue
+    queue.max_jobs = 0
+    body = api.get(url(shop), params=PARAMS).json()
+    assert (body["explanation_status"], body["fallback_reason"]) == ("template", "queue_full")
+    queue.max_jobs = 10
+    assert api.get(url(shop), params=PARAMS).json()["explanation_status"] == "pending"
+    assert run_jobs(components) == ["llm"]
+
+
+def test_metrics_and_health_show_the_queue_jobs_and_the_llm_share(api, shop, components):
+    with_llm(components, FakeLLM([fitting]))
+    api.get(url(shop), params=PARAMS)
+    text = api.get("/metrics").text
+    assert metric(text, "shopwise_explanation_queue_depth") == 1
+    assert metric(text, "shopwise_explanation_jobs_total", stage="submitted", result="queued") == 1
+    run_jobs(components)
+    api.get(url(shop), params=PARAMS)
+    text = api.get("/metrics").text
+    assert metric(text, "shopwise_explanation_queue_depth") == 0
+    assert metric(text, "shopwise_explanation_jobs_total", stage="finished", result="llm") == 1
+    served = "shopwise_explanations_served_total"
+    assert metric(text, served, source="llm", status="ready") == 1
+    assert metric(text, served, source="template", status="pending") == 1
+    health = api.get("/health").json()["components"]["explanations"]
+    assert health["status"] == "ok"
+    assert "in-process queue: 0 job(s)" in health["detail"]
+    assert "50% of answers served with LLM text" in health["detail"]
+
+
+def test_workers_never_ask_the_model_more_often_at_once_than_the_concurrency(api, shop, components):
+    lock, release = threading.Lock(), threading.Event()
+    active = peak = 0
+
+    def slow(messages):
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        release.wait(timeout=30)
+        with lock:
+            active -= 1
+        return fits(messages)
+
+    with_llm(components, FakeLLM([slow, slow, slow]))
+    for name in ("alice", "bob", "dave"):
+        assert api.get(url(shop, name), params=PARAMS).json()["explanation_status"] == "pending"
+    background = components.explanations
+    workers = ExplanationWorkers(
+        queue=background.workers.queue, runner=background.workers.runner, concurrency=2
+    )
+    workers.start()
+    try:
+        deadline = time.monotonic() + 30
+        while active < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert active == 2  # two at once: the limit is reached...
+        release.set()
+        while background.stats.snapshot()["finished"].get("llm", 0) < 3:
+            assert time.monotonic() < deadline, background.stats.snapshot()
+            time.sleep(0.01)
+    finally:
+        release.set()
+        workers.stop()
+    assert peak == 2  # ...and never passed
+    assert all(
+        api.get(url(shop, n), params=PARAMS).json()["explanation_source"] == "llm"
+        for n in ("alice", "bob", "dave")
+    )
