@@ -14,11 +14,13 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
-from backend.components import Components, wire_explanations
-from backend.infra.explanation_queue import PREPARE, ExplanationJob
+from backend.components import Components, build_components, wire_explanations
+from backend.infra.explanation_queue import PREPARE, ExplanationJob, RedisExplanationQueue
 from backend.jobs.explanations import ExplanationWorkers
 from backend.llm.client import LLMUnavailable
+from backend.main import create_app
 from tests.api.test_explanation_stream import fitting
 from tests.api.test_observability import metric
 from tests.factories import Shop
@@ -278,3 +280,25 @@ def test_workers_never_ask_the_model_more_often_at_once_than_the_concurrency(api
         api.get(url(shop, n), params=PARAMS).json()["explanation_source"] == "llm"
         for n in ("alice", "bob", "dave")
     )
+
+
+def test_on_redis_the_job_travels_through_the_stream_to_another_process(
+    settings, shop, redis_url, redis_prefix
+):
+    """With REDIS_URL the API only queues; `shopwise worker` (here: its runner, run by the
+    test) takes the job from the stream, and every API replica then serves the text."""
+    config = settings.model_copy(update={"redis_url": redis_url, "redis_key_prefix": redis_prefix})
+    components = build_components(config)
+    try:
+        with_llm(components, FakeLLM([fits]))
+        queue = components.explanations.workers.queue
+        assert isinstance(queue, RedisExplanationQueue)
+        with TestClient(create_app(components=components)) as api:
+            assert api.get(url(shop), params=PARAMS).json()["explanation_status"] == "pending"
+            assert queue.status().depth == 1
+            assert run_jobs(components) == ["llm"]
+            body = api.get(url(shop), params=PARAMS).json()
+        assert (body["explanation_status"], body["explanation_source"]) == ("ready", "llm")
+        assert queue.status().depth == 0
+    finally:
+        components.db.dispose()
