@@ -16,6 +16,7 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from backend.chat.deferred import BudgetedParser, ChatBudget, DeferredReplies
 from backend.chat.llm_parser import LLMParser
 from backend.chat.parser import MessageParser, RuleParser
 from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
@@ -363,7 +364,15 @@ def wire_chat(components: Components) -> Components:
             templates=CHAT_REPLY_PROMPTS,
             stats=ExplanationStats(components.metrics, surface="chat"),
         )
-        replies = LLMReplies(writer)
+        # Within the chat's budget, or the rules / the template reply and the LLM's later.
+        budget = ChatBudget(
+            budget_seconds=settings.chat_reply_budget_seconds,
+            concurrency=settings.explanation_concurrency,
+        )
+        parser = BudgetedParser(parser, RuleParser(), budget)
+        replies = DeferredReplies(
+            LLMReplies(writer), TemplateReplies(components.prompts), components.cache, budget
+        )
     ranker: TextRanker = KeywordRanker()
     if components.retrieval is not None:  # semantic when the catalog has been indexed
         ranker = SemanticRanker(components.retrieval.embedder, keywords=ranker)

@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     explanation_retry_seconds: float = Field(default=600.0, ge=0)
     # The longest a chat reply waits for the LLM; then the template goes out and the LLM's
     # reply can be fetched when ready.
-    chat_reply_budget_seconds: float = Field(default=2.0, gt=0, le=120)
+    chat_reply_budget_seconds: float = Field(default=2.0, gt=0, le=600)
     # Enables the prompt admin API (``Authorization: Bearer <token>``); off when unset.
     admin_token: SecretStr | None = None
     prompts_dir: Path = PROJECT_ROOT / "prompts"

@@ -140,6 +140,14 @@ class ChatResponse(BaseModel):
         description="Why the template answered although an LLM is configured (no_items, "
         "check_failed:<reason>, bad_json, timeout, …); null otherwise",
     )
+    reply_status: Literal["ready", "pending", "template"] = Field(
+        default="template",
+        description="pending: the template reply went out within the chat's budget while "
+        "the LLM writes; fetch `reply_follow_up` for its checked reply",
+    )
+    reply_follow_up: str | None = Field(
+        default=None, description="While pending: GET this URL for the LLM's reply"
+    )
     parser: Literal["rules", "llm"] = "rules"
     products: list[ChatProduct]
     filters: ChatFilters
@@ -360,6 +368,10 @@ class ChatService:
             reply=reply.text,
             reply_source=reply.source,
             reply_fallback_reason=reply.fallback_reason,
+            reply_status=(
+                "pending" if reply.pending else "ready" if reply.source == "llm" else "template"
+            ),
+            reply_follow_up=f"/chat/replies/{reply.pending}" if reply.pending else None,
             parser=turn.parser,
             products=products,
             filters=state.filters,

@@ -169,6 +169,7 @@ def e2e(
         llm_model="e2e-model",
         llm_deadline_seconds=8,
         llm_max_attempts=2,
+        chat_reply_budget_seconds=60,  # the chat tests here are about the wire, not the wait
     )
     components = build_components(settings)
     with TestClient(create_app(components=components)) as client:

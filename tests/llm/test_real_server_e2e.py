@@ -231,7 +231,10 @@ def test_the_chat_understands_a_message_through_the_real_function_call(
     llm_server, tmp_path, database_url, shop
 ):
     # The default answer length: the call's arguments must fit in it.
-    with app_with_llm(llm_server, tmp_path, database_url, chat_top_n=2) as (client, _):
+    # The chat's budget as long as the model needs: this test is about the function call.
+    with app_with_llm(
+        llm_server, tmp_path, database_url, chat_top_n=2, chat_reply_budget_seconds=2 * DEADLINE
+    ) as (client, _):
         response = client.post("/chat", json={"message": "a gift for a friend under $40"})
     assert response.status_code == 200
     body = response.json()
