@@ -17,7 +17,9 @@ from backend.services.explanations import ExplanationStream, explanation_stream
 
 router = APIRouter(tags=["recommendations"])
 
-_SSE_DOC = """Server-sent events:
+_SSE_DOC = """The explanation of the list `GET /recommend` answers with the same parameters
+(where a pending answer points: the model writes it now, in this request; a checked text
+already cached is sent at once). Server-sent events:
 
 - `start`: `{user_id, products: [{product_id, name}], mode: "llm" | "template"}`
 - `delta` (any number): `{text}`, the next piece of the explanation as the LLM writes it. Each
