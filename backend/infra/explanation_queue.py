@@ -114,13 +114,15 @@ class ExplanationQueue(Protocol):
 
 
 class InProcessExplanationQueue:
-    """A bounded priority queue in memory; a key stays taken while its job runs."""
+    """A bounded priority queue in memory; a key stays taken while its job runs. A shopper
+    asking for a list already queued as prepared-ahead moves that job up to their priority."""
 
     def __init__(self, max_jobs: int = 1000, clock: Callable[[], float] = time.time) -> None:
         self.max_jobs = max_jobs
         self._clock = clock
         self._heap: list[tuple[int, float, int, ExplanationJob]] = []
         self._keys: dict[str, float] = {}  # queued or running → created_at
+        self._queued: dict[str, tuple[int, int]] = {}  # queued → its live heap entry
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self.refused = 0
@@ -128,22 +130,34 @@ class InProcessExplanationQueue:
     def submit(self, job: ExplanationJob) -> Submitted:
         with self._cond:
             if job.key in self._keys:
+                entry = self._queued.get(job.key)
+                if entry is not None and job.priority < entry[0]:
+                    self._push(job)  # the older entry is skipped when it comes up
                 return "duplicate"
             if len(self._keys) >= self.max_jobs:
                 self.refused += 1
                 return "full"
             self._keys[job.key] = job.created_at
-            heapq.heappush(self._heap, (job.priority, job.created_at, next(self._seq), job))
+            self._push(job)
             self._cond.notify()
         return "queued"
 
+    def _push(self, job: ExplanationJob) -> None:
+        """The caller holds the lock."""
+        seq = next(self._seq)
+        self._queued[job.key] = (job.priority, seq)
+        heapq.heappush(self._heap, (job.priority, job.created_at, seq, job))
+
     def take(self, consumer: str, timeout: float) -> list[ExplanationJob]:
         with self._cond:
-            if not self._heap:
+            if not self._queued:
                 self._cond.wait(timeout)
-            if not self._heap:
-                return []
-            return [heapq.heappop(self._heap)[3]]
+            while self._heap:
+                priority, _, seq, job = heapq.heappop(self._heap)
+                if self._queued.get(job.key) == (priority, seq):
+                    del self._queued[job.key]
+                    return [job]
+            return []
 
     def done(self, job: ExplanationJob) -> None:
         with self._cond:

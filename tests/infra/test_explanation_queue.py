@@ -109,6 +109,16 @@ def test_in_memory_order_within_a_priority_is_oldest_first():
     assert [j.user_id.int for j in take_all(queue)] == [3, 2]
 
 
+def test_a_shopper_asking_for_a_prepared_list_moves_it_up_in_memory():
+    queue = InProcessExplanationQueue()
+    queue.submit(job(1, priority=PREPARE, at=1000.0))
+    queue.submit(job(2, priority=PREPARE, at=1001.0))
+    assert queue.submit(job(2, priority=SHOPPER, at=1005.0)) == "duplicate"
+    taken = take_all(queue)
+    assert [(j.user_id.int, j.priority) for j in taken] == [(2, SHOPPER), (1, PREPARE)]
+    assert queue.status().depth == 2  # both running until done
+
+
 def test_a_job_survives_the_trip_through_json_and_redis(redis_url, redis_prefix):
     queue = RedisExplanationQueue.from_url(redis_url, prefix=redis_prefix)
     sent = ExplanationJob(
