@@ -30,6 +30,7 @@ from backend.infra.explanation_queue import (
     Submitted,
 )
 from backend.infra.stream import StreamStatus
+from backend.llm.explainer import Explanation
 from backend.llm.explanation_cache import NO_ANSWER, CachedExplainer
 from backend.observability.metrics import Metrics
 from backend.recommender.strategies import CandidateFilter
@@ -185,15 +186,15 @@ class ExplanationJobRunner:
             )
         except NotFoundError:
             return self._dropped(job, "user_gone", refresh=False)
-        except InvalidInputError:
-            return self._dropped(job, "stale", refresh=False)
+        except InvalidInputError:  # the strategy is gone since
+            return self._dropped(job, "stale")
         ids = tuple(item.product.id for item in request.items)
         if not isinstance(explainer, CachedExplainer):
             return self._dropped(job, "no_llm", refresh=False)
         if ids != job.item_ids or explainer.cache_version() != job.version:
             # An event, a catalog change or a prompt edit since: that list is not shown any
-            # more (and a request for the new one queues its own job).
-            return self._dropped(job, "stale", refresh=False)
+            # more. The next request ranks afresh and queues a job for the list it shows.
+            return self._dropped(job, "stale")
         if explainer.lookup(request) is not None:
             return self._dropped(job, "already_done")
         for attempt in range(1, self.attempts + 1):
@@ -203,17 +204,25 @@ class ExplanationJobRunner:
             reason = explanation.fallback_reason or "unknown"
             if explanation.source == "llm":
                 self.stats.record_finished("llm")
-                self._refresh(job.user_id)
+                self._settle(job, explanation)
                 return "llm"
             if reason not in NO_ANSWER:  # the model answered, the check said no
                 self.stats.record_finished(reason)
-                self._refresh(job.user_id)
+                self._settle(job, explanation)
                 return f"template:{reason}"
             if attempt < self.attempts and self.wait(self.backoff_seconds * attempt):
                 break  # stopping: leave it to the marker below
         # The model gave no answer: the template stays for a while, then a visit tries again.
         explainer.remember_failure(request, reason)
-        return self._dropped(job, reason)
+        self.stats.record_dropped(reason)
+        self._settle(job, explainer.template(request, reason))
+        return f"dropped:{reason}"
+
+    def _settle(self, job: ExplanationJob, explanation: Explanation) -> None:
+        """The cached answer that said pending now says what happened; without one, the
+        user's cached answers go (the next request builds them and finds the result)."""
+        if not self.recommender.settle(job, explanation):
+            self._refresh(job.user_id)
 
     def _dropped(self, job: ExplanationJob, reason: str, *, refresh: bool = True) -> str:
         self.stats.record_dropped(reason)

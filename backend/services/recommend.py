@@ -16,7 +16,7 @@ from backend.db.models import Interaction, User, UserRecommendation, as_utc, utc
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache, recommendations_key
 from backend.infra.explanation_queue import ExplanationJob
-from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
+from backend.llm.explainer import ExplainedItem, Explainer, Explanation, ExplanationRequest
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
 from backend.observability.metrics import Metrics
@@ -136,14 +136,7 @@ class RecommendationService:
         filters = filters or CandidateFilter()
         arm = self._arm(user_id, strategy)
         name = self._strategy_name(strategy or (arm.strategy if arm else None))
-        key, field = recommendations_key(user_id), f"{name}:{top_n}"
-        if filters != CandidateFilter():
-            f = filters
-            field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
-        if arm is not None:
-            field += f":xp:{arm.tag}"
-        if explain != "auto":
-            field += f":explain:{explain}"
+        key, field = recommendations_key(user_id), _field(name, top_n, filters, arm, explain)
         hit = self.cache.get(key, field)
         self._count("response", hit is not None)
         if hit is not None:
@@ -203,6 +196,34 @@ class RecommendationService:
         self._served(name, explanation.source)
         self._explained(explanation.source, status)
         return result
+
+    def settle(self, job: ExplanationJob, explanation: Explanation) -> bool:
+        """Put a finished job's explanation into the user's cached answer that said pending
+        (off the request path: the next request is a cache hit, not a new ranking). False
+        when there is no such answer any more (an event since, or a different list)."""
+        arm = self._arm(job.user_id, job.strategy or None)
+        name = self._strategy_name(job.strategy or (arm.strategy if arm else None))
+        filters = CandidateFilter(**dict(job.filters))
+        key, field = recommendations_key(job.user_id), _field(name, job.top_n, filters, arm, "auto")
+        version = self.cache.version(key)  # before the read: an event since wins
+        raw = self.cache.get(key, field)
+        if raw is None or version is None:
+            return False
+        answer = RecommendationResult.model_validate_json(raw)
+        shown = tuple(p.id for p in answer.recommended_products)
+        if answer.explanation_status != "pending" or shown != job.item_ids:
+            return False
+        settled = answer.model_copy(
+            update={
+                "llm_explanation": explanation.text,
+                "explanation_source": explanation.source,
+                "explanation_status": "ready" if explanation.source == "llm" else "template",
+                "fallback_reason": explanation.fallback_reason,
+                "explanation_stream": None,
+            }
+        )
+        stored = settled.model_dump_json()
+        return self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
 
     def _explained(self, source: str, status: str) -> None:
         if self.on_served is not None:
@@ -419,6 +440,21 @@ class RecommendationService:
             now=now,
         )
         return request, recs, now
+
+
+def _field(
+    name: str, top_n: int, filters: CandidateFilter, arm: Arm | None, explain: ExplainMode
+) -> str:
+    """The answer's field under the user's key in the response cache."""
+    field = f"{name}:{top_n}"
+    if filters != CandidateFilter():
+        f = filters
+        field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
+    if arm is not None:
+        field += f":xp:{arm.tag}"
+    if explain != "auto":
+        field += f":explain:{explain}"
+    return field
 
 
 def _last_touched(records: list[InteractionRecord]) -> dict[uuid.UUID, datetime]:

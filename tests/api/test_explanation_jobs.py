@@ -86,6 +86,7 @@ def test_the_storefront_gets_the_template_at_once_then_the_checked_llm_text(api,
     assert run_jobs(components) == ["llm"]
     ready = api.get(url(shop), params=PARAMS).json()
     assert (ready["explanation_status"], ready["explanation_source"]) == ("ready", "llm")
+    assert ready["cached"] is True  # the job settled the cached answer: no new ranking
     assert ready["llm_explanation"].startswith("Hi Alice!")
     assert ready["explanation_stream"] is None
     assert [p["id"] for p in ready["recommended_products"]] == [
