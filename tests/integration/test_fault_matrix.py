@@ -597,9 +597,7 @@ def test_the_llm_gets_only_what_is_left_of_the_request_deadline(env: Env) -> Non
     start_app(env, llm_deadline_seconds=8.0)  # far more than the request's whole budget
     try:
         dave = env.shop.users["dave"].id
-        body = env.call(
-            "recommend", "GET", f"/recommend/{dave}", params={"explain": "wait"}
-        ).json()
+        body = env.call("recommend", "GET", f"/recommend/{dave}", params={"explain": "wait"}).json()
     finally:
         stop_app(env)
     assert body["explanation_source"] == "llm"
