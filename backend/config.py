@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     llm_circuit_failures: int = Field(default=5, ge=1)
     llm_circuit_cooldown_seconds: float = Field(default=30.0, gt=0)
     explanation_cache_ttl_seconds: int = Field(default=86_400, ge=0)
+    # Explanations written off the request path: requests the model server answers at once
+    # (unset: 1 for a server on this machine, 4 for a hosted one; per process that runs jobs),
+    # jobs waiting at most, a job's age past which it is dropped, and how long a list whose
+    # answer failed the evidence check (or got none) keeps the template before a new try.
+    llm_concurrency: int | None = Field(default=None, ge=1, le=64)
+    explanation_queue_size: int = Field(default=1000, ge=1)
+    explanation_job_max_age_seconds: float = Field(default=600.0, gt=0)
+    explanation_retry_seconds: float = Field(default=600.0, ge=0)
+    # The longest a chat reply waits for the LLM; then the template goes out and the LLM's
+    # reply can be fetched when ready.
+    chat_reply_budget_seconds: float = Field(default=2.0, gt=0, le=600)
     # Enables the prompt admin API (``Authorization: Bearer <token>``); off when unset.
     admin_token: SecretStr | None = None
     prompts_dir: Path = PROJECT_ROOT / "prompts"
@@ -219,6 +230,14 @@ class Settings(BaseSettings):
         if self.auth_mode == "auto":
             return self.api_host not in LOOPBACK_HOSTS
         return self.auth_mode == "on"
+
+    @property
+    def explanation_concurrency(self) -> int:
+        """LLM_CONCURRENCY, or what the server likely takes: a local one answers one at a time."""
+        if self.llm_concurrency is not None:
+            return self.llm_concurrency
+        host = self.openai_base_url.host if self.openai_base_url else None
+        return 1 if host in LOOPBACK_HOSTS or host == "0.0.0.0" else 4
 
 
 class SettingsError(RuntimeError):

@@ -105,6 +105,10 @@ def create_app(
         refresher.start()
         if built.background_worker is not None:  # no Redis: the worker runs in-process
             built.background_worker.start()
+        # With Redis, `shopwise worker` processes write the explanations instead.
+        explainers = built.explanations.workers if built.explanations.in_process else None
+        if explainers is not None:
+            explainers.start()
         built.impressions.start()
         log.info(
             "Shopwise %s ready: database %s, explanations %s",
@@ -122,6 +126,8 @@ def create_app(
             yield
         finally:
             refresher.stop()
+            if explainers is not None:
+                explainers.stop()
             if built.background_worker is not None:
                 built.background_worker.stop()
             built.impressions.stop()  # writes what is still queued

@@ -1,10 +1,8 @@
 """The composition root: every component of a running Shopwise, built once, in one pass.
 
-``default_adapters`` opens the external systems named by the settings (database, cache, event
-stream, embedding model, vector store, LLM); ``build_components`` builds every service from
-them in dependency order, each receiving what it uses in its constructor. Tests replace one
-adapter (``dataclasses.replace(default_adapters(settings), llm=FakeLLM())``) and build the rest
-as production does. Nothing here connects or loads a model: each adapter does so on first use.
+``adapters.default_adapters`` opens the external systems named by the settings;
+``build_components`` builds every service from them in dependency order, each receiving what
+it uses in its constructor. Tests replace one adapter and build the rest as production does.
 """
 
 from __future__ import annotations
@@ -15,37 +13,45 @@ from datetime import timedelta
 
 from sqlalchemy.engine import Engine
 
+from backend.adapters import Adapters, default_adapters
+from backend.chat.deferred import BudgetedParser, ChatBudget, DeferredReplies
 from backend.chat.llm_parser import LLMParser
 from backend.chat.parser import MessageParser, RuleParser
 from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker
 from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
 from backend.chat.service import ChatService, DatabaseShoppers
 from backend.config import Settings
-from backend.db.engine import make_engine, watch_engine
-from backend.infra.cache import Cache, MemoryCache, RedisCache
+from backend.infra.cache import Cache
+from backend.infra.explanation_queue import PREPARE, RedisExplanationQueue
 from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
+from backend.jobs.events import EventProcessor
+from backend.jobs.explanations import (
+    ExplanationBackground,
+    ExplanationJobRunner,
+    ExplanationJobs,
+    ExplanationJobStats,
+    ExplanationWorkers,
+)
 from backend.jobs.impressions import ImpressionLogger
 from backend.jobs.indexing import Indexer, index_state
 from backend.jobs.training import TrainingService
-from backend.jobs.worker import EventProcessor, InProcessWorker, StreamWorkerMonitor
+from backend.jobs.worker import InProcessWorker, StreamWorkerMonitor
 from backend.llm.check import VocabularyCache
 from backend.llm.client import LLMClient
-from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
+from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
-from backend.llm.openai_client import build_client
 from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
 from backend.llm.stats import ExplanationStats
+from backend.llm.writer import CheckedWriter
 from backend.observability.metrics import Metrics
 from backend.recommender.cf import CFParams
-from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
 from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.strategies import default_strategies
 from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.strategies.blend import BlendConfig
-from backend.recommender.vector_store import VectorStore
-from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
+from backend.security.rate_limit import RateLimiter
 from backend.services.analytics import AnalyticsService
 from backend.services.auth import AuthService
 from backend.services.catalog import CatalogService
@@ -61,84 +67,6 @@ from backend.services.segments import SegmentService
 from backend.services.snapshots import snapshot_manager
 from backend.services.track import TrackingService
 from backend.services.vectors import VectorHealth, VectorIndex
-
-
-@dataclass(frozen=True)
-class Adapters:
-    """The external systems, each behind its one module. ``metrics`` is where they report
-    their calls and failures (/health and /metrics read it), so it travels with them."""
-
-    metrics: Metrics
-    db: Engine
-    cache: Cache
-    rate_limiter: RateLimiter  # on the cache's Redis when there is one: shared by processes
-    events: EventStream
-    embedder: Embedder
-    vectors: VectorStore
-    llm: LLMClient | None  # None: template explanations and rule-parsed chat only
-
-
-def default_adapters(
-    settings: Settings, metrics: Metrics | None = None, *, serving: bool = True
-) -> Adapters:
-    """The adapters the settings name: Redis or in-process, Chroma server or folder.
-
-    ``serving``: for the API, every statement is bounded by the request deadline
-    (statement_timeout / busy timeout) and a Redis call by half a second; the worker and the
-    CLI (retrains, indexing a large catalog, blocking stream reads) wait as long as they need.
-    """
-    metrics = metrics or Metrics()
-    db = make_engine(
-        settings.database_url,
-        timeout_seconds=settings.request_deadline_seconds if serving else None,
-    )
-    watch_engine(db, metrics.dependencies)
-    cache: Cache = MemoryCache()
-    rate_limiter: RateLimiter = MemoryRateLimiter()
-    events: EventStream = InProcessEventStream()
-    if settings.redis_url:
-        redis_cache = RedisCache.from_url(
-            settings.redis_url,
-            namespace=settings.redis_key_prefix,
-            retry_after_seconds=settings.redis_retry_seconds,
-        )
-        cache, rate_limiter = redis_cache, redis_cache.rate_limiter(MemoryRateLimiter())
-        events = RedisEventStream.from_url(
-            settings.redis_url,
-            stream=settings.redis_key_prefix + settings.event_stream,
-            group=settings.event_group,
-            timeout_seconds=0.5 if serving else 10.0,  # the worker's: longer than its read
-            retry_after_seconds=settings.redis_retry_seconds,
-        )
-    llm: LLMClient | None = None
-    if settings.openai_api_key is not None:
-        llm = build_client(
-            api_key=settings.openai_api_key.get_secret_value(),
-            model=settings.llm_model,
-            base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
-            temperature=settings.llm_temperature,
-            max_tokens=settings.llm_max_tokens,
-            deadline_seconds=settings.llm_deadline_seconds,
-            max_attempts=settings.llm_max_attempts,
-            circuit_failures=settings.llm_circuit_failures,
-            circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds,
-            monitor=metrics.dependencies,
-            on_call=lambda outcome: metrics.llm_calls.labels(outcome).inc(),
-        )
-    return Adapters(
-        metrics=metrics,
-        db=db,
-        cache=cache,
-        rate_limiter=rate_limiter,
-        events=events,
-        embedder=SentenceTransformerEmbedder(settings.embedding_model_path),
-        vectors=VectorStore.open(
-            path=settings.chroma_path,
-            url=str(settings.chroma_url) if settings.chroma_url else None,
-            monitor=metrics.dependencies,
-        ),
-        llm=llm,
-    )
 
 
 @dataclass(frozen=True)
@@ -168,6 +96,8 @@ class Components:
     location: LocationService
     recommender: RecommendationService
     processor: EventProcessor
+    # Explanations written off the request path (the counters only, without an LLM).
+    explanations: ExplanationBackground
     tracker: TrackingService
     # Without Redis the app runs the event worker in a thread of its own; with Redis the
     # `shopwise worker` processes do, and the app only watches them.
@@ -258,6 +188,8 @@ def build_components(
         radius_km=settings.location_radius_km,
         weight=settings.location_boost_weight,
     )
+    job_stats = ExplanationJobStats(metrics)
+    jobs = ExplanationJobs(a.explanations, job_stats) if llm is not None else None
     recommender = RecommendationService(
         db=db,
         snapshots=snapshots,
@@ -275,7 +207,11 @@ def build_components(
         attribution_window=timedelta(hours=settings.analytics_attribution_hours),
         segments=segments,
         location=location,
+        jobs=jobs,
+        on_served=job_stats.record_served,
     )
+    explanations = _explanations(settings, a, recommender, job_stats, jobs)
+    top_n = settings.default_top_n
     processor = EventProcessor(
         db=db,
         recommender=recommender,
@@ -285,6 +221,12 @@ def build_components(
         segments=segments.recompute,
         segment_threshold=settings.segment_recompute_threshold,
         metrics=metrics,
+        # Shoppers with new events get their new list's explanation written before they ask.
+        prepare=(
+            (lambda user: recommender.prepare_explanation(user, top_n=top_n, priority=PREPARE))
+            if jobs is not None
+            else None
+        ),
     )
     stream = a.events
     background_worker, monitor = _event_worker(db, stream, processor)
@@ -314,6 +256,7 @@ def build_components(
         location=location,
         recommender=recommender,
         processor=processor,
+        explanations=explanations,
         tracker=TrackingService(
             db=db,
             snapshots=snapshots,
@@ -348,6 +291,7 @@ def build_components(
             vectors=VectorHealth(vectors, snapshots, training.store),
             segments=segments,
             metrics=metrics,
+            explanations=jobs,
         ),
     )
 
@@ -392,9 +336,47 @@ def _explainer_factory(
             ),
             cache,
             settings.explanation_cache_ttl_seconds,
+            failure_ttl_seconds=settings.explanation_retry_seconds,
         )
 
     return explainer_for
+
+
+def _explanations(
+    settings: Settings,
+    adapters: Adapters,
+    recommender: RecommendationService,
+    stats: ExplanationJobStats,
+    jobs: ExplanationJobs | None,
+) -> ExplanationBackground:
+    """The explanation queue's workers, when an LLM writes explanations: ``LLM_CONCURRENCY``
+    threads of the API on the in-process queue, or of `shopwise worker` on Redis Streams.
+    ``GET /recommend`` then never waits for the model unless asked to."""
+    if jobs is None:
+        return ExplanationBackground(stats=stats)
+    queue, metrics = adapters.explanations, adapters.metrics
+    runner = ExplanationJobRunner(
+        recommender=recommender,
+        cache=adapters.cache,
+        stats=stats,
+        max_age_seconds=settings.explanation_job_max_age_seconds,
+    )
+    workers = ExplanationWorkers(
+        queue=queue, runner=runner, concurrency=settings.explanation_concurrency
+    )
+
+    def gauges() -> None:
+        status = queue.status()
+        metrics.explanation_queue_depth.set(status.depth)
+        metrics.explanation_queue_oldest.set(status.oldest_seconds)
+
+    metrics.on_scrape(gauges)
+    return ExplanationBackground(
+        stats=stats,
+        jobs=jobs,
+        workers=workers,
+        in_process=not isinstance(queue, RedisExplanationQueue),
+    )
 
 
 def _event_worker(
@@ -438,7 +420,15 @@ def _chat(
             templates=CHAT_REPLY_PROMPTS,
             stats=ExplanationStats(adapters.metrics, surface="chat"),
         )
-        replies = LLMReplies(writer)
+        # Within the chat's budget, or the rules / the template reply and the LLM's later.
+        budget = ChatBudget(
+            budget_seconds=settings.chat_reply_budget_seconds,
+            concurrency=settings.explanation_concurrency,
+        )
+        parser = BudgetedParser(parser, RuleParser(), budget)
+        replies = DeferredReplies(
+            LLMReplies(writer), TemplateReplies(prompts), adapters.cache, budget
+        )
     return ChatService(
         parser=parser,
         replies=replies,

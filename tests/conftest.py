@@ -17,11 +17,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from backend.adapters import Adapters, default_adapters
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.main import create_app
-from backend.wiring import Adapters, Components, build_components, default_adapters
+from backend.wiring import Components, build_components
 from tests.llm.fakes import FakeLLM
 from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
 from tests.settings import sqlite_url

@@ -33,3 +33,14 @@ def test_invalid_environment_fails_naming_the_variable(monkeypatch, env, value, 
 def test_blank_api_key_means_no_llm(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "  ")
     assert load_settings(_env_file=None).openai_api_key is None
+
+
+def test_llm_concurrency_is_one_for_a_model_server_on_this_machine_unless_set():
+    def concurrency(url: str, **extra: object) -> int:
+        config = load_settings(_env_file=None, openai_base_url=url, **extra)
+        return config.explanation_concurrency
+
+    assert concurrency("http://127.0.0.1:8080/v1") == 1  # llama.cpp answers one at a time
+    assert concurrency("http://localhost:11434/v1") == 1
+    assert concurrency("https://api.openai.com/v1") == 4
+    assert concurrency("http://localhost:8080/v1", llm_concurrency=3) == 3

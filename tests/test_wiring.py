@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from backend.adapters import default_adapters
+from backend.chat.deferred import BudgetedParser, DeferredReplies
 from backend.chat.llm_parser import LLMParser
 from backend.chat.parser import RuleParser
 from backend.chat.replies import LLMReplies, TemplateReplies
@@ -17,7 +19,7 @@ from backend.infra.stream import InProcessEventStream, RedisEventStream
 from backend.jobs.worker import InProcessWorker, StreamWorkerMonitor
 from backend.llm.explainer import TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
-from backend.wiring import build_components, default_adapters
+from backend.wiring import build_components
 from tests.llm.fakes import FakeLLM
 from tests.recommender.fakes import FakeEmbedder
 
@@ -73,8 +75,11 @@ def test_one_fake_llm_reaches_every_service_that_writes_or_parses(offline) -> No
     try:
         assert components.llm is fake and components.llm_mode == "llm"
         assert isinstance(components.recommender.explainer, CachedExplainer)
-        assert isinstance(components.chat.parser, LLMParser)
-        assert isinstance(components.chat.replies, LLMReplies)
+        # The chat's LLM parser and replies, each held to the chat's budget.
+        parser, replies = components.chat.parser, components.chat.replies
+        assert isinstance(parser, BudgetedParser) and isinstance(parser.llm, LLMParser)
+        assert isinstance(replies, DeferredReplies) and isinstance(replies.llm, LLMReplies)
+        assert components.recommender.jobs is not None  # explanations off the request path
         assert components.prompt_admin.llm is fake
         # A variant's pinned prompt version gets the same kind of explainer.
         assert components.experiments.explainer_for is not None

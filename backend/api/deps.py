@@ -16,6 +16,7 @@ from sqlmodel import Session
 from backend.chat.service import ChatService
 from backend.config import Settings
 from backend.errors import InvalidInputError
+from backend.jobs.explanations import ExplanationBackground
 from backend.llm.stats import ExplanationStats
 from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
@@ -65,6 +66,10 @@ async def get_llm_mode(request: Request) -> str:
 
 async def get_explanation_stats(request: Request) -> ExplanationStats:
     return components_of(request).explanation_stats
+
+
+async def get_explanation_background(request: Request) -> ExplanationBackground:
+    return components_of(request).explanations
 
 
 async def get_recommender(request: Request) -> RecommendationService:
@@ -130,6 +135,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 SnapshotsDep = Annotated[SnapshotManager, Depends(get_snapshots)]
 LLMModeDep = Annotated[str, Depends(get_llm_mode)]  # "llm" or why explanations are templates
 ExplanationStatsDep = Annotated[ExplanationStats, Depends(get_explanation_stats)]
+ExplanationBackgroundDep = Annotated[ExplanationBackground, Depends(get_explanation_background)]
 RecommenderDep = Annotated[RecommendationService, Depends(get_recommender)]
 TrackerDep = Annotated[TrackingService, Depends(get_tracker)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]

@@ -56,6 +56,8 @@ class Reply:
     fallback_reason: str | None = None
     # Checked per-product reasons from the LLM (product id → reason); empty for templates.
     reasons: dict[uuid.UUID, str] = field(default_factory=dict)
+    # The ticket of the LLM reply still being written (``backend.chat.deferred``).
+    pending: str | None = None
 
 
 class ChatReplies(Protocol):

@@ -94,6 +94,14 @@ class ChatResponse(BaseModel):
         description="Why the template answered although an LLM is configured (no_items, "
         "check_failed:<reason>, bad_json, timeout, …); null otherwise",
     )
+    reply_status: Literal["ready", "pending", "template"] = Field(
+        default="template",
+        description="pending: the template reply went out within the chat's budget while "
+        "the LLM writes; fetch `reply_follow_up` for its checked reply",
+    )
+    reply_follow_up: str | None = Field(
+        default=None, description="While pending: GET this URL for the LLM's reply"
+    )
     parser: Literal["rules", "llm"] = "rules"
     products: list[ChatProduct]
     filters: ChatFilters

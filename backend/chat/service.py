@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from backend.chat.chips import describe, suggestions
+from backend.chat.deferred import ReplyFollowUp, follow_up
 from backend.chat.parser import MessageParser, RuleParser
 from backend.chat.ranking import ChatRetriever, RetrievalRequest, Retrieved
 from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateReplies
@@ -125,6 +126,11 @@ class ChatService:
         self.half_life_days = half_life_days
         self.clock = clock
         self.vocabularies = VocabularyCache()
+
+    def follow_up(self, ticket: str) -> ReplyFollowUp | None:
+        """The LLM's reply to a turn answered with the template while it wrote (None:
+        unknown or expired ticket)."""
+        return follow_up(self.cache, ticket)
 
     def chat_turn(self, request: ChatRequest, *, owner: str | None = None) -> ChatResponse:
         """One turn; ``owner`` is the caller's identity, the only one who may continue it."""
@@ -248,6 +254,10 @@ class ChatService:
             reply=reply.text,
             reply_source=reply.source,
             reply_fallback_reason=reply.fallback_reason,
+            reply_status=(
+                "pending" if reply.pending else "ready" if reply.source == "llm" else "template"
+            ),
+            reply_follow_up=f"/chat/replies/{reply.pending}" if reply.pending else None,
             parser=turn.parser,
             products=products,
             filters=state.filters,

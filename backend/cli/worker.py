@@ -36,7 +36,8 @@ def worker(
         str, typer.Option(help="Address for --metrics-port (0.0.0.0 inside a container)")
     ] = "127.0.0.1",
 ) -> None:
-    """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
+    """Consume the event stream (precomputed recommendations, co-purchase stats, retrains)
+    and, with an LLM configured, the explanation queue."""
     from backend.infra.outbox import OutboxSweeper
     from backend.infra.stream import RedisEventStream
     from backend.jobs.worker import StreamWorker
@@ -71,8 +72,16 @@ def worker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     log.info("worker %s reading %s", consumer, stream.stream)
+    # With an LLM configured, the explanation jobs the API queued on Redis are written here,
+    # LLM_CONCURRENCY at a time (per worker process: run one for a server on one machine).
+    explainers = components.explanations.workers
+    if explainers is not None and not burst:
+        explainers.consumer = consumer
+        explainers.start()
     try:
         runner.run(stop, burst=burst)
     finally:
+        if explainers is not None:
+            explainers.stop()
         components.db.dispose()
     typer.echo(f"worker {consumer}: {runner.handled} message(s) handled")

@@ -1,36 +1,19 @@
-"""The worker: turns accepted events into derived data, exactly once per event.
+"""The worker loops: deliver accepted events to ``EventProcessor`` (``backend.jobs.events``).
 
-For every event it counts co-interactions (frequently bought together), refreshes the
-user's precomputed recommendations and counts towards the next model retrain. Statistics
-go through a ledger (``processed_event``) in the same transaction, so a message delivered
-twice (a worker died after committing but before acking) is counted once. Precomputing is a
-replace, so repeating it is harmless.
-
-``StreamWorker`` runs this over Redis Streams (``shopwise worker``); ``InProcessWorker``
-runs it on a background thread of the API when there is no Redis.
+``StreamWorker`` runs it over Redis Streams (``shopwise worker``); ``InProcessWorker`` runs it
+on a background thread of the API when there is no Redis.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
-import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session
-
-from backend.db import repository
-from backend.db.engine import session_scope
-from backend.db.history import recent_history
-from backend.db.models import Action, UserRecommendation, as_utc, utcnow
+from backend.db.models import utcnow
 from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import (
     Delivery,
@@ -39,233 +22,29 @@ from backend.infra.stream import (
     StreamEvent,
     StreamStatus,
 )
-from backend.observability.metrics import Metrics
-from backend.services.recommend import RecommendationService
+from backend.jobs.events import (
+    ATTEMPTS,
+    BOUGHT_TOGETHER,
+    RETRAINS,
+    SINCE_RETRAIN,
+    SINCE_SEGMENTS,
+    EventProcessor,
+    ProcessReport,
+)
+
+__all__ = [  # the processor's names are imported from here by older callers
+    "BOUGHT_TOGETHER",
+    "RETRAINS",
+    "SINCE_RETRAIN",
+    "SINCE_SEGMENTS",
+    "EventProcessor",
+    "InProcessWorker",
+    "ProcessReport",
+    "StreamWorker",
+    "StreamWorkerMonitor",
+]
 
 log = logging.getLogger(__name__)
-
-BOUGHT_TOGETHER = "bought_together"
-SINCE_RETRAIN = "events_since_retrain"
-RETRAINS = "retrains"
-SINCE_SEGMENTS = "events_since_segments"
-_ATTEMPTS = 3
-
-RetrainFn = Callable[[], object]
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessReport:
-    delivered: int
-    processed: int  # newly counted into the statistics
-    duplicates: int  # already in the ledger: a redelivery
-    skipped: int  # the interaction no longer exists
-    precomputed: int  # users whose list was refreshed
-    retrain: str | None = None  # "due" | "done" | "failed"
-    segments: str | None = None  # "done" | "failed": shopper segments recomputed
-
-
-class EventProcessor:
-    def __init__(
-        self,
-        *,
-        db: Engine,
-        recommender: RecommendationService,
-        top_n: int,
-        retrain_threshold: int,
-        retrain: RetrainFn | None = None,
-        segments: RetrainFn | None = None,
-        segment_threshold: int = 0,
-        commit_every: int = 100,
-        on_commit: Callable[[int], None] | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.db = db
-        self.metrics = metrics
-        self.recommender = recommender
-        self.top_n = top_n
-        self.retrain_threshold = retrain_threshold
-        self.retrain = retrain
-        self.segments = segments  # recomputes the shopper segments that cold start reads
-        self.segment_threshold = segment_threshold
-        self.commit_every = max(commit_every, 1)
-        self.on_commit = on_commit  # test seam: called after each committed chunk
-        self.clock = clock
-        self._retrain_due_logged = False
-
-    def process(self, events: Sequence[StreamEvent]) -> ProcessReport:
-        unique = list({e.interaction_id: e for e in events}.values())
-        processed = duplicates = skipped = 0
-        since_retrain = 0
-        for start in range(0, len(unique), self.commit_every):
-            chunk = unique[start : start + self.commit_every]
-            new, dup, gone, since = _retry(functools.partial(self._count, chunk))
-            processed, duplicates, skipped = processed + new, duplicates + dup, skipped + gone
-            since_retrain = max(since_retrain, since)
-            if self.on_commit is not None:
-                self.on_commit(processed + duplicates + skipped)
-        precomputed = 0
-        for user_id in dict.fromkeys(e.user_id for e in unique):
-            precomputed += self.precompute(user_id)
-        retrain = self._maybe_retrain(since_retrain) if processed else None
-        segments = self._maybe_resegment(processed) if processed else None
-        self._measure(unique, processed, duplicates, skipped)
-        return ProcessReport(
-            len(events), processed, duplicates, skipped, precomputed, retrain, segments
-        )
-
-    def _measure(
-        self, events: Sequence[StreamEvent], processed: int, duplicates: int, skipped: int
-    ) -> None:
-        """Worker progress and the delay from an event being stored to its processing."""
-        if self.metrics is None:
-            return
-        counts = {"processed": processed, "duplicate": duplicates, "skipped": skipped}
-        for result, n in counts.items():
-            if n:
-                self.metrics.worker_processed.labels(result).inc(n)
-        now = self.clock()
-        for event in events:
-            delay = (now - as_utc(event.created_at)).total_seconds()
-            self.metrics.event_delay.observe(max(0.0, delay))
-
-    def record_failed(self, n: int) -> None:
-        """Events a worker gave up on for now (their outbox rows bring them back)."""
-        if self.metrics is not None and n:
-            self.metrics.worker_processed.labels("failed").inc(n)
-
-    def _count(self, chunk: Sequence[StreamEvent]) -> tuple[int, int, int, int]:
-        """Ledger, co-interaction counts and the retrain counter: one transaction."""
-        ids = [e.interaction_id for e in chunk]
-        now = self.clock()
-        with session_scope(self.db) as session:
-            done = repository.processed_interaction_ids(session=session, ids=ids)
-            alive = repository.existing_interaction_ids(session=session, ids=ids)
-            new = [e for e in chunk if e.interaction_id not in done and e.interaction_id in alive]
-            pairs: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
-            for event in new:
-                if event.action != Action.PURCHASE.value or event.product_id is None:
-                    continue
-                for other in repository.earlier_purchases(
-                    session=session,
-                    user_id=event.user_id,
-                    before=event.created_at,
-                    interaction_id=event.interaction_id,
-                ):
-                    if other != event.product_id:
-                        pairs[(event.product_id, other, BOUGHT_TOGETHER)] += 1
-                        pairs[(other, event.product_id, BOUGHT_TOGETHER)] += 1
-            repository.bump_co_interactions(session=session, counts=pairs, at=now)
-            repository.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
-            repository.remove_from_outbox(session=session, ids=ids)  # handled: no sweep needed
-            since = (
-                repository.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
-                if new
-                else 0
-            )
-        gone = sum(1 for e in chunk if e.interaction_id not in alive)
-        return len(new), len(chunk) - len(new) - gone, gone, since
-
-    def precompute(self, user_id: uuid.UUID) -> int:
-        """Store the default strategy's list for this user; 1 if stored, 0 if not."""
-        svc = self.recommender
-        with Session(self.db) as session:
-            user = repository.get_user(session=session, user_id=user_id)
-            if user is None:
-                return 0
-            # Version first: an event landing meanwhile makes this list stale, never wrong.
-            version = repository.profile_version(session=session, user_id=user_id)
-            records = recent_history(session=session, user_id=user_id)
-        snapshot = svc.snapshots.get()
-        now = self.clock()
-        strategy = svc.default_strategy
-        ranked_against = svc.ranking_version(strategy, snapshot)  # before: a swap makes it stale
-        recs = svc.strategies[strategy].recommend(
-            snapshot, svc.build_request(user, records, top_n=self.top_n, now=now)
-        )
-        rows = [
-            UserRecommendation(
-                user_id=user_id,
-                product_id=snapshot.products[rec.index].id,
-                rank=rank,
-                score=float(rec.score),
-                evidence=rec.evidence.model_dump(mode="json"),
-                strategy=strategy,
-                top_n=self.top_n,
-                profile_version=version,
-                catalog_version=ranked_against,
-                updated_at=now,
-            )
-            for rank, rec in enumerate(recs)
-        ]
-        try:
-            with session_scope(self.db) as session:
-                repository.replace_user_recommendations(session=session, user_id=user_id, rows=rows)
-        except IntegrityError:  # another worker wrote this user's list at the same moment
-            log.debug("concurrent precompute for user %s; keeping theirs", user_id)
-            return 0
-        return 1
-
-    def _maybe_retrain(self, since: int) -> str | None:
-        if self.retrain_threshold <= 0 or since < self.retrain_threshold:
-            return None
-        if self.retrain is None:
-            if not self._retrain_due_logged:
-                log.info("model retrain due: %d events since the last one", since)
-                self._retrain_due_logged = True
-            return "due"  # the counter in worker_counter records it
-        try:
-            self.retrain()
-        except Exception:
-            log.exception("model retrain failed; will try again after the next batch")
-            return "failed"
-        now = self.clock()
-        with session_scope(self.db) as session:
-            repository.set_counter(session=session, name=SINCE_RETRAIN, value=0, at=now)
-            repository.bump_counter(session=session, name=RETRAINS, by=1, at=now)
-        log.info("model retrained after %d events", since)
-        return "done"
-
-    def _maybe_resegment(self, processed: int) -> str | None:
-        """Recompute the segments every ``segment_threshold`` accepted events. Unlike the
-        retrain counter this one is bumped after the batch: a crash may skip a few events'
-        worth of it, which only delays a recompute."""
-        if self.segments is None or self.segment_threshold <= 0:
-            return None
-        with session_scope(self.db) as session:
-            since = repository.bump_counter(
-                session=session, name=SINCE_SEGMENTS, by=processed, at=self.clock()
-            )
-        if since < self.segment_threshold:
-            return None
-        try:
-            self.segments()
-        except Exception:
-            log.exception("segment recompute failed; will try again after the next batch")
-            return "failed"
-        with session_scope(self.db) as session:
-            repository.set_counter(session=session, name=SINCE_SEGMENTS, value=0, at=self.clock())
-        return "done"
-
-    def retrain_status(self) -> str:
-        with Session(self.db) as session:
-            since = repository.get_counter(session=session, name=SINCE_RETRAIN)
-        due = self.retrain_threshold > 0 and since >= self.retrain_threshold
-        return f"{since} event(s) since the last retrain" + (" (retrain due)" if due else "")
-
-
-def _retry(fn: Callable[[], tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
-    """Two workers on the same rows (a reclaim racing a slow worker) collide on a key or a
-    lock; the ledger makes running the chunk again safe."""
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            return fn()
-        except (IntegrityError, OperationalError):
-            if attempt == _ATTEMPTS:
-                raise
-            log.info("statistics write collided (attempt %d); retrying", attempt)
-            time.sleep(0.05 * attempt)
-    raise AssertionError("unreachable")
 
 
 class StreamWorker:
@@ -444,7 +223,7 @@ class InProcessWorker:
                 self.stream.finished(events)
 
     def _handle(self, events: Sequence[StreamEvent]) -> None:
-        for attempt in range(1, _ATTEMPTS + 1):
+        for attempt in range(1, ATTEMPTS + 1):
             try:
                 self.processor.process(events)
                 self.processed += len(events)

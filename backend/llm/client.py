@@ -132,6 +132,7 @@ class Completion:
     text: str
     model: str
     finish_reason: str | None = None
+    tokens: int | None = None  # completion tokens, when the server reports its usage
 
 
 @dataclass(frozen=True, slots=True)

@@ -384,10 +384,12 @@ def _completion(response: object, model: str, tool: Tool | None = None) -> Compl
     if not isinstance(content, str) or not content.strip():
         raise LLMBadResponse("LLM response has no text content")
     used_model = getattr(response, "model", None)
+    tokens = getattr(getattr(response, "usage", None), "completion_tokens", None)
     return Completion(
         text=content,
         model=used_model if isinstance(used_model, str) and used_model else model,
         finish_reason=getattr(choices[0], "finish_reason", None),
+        tokens=tokens if isinstance(tokens, int) else None,
     )
 
 

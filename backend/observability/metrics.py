@@ -124,6 +124,43 @@ class Metrics:
             "Requests refused with 503 because the process was at its in-flight limit",
             registry=r,
         )
+        # Explanations prepared off the request path (the explanation queue).
+        self.explanation_queue_depth = Gauge(
+            "shopwise_explanation_queue_depth",
+            "Explanation jobs queued or running",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.explanation_queue_oldest = Gauge(
+            "shopwise_explanation_queue_oldest_seconds",
+            "Age of the oldest explanation job queued or running (0 when empty)",
+            registry=r,
+            multiprocess_mode="mostrecent",
+        )
+        self.explanation_jobs = Counter(
+            "shopwise_explanation_jobs_total",
+            "Explanation jobs: submitted (result=queued|duplicate|full), finished "
+            "(result=llm, or template with the answer's failure reason), dropped (by reason)",
+            ["stage", "result"],
+            registry=r,
+        )
+        self.explanations_served = Counter(
+            "shopwise_explanations_served_total",
+            "Recommendation answers sent, by explanation source (llm, template) and status "
+            "(ready, pending, template), response-cache hits included",
+            ["source", "status"],
+            registry=r,
+        )
+        self.llm_tokens = Counter(
+            "shopwise_llm_completion_tokens_total",
+            "Completion tokens the model wrote for explanation jobs (as its server reports)",
+            registry=r,
+        )
+        self.llm_generation_seconds = Counter(
+            "shopwise_llm_generation_seconds_total",
+            "Time explanation jobs waited for the model's answers (tokens / this = tokens/s)",
+            registry=r,
+        )
         self.dependencies = DependencyMonitor(self.dependency_failures)
 
     def on_scrape(self, refresh: Callable[[], None]) -> None:

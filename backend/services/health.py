@@ -57,12 +57,15 @@ class HealthCheck:
         vectors: StatusSource,
         segments: StatusSource,
         metrics: Metrics,
+        explanations: StatusSource | None = None,
     ) -> None:
         self.db = db
         self.snapshots = snapshots
         self.cache = cache
         self.llm = llm
         self.sources = {"events": events, "worker": worker, "segments": segments}
+        if explanations is not None:  # the explanation queue, when an LLM writes them
+            self.sources["explanations"] = explanations
         self.vectors = vectors
         self.metrics = metrics
 

@@ -16,7 +16,9 @@ from backend.db.history import recent_history
 from backend.db.models import User, UserRecommendation, utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache, recommendations_key
-from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
+from backend.infra.explanation_queue import ExplanationJob
+from backend.llm.explainer import ExplainedItem, Explainer, Explanation, ExplanationRequest
+from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
 from backend.observability.metrics import Metrics
 from backend.recommender.evidence import Evidence
@@ -27,6 +29,12 @@ from backend.recommender.strategies import (
     Recommendation,
     RecommendRequest,
     Strategy,
+)
+from backend.services.explanation_choice import (
+    ExplainMode,
+    ExplanationJobs,
+    choose_explanation,
+    stream_path,
 )
 from backend.services.schemas import RecommendationResult, RecommendedProduct
 
@@ -62,6 +70,8 @@ class RecommendationService:
         attribution_window: timedelta = timedelta(hours=24),
         segments: SegmentService | None = None,
         location: LocationService | None = None,
+        jobs: ExplanationJobs | None = None,
+        on_served: Callable[[str, str], None] | None = None,
     ) -> None:
         if default_strategy not in strategies:
             raise ValueError(f"unknown default strategy {default_strategy!r}")
@@ -86,6 +96,10 @@ class RecommendationService:
         # Cold-start segments and the location boost (which its own setting turns on).
         self.segments = segments
         self.location = location
+        # The explanation queue (None: no LLM, or explanations are written in the request),
+        # and who counts each answer's explanation source and status.
+        self.jobs = jobs
+        self.on_served = on_served
 
     def recommend(
         self,
@@ -94,8 +108,9 @@ class RecommendationService:
         top_n: int,
         strategy: str | None = None,
         filters: CandidateFilter | None = None,
+        explain: ExplainMode = "auto",
     ) -> RecommendationResult:
-        answer = self._answer(user_id, top_n, strategy, filters)
+        answer = self._answer(user_id, top_n, strategy, filters, explain)
         if isinstance(answer, str):
             return RecommendationResult.model_validate_json(answer)
         return answer
@@ -107,10 +122,11 @@ class RecommendationService:
         top_n: int,
         strategy: str | None = None,
         filters: CandidateFilter | None = None,
+        explain: ExplainMode = "auto",
     ) -> bytes:
         """The same answer as JSON bytes: a cache hit goes out as stored, without being
         parsed into models and serialised again (the hot path of GET /recommend)."""
-        answer = self._answer(user_id, top_n, strategy, filters)
+        answer = self._answer(user_id, top_n, strategy, filters, explain)
         return answer.encode() if isinstance(answer, str) else answer.model_dump_json().encode()
 
     def _answer(
@@ -119,29 +135,37 @@ class RecommendationService:
         top_n: int,
         strategy: str | None,
         filters: CandidateFilter | None,
+        explain: ExplainMode = "auto",
     ) -> str | RecommendationResult:
         """The cached JSON (stored with ``cached: true``) or a freshly computed result."""
         filters = filters or CandidateFilter()
         arm = self._arm(user_id, strategy)
         name = self._strategy_name(strategy or (arm.strategy if arm else None))
-        key, field = recommendations_key(user_id), f"{name}:{top_n}"
-        if filters != CandidateFilter():
-            f = filters
-            field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
-        if arm is not None:
-            field += f":xp:{arm.tag}"
+        key, field = recommendations_key(user_id), _field(name, top_n, filters, arm, explain)
         hit = self.cache.get(key, field)
         self._count("response", hit is not None)
         if hit is not None:
             self._shown(hit, arm)  # the logger parses the JSON off the request path
             self._served(name, "cached")
+            llm = '"explanation_source":"llm"' in hit  # no parsing on the hot path
+            pending = not llm and '"explanation_status":"pending"' in hit
+            status = "ready" if llm else "pending" if pending else "template"
+            self._explained("llm" if llm else "template", status)
             return hit
 
         # Read before the database: an event invalidating the user while we compute makes
         # the version stale, and the list is then not cached (it may predate the event).
         version = self.cache.version(key)
         request, recs, now = self._rank(user_id, name, top_n, filters, arm)
-        explanation = self._explainer(arm).explain(request)
+        explanation, status, cacheable = choose_explanation(
+            self._explainer(arm),
+            request,
+            self.jobs,
+            strategy=strategy,
+            top_n=top_n,
+            filters=filters,
+            explain=explain,
+        )
         result = RecommendationResult(
             user_id=user_id,
             user_name=request.user_name,
@@ -160,18 +184,73 @@ class RecommendationService:
             ],
             llm_explanation=explanation.text,
             explanation_source=explanation.source,
+            explanation_status=status,
+            explanation_stream=(
+                stream_path(user_id, top_n, strategy, filters) if status == "pending" else None
+            ),
             fallback_reason=explanation.fallback_reason,
             user_behavior_summary=request.summary,
             algorithm=name,
             generated_at=now,
             experiment=arm.ref if arm is not None else None,
         )
-        if version is not None:
+        if version is not None and cacheable:
             stored = result.model_copy(update={"cached": True}).model_dump_json()
             self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
         self._shown(result, arm)
         self._served(name, explanation.source)
+        self._explained(explanation.source, status)
         return result
+
+    def settle(self, job: ExplanationJob, explanation: Explanation) -> bool:
+        """Put a finished job's explanation into the user's cached answer that said pending
+        (off the request path: the next request is a cache hit, not a new ranking). False
+        when there is no such answer any more (an event since, or a different list)."""
+        arm = self._arm(job.user_id, job.strategy or None)
+        name = self._strategy_name(job.strategy or (arm.strategy if arm else None))
+        filters = CandidateFilter(**dict(job.filters))
+        key, field = recommendations_key(job.user_id), _field(name, job.top_n, filters, arm, "auto")
+        version = self.cache.version(key)  # before the read: an event since wins
+        raw = self.cache.get(key, field)
+        if raw is None or version is None:
+            return False
+        answer = RecommendationResult.model_validate_json(raw)
+        shown = tuple(p.id for p in answer.recommended_products)
+        if answer.explanation_status != "pending" or shown != job.item_ids:
+            return False
+        settled = answer.model_copy(
+            update={
+                "llm_explanation": explanation.text,
+                "explanation_source": explanation.source,
+                "explanation_status": "ready" if explanation.source == "llm" else "template",
+                "fallback_reason": explanation.fallback_reason,
+                "explanation_stream": None,
+            }
+        )
+        stored = settled.model_dump_json()
+        return self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
+
+    def _explained(self, source: str, status: str) -> None:
+        if self.on_served is not None:
+            self.on_served(source, status)
+
+    def prepare_explanation(self, user_id: uuid.UUID, *, top_n: int, priority: int) -> str:
+        """Queue the explanation of the user's default list (the event worker, after their
+        events): "queued", "duplicate", "full", or "skipped" without a queue or LLM."""
+        request, explainer = self.explanation_job(user_id, top_n=top_n)
+        if self.jobs is None or not isinstance(explainer, CachedExplainer) or not request.items:
+            return "skipped"
+        if explainer.lookup(request) is not None:
+            return "skipped"
+        job = ExplanationJob(
+            user_id=user_id,
+            strategy="",
+            top_n=top_n,
+            item_ids=tuple(item.product.id for item in request.items),
+            version=explainer.cache_version(),
+            priority=priority,
+        )
+        return self.jobs.submit(job)
 
     def _count(self, cache: str, hit: bool) -> None:
         if self.metrics is not None:
@@ -298,13 +377,19 @@ class RecommendationService:
         return self.explanation_job(user_id, top_n=top_n, strategy=strategy)[0]
 
     def explanation_job(
-        self, user_id: uuid.UUID, *, top_n: int, strategy: str | None = None
+        self,
+        user_id: uuid.UUID,
+        *,
+        top_n: int,
+        strategy: str | None = None,
+        filters: CandidateFilter | None = None,
     ) -> tuple[ExplanationRequest, Explainer]:
         """The request and the explainer ``recommend`` would use (an experiment variant's
-        pinned prompt included): for callers that explain on their own (the stream)."""
+        pinned prompt included): for callers that explain on their own (the stream, the
+        explanation jobs)."""
         arm = self._arm(user_id, strategy)
         name = self._strategy_name(strategy or (arm.strategy if arm else None))
-        request, _, _ = self._rank(user_id, name, top_n, CandidateFilter(), arm)
+        request, _, _ = self._rank(user_id, name, top_n, filters or CandidateFilter(), arm)
         return request, self._explainer(arm)
 
     def _explainer(self, arm: Arm | None) -> Explainer:
@@ -356,6 +441,21 @@ class RecommendationService:
             now=now,
         )
         return request, recs, now
+
+
+def _field(
+    name: str, top_n: int, filters: CandidateFilter, arm: Arm | None, explain: ExplainMode
+) -> str:
+    """The answer's field under the user's key in the response cache."""
+    field = f"{name}:{top_n}"
+    if filters != CandidateFilter():
+        f = filters
+        field += f":{f.category}:{f.min_price}:{f.max_price}:{f.in_stock}"
+    if arm is not None:
+        field += f":xp:{arm.tag}"
+    if explain != "auto":
+        field += f":explain:{explain}"
+    return field
 
 
 def _last_touched(records: list[InteractionRecord]) -> dict[uuid.UUID, datetime]:

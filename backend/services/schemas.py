@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -34,6 +35,19 @@ class RecommendationResult(BaseModel):
     recommended_products: list[RecommendedProduct]
     llm_explanation: str
     explanation_source: ExplanationSource
+    explanation_status: Literal["ready", "pending", "template"] = Field(
+        default="template",
+        description="ready: the LLM's text, checked against the evidence. pending: the "
+        "template now; the LLM is writing this list's text in the background: request the "
+        "same URL again later (it then carries the text, or the template with the reason), "
+        "or read `explanation_stream`. template: the final text is the template "
+        "(`fallback_reason` says why when an LLM is configured).",
+    )
+    explanation_stream: str | None = Field(
+        default=None,
+        description="While pending: the server-sent-events URL streaming this list's "
+        "explanation (null otherwise, and for filtered lists: poll their URL)",
+    )
     fallback_reason: str | None = None
     user_behavior_summary: str
     algorithm: str

@@ -10,10 +10,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from backend.adapters import default_adapters
 from backend.api.policies import policy_for
 from backend.main import create_app
 from backend.security.rate_limit import MemoryRateLimiter
-from backend.wiring import Components, build_components, default_adapters
+from backend.wiring import Components, build_components
 from tests.factories import Shop
 
 PASSWORD = "correct horse battery staple"

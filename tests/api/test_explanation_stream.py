@@ -32,6 +32,10 @@ def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'shopwise.db'}"
 
 
+# The model within the request, as before the explanation queue (its tests: test_explanation_jobs).
+WAIT = {"top_n": 2, "explain": "wait"}
+
+
 def events(response) -> list[tuple[str, dict]]:
     out = []
     for block in response.text.strip().split("\n\n"):
@@ -150,6 +154,7 @@ def e2e(
         llm_model="e2e-model",
         llm_deadline_seconds=8,
         llm_max_attempts=2,
+        chat_reply_budget_seconds=60,  # the chat tests here are about the wire, not the wait
     )
     components = build_components(settings)
     with TestClient(create_app(components=components)) as client:
@@ -160,7 +165,7 @@ def e2e(
 def test_end_to_end_through_the_real_sdk_http_and_streaming(e2e, shop, openai_server):
     client, components = e2e
     alice = shop.users["alice"].id
-    body = client.get(f"/recommend/{alice}", params={"top_n": 2}).json()
+    body = client.get(f"/recommend/{alice}", params=WAIT).json()
     assert body["explanation_source"] == "llm", body["fallback_reason"]
     assert body["llm_explanation"].startswith("Hi there, here are your picks.")
     sent = openai_server.requests[-1]
@@ -188,7 +193,7 @@ def test_end_to_end_a_lying_or_failing_llm_falls_back(e2e, shop, openai_server):
     client, _ = e2e
     bob, dave = shop.users["bob"].id, shop.users["dave"].id
     openai_server.mode = "lying"
-    body = client.get(f"/recommend/{bob}", params={"top_n": 2}).json()
+    body = client.get(f"/recommend/{bob}", params=WAIT).json()
     assert body["explanation_source"] == "template"
     assert body["fallback_reason"] == "check_failed:unsupported_price"
     assert "Only $1 today" not in body["llm_explanation"]
@@ -196,7 +201,7 @@ def test_end_to_end_a_lying_or_failing_llm_falls_back(e2e, shop, openai_server):
     assert (final["source"], final["verified"]) == ("template", False)
 
     openai_server.mode = "error"
-    body = client.get(f"/recommend/{dave}", params={"top_n": 2}).json()
+    body = client.get(f"/recommend/{dave}", params=WAIT).json()
     assert (body["explanation_source"], body["fallback_reason"]) == ("template", "llm_unavailable")
 
 
@@ -205,12 +210,12 @@ def test_metrics_count_llm_calls_evidence_checks_fallbacks_and_cached_text(
 ):
     client, _ = e2e
     alice, bob, dave = (str(shop.users[n].id) for n in ("alice", "bob", "dave"))
-    client.get(f"/recommend/{alice}", params={"top_n": 2})  # checked LLM text
+    client.get(f"/recommend/{alice}", params=WAIT)  # checked LLM text
     events(client.get(f"/recommend/{alice}/explanation/stream", params={"top_n": 2}))  # cached
     openai_server.mode = "lying"  # fails the check, and its retry fails it again
-    client.get(f"/recommend/{bob}", params={"top_n": 2})
+    client.get(f"/recommend/{bob}", params=WAIT)
     openai_server.mode = "error"
-    client.get(f"/recommend/{dave}", params={"top_n": 2})
+    client.get(f"/recommend/{dave}", params=WAIT)
 
     body = client.get("/metrics").text
     calls = "shopwise_llm_calls_total"

@@ -11,8 +11,8 @@ import dataclasses
 import pytest
 from sqlmodel import Session
 
+from backend.adapters import default_adapters
 from backend.db import repository
-from backend.wiring import default_adapters
 from tests.recommender.fakes import FakeEmbedder
 
 

@@ -15,12 +15,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from backend.adapters import Adapters, default_adapters
 from backend.config import Settings
 from backend.db import repository
 from backend.main import create_app
 from backend.recommender.embedder import Vectors
 from backend.services.health import Warmup
-from backend.wiring import Adapters, Components, default_adapters
+from backend.wiring import Components
 from tests.factories import Shop
 from tests.recommender.fakes import FakeEmbedder
 

@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
+from backend.adapters import Adapters, default_adapters
 from backend.chat.ranking import (
     ChatRetriever,
     KeywordRanker,
@@ -29,7 +30,7 @@ from backend.db import repository
 from backend.main import create_app
 from backend.recommender.profile import InteractionRecord, weighted_profile
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
-from backend.wiring import Adapters, Components, default_adapters
+from backend.wiring import Components
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 

@@ -134,7 +134,12 @@ class Env:
                 "recommend_fresh",
                 "GET",
                 f"/recommend/{dave}",
-                params={"top_n": 1 + self.calls % 5, "max_price": 1000 + self.calls},
+                # The model within the request (the default would answer pending at once).
+                params={
+                    "top_n": 1 + self.calls % 5,
+                    "max_price": 1000 + self.calls,
+                    "explain": "wait",
+                },
             ),
             "search": self.call("search", "GET", "/search", params={"q": "wireless audio"}),
             "similar": self.call("similar", "GET", f"/products/{products[0].id}/similar"),

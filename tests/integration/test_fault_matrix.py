@@ -25,12 +25,13 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import func, select
 
+from backend.adapters import default_adapters
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction
 from backend.main import create_app
 from backend.observability import deadline
-from backend.wiring import build_components, default_adapters
+from backend.wiring import build_components
 from tests.conftest import POSTGRES_URL
 from tests.factories import Shop, build_shop
 from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings, wait_for
@@ -393,7 +394,7 @@ def test_the_llm_gets_only_what_is_left_of_the_request_deadline(env: Env) -> Non
     start_app(env, llm_deadline_seconds=8.0)  # far more than the request's whole budget
     try:
         dave = env.shop.users["dave"].id
-        body = env.call("recommend", "GET", f"/recommend/{dave}").json()
+        body = env.call("recommend", "GET", f"/recommend/{dave}", params={"explain": "wait"}).json()
     finally:
         stop_app(env)
     assert body["explanation_source"] == "llm"

@@ -136,7 +136,9 @@ DIE_BEFORE_PUBLISH = """
 import dataclasses, os, sys
 from backend.config import load_settings
 from backend.infra.stream import RedisEventStream
-from backend.wiring import build_components, default_adapters
+from backend.adapters import default_adapters
+from backend.wiring import build_componentsNone
+from backend.wiring import build_components
 
 class DiesBeforePublish(RedisEventStream):
     def publish(self, events):

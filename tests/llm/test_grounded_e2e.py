@@ -56,7 +56,8 @@ def e2e(
 def test_reasons_name_the_concrete_past_items_behind_each_product(e2e, shop, algorithm):
     client, _, server = e2e
     alice = shop.users["alice"].id
-    body = client.get(f"/recommend/{alice}", params={"top_n": 3, "algorithm": algorithm}).json()
+    params = {"top_n": 3, "algorithm": algorithm, "explain": "wait"}
+    body = client.get(f"/recommend/{alice}", params=params).json()
     assert body["explanation_source"] == "llm", body.get("fallback_reason")
     user_prompt = server.requests[-1]["messages"][1]["content"]
     assert "F1: you bought the Studio Headphones 3 days ago" in user_prompt

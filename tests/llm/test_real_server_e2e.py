@@ -231,7 +231,10 @@ def test_the_chat_understands_a_message_through_the_real_function_call(
     llm_server, tmp_path, database_url, shop
 ):
     # The default answer length: the call's arguments must fit in it.
-    with app_with_llm(llm_server, tmp_path, database_url, chat_top_n=2) as (client, _):
+    # The chat's budget as long as the model needs: this test is about the function call.
+    with app_with_llm(
+        llm_server, tmp_path, database_url, chat_top_n=2, chat_reply_budget_seconds=2 * DEADLINE
+    ) as (client, _):
         response = client.post("/chat", json={"message": "a gift for a friend under $40"})
     assert response.status_code == 200
     body = response.json()
@@ -251,7 +254,7 @@ def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(
     llm_server, tmp_path, database_url, shop
 ):
     alice = shop.users["alice"].id
-    params = {"top_n": 2, "algorithm": "weighted"}
+    params = {"top_n": 2, "algorithm": "weighted", "explain": "wait"}
     # Short answers keep the suite's time in bounds: the model writes a few tokens per second
     # under a grammar on a busy machine (the bench measures the default length).
     with app_with_llm(llm_server, tmp_path, database_url, llm_max_tokens=64) as (client, _):
@@ -289,7 +292,9 @@ def test_a_short_llm_deadline_falls_back_to_the_template_in_bounded_time(
         _,
     ):
         started = time.monotonic()
-        body = client.get(f"/recommend/{shop.users['dave'].id}", params={"top_n": 3}).json()
+        body = client.get(
+            f"/recommend/{shop.users['dave'].id}", params={"top_n": 3, "explain": "wait"}
+        ).json()
         elapsed = time.monotonic() - started
     assert (body["explanation_source"], body["fallback_reason"]) == ("template", "llm_timeout")
     assert body["llm_explanation"].startswith("Hi Dave Kim!")

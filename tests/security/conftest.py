@@ -11,9 +11,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
+from backend.adapters import default_adapters
 from backend.config import Settings
 from backend.main import create_app
-from backend.wiring import Components, build_components, default_adapters
+from backend.wiring import Components, build_components
 from tests.factories import Shop, build_shop
 
 PASSWORD = "correct horse battery staple"

@@ -20,12 +20,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
+from backend.adapters import default_adapters
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction, Product
 from backend.main import create_app
-from backend.wiring import Components, build_components, default_adapters
+from backend.wiring import Components, build_components
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 

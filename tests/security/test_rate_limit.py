@@ -88,11 +88,12 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
+from backend.adapters import default_adapters  # noqa: E402
 from backend.config import PROJECT_ROOT, load_settings  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
 from backend.main import create_app  # noqa: E402
-from backend.wiring import Components, build_components, default_adapters  # noqa: E402
+from backend.wiring import Components, build_components  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 PEER = ("203.0.113.9", 50000)  # an ordinary client on the internet

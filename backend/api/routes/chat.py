@@ -7,13 +7,14 @@ The body carries a ``message``, and/or ``remove_filter`` (``{"field": "colours",
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Path
 from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import ChatDep
 from backend.api.security import PrincipalDep
+from backend.chat.deferred import ReplyFollowUp
 from backend.chat.schemas import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
@@ -33,6 +34,21 @@ async def chat(body: ChatRequest, service: ChatDep, principal: PrincipalDep) -> 
         body = body.model_copy(update={"user_id": principal.user_id})  # their own profile
     # The session belongs to the caller: another caller's session id is a 404.
     return await run_in_threadpool(service.chat_turn, body, owner=principal.identity)
+
+
+@router.get(
+    "/chat/replies/{ticket}",
+    response_model=ReplyFollowUp,
+    summary="The LLM's reply to a turn answered with the template while it wrote",
+    responses={404: {"description": "Unknown or expired ticket"}},
+)
+def chat_reply(
+    service: ChatDep, ticket: Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
+) -> ReplyFollowUp:
+    found = service.follow_up(ticket)
+    if found is None:
+        raise HTTPException(status_code=404, detail="no such reply (unknown or expired)")
+    return found
 
 
 @router.get(

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from backend.api.deps import (
     Algorithm,
+    ExplanationBackgroundDep,
     ExplanationStatsDep,
     LLMModeDep,
     RecommenderDep,
@@ -25,7 +26,9 @@ from backend.services.explanations import ExplanationStream, explanation_stream
 
 router = APIRouter(tags=["recommendations"])
 
-_SSE_DOC = """Server-sent events:
+_SSE_DOC = """The explanation of the list `GET /recommend` answers with the same parameters
+(where a pending answer points: the model writes it now, in this request; a checked text
+already cached is sent at once). Server-sent events:
 
 - `start`: `{user_id, products: [{product_id, name}], mode: "llm" | "template"}`
 - `delta` (any number): `{text}`, the next piece of the explanation as the LLM writes it. Each
@@ -107,7 +110,10 @@ async def explanation_stream_route(
 
 @router.get(
     "/explanations/stats",
-    summary="Explanation counters: evidence checks passed/failed by reason, fallbacks",
+    summary="Explanation counters: evidence checks passed/failed by reason, fallbacks, and "
+    "the background jobs (queue, done and dropped by reason, model speed, LLM share)",
 )
-def explanation_stats(stats: ExplanationStatsDep) -> dict[str, Any]:
-    return stats.snapshot()
+def explanation_stats(
+    stats: ExplanationStatsDep, background: ExplanationBackgroundDep
+) -> dict[str, Any]:
+    return stats.snapshot() | {"jobs": background.snapshot()}

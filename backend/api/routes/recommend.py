@@ -11,6 +11,7 @@ from backend.api.schemas import RecommendationResult
 from backend.errors import InvalidInputError
 from backend.recommender.strategies import CandidateFilter
 from backend.security.text import SafeText
+from backend.services.explanation_choice import ExplainMode
 
 router = APIRouter(tags=["recommendations"])
 
@@ -31,6 +32,15 @@ async def recommend(
     min_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
     max_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
     in_stock: Annotated[bool, Query(description="Only products in stock")] = False,
+    explain: Annotated[
+        ExplainMode,
+        Query(
+            description="auto (default): never wait for the model; the checked LLM text when "
+            "one is ready for exactly these items, else the template at once with "
+            "`explanation_status: pending` while the LLM writes it in the background. "
+            "wait: ask the model within the request's deadline. template: never ask it."
+        ),
+    ] = "auto",
 ) -> Response:
     n = resolve_top_n(settings, top_n)
     if min_price is not None and max_price is not None and min_price > max_price:
@@ -45,5 +55,6 @@ async def recommend(
         top_n=n,
         strategy=algorithm,
         filters=filters,
+        explain=explain,
     )
     return Response(content=body, media_type="application/json")

@@ -1,0 +1,186 @@
+"""The chat never holds a reply for the model longer than its budget.
+
+A local model needs seconds per answer. ``BudgetedParser`` gives the LLM parser at most its
+share of the budget and understands the message by rules when it is late. ``DeferredReplies``
+waits for the LLM reply as long; then the template reply goes out at once, marked pending
+with a ticket, and the LLM's reply (through the evidence check, as always) is kept under
+that ticket when it arrives, for ``GET /chat/replies/{ticket}``.
+
+Both run the model on a small pool of ``concurrency`` threads, as many as the model server
+answers at once; past a short backlog the template (or the rules) answer without asking it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, Field
+
+from backend.chat.parser import MessageParser
+from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateReplies
+from backend.chat.state import FilterUpdate
+from backend.chat.vocabulary import ChatVocabulary
+from backend.infra.cache import Cache
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+BACKLOG_PER_THREAD = 4  # waiting model calls per thread before the fallback answers at once
+
+
+def reply_key(ticket: str) -> str:
+    return f"chat:reply:{ticket}"
+
+
+class ReplyFollowUp(BaseModel):
+    """The reply of a turn that went out with the template while the LLM wrote."""
+
+    status: Literal["pending", "ready", "template"] = Field(
+        description="pending: still writing; ready: the LLM's checked reply; template: the "
+        "LLM's reply did not pass (the template stays; see fallback_reason)"
+    )
+    reply: str | None = None
+    reply_source: Literal["llm", "template"] | None = None
+    reply_fallback_reason: str | None = None
+    # Checked reasons for the cards, by product id (they replace the template's).
+    reasons: dict[str, str] = Field(default_factory=dict)
+
+
+class _Pool:
+    """A bounded pool of model calls shared by the parser and the replies."""
+
+    def __init__(self, concurrency: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chat-llm")
+        self._limit = concurrency * (1 + BACKLOG_PER_THREAD)
+        self._lock = threading.Lock()
+        self._in_flight = 0
+
+    def submit(self, call: Callable[[], T]) -> Future[T] | None:
+        with self._lock:
+            if self._in_flight >= self._limit:
+                return None
+            self._in_flight += 1
+        future = self._executor.submit(call)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _: Future[Any]) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+
+class ChatBudget:
+    """The pool and the per-step wait: each LLM step of a turn (parse, reply) waits at most
+    half of ``budget_seconds``, so a turn waits for the model at most the whole budget."""
+
+    def __init__(self, *, budget_seconds: float, concurrency: int) -> None:
+        self.step_seconds = budget_seconds / 2
+        self.pool = _Pool(max(concurrency, 1))
+
+
+class BudgetedParser:
+    """The LLM parser within the budget, else the rules (``last_source`` says which)."""
+
+    def __init__(self, llm: MessageParser, rules: MessageParser, budget: ChatBudget) -> None:
+        self.llm = llm
+        self.rules = rules
+        self.budget = budget
+        self.last_source: Literal["llm", "rules"] = "rules"
+
+    def parse(self, message: str, vocabulary: ChatVocabulary, *, shown_count: int) -> FilterUpdate:
+        future = self.budget.pool.submit(
+            lambda: (
+                self.llm.parse(message, vocabulary, shown_count=shown_count),
+                getattr(self.llm, "last_source", "llm"),
+            )
+        )
+        if future is not None:
+            try:
+                update, source = future.result(timeout=self.budget.step_seconds)
+            except FutureTimeout:
+                log.info("the LLM parser is late; the rules understood this message")
+            else:
+                self.last_source = "llm" if source == "llm" else "rules"
+                return update
+        self.last_source = "rules"
+        return self.rules.parse(message, vocabulary, shown_count=shown_count)
+
+
+class DeferredReplies:
+    """The LLM reply within the budget; else the template now and the LLM's reply later."""
+
+    def __init__(
+        self,
+        llm: ChatReplies,
+        template: TemplateReplies,
+        cache: Cache,
+        budget: ChatBudget,
+        *,
+        ttl_seconds: int = 900,
+    ) -> None:
+        self.llm = llm
+        self.template = template
+        self.cache = cache
+        self.budget = budget
+        self.ttl_seconds = ttl_seconds
+        self.stats = getattr(llm, "stats", None)  # GET /chat/stats counts the LLM's replies
+
+    def reply(self, context: ReplyContext) -> Reply:
+        future = self.budget.pool.submit(lambda: self.llm.reply(context))
+        if future is None:  # the model is busy: no ticket, the template is the reply
+            return self._template(context, "busy")
+        try:
+            return future.result(timeout=self.budget.step_seconds)
+        except FutureTimeout:
+            pass
+        ticket = uuid.uuid4().hex
+        self._store(ticket, ReplyFollowUp(status="pending"))
+        future.add_done_callback(lambda done: self._arrived(ticket, done))
+        template = self._template(context, "pending")
+        return Reply(
+            text=template.text, source="template", fallback_reason="pending", pending=ticket
+        )
+
+    def _template(self, context: ReplyContext, reason: str) -> Reply:
+        text = self.template.reply(context).text
+        return Reply(text=text, source="template", fallback_reason=reason)
+
+    def _arrived(self, ticket: str, done: Future[Reply]) -> None:
+        try:
+            reply = done.result()
+        except Exception:  # the LLM replies fall back by themselves; this is a bug
+            log.exception("a deferred chat reply failed")
+            self._store(ticket, ReplyFollowUp(status="template", reply_fallback_reason="error"))
+            return
+        self._store(
+            ticket,
+            ReplyFollowUp(
+                status="ready" if reply.source == "llm" else "template",
+                reply=reply.text,
+                reply_source=reply.source,
+                reply_fallback_reason=reply.fallback_reason,
+                reasons={str(k): v for k, v in reply.reasons.items()},
+            ),
+        )
+
+    def _store(self, ticket: str, follow_up: ReplyFollowUp) -> None:
+        self.cache.set(reply_key(ticket), "reply", follow_up.model_dump_json(), self.ttl_seconds)
+
+
+def follow_up(cache: Cache, ticket: str) -> ReplyFollowUp | None:
+    """The reply kept under ``ticket`` (None: unknown or expired)."""
+    raw = cache.get(reply_key(ticket), "reply")
+    if raw is None:
+        return None
+    try:
+        return ReplyFollowUp.model_validate(json.loads(raw))
+    except ValueError:
+        log.warning("dropping an unreadable deferred chat reply")
+        return None
