@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from backend.config import Settings
-from backend.db import repository
+from backend.db import crud
 from backend.db.engine import make_engine, watch_engine
 from backend.chat.llm_parser import LLMParser
 from backend.chat.parser import MessageParser, RuleParser
@@ -128,9 +128,9 @@ def snapshot_manager(db: Engine, retrieval: Retrieval | None = None) -> Snapshot
     def current(session: Session) -> str:
         """The catalog's version and, with vectors, the last index run's: a `shopwise
         index` after a lost or corrupt index brings the vectors back without a restart."""
-        v = repository.catalog_version(session=session)
+        v = crud.catalog_version(session=session)
         if retrieval is not None:
-            built = repository.last_index_run(session=session, collection=COLLECTION)
+            built = crud.last_index_run(session=session, collection=COLLECTION)
             v += f"|index:{built.isoformat() if built is not None else '-'}"
         return v
 
@@ -141,8 +141,8 @@ def snapshot_manager(db: Engine, retrieval: Retrieval | None = None) -> Snapshot
     def load() -> CatalogSnapshot:
         with Session(db) as session:
             v = current(session)
-            products = repository.load_catalog(session=session)
-            counts = repository.interaction_counts(session=session)
+            products = crud.load_catalog(session=session)
+            counts = crud.interaction_counts(session=session)
         snapshot = CatalogSnapshot.build(products, counts, version=v)
         if retrieval is not None:
             retrieval.attach_embeddings(snapshot)

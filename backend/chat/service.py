@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.chat.parser import MessageParser, RuleParser
@@ -175,10 +175,10 @@ class DatabaseShoppers:
 
     def lookup(self, user_id: uuid.UUID) -> Shopper | None:
         with Session(self.db) as session:
-            user = repository.get_user(session=session, user_id=user_id)
+            user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 return None
-            history = repository.recent_interactions(
+            history = crud.recent_interactions(
                 session=session, user_id=user_id, limit=self.limit
             )
         records = [

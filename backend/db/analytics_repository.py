@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
+from backend.db.crud import Page
 from backend.db.models import Experiment, Interaction, RecAnalytics
-from backend.db.repository import Page
 
 ATTRIBUTED_ACTIONS = ("click", "add_to_cart", "purchase")
 

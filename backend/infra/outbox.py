@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, ProcessedEvent, as_utc, utcnow
 from backend.infra.stream import EventStream, StreamEvent
@@ -68,7 +68,7 @@ class OutboxSweeper:
         while True:
             held = self.skip() if self.skip is not None else ()
             with session_scope(self.db) as session:
-                rows = repository.claim_outbox(
+                rows = crud.claim_outbox(
                     session=session, before=before, after=cursor, limit=self.batch_size
                 )
                 if not rows:
@@ -80,7 +80,7 @@ class OutboxSweeper:
                     log.warning("outbox sweep: stream unavailable; %d event(s) wait", len(events))
                     break  # the rows stay; the next sweep tries again
                 if events and self.stream.durable:
-                    repository.remove_from_outbox(
+                    crud.remove_from_outbox(
                         session=session, ids=[e.interaction_id for e in events]
                     )
                 sent += len(events)

@@ -32,9 +32,9 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from backend.db import analytics_repository
+from backend.db.crud import Page
 from backend.db.engine import session_scope
 from backend.db.models import Experiment, as_utc, utcnow
-from backend.db.repository import Page
 from backend.errors import ConflictError, InvalidInputError, NotFoundError
 from backend.experiments import bucketing, stats
 from backend.experiments.model import (

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import Interaction, UserPreferences, as_utc, utcnow
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
 
@@ -74,14 +74,18 @@ def update_profiles(
     events: Sequence[Interaction],
     *,
     known_tags: frozenset[str] | None = None,
+    facets: Facets | None = None,
 ) -> dict[uuid.UUID, UserPreferences]:
-    """Apply newly stored events to their users' profiles (rows locked for the update)."""
+    """Apply newly stored events to their users' profiles (rows locked for the update).
+    ``facets``: what is known of the products already (the engine snapshot); the rest is
+    read from the database."""
     if not events:
         return {}
     user_ids = [e.user_id for e in events]
-    profiles = repository.preferences_for_update(session=session, user_ids=user_ids)
-    product_ids = list({e.product_id for e in events if e.product_id is not None})
-    facets = repository.product_facets(session=session, ids=product_ids)
+    profiles = crud.preferences_for_update(session=session, user_ids=user_ids)
+    product_ids = {e.product_id for e in events if e.product_id is not None}
+    missing = [pid for pid in product_ids if facets is None or pid not in facets]
+    facets = {**(facets or {}), **crud.product_facets(session=session, ids=missing)}
     now = utcnow()
     # Stable: events of one instant keep the order the client sent them in.
     for event in sorted(events, key=lambda e: as_utc(e.created_at)):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from tests.recommender.fakes import FakeEmbedder
 
 
@@ -19,7 +19,7 @@ def indexed(api, components):
     fake = FakeEmbedder(dim=1024)
     retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = fake
     with Session(components.db) as session:
-        products = repository.load_catalog(session=session)
+        products = crud.load_catalog(session=session)
     report = retrieval.indexer.rebuild(products)
     assert report.encoded == len(products) == 8
     components.snapshots.invalidate()

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from backend.components import Components
-from backend.db import repository
+from backend.db import crud
 from backend.main import create_app
 from backend.recommender.embedder import Vectors
 from backend.services.health import Warmup
@@ -51,7 +51,7 @@ def indexed(shop: Shop, components: Components) -> SlowModel:
     model = SlowModel()
     retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = model
     with Session(components.db) as session:
-        retrieval.indexer.rebuild(repository.load_catalog(session=session))
+        retrieval.indexer.rebuild(crud.load_catalog(session=session))
     components.snapshots.invalidate()  # a cold process: nothing loaded yet
     model.texts.clear()
     return model

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from backend.components import Components
-from backend.db import repository
+from backend.db import crud
 from backend.chat.ranking import (
     ChatRetriever,
     KeywordRanker,
@@ -147,7 +147,7 @@ def indexed_chat(db, components: Components) -> Iterator[tuple[TestClient, Shop]
     assert isinstance(ranker, SemanticRanker)  # wire_chat's choice whenever retrieval exists
     ranker.embedder = fake
     with Session(components.db) as session:
-        retrieval.indexer.rebuild(repository.load_catalog(session=session))
+        retrieval.indexer.rebuild(crud.load_catalog(session=session))
     components.snapshots.invalidate()
     with TestClient(create_app(components=components)) as client:
         yield client, shop

@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
 from backend.components import Components, build_components
-from backend.db import repository
+from backend.db import crud
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction
@@ -448,7 +448,7 @@ def build_index(engine: sa.engine.Engine, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     store = VectorStore.open(path=folder)
     with Session(engine) as session:
-        products = repository.load_catalog(session=session)
+        products = crud.load_catalog(session=session)
     Indexer(embedder=FakeEmbedder(dim=64), store=store, db=engine).rebuild(products)
     store._drop_client()
 
