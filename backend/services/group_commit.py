@@ -50,6 +50,12 @@ class GroupCommit(Generic[J, R]):
         self._waiting: list[_Slot[J, R]] = []
         self._busy = False  # a leader is writing; invariant: jobs wait only while busy
 
+    @property
+    def waiting(self) -> int:
+        """Jobs queued behind the group being written."""
+        with self._lock:
+            return len(self._waiting)
+
     def submit(self, job: J) -> R:
         """Write ``job`` (with whatever else is waiting) and return its outcome, or raise
         the exception its write raised."""

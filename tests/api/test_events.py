@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from backend.db.models import CartItem, Interaction, Product, WishlistItem
+from backend.db.models import CartItem, Interaction, WishlistItem
 
 # A fixed id no row has (fixed so parallel test workers collect the same tests).
 MISSING = "00000000-0000-4000-8000-000000000000"
