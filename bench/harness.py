@@ -163,6 +163,23 @@ def process(
             proc.wait()
 
 
+def serve_cmd(port: int, workers: int) -> list[str]:
+    return [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers)]  # fmt: skip
+
+
+def wait_ready(base: str, seconds: float = 180) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        try:
+            if httpx.get(f"{base}/health/ready", timeout=5).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"{base} not ready after {seconds:.0f} s")
+
+
 def uvicorn(app: str, port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", "warning",
