@@ -168,15 +168,20 @@ def serve_cmd(port: int, workers: int) -> list[str]:
             "--port", str(port), "--workers", str(workers)]  # fmt: skip
 
 
-def wait_ready(base: str, seconds: float = 180) -> float:
+def wait_ready(base: str, seconds: float = 180, in_a_row: int = 10) -> float:
+    """Until ``/health/ready`` says ready ``in_a_row`` times, each on a new connection: with
+    ``--workers 2`` one process can be ready while the other still warms up (and trains)."""
     started = time.perf_counter()
+    ready = 0
     while time.perf_counter() - started < seconds:
         try:
-            if httpx.get(f"{base}/health/ready", timeout=5).status_code == 200:
-                return time.perf_counter() - started
+            ok = httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
         except httpx.TransportError:
-            pass
-        time.sleep(0.05)
+            ok = False
+        ready = ready + 1 if ok else 0
+        if ready >= in_a_row:
+            return time.perf_counter() - started
+        time.sleep(0.01 if ok else 0.05)
     raise RuntimeError(f"{base} not ready after {seconds:.0f} s")
 
 

@@ -69,6 +69,17 @@ def apply_event(
     prefs.updated_at = now or utcnow()
 
 
+def new_preferences(user_id: uuid.UUID, now: datetime) -> dict[str, object]:
+    """An empty profile's fields, all of them: SQLModel inspects the signature of every
+    default factory it calls (``dict``, ``list``: parsed from text), about 0.2 ms each, which
+    was most of the cost of a batch of events from new shoppers."""
+    return {
+        "user_id": user_id, "category_affinity": {}, "tag_affinity": {}, "recent_items": [],
+        "recent_searches": [], "action_counts": {}, "event_count": 0, "last_event_at": None,
+        "updated_at": now,
+    }  # fmt: skip
+
+
 def update_profiles(
     session: Session,
     events: Sequence[Interaction],
@@ -91,7 +102,9 @@ def update_profiles(
     for event in sorted(events, key=lambda e: as_utc(e.created_at)):
         prefs = profiles.get(event.user_id)
         if prefs is None:
-            prefs = UserPreferences(user_id=event.user_id)
+            prefs = UserPreferences(  # every field given: see new_preferences
+                **new_preferences(event.user_id, now)
+            )
             session.add(prefs)
             profiles[event.user_id] = prefs
         apply_event(prefs, event, facets, known_tags=known_tags, now=now)

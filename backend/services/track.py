@@ -277,8 +277,7 @@ class TrackingService:
             self._after_commit(stored)
 
     def _after_commit(self, stored: Sequence[Interaction]) -> None:
-        for user_id in dict.fromkeys(i.user_id for i in stored):
-            invalidate_user(self.cache, user_id)
+        invalidate_user(self.cache, *dict.fromkeys(i.user_id for i in stored))
         snapshot = self.snapshots.loaded
         if snapshot is not None:
             for interaction in stored:
@@ -304,7 +303,9 @@ class TrackingService:
 
 
 def _candidate(event: EventIn, source: str, now: datetime) -> Candidate:
+    # Every field given: a SQLModel default factory costs a signature inspection per row.
     row = Interaction(
+        id=uuid.uuid4(),
         user_id=event.user_id,
         product_id=event.product_id,
         action=event.action.value,

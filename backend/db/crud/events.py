@@ -111,7 +111,9 @@ def apply_cart_and_wishlist(*, session: Session, events: Sequence[Interaction]) 
         if event.action == Action.ADD_TO_CART.value:
             item = cart.get(key)
             if item is None:
-                cart[key] = CartItem(user_id=key[0], product_id=key[1], added_at=event.created_at)
+                cart[key] = CartItem(
+                    user_id=key[0], product_id=key[1], quantity=1, added_at=event.created_at
+                )
                 session.add(cart[key])
             else:
                 item.quantity += 1

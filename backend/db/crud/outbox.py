@@ -13,8 +13,10 @@ from backend.db.models import EventOutbox, Interaction
 
 
 def add_to_outbox(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:
-    session.add_all(EventOutbox(interaction_id=i, stored_at=at) for i in ids)
-    session.flush()
+    """Plain rows in multi-row INSERTs: no ORM object per event."""
+    if ids:
+        table = EventOutbox.__table__  # type: ignore[attr-defined]
+        session.execute(sa.insert(table), [{"interaction_id": i, "stored_at": at} for i in ids])
 
 
 def remove_from_outbox(
