@@ -17,6 +17,7 @@ from typing import Literal
 from sqlmodel import Session
 
 from backend.db import crud
+from backend.db.crud.events import AnyEvent, NewEvent
 from backend.db.models import Interaction, as_utc
 from backend.services.profiles import Facets, update_profiles
 
@@ -29,7 +30,7 @@ Status = Literal["accepted", "duplicate", "conflict", "rejected"]
 class Candidate:
     """An event as it would be stored (id and time assigned)."""
 
-    row: Interaction
+    row: NewEvent
     timed: bool  # the sender gave the time: a repeat must carry the same one
 
 
@@ -44,7 +45,7 @@ class Job:
 @dataclass(frozen=True, slots=True)
 class Written:
     status: Status
-    interaction: Interaction | None = None  # accepted: the new row; duplicate: the stored one
+    interaction: AnyEvent | None = None  # accepted: the new row; duplicate: the stored one
     reason: str | None = None
 
 
@@ -82,8 +83,8 @@ def store_group(
             event_ids=[c.row.event_id for _, c in candidates if c.row.event_id],
         )
     outcomes: dict[int, Written] = {}
-    first: dict[tuple[str, str], Interaction] = {}  # the group's own first use of each id
-    new: list[Interaction] = []
+    first: dict[tuple[str, str], NewEvent] = {}  # the group's own first use of each id
+    new: list[NewEvent] = []
     for n, (source, candidate) in enumerate(candidates):
         row = candidate.row
         if row.user_id not in users:
@@ -98,12 +99,11 @@ def store_group(
     inserted = crud.insert_new_events(session=session, rows=new)
     skipped = [r for r in new if r.id not in inserted]
     if skipped:  # stored meanwhile by another process (or before, when not looked up)
-        assert all(r.event_source is not None and r.event_id is not None for r in skipped)
         known.update(
             crud.find_events(
                 session=session,
-                sources=[r.event_source for r in skipped],  # type: ignore[misc]
-                event_ids=[r.event_id for r in skipped],  # type: ignore[misc]
+                sources=[r.event_source for r in skipped],
+                event_ids=[r.event_id for r in skipped if r.event_id is not None],
             )
         )
     for n, (source, candidate) in enumerate(candidates):
@@ -115,9 +115,8 @@ def store_group(
             continue
         assert row.event_id is not None
         own = first.get((source, row.event_id))
-        previous = (own if own is not None and own.id in inserted else None) or _earlier(
-            known, source, candidate
-        )
+        previous: AnyEvent | None = own if own is not None and own.id in inserted else None
+        previous = previous or _earlier(known, source, candidate)
         if previous is None:
             raise StoredEventVanished(f"event_id {row.event_id!r} of {source}")
         if _same(previous, candidate):
@@ -152,7 +151,7 @@ def _earlier(
     return old if old is not None and _same(old, candidate) else None
 
 
-def _same(stored: Interaction, candidate: Candidate) -> bool:
+def _same(stored: AnyEvent, candidate: Candidate) -> bool:
     """Whether a retry carries the event stored under its id (the time only when sent)."""
     row = candidate.row
     if (stored.user_id, stored.product_id, stored.action, stored.query) != (

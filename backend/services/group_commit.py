@@ -76,7 +76,8 @@ class GroupCommit(Generic[J, R]):
 
     def _lead(self) -> None:
         with self._lock:
-            group, total = [], 0
+            group: list[_Slot[J, R]] = []
+            total = 0
             while self._waiting and (not group or total + self._waiting[0].size <= self._max_size):
                 total += self._waiting[0].size
                 group.append(self._waiting.pop(0))

@@ -33,8 +33,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from backend.db import crud
+from backend.db.crud.events import AnyEvent, NewEvent
 from backend.db.engine import session_scope
-from backend.db.models import Action, Interaction, as_utc, utcnow
+from backend.db.models import Action, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError
 from backend.infra.cache import Cache, invalidate_user
 from backend.infra.outbox import stream_event
@@ -276,7 +277,7 @@ class TrackingService:
         if stored:
             self._after_commit(stored)
 
-    def _after_commit(self, stored: Sequence[Interaction]) -> None:
+    def _after_commit(self, stored: Sequence[AnyEvent]) -> None:
         invalidate_user(self.cache, *dict.fromkeys(i.user_id for i in stored))
         snapshot = self.snapshots.loaded
         if snapshot is not None:
@@ -303,8 +304,7 @@ class TrackingService:
 
 
 def _candidate(event: EventIn, source: str, now: datetime) -> Candidate:
-    # Every field given: a SQLModel default factory costs a signature inspection per row.
-    row = Interaction(
+    row = NewEvent(
         id=uuid.uuid4(),
         user_id=event.user_id,
         product_id=event.product_id,

@@ -37,9 +37,10 @@ from backend.db.crud.events import (
 from backend.db.crud.outbox import add_to_outbox, claim_outbox, outbox_size, remove_from_outbox
 from backend.db.crud.profiles import (
     fresh_user_recommendations,
-    preferences_for_update,
+    lock_profiles,
     profile_version,
     replace_user_recommendations,
+    save_profiles,
 )
 from backend.db.crud.users import (
     cart,
@@ -82,7 +83,8 @@ __all__ = [
     "load_catalog",
     "mark_processed",
     "outbox_size",
-    "preferences_for_update",
+    "lock_profiles",
+    "save_profiles",
     "processed_interaction_ids",
     "product_facets",
     "products_by_action",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,8 +20,25 @@ from sqlmodel import Session, col, select
 from backend.db.models import Action, CartItem, Interaction, Product, User, WishlistItem
 
 _INTERACTION: sa.Table = Interaction.__table__  # type: ignore[attr-defined]
-_COLUMNS = ("id", "user_id", "product_id", "action", "query", "event_id", "event_source",
-            "created_at")  # fmt: skip
+
+
+@dataclass(slots=True)
+class NewEvent:
+    """An event to store, as plain fields: building a SQLModel object per event cost more
+    than inserting it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    product_id: uuid.UUID | None
+    action: str
+    query: str | None
+    event_id: str | None
+    event_source: str
+    created_at: datetime
+
+
+# An event either about to be stored or read back: both carry the same fields.
+AnyEvent = Interaction | NewEvent
 _CART_ACTIONS = frozenset(
     a.value for a in (Action.ADD_TO_CART, Action.REMOVE_FROM_CART, Action.PURCHASE, Action.WISHLIST)
 )
@@ -29,14 +48,15 @@ def existing_users_and_products(
     *, session: Session, user_ids: Sequence[uuid.UUID], product_ids: Sequence[uuid.UUID]
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
     """Which of these users and products exist, in one round trip."""
-    users = sa.select(col(User.id).label("id"), sa.literal("u").label("kind")).where(
+    users = sa.select(col(User.id), sa.literal("u").label("kind")).where(
         col(User.id).in_(list(user_ids))
     )
     products = sa.select(col(Product.id), sa.literal("p")).where(
         col(Product.id).in_(list(product_ids))
     )
     found: tuple[set[uuid.UUID], set[uuid.UUID]] = (set(), set())
-    for row_id, kind in session.execute(sa.union_all(users, products)).all():
+    both = sa.union_all(users, products)
+    for row_id, kind in session.execute(both).all():
         found[0 if kind == "u" else 1].add(_uuid(row_id))
     return found
 
@@ -73,7 +93,7 @@ def has_event_ids_of(*, session: Session, source: str) -> bool:
     return session.exec(query.limit(1)).first() is not None
 
 
-def insert_new_events(*, session: Session, rows: Sequence[Interaction]) -> set[uuid.UUID]:
+def insert_new_events(*, session: Session, rows: Sequence[NewEvent]) -> set[uuid.UUID]:
     """Insert the events whose (sender, event id) is not stored yet; returns the ids of the
     rows inserted. SQLAlchemy sends the rows as multi-row INSERTs (about 1,000 a statement)."""
     if not rows:
@@ -85,11 +105,11 @@ def insert_new_events(*, session: Session, rows: Sequence[Interaction]) -> set[u
         .on_conflict_do_nothing(index_elements=["event_source", "event_id"])
         .returning(_INTERACTION.c.id)
     )
-    params = [{name: getattr(row, name) for name in _COLUMNS} for row in rows]
+    params = [asdict(row) for row in rows]
     return {_uuid(i) for i in session.execute(statement, params).scalars()}
 
 
-def apply_cart_and_wishlist(*, session: Session, events: Sequence[Interaction]) -> None:
+def apply_cart_and_wishlist(*, session: Session, events: Sequence[AnyEvent]) -> None:
     """Carts and wishlists follow the events, in the order given (two SELECTs in all)."""
     relevant = [e for e in events if e.product_id is not None and e.action in _CART_ACTIONS]
     if not relevant:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
@@ -15,20 +16,39 @@ from backend.db.models import (
     as_utc,
 )
 
+_PROFILE: sa.Table = UserPreferences.__table__  # type: ignore[attr-defined]
 
-def preferences_for_update(
+
+def lock_profiles(
     *, session: Session, user_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, UserPreferences]:
-    """Lock the users' profile rows (in id order, so concurrent batches cannot deadlock)."""
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The users' profile rows as plain fields, locked (in id order, so concurrent groups
+    cannot deadlock) until the transaction ends."""
     if not user_ids:
         return {}
-    rows = session.exec(
-        select(UserPreferences)
-        .where(col(UserPreferences.user_id).in_(sorted(set(user_ids))))
-        .order_by(col(UserPreferences.user_id))
+    rows = session.execute(
+        sa.select(_PROFILE)
+        .where(_PROFILE.c.user_id.in_(sorted(set(user_ids))))
+        .order_by(_PROFILE.c.user_id)
         .with_for_update()
-    ).all()
-    return {row.user_id: row for row in rows}
+    ).mappings()
+    return {row["user_id"]: dict(row) for row in rows}
+
+
+def save_profiles(
+    *, session: Session, new: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]]
+) -> None:
+    """Insert the new profiles and update the changed ones, a statement each for all."""
+    if new:
+        session.execute(sa.insert(_PROFILE), list(new))
+    if changed:
+        fields = [c.name for c in _PROFILE.columns if c.name != "user_id"]
+        update = (
+            sa.update(_PROFILE)
+            .where(_PROFILE.c.user_id == sa.bindparam("key"))
+            .values({name: sa.bindparam(name) for name in fields})
+        )
+        session.execute(update, [{**row, "key": row["user_id"]} for row in changed])
 
 
 def profile_version(*, session: Session, user_id: uuid.UUID) -> int:
