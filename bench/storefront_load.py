@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--no-warm-start", action="store_true", help="skip indexing + warm start")
     parser.add_argument("--profile", action="store_true", help="py-spy the embedded server")
     parser.add_argument("--profile-raw", type=Path, help="keep py-spy's raw stacks here")
+    parser.add_argument("--profile-db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     args = parser.parse_args()
@@ -212,7 +213,11 @@ def main() -> None:
         text = profile(args)
         print(text)
         body = f"Command: `{command.strip()}`\n\n{text}"
-        write_section(args.report, "storefront-profile", "Storefront: where the time goes", body)
+        key = "storefront-profile" + ("-postgres" if args.profile_db == "postgres" else "")
+        title = "Storefront: where the time goes" + (
+            " (PostgreSQL)" if args.profile_db == "postgres" else ""
+        )
+        write_section(args.report, key, title, body)
         return
     run = f"sf{uuid.uuid4().hex[:8]}"
     lifts = {"default": [False], "lifted": [True], "both": [True, False]}[args.limits]

@@ -13,11 +13,13 @@ import tempfile
 import time
 import uuid
 from collections import Counter, defaultdict
+from contextlib import ExitStack
 from pathlib import Path
 
 from bench.harness import (
     app_env,
     free_port,
+    postgres_database,
     process,
     product_ids,
     seed,
@@ -28,10 +30,15 @@ from bench.storefront_traffic import Phase, Traffic, closed_loop
 
 
 def profile(args: argparse.Namespace) -> str:
-    """The embedded server under py-spy while the storefront mix runs (limit lifted)."""
+    """One ``shopwise serve`` process under py-spy while the storefront mix runs (limit
+    lifted), on the embedded default or (``--profile-db postgres``) on a scratch PostgreSQL
+    database (in-process cache and worker: the database is what differs)."""
     run = f"prof{uuid.uuid4().hex[:6]}"
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'shop.db'}"
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        if args.profile_db == "postgres":
+            url = stack.enter_context(postgres_database())
+        else:
+            url = f"sqlite:///{Path(tmp) / 'shop.db'}"
         users = seed(url, args.products, args.users, random.Random(args.seed))
         products = product_ids(url)
         port = free_port()
@@ -54,7 +61,7 @@ def profile(args: argparse.Namespace) -> str:
             asyncio.run(closed_loop(base, phase, traffic, args.clients, args.duration - 2))
             spy.wait(timeout=120)
         loads.append(os.getloadavg()[0])
-        return summarise_profile(raw.read_text(), phase, loads)
+        return f"Database: {args.profile_db}. " + summarise_profile(raw.read_text(), phase, loads)
 
 
 PATHS = (  # (label, a file whose frames mark the path), checked in this order

@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["batch", "uncached"], default=None)
     parser.add_argument("--duration", type=float, default=20.0, help="batch phase, seconds")
     parser.add_argument("--clients", type=int, default=4, help="batch senders")
-    parser.add_argument("--batch-size", type=int, default=250)
+    parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--batch-products", type=int, default=1000)
     parser.add_argument("--products", type=int, default=10_000, help="uncached recommend")
     parser.add_argument("--users", type=int, default=1000)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from sqlmodel import Session
@@ -113,10 +113,18 @@ def update_profiles(
         if prefs is None:
             prefs = profiles[event.user_id] = Profile(user_id=event.user_id)
         apply_event(prefs, event, facets, known_tags=known_tags, now=now)
-    rows = {user_id: asdict(prefs) for user_id, prefs in profiles.items()}
+    rows = {user_id: _fields(prefs) for user_id, prefs in profiles.items()}
     crud.save_profiles(
         session=session,
         new=[row for user_id, row in rows.items() if user_id not in stored],
         changed=[row for user_id, row in rows.items() if user_id in stored],
     )
     return profiles
+
+
+_PROFILE_FIELDS = tuple(f.name for f in fields(Profile))
+
+
+def _fields(profile: Profile) -> dict[str, object]:
+    # Not dataclasses.asdict: it deep-copies every affinity dict, for nothing here.
+    return {name: getattr(profile, name) for name in _PROFILE_FIELDS}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ class NewEvent:
     created_at: datetime
 
 
+_EVENT_FIELDS = tuple(f.name for f in fields(NewEvent))
 # An event either about to be stored or read back: both carry the same fields.
 AnyEvent = Interaction | NewEvent
 _CART_ACTIONS = frozenset(
@@ -105,7 +106,7 @@ def insert_new_events(*, session: Session, rows: Sequence[NewEvent]) -> set[uuid
         .on_conflict_do_nothing(index_elements=["event_source", "event_id"])
         .returning(_INTERACTION.c.id)
     )
-    params = [asdict(row) for row in rows]
+    params = [{name: getattr(row, name) for name in _EVENT_FIELDS} for row in rows]
     return {_uuid(i) for i in session.execute(statement, params).scalars()}
 
 
