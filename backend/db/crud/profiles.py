@@ -75,23 +75,28 @@ def fresh_user_recommendations(
     catalog_version: str,
     not_before: datetime,
 ) -> list[UserRecommendation] | None:
-    """The precomputed list when it answers this request and reflects every event; else None."""
-    rows = list(
-        session.exec(
-            select(UserRecommendation)
-            .where(UserRecommendation.user_id == user_id)
-            .order_by(col(UserRecommendation.rank))
-        ).all()
+    """The precomputed list when it answers this request and reflects every event; else None.
+    One round trip: the profile's version comes with the rows."""
+    version = (
+        select(UserPreferences.event_count)
+        .where(UserPreferences.user_id == user_id)
+        .scalar_subquery()
     )
-    if not rows:
+    found = session.exec(
+        select(UserRecommendation, version)
+        .where(UserRecommendation.user_id == user_id)
+        .order_by(col(UserRecommendation.rank))
+    ).all()
+    if not found:
         return None
-    first = rows[0]
+    first, current = found[0]
     if (
         first.strategy != strategy
         or first.top_n != top_n
         or first.catalog_version != catalog_version
         or as_utc(first.updated_at) < not_before
-        or first.profile_version != profile_version(session=session, user_id=user_id)
+        or first.profile_version != int(current or 0)
     ):
         return None
+    rows = [row for row, _ in found]
     return rows
