@@ -156,7 +156,7 @@ def engine_times(url: str, tmp: str, users: list[str], top_n: int) -> dict[str, 
         times["engine cpu"].append((time.thread_time() - c0) * 1000)
     for user_id in users:
         t0 = time.perf_counter()
-        svc.recommend_json(uuid.UUID(user_id))
+        svc.recommend_json(uuid.UUID(user_id), top_n=top_n)
         times["service"].append((time.perf_counter() - t0) * 1000)
     components.db.dispose()
     return times
@@ -175,10 +175,11 @@ def uncached_recommend(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     with process(serve_cmd(port, 1), env, f"{base}/health"):
         wait_ready(base)
         with httpx.Client(base_url=base, timeout=30) as client:
-            client.get(f"/recommend/{users[-1]}").raise_for_status()  # connection, first use
+            params = {"top_n": args.top_n}
+            client.get(f"/recommend/{users[-1]}", params=params).raise_for_status()  # first use
             for user_id in asked:
                 t0 = time.perf_counter()
-                client.get(f"/recommend/{user_id}").raise_for_status()
+                client.get(f"/recommend/{user_id}", params=params).raise_for_status()
                 http.append((time.perf_counter() - t0) * 1000)
     times["HTTP"] = http
     return {"times": times, "load": (load, os.getloadavg()[0])}
@@ -258,6 +259,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         batch = batch_ingestion(args, tmp) if args.only in (None, "batch") else None
+        if batch is not None:
+            print(render(args, batch, None), flush=True)
         uncached = uncached_recommend(args, tmp) if args.only in (None, "uncached") else None
     text = render(args, batch, uncached)
     print(text)
