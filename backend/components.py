@@ -16,13 +16,24 @@ from datetime import timedelta
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from backend.chat.llm_parser import LLMParser
+from backend.chat.parser import MessageParser, RuleParser
+from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
+from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
+from backend.chat.service import ChatService, DatabaseShoppers
 from backend.config import Settings
 from backend.db import crud
 from backend.db.engine import make_engine, watch_engine
-from backend.chat.llm_parser import LLMParser
-from backend.chat.parser import MessageParser, RuleParser
-from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
-from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
+from backend.infra.cache import Cache, MemoryCache, RedisCache
+from backend.infra.outbox import OutboxSweeper
+from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
+from backend.jobs.impressions import ImpressionLogger
+from backend.jobs.indexing import index_state
+from backend.jobs.worker import (
+    EventProcessor,
+    InProcessWorker,
+    StreamWorkerMonitor,
+)
 from backend.llm.check import VocabularyCache
 from backend.llm.client import LLMClient, build_client
 from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
@@ -38,25 +49,14 @@ from backend.recommender.vector_store import COLLECTION
 from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
 from backend.services.analytics import AnalyticsService
 from backend.services.auth import AuthService
-from backend.infra.cache import Cache, MemoryCache, RedisCache
-from backend.chat.service import ChatService, DatabaseShoppers
-from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
 from backend.services.experiments import ExperimentService
 from backend.services.health import Warmup
-from backend.jobs.impressions import ImpressionLogger
-from backend.jobs.indexing import index_state
 from backend.services.location import LocationService
-from backend.infra.outbox import OutboxSweeper
 from backend.services.privacy import PrivacyService
 from backend.services.recommend import RecommendationService
 from backend.services.retrieval import Retrieval, build_retrieval
 from backend.services.segments import SegmentService
 from backend.services.track import TrackingService
-from backend.jobs.worker import (
-    EventProcessor,
-    InProcessWorker,
-    StreamWorkerMonitor,
-)
 
 
 @dataclass

@@ -33,18 +33,18 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.config import PROJECT_ROOT
-from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
 from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
+from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
+from backend.chat.service import ChatRequest, ChatService, Shopper
+from backend.config import PROJECT_ROOT
+from backend.infra.cache import MemoryCache
 from backend.llm.check import VocabularyCache
 from backend.llm.client import ChatMessage, CircuitStatus, Completion, Tool
 from backend.llm.explainer import CheckedWriter
 from backend.llm.prompts import PromptLibrary
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager
 from backend.recommender.embedder import Vectors
 from backend.recommender.profile import InteractionRecord
-from backend.infra.cache import MemoryCache
-from backend.chat.service import ChatRequest, ChatService, Shopper
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager
 from bench.report import write_section
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -31,8 +31,8 @@ from sqlmodel import Session, select
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction, Product, User
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.strategies import (
     RecommendRequest,
     RulesStrategy,

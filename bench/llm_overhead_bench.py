@@ -30,8 +30,8 @@ from backend.llm.check import CheckResult, CheckVocabulary, check_answer, item_r
 from backend.llm.client import ChatMessage, CircuitStatus, Completion, Tool
 from backend.llm.explainer import ExplainedItem, ExplanationRequest, LLMExplainer, render_messages
 from backend.llm.prompts import PromptLibrary
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.strategies import RecommendRequest, WeightedStrategy
 from bench.report import write_section
 

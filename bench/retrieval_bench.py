@@ -37,15 +37,15 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager
+from backend.jobs.indexing import Indexer
 from backend.recommender.cf import CFParams, ModelStore, train, user_items_matrix
 from backend.recommender.cf import save as save_models
 from backend.recommender.embedder import SentenceTransformerEmbedder, content_hash, product_text
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager
 from backend.recommender.strategies import BlendConfig, BlendStrategy, RecommendRequest
 from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.vector_store import VectorRecord, VectorStore
-from backend.jobs.indexing import Indexer
 from backend.services.search import SearchService
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)

@@ -27,10 +27,10 @@ import numpy.typing as npt
 
 from backend.chat.state import ChatFilters
 from backend.chat.vocabulary import ChatVocabulary, singular
-from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.embedder import Embedder
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 from backend.recommender.profile import UserProfile
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 
 log = logging.getLogger(__name__)
 

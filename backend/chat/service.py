@@ -22,12 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backend.db import crud
-from backend.db.models import as_utc, utcnow
-from backend.errors import InvalidInputError, NotFoundError
 from backend.chat.parser import MessageParser, RuleParser
-from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateReplies
 from backend.chat.ranking import ChatRetriever, RetrievalRequest, Retrieved
+from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateReplies
 from backend.chat.state import (
     MAX_SEEN,
     ChatFilters,
@@ -38,14 +35,17 @@ from backend.chat.state import (
     remove_filter,
 )
 from backend.chat.vocabulary import VocabularyCache
+from backend.db import crud
+from backend.db.models import as_utc, utcnow
+from backend.errors import InvalidInputError, NotFoundError
+from backend.infra.cache import Cache
 from backend.llm.explainer import ExplainedItem
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.security.text import SafeMultilineText, SafeText
-from backend.infra.cache import Cache
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from backend.cli.common import migrated_engine, progress, settings
 if TYPE_CHECKING:
     from backend.components import Components
     from backend.jobs.indexing import IndexReport
-    from backend.services.retrieval import Retrieval
     from backend.jobs.training import TrainingService
+    from backend.services.retrieval import Retrieval
 
 import_app = typer.Typer(help="Import catalogs and interactions from public datasets.")
 

@@ -38,8 +38,8 @@ def worker(
 ) -> None:
     """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
     from backend.components import build_components
-    from backend.infra.stream import RedisEventStream
     from backend.infra.outbox import OutboxSweeper
+    from backend.infra.stream import RedisEventStream
     from backend.jobs.worker import StreamWorker
 
     config = settings()

@@ -16,8 +16,8 @@ from sqlmodel import Session, SQLModel, col, select
 
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, Product, User, as_utc
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 
 
 @dataclass(frozen=True, slots=True)

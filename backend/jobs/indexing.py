@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine
 
 from backend.db.engine import session_scope
 from backend.db.models import IndexState, utcnow
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.embedder import Embedder, content_hash, product_text
+from backend.recommender.snapshot import ProductRecord
 from backend.recommender.vector_store import COLLECTION, VectorRecord, VectorStore
 
 log = logging.getLogger(__name__)

@@ -24,11 +24,11 @@ from sqlmodel import Session, col, func, select
 
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, ModelVersion
-from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.cf import CFModels, CFParams, ModelStore, train, user_items_matrix
 from backend.recommender.cf import load as load_models
 from backend.recommender.cf import save as save_models
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
+from backend.recommender.snapshot import SnapshotManager
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,7 @@ from sqlmodel import Session
 from backend.db import crud
 from backend.db.engine import session_scope
 from backend.db.models import Action, UserRecommendation, as_utc, utcnow
-from backend.observability.metrics import Metrics
-from backend.recommender.profile import InteractionRecord
+from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import (
     Delivery,
     InProcessEventStream,
@@ -39,7 +38,8 @@ from backend.infra.stream import (
     StreamEvent,
     StreamStatus,
 )
-from backend.infra.outbox import OutboxSweeper
+from backend.observability.metrics import Metrics
+from backend.recommender.profile import InteractionRecord
 from backend.services.recommend import HISTORY_LIMIT, RecommendationService
 
 log = logging.getLogger(__name__)

@@ -30,8 +30,8 @@ from backend.llm.facts import FactSheet, build_facts
 from backend.llm.partial_json import finished_parts
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence
+from backend.recommender.snapshot import ProductRecord
 from backend.text import slug as slugify
 
 ExplanationSource = Literal["llm", "template"]

@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Iterator
 
+from backend.infra.cache import Cache, explanations_key
 from backend.llm.explainer import (
     Explanation,
     ExplanationDelta,
@@ -21,7 +22,6 @@ from backend.llm.explainer import (
     ExplanationRequest,
     LLMExplainer,
 )
-from backend.infra.cache import Cache, explanations_key
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Literal, Protocol
 
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence
+from backend.recommender.snapshot import ProductRecord
 from backend.text import NUMBER, NUMBER_WORDS, slug, stems
 
 FactKind = Literal[

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot
 
 FloatMatrix = npt.NDArray[np.float64]
 

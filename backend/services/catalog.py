@@ -27,9 +27,9 @@ from sqlalchemy.engine import Engine
 from backend.db.engine import session_scope
 from backend.db.models import Product, utcnow
 from backend.errors import NotFoundError
+from backend.jobs.indexing import Indexer
 from backend.recommender.snapshot import ProductRecord, SnapshotManager
 from backend.security.text import SafeMultilineText, SafeText, SafeUrl
-from backend.jobs.indexing import Indexer
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 
-from backend.observability.dependencies import DependencyMonitor
-from backend.recommender.snapshot import SnapshotManager
 from backend.infra.cache import Cache
 from backend.infra.stream import StreamStatus
+from backend.observability.dependencies import DependencyMonitor
+from backend.recommender.snapshot import SnapshotManager
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from sqlalchemy.engine import Engine
 from backend.db.engine import session_scope
 from backend.db.models import User
 from backend.errors import NotFoundError
-from backend.recommender.strategies.base import LocationHint
 from backend.infra.cache import Cache, invalidate_user
+from backend.recommender.strategies.base import LocationHint
 
 
 class LocationIn(BaseModel):

@@ -36,8 +36,8 @@ from backend.llm.explainer import (
 from backend.llm.prompt_store import PromptStore, StoredPrompt
 from backend.llm.prompts import PromptError, PromptLibrary, TemplateVariables
 from backend.llm.stats import ExplanationStats
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
+from backend.recommender.snapshot import ProductRecord
 from backend.services.recommend import RecommendationService
 
 MAX_PREVIEW_USERS = 10

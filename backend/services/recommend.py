@@ -14,24 +14,24 @@ from sqlmodel import Session
 from backend.db import crud
 from backend.db.models import Interaction, User, UserRecommendation, as_utc, utcnow
 from backend.errors import InvalidInputError, NotFoundError
+from backend.infra.cache import Cache, recommendations_key
 from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
 from backend.llm.prompts import PromptLibrary
 from backend.observability.metrics import Metrics
-from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, weighted_profile
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies import (
     CandidateFilter,
     Recommendation,
     RecommendRequest,
     Strategy,
 )
-from backend.infra.cache import Cache, recommendations_key
 from backend.services.schemas import RecommendationResult, RecommendedProduct
 
 if TYPE_CHECKING:
-    from backend.services.experiments import Arm, ExperimentService
     from backend.jobs.impressions import ImpressionLogger
+    from backend.services.experiments import Arm, ExperimentService
     from backend.services.location import LocationService
     from backend.services.segments import SegmentService
 

@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine
 
 from backend.config import Settings
+from backend.infra.stream import StreamStatus
+from backend.jobs.indexing import Indexer, index_state
+from backend.jobs.training import TrainingService
 from backend.observability.dependencies import DependencyMonitor
-from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.cf import CFParams, ModelStore
 from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies.blend import BlendConfig
 from backend.recommender.strategies.sources import reduced_embeddings
 from backend.recommender.vector_store import VectorStore, VectorStoreError
 from backend.services.catalog import CatalogService
-from backend.infra.stream import StreamStatus
-from backend.jobs.indexing import Indexer, index_state
 from backend.services.search import SearchService
-from backend.jobs.training import TrainingService
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from backend.errors import NotFoundError
-from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.embedder import Embedder
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.vector_store import VectorStore, VectorStoreError
 

@@ -24,7 +24,7 @@ from sqlmodel import Session
 from backend.db import segments as store
 from backend.db.engine import session_scope
 from backend.db.models import SegmentRow, SegmentRun, utcnow
-from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
+from backend.infra.stream import StreamStatus
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, InteractionRecord
 from backend.recommender.segments import (
     FeatureSpec,
@@ -34,8 +34,8 @@ from backend.recommender.segments import (
     activity_of,
     fit_segments,
 )
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies.base import SegmentHint
-from backend.infra.stream import StreamStatus
 
 log = logging.getLogger(__name__)
 

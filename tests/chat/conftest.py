@@ -12,17 +12,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
+from backend.chat.ranking import ChatRetriever, KeywordRanker
+from backend.chat.service import ChatRequest, ChatResponse, ChatService, DatabaseShoppers
+from backend.chat.vocabulary import ChatVocabulary
 from backend.components import snapshot_manager
 from backend.config import PROJECT_ROOT
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.seed import load_seed
-from backend.chat.ranking import ChatRetriever, KeywordRanker
-from backend.chat.vocabulary import ChatVocabulary
+from backend.infra.cache import MemoryCache
 from backend.llm.prompts import PromptLibrary
 from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
-from backend.infra.cache import MemoryCache
-from backend.chat.service import ChatRequest, ChatResponse, ChatService, DatabaseShoppers
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from backend.chat.state import ChatFilters
 from backend.chat.service import ChatResponse, ChatService
+from backend.chat.state import ChatFilters
 from tests.chat.conftest import Conversation
 
 

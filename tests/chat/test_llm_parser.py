@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
-from backend.config import PROJECT_ROOT
 from backend.chat.llm_parser import LLMParser
 from backend.chat.parser import RuleParser
 from backend.chat.vocabulary import ChatVocabulary
+from backend.config import PROJECT_ROOT
 from backend.llm.client import ChatMessage, Completion, LLMTimeout, Tool
 from backend.llm.prompts import PromptLibrary
 

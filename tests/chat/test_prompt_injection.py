@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components
 from backend.chat.replies import CHAT_REPLY_PROMPTS, LLMReplies
+from backend.components import Components
 from backend.llm.client import ChatMessage
 from backend.llm.explainer import CheckedWriter
 from backend.main import create_app

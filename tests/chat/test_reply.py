@@ -16,16 +16,16 @@ import pytest
 import respx
 from sqlalchemy.engine import Engine
 
-from backend.config import PROJECT_ROOT
-from backend.chat.replies import CHAT_REPLY_PROMPTS, LLMReplies, TemplateReplies
 from backend.chat.ranking import ChatRetriever, KeywordRanker
+from backend.chat.replies import CHAT_REPLY_PROMPTS, LLMReplies, TemplateReplies
+from backend.chat.service import ChatService, DatabaseShoppers
+from backend.config import PROJECT_ROOT
+from backend.infra.cache import MemoryCache
 from backend.llm.check import VocabularyCache
 from backend.llm.client import ChatMessage, LLMClient, LLMTimeout, LLMUnavailable
 from backend.llm.explainer import CheckedWriter
 from backend.llm.prompts import PromptLibrary
 from backend.recommender.snapshot import SnapshotManager
-from backend.infra.cache import MemoryCache
-from backend.chat.service import ChatService, DatabaseShoppers
 from tests.chat.conftest import Conversation
 from tests.llm.fakes import FakeLLM
 from tests.llm.test_client import URL, FakeClock, completion, make_client

@@ -14,8 +14,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from backend.components import Components
-from backend.db import crud
 from backend.chat.ranking import (
     ChatRetriever,
     KeywordRanker,
@@ -25,9 +23,11 @@ from backend.chat.ranking import (
 )
 from backend.chat.state import ChatFilters, SimilarTo
 from backend.chat.vocabulary import ChatVocabulary
+from backend.components import Components
+from backend.db import crud
 from backend.main import create_app
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord, weighted_profile
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 

@@ -8,19 +8,19 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
-from backend.config import PROJECT_ROOT
-from backend.db.models import User
-from backend.errors import InvalidInputError, NotFoundError
 from backend.chat.ranking import ChatRetriever, KeywordRanker
-from backend.llm.prompts import PromptLibrary
-from backend.recommender.snapshot import SnapshotManager
-from backend.infra.cache import MemoryCache
 from backend.chat.service import (
     ChatRequest,
     ChatService,
     DatabaseShoppers,
     chat_state_key,
 )
+from backend.config import PROJECT_ROOT
+from backend.db.models import User
+from backend.errors import InvalidInputError, NotFoundError
+from backend.infra.cache import MemoryCache
+from backend.llm.prompts import PromptLibrary
+from backend.recommender.snapshot import SnapshotManager
 from tests.chat.conftest import Conversation
 
 

@@ -35,10 +35,10 @@ from backend.db import crud
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction
+from backend.jobs.indexing import Indexer
 from backend.main import create_app
 from backend.observability import deadline
 from backend.recommender.vector_store import VectorStore
-from backend.jobs.indexing import Indexer
 from tests.conftest import POSTGRES_URL
 from tests.factories import Shop, build_shop
 from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings, wait_for

@@ -16,10 +16,10 @@ from sqlmodel import Session, func, select
 
 from backend.config import PROJECT_ROOT
 from backend.db.models import Interaction, ProcessedEvent, UserPreferences, UserRecommendation
-from backend.main import create_app
 from backend.infra.cache import RedisCache
 from backend.infra.stream import RedisEventStream
 from backend.jobs.worker import StreamWorker
+from backend.main import create_app
 from tests.api.test_observability import metric
 from tests.integration.conftest import free_port
 

@@ -23,8 +23,8 @@ from backend.db.models import (
     UserPreferences,
     UserRecommendation,
 )
-from backend.infra.stream import RedisEventStream
 from backend.infra.outbox import OutboxSweeper
+from backend.infra.stream import RedisEventStream
 from backend.jobs.worker import BOUGHT_TOGETHER, StreamWorker
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

@@ -18,8 +18,8 @@ from backend.llm.client import (
     Tool,
 )
 from backend.llm.explainer import ExplainedItem, ExplanationRequest
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
+from backend.recommender.snapshot import ProductRecord
 
 Response = str | LLMError | Callable[[Sequence[ChatMessage]], str]
 

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from backend.config import PROJECT_ROOT
+from backend.infra.cache import MemoryCache, explanations_key
 from backend.llm.check import check_answer
 from backend.llm.client import (
     LLMBadResponse,
@@ -31,7 +32,6 @@ from backend.llm.explainer import (
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.infra.cache import MemoryCache, explanations_key
 from tests.llm.fakes import (
     EARBUDS,
     GOOD_REASONS,

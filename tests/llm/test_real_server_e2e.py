@@ -24,9 +24,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from backend.chat.llm_parser import FILTER_TOOL, LLMFilters
 from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
-from backend.chat.llm_parser import FILTER_TOOL, LLMFilters
 from backend.llm.client import ChatMessage, OpenAIChatClient, RetryPolicy, Tool
 from backend.main import create_app
 from tests.api.test_observability import metric

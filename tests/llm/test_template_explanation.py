@@ -11,8 +11,8 @@ import pytest
 from backend.config import PROJECT_ROOT
 from backend.llm.explainer import ExplainedItem, ExplanationRequest, TemplateExplainer
 from backend.llm.prompts import PromptError, PromptLibrary
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
+from backend.recommender.snapshot import ProductRecord
 
 
 def item(name: str, category: str, evidence: Evidence) -> ExplainedItem:

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.cf import CFParams, ModelStore, train, user_items_matrix
 from backend.recommender.embedder import product_text
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies import CandidateFilter, RecommendRequest, default_strategies
 
 from .conftest import (

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.location import distances_km, proximity
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies import BlendConfig, BlendStrategy
 from backend.recommender.strategies.base import LocationHint, RecommendRequest
 from tests.recommender.conftest import NOW, event, product

@@ -8,7 +8,6 @@ import uuid
 import numpy as np
 import pytest
 
-from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.segments import (
     FeatureSpec,
     UserActivity,
@@ -16,6 +15,7 @@ from backend.recommender.segments import (
     fit_segments,
     raw_profile,
 )
+from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.strategies import BlendConfig, BlendStrategy, PopularityStrategy
 from backend.recommender.strategies.base import RecommendRequest, SegmentHint
 from tests.recommender.conftest import NOW, event, product

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.cf import (
     CFParams,
     ModelStore,
@@ -15,6 +14,7 @@ from backend.recommender.cf import (
     transition_matrix,
     user_items_matrix,
 )
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies import BlendConfig, BlendStrategy, RecommendRequest
 from backend.recommender.strategies.sources import History, transition_scores
 

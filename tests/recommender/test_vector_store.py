@@ -9,11 +9,11 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
+from backend.jobs.indexing import Indexer
 from backend.recommender.embedder import content_hash, product_text
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.strategies.base import CandidateFilter
 from backend.recommender.vector_store import VectorRecord, VectorStore
-from backend.jobs.indexing import Indexer
 from backend.services.search import SearchService
 
 from .conftest import CATALOG, EARBUDS, HEADPHONES, KETTLE, SKILLET, SPEAKER

@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from backend.components import snapshot_manager
-from backend.recommender.snapshot import SnapshotManager
 from backend.infra.cache import MemoryCache
 from backend.infra.stream import InProcessEventStream
+from backend.recommender.snapshot import SnapshotManager
 from backend.services.track import TrackingService
 from tests.factories import Shop, build_shop
 

@@ -12,8 +12,8 @@ from sqlmodel import Session, func, select
 from backend.db import crud
 from backend.db.models import ProcessedEvent
 from backend.infra.cache import MemoryCache
-from backend.infra.stream import InProcessEventStream, StreamEvent
 from backend.infra.outbox import OutboxSweeper
+from backend.infra.stream import InProcessEventStream, StreamEvent
 from backend.services.track import TrackingService
 
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from backend.recommender.strategies import RecommendRequest, Strategy
 from backend.infra.cache import MemoryCache, RedisCache, invalidate_user, recommendations_key
+from backend.recommender.strategies import RecommendRequest, Strategy
 from tests.factories import build_shop
 
 

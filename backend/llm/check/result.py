@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from backend.recommender.snapshot import ProductRecord
 from backend.recommender.evidence import Evidence
+from backend.recommender.snapshot import ProductRecord
 
 NOT_JSON = "not_json"
 BAD_SHAPE = "bad_shape"

@@ -23,7 +23,6 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from backend.recommender import sequential
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.cf import (
     CFParams,
     ModelStore,
@@ -36,6 +35,7 @@ from backend.recommender.embedder import Embedder, Vectors, product_text
 from backend.recommender.evaluation.dataset import LeaveOneOutData, Split, load
 from backend.recommender.evaluation.metrics import Metrics, rank_of, summarise
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies import (
     BlendConfig,
     BlendStrategy,

@@ -12,9 +12,9 @@ from backend.recommender.strategies.base import (
     RecommendRequest,
     Strategy,
 )
+from backend.recommender.strategies.blend import BlendConfig, BlendStrategy
 from backend.recommender.strategies.ease import ease_strategy
 from backend.recommender.strategies.embedding import embedding_strategy
-from backend.recommender.strategies.blend import BlendConfig, BlendStrategy
 from backend.recommender.strategies.itemknn import itemknn_strategy
 from backend.recommender.strategies.popularity import PopularityStrategy
 from backend.recommender.strategies.rules import RulesStrategy

@@ -11,9 +11,9 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.snapshot import CatalogSnapshot
 
 
 @dataclass(frozen=True, slots=True)

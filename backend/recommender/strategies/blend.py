@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, ModelStore
 from backend.recommender.evidence import (
     CoInteraction,
@@ -29,6 +28,7 @@ from backend.recommender.evidence import (
     with_past_drivers,
 )
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile, weighted_profile
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
     LocationBoost,

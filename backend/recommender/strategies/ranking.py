@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.evidence import (
     Evidence,
     Nearby,
@@ -19,6 +18,7 @@ from backend.recommender.evidence import (
 )
 from backend.recommender.location import distances_km, proximity
 from backend.recommender.profile import UserProfile
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 
 MAX_BECAUSE_OF = 3

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.profile import frequency_profile
+from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
     blocked_mask,

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.cf import CFModels, als_user_scores
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import RecommendRequest
 
 CF_KINDS = ("ease_content", "ease", "bm25", "cosine", "als")

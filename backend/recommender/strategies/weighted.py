@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, weighted_profile
+from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 from backend.recommender.strategies.ranking import (
     blocked_mask,
