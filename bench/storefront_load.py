@@ -138,7 +138,7 @@ def run_target(
     """Closed loop, then open loop at half the closed loop's rate (or ``--rate``)."""
     key = uuid.uuid4().hex[:6]
     shoppers = users[: args.shoppers]
-    phases = []
+    phases: list[Phase] = []
     for loop in ("closed", "open"):
         prefix = f"{run}-{key}-{loop}"
         traffic = Traffic(prefix, shoppers, products, args.event_share, args.retry_share,
@@ -170,10 +170,11 @@ def warm_start(base: str, users: list[str], started: float, ready_after: float) 
     times: dict[str, list[float]] = defaultdict(list)
     with httpx.Client(base_url=base, timeout=60) as client:
         for i in range(100):
-            for kind, path, params in (
+            requests: tuple[tuple[str, str, dict[str, str | int]], ...] = (
                 ("GET /search", "/search", {"q": f"{words[i % 10]} {i}", "top_n": 10}),
                 ("GET /recommend", f"/recommend/{users[-(i + 1)]}", {}),
-            ):
+            )
+            for kind, path, params in requests:
                 t0 = time.perf_counter()
                 r = client.get(path, params=params)
                 times[kind].append((time.perf_counter() - t0) * 1000)
@@ -212,12 +213,12 @@ def main() -> None:
     if args.profile:
         text = profile(args)
         print(text)
-        body = f"Command: `{command.strip()}`\n\n{text}"
+        section = f"Command: `{command.strip()}`\n\n{text}"
         key = "storefront-profile" + ("-postgres" if args.profile_db == "postgres" else "")
         title = "Storefront: where the time goes" + (
             " (PostgreSQL)" if args.profile_db == "postgres" else ""
         )
-        write_section(args.report, key, title, body)
+        write_section(args.report, key, title, section)
         return
     run = f"sf{uuid.uuid4().hex[:8]}"
     lifts = {"default": [False], "lifted": [True], "both": [True, False]}[args.limits]

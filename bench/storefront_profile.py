@@ -98,12 +98,12 @@ def summarise_profile(text: str, phase: Phase, loads: list[float]) -> str:
     by_path: Counter[str] = Counter()
     inclusive: dict[str, Counter[str]] = defaultdict(Counter)
     leaf: dict[str, Counter[str]] = defaultdict(Counter)
-    for stack, n in stacks:
-        joined = ";".join(stack)
+    for frames, n in stacks:
+        joined = ";".join(frames)
         where = next((label for label, mark in PATHS if mark in joined), "other")
         by_path[where] += n
-        leaf[where][short(stack[-1])] += n
-        for name in {short(f) for f in stack if "backend/" in f and "backend/cli" not in f}:
+        leaf[where][short(frames[-1])] += n
+        for name in {short(f) for f in frames if "backend/" in f and "backend/cli" not in f}:
             inclusive[where][name] += n
     lines = [
         f"{total:,} samples (py-spy, 250 Hz; {idle:,} more of threads parked in a wait, "
