@@ -16,7 +16,6 @@ from backend.db.crud.bookkeeping import (
 )
 from backend.db.crud.catalog import (
     catalog_version,
-    existing_product_ids,
     get_product,
     interaction_counts,
     last_index_run,
@@ -65,7 +64,6 @@ __all__ = [
     "co_interactions",
     "earlier_purchases",
     "existing_interaction_ids",
-    "existing_product_ids",
     "existing_user_ids",
     "existing_users_and_products",
     "find_events",

@@ -149,12 +149,6 @@ def list_categories(*, session: Session) -> list[tuple[str, int]]:
     return [(name, int(n)) for name, n in rows]
 
 
-def existing_product_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    if not ids:
-        return set()
-    return set(session.exec(select(Product.id).where(col(Product.id).in_(ids))).all())
-
-
 def product_facets(
     *, session: Session, ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, tuple[str, list[str]]]:
