@@ -1,8 +1,10 @@
 """Settings: the service's configuration, from the environment and ``.env``, read once here.
 
-Every component receives what it needs from a ``Settings`` instance built once in the app
-factory or the CLI, so tests can build their own with explicit values. (Only process plumbing
-is read elsewhere: PROMETHEUS_MULTIPROC_DIR, SHOPWISE_ADMIN_PASSWORD, the Streamlit UI's own.)"""
+The app factory or the CLI builds one ``Settings``; the composition root (``wiring.py``) hands
+each component what it needs from it, so tests build their own with explicit values. Only
+process plumbing is read elsewhere: PROMETHEUS_MULTIPROC_DIR (``shopwise serve`` and the
+metrics registry), SHOPWISE_ADMIN_PASSWORD (``shopwise admins create``), and the Streamlit
+UI's own variables; the embedder sets the model library's offline switches."""
 
 from __future__ import annotations
 
@@ -27,7 +29,6 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
     )
 
-    env: Literal["development", "test", "production"] = "development"
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = ""
     redis_url: str | None = None
@@ -218,10 +219,6 @@ class Settings(BaseSettings):
         if self.auth_mode == "auto":
             return self.api_host not in LOOPBACK_HOSTS
         return self.auth_mode == "on"
-
-    @property
-    def llm_enabled(self) -> bool:
-        return self.openai_api_key is not None
 
 
 class SettingsError(RuntimeError):

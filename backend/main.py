@@ -1,7 +1,8 @@
 """The app factory: builds every component once and injects it.
 
 Nothing here runs at import time; ``create_app`` builds the components in the lifespan (or
-takes ready ones from a test) and hangs them on ``app.state``.
+takes ready ones from a test), hangs them on ``app.state`` for ``api/deps.py``, starts the
+background threads and stops them again.
 """
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ from backend.api.routes import (
     users,
 )
 from backend.api.security import authorize
-from backend.components import Components, build_components, warmup_steps
 from backend.config import Settings, get_settings
 from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
 from backend.services.health import Warmup
+from backend.wiring import Components, build_components, warmup_steps
 
 log = logging.getLogger(__name__)
 
@@ -92,12 +93,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        built = components or build_components(config, metrics)
+        built = components or build_components(config, metrics=metrics)
         app.state.components = built
-        built.warmup = Warmup(warmup_steps(built))
-        built.warmup.start()  # a failed step is logged; the request path retries it
+        warmup = app.state.warmup = Warmup(warmup_steps(built))
+        warmup.start()  # a failed step is logged; the request path retries it
         if not background:
-            built.warmup.wait()
+            warmup.wait()
         if built.settings.experiments_file is not None:  # a bad file stops the start here
             built.experiments.load_file(built.settings.experiments_file)
         refresher = SnapshotRefresher(built.snapshots, built.settings.snapshot_refresh_seconds)

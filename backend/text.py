@@ -24,16 +24,6 @@ COLOURS = frozenset(
     "nude gold".split()
 )
 COLOUR_ALIASES = {"gray": "grey", "golden": "gold", "violet": "purple", "cream": "beige"}
-# Every word that names a colour (shades the catalog has no tag for included): a colour in a
-# reason is a claim about the product, whichever shade it names.
-COLOUR_WORDS = (
-    COLOURS
-    | frozenset(COLOUR_ALIASES)
-    | frozenset(
-        "olive ivory tan teal turquoise charcoal maroon burgundy lavender mint khaki rose copper "
-        "bronze multicolour multicolor matte".split()
-    )
-)
 
 NUMBER_WORDS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -94,11 +84,17 @@ def _undouble(w: str) -> str:
     return w
 
 
-def stems(text: str) -> list[str]:
-    """Stems of the words of ``text``, possessives dropped, hyphenated words also split."""
+def terms(text: str, *, parts: bool = True) -> list[str]:
+    """Lower-cased words with possessives dropped ("women's" → "women"); with ``parts``, a
+    hyphenated word is followed by its parts, so "t-shirt" also meets "shirt"."""
     out: list[str] = []
     for word in words(_POSSESSIVE.sub("", text)):
-        out.append(stem(word))
-        if "-" in word:
-            out.extend(stem(part) for part in word.split("-") if part)
+        out.append(word)
+        if parts and "-" in word:
+            out.extend(part for part in word.split("-") if part)
     return out
+
+
+def stems(text: str, *, parts: bool = True) -> list[str]:
+    """Stems of ``terms(text)``: how the check compares a claim with the facts."""
+    return [stem(term) for term in terms(text, parts=parts)]

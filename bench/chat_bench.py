@@ -35,7 +35,8 @@ import numpy as np
 
 from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker, TextRanker
 from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
-from backend.chat.service import ChatRequest, ChatService, Shopper
+from backend.chat.schemas import ChatRequest
+from backend.chat.service import ChatService, Shopper
 from backend.config import PROJECT_ROOT
 from backend.infra.cache import MemoryCache
 from backend.llm.check import VocabularyCache

@@ -15,20 +15,47 @@ Run: ``python -m bench.experiments_bench`` (part of ``make bench``). Writes its 
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from backend.components import build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.experiments.model import ExperimentCreate
 from backend.jobs.impressions import ImpressionLogger
+from backend.services.experiments import ExperimentService
+from backend.services.recommend import RecommendationService
+from backend.wiring import Components, build_components
 from bench.report import write_section
 from tests.experiments.conftest import build_synthetic_shop
+
+
+def variant(
+    components: Components,
+    impressions: ImpressionLogger | None,
+    experiments: ExperimentService | None,
+) -> RecommendationService:
+    """The app's recommender with or without the impression log and the experiments, over
+    the same snapshot, strategies and cache (so every mode serves the same cached lists)."""
+    base = components.recommender
+    return RecommendationService(
+        db=base.db,
+        snapshots=base.snapshots,
+        strategies=base.strategies,
+        default_strategy=base.default_strategy,
+        explainer=base.explainer,
+        prompts=base.prompts,
+        cache=base.cache,
+        cache_ttl_seconds=base.cache_ttl_seconds,
+        half_life_days=base.half_life_days,
+        metrics=base.metrics,
+        impressions=impressions,
+        experiments=experiments,
+    )
 
 
 def per_call_us(call, users, repeats: int) -> float:
@@ -54,7 +81,6 @@ def main() -> None:
         engine.dispose()
         settings = load_settings(
             _env_file=None,
-            env="test",
             data_dir=Path(tmp),
             database_url=url,
             snapshot_refresh_seconds=0,
@@ -64,27 +90,23 @@ def main() -> None:
         components = build_components(settings)
         shoppers = build_synthetic_shop(components.db, args.users)
         users = list(shoppers.favourite)
-        svc = components.recommender
         logger = ImpressionLogger(db=components.db, max_pending=10_000_000)
         experiments = components.experiments
-
-        def call(user):
-            return svc.recommend_json(user, top_n=5)
-
-        def configure(mode: str) -> None:
-            svc.impressions = None if mode == "bare" else logger
-            svc.experiments = experiments if mode == "experiment" else None
+        services = {
+            "bare": variant(components, None, None),
+            "log": variant(components, logger, None),
+            "experiment": variant(components, logger, experiments),
+        }
 
         experiments.create(ExperimentCreate.model_validate({"name": "bench", "variants": [
             {"name": "A", "share": 0.5}, {"name": "B", "share": 0.5}]}))  # fmt: skip
         timings: dict[str, list[float]] = {"bare": [], "log": [], "experiment": []}
         for mode in timings:  # warm every cache field
-            configure(mode)
             for user in users:
-                call(user)
+                services[mode].recommend_json(user, top_n=5)
         for _ in range(args.rounds):
             for mode in timings:
-                configure(mode)
+                call = functools.partial(services[mode].recommend_json, top_n=5)
                 timings[mode].append(per_call_us(call, users, args.repeats))
         queued = logger.pending
         started = time.perf_counter()

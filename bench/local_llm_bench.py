@@ -29,12 +29,12 @@ from typing import Any
 import openai
 from fastapi.testclient import TestClient
 
-from backend.components import build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.seed import load_seed
 from backend.main import create_app
+from backend.wiring import build_components
 from bench.report import write_section
 from tests.llm.real_server import THREADS, LlamaServer, RunningServer, packaged_model
 
@@ -168,7 +168,6 @@ def main() -> None:
             print(rates, flush=True)
             settings = load_settings(
                 _env_file=None,
-                env="test",
                 data_dir=folder,
                 database_url=database_url,
                 snapshot_refresh_seconds=0,

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from backend.jobs.indexing import Indexer
-from backend.recommender.cf import CFParams, ModelStore, train, user_items_matrix
+from backend.recommender.cf import CFModels, ModelStore, train, user_items_matrix
 from backend.recommender.cf import save as save_models
 from backend.recommender.embedder import SentenceTransformerEmbedder, content_hash, product_text
 from backend.recommender.profile import InteractionRecord
@@ -125,6 +125,8 @@ def serving_probe(folder: Path, size: int) -> None:
     manager = SnapshotManager(load=lambda: snapshot, version=lambda: "probe")
     search = SearchService(snapshots=manager, embedder=embedder, store=store)
     hybrid = BlendStrategy("hybrid", HYBRID, models)
+    embeddings = snapshot.embeddings
+    assert embeddings is not None  # attached above
     for i in range(50):
         search.search(f"{NOUNS[i % 16]} {ADJECTIVES[i % 13]}", top_n=10, filters=CandidateFilter())
         search.similar(products[i * 7].id, top_n=10, filters=CandidateFilter(in_stock=True))
@@ -132,7 +134,7 @@ def serving_probe(folder: Path, size: int) -> None:
             InteractionRecord("view", NOW, products[(i * 31 + k) % size].id) for k in range(8)
         ]
         hybrid.recommend(snapshot, RecommendRequest(interactions=history, top_n=10, now=NOW))
-        store.query(snapshot.embeddings[i], 10)  # the HNSW index loaded as well
+        store.query(embeddings[i], 10)  # the HNSW index loaded as well
     print(f"RSS_MB={rss_mb():.0f}", flush=True)
 
 
@@ -150,6 +152,39 @@ def synthetic_histories(
     return histories, triples
 
 
+def train_on_histories(
+    histories: list[list[int]],
+    triples: list[tuple[int, int, float]],
+    products: Sequence[ProductRecord],
+    args: argparse.Namespace,
+) -> tuple[CFModels, int, float]:
+    """The item-item and sequence models the hybrid needs, the user-item pairs they were
+    trained on, and the seconds training took."""
+    matrix = user_items_matrix(triples, args.users, args.size)
+    started = time.perf_counter()
+    models = train(
+        matrix, [p.id for p in products], kinds=("bm25", "transitions"), sequences=histories
+    )
+    return models, matrix.nnz, time.perf_counter() - started
+
+
+def history_requests(
+    histories: list[list[int]], products: Sequence[ProductRecord], count: int
+) -> list[RecommendRequest]:
+    """One request per synthetic shopper: their last 20 views, an hour apart."""
+    return [
+        RecommendRequest(
+            interactions=[
+                InteractionRecord("view", NOW - timedelta(hours=j), products[i].id)
+                for j, i in enumerate(h[:20])
+            ],
+            top_n=10,
+            now=NOW,
+        )
+        for h in histories[:count]
+    ]
+
+
 def hybrid_only(args: argparse.Namespace) -> None:
     """The hybrid with and without the sequence source, same snapshot, same requests."""
     from bench.report import write_section
@@ -162,26 +197,8 @@ def hybrid_only(args: argparse.Namespace) -> None:
     snapshot = CatalogSnapshot.build(products, popularity, version="bench")
     snapshot.attach_embeddings([p.id for p in products], vectors)
     histories, triples = synthetic_histories(rng, args.users, args.size)
-    matrix = user_items_matrix(triples, args.users, args.size)
-    started = time.perf_counter()
-    models = train(
-        matrix,
-        [p.id for p in products],
-        kinds=("bm25", "transitions"),
-        sequences=histories,
-    )
-    train_seconds = time.perf_counter() - started
-    requests = [
-        RecommendRequest(
-            interactions=[
-                InteractionRecord("view", NOW - timedelta(hours=j), products[i].id)
-                for j, i in enumerate(h[:20])
-            ],
-            top_n=10,
-            now=NOW,
-        )
-        for h in histories[: args.queries * 2]
-    ]
+    models, pairs, train_seconds = train_on_histories(histories, triples, products, args)
+    requests = history_requests(histories, products, args.queries * 2)
     rows = []
     without = BlendConfig(weights={k: v for k, v in HYBRID.weights.items() if k != "sequence"})
     for label, config in (("without sequence", without), ("with sequence", HYBRID)):
@@ -206,7 +223,7 @@ def hybrid_only(args: argparse.Namespace) -> None:
             "",
             f"{args.size:,} products with random unit vectors (latency does not depend on "
             "their values), BM25 item-item and item-to-item transitions trained on "
-            f"{matrix.nnz:,} user-item pairs ({args.users:,} users) in {train_seconds:.0f} s; "
+            f"{pairs:,} user-item pairs ({args.users:,} users) in {train_seconds:.0f} s; "
             f"the transition matrix holds {models.transitions.nnz:,} pairs.",
             "",
             "| hybrid recommend, engine-side, top 10 with evidence | median | p99 | CPU median "
@@ -337,28 +354,9 @@ def main() -> None:
 
         # 3. Hybrid engine-side latency with item-item CF over synthetic interactions.
         histories, triples = synthetic_histories(rng, args.users, args.size)
-        matrix = user_items_matrix(triples, args.users, args.size)
-        started = time.perf_counter()
-        models = train(
-            matrix,
-            [p.id for p in products],
-            params=CFParams(),
-            kinds=("bm25", "transitions"),
-            sequences=histories,
-        )
-        train_seconds = time.perf_counter() - started
+        models, pairs, train_seconds = train_on_histories(histories, triples, products, args)
         hybrid = BlendStrategy("hybrid", HYBRID, ModelStore(models))
-        requests = [
-            RecommendRequest(
-                interactions=[
-                    InteractionRecord("view", NOW - timedelta(hours=j), products[i].id)
-                    for j, i in enumerate(h[:20])
-                ],
-                top_n=10,
-                now=NOW,
-            )
-            for h in histories[: args.queries * 2]
-        ]
+        requests = history_requests(histories, products, args.queries * 2)
         hybrid.recommend(snapshot, requests[0])  # aligns the models to the snapshot once
         hit = iter(range(10**9))
         hybrid_ms = timed(
@@ -367,8 +365,7 @@ def main() -> None:
         )
         print(f"hybrid recommend: {stats(hybrid_ms)}", flush=True)
         save_models(models, Path(tmp) / "cf.npz")
-        pairs = matrix.nnz
-        del vectors, stored, matrix, triples, histories
+        del vectors, stored, triples, histories
         probe = subprocess.run(
             [sys.executable, "-m", "bench.retrieval_bench", "--size", str(args.size),
              "--probe", tmp],

@@ -128,11 +128,11 @@ def engine_times(url: str, tmp: str, users: list[str], top_n: int) -> dict[str, 
     os.environ.update(app_env(url, None, "", tmp, lift_rate_limit=True))
     from sqlmodel import Session
 
-    from backend.components import build_components, warmup_steps
     from backend.config import Settings
     from backend.db import crud
     from backend.db.models import as_utc
     from backend.recommender.profile import InteractionRecord
+    from backend.wiring import build_components, warmup_steps
 
     components = build_components(Settings())
     for step in warmup_steps(components).values():

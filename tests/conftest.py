@@ -6,6 +6,7 @@ Service-backed tests skip when the server is absent on a developer machine, and 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
@@ -16,12 +17,14 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.main import create_app
+from backend.wiring import Adapters, Components, build_components, default_adapters
+from tests.llm.fakes import FakeLLM
 from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
+from tests.settings import sqlite_url
 
 POSTGRES_URL = os.environ.get(
     "SHOPWISE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -64,7 +67,7 @@ def postgres_url(postgres_admin: Engine) -> Iterator[str]:
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'shopwise.db'}"
+        return sqlite_url(tmp_path)
     return str(request.getfixturevalue("postgres_url"))
 
 
@@ -80,7 +83,6 @@ def db(database_url: str) -> Iterator[Engine]:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=database_url,
         snapshot_refresh_seconds=0,
@@ -89,8 +91,24 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def components(settings: Settings, db: Engine) -> Iterator[Components]:
-    built = build_components(settings)
+def fake_llm(request: pytest.FixtureRequest) -> FakeLLM | None:
+    """None: the app has the LLM its settings name (none, in tests). A test runs the app on
+    a fake LLM with ``@uses_fake_llm(responses…)`` (tests.llm.fakes), which parametrizes this."""
+    responses = getattr(request, "param", None)
+    return None if responses is None else FakeLLM(responses)
+
+
+@pytest.fixture
+def adapters(settings: Settings, fake_llm: FakeLLM | None) -> Adapters:
+    """The external systems the settings name; a test module overrides this fixture to
+    replace another one (``dataclasses.replace(default_adapters(settings), embedder=…)``)."""
+    adapters = default_adapters(settings)
+    return adapters if fake_llm is None else dataclasses.replace(adapters, llm=fake_llm)
+
+
+@pytest.fixture
+def components(settings: Settings, adapters: Adapters, db: Engine) -> Iterator[Components]:
+    built = build_components(settings, adapters)
     yield built
     built.db.dispose()
 

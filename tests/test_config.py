@@ -9,7 +9,7 @@ def test_embedded_defaults(tmp_path):
     settings = load_settings(_env_file=None, data_dir=tmp_path)
     assert settings.database_url == f"sqlite:///{tmp_path / 'shopwise.db'}"
     assert settings.chroma_path == tmp_path / "chroma"
-    assert settings.redis_url is None and settings.llm_enabled is False
+    assert settings.redis_url is None and settings.openai_api_key is None
 
 
 @pytest.mark.parametrize(
@@ -32,4 +32,4 @@ def test_invalid_environment_fails_naming_the_variable(monkeypatch, env, value, 
 
 def test_blank_api_key_means_no_llm(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", "  ")
-    assert load_settings(_env_file=None).llm_enabled is False
+    assert load_settings(_env_file=None).openai_api_key is None

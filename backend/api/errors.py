@@ -16,6 +16,7 @@ from backend.errors import ConflictError, InvalidInputError, NotFoundError
 from backend.llm.prompts import PromptError
 from backend.observability.deadline import DeadlineExceeded
 from backend.recommender.vector_store import VectorStoreError
+from backend.services.auth import AuthError, NotAllowedError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             status_code=422, content={"detail": validation_message(errors), "errors": errors}
         )
+
+    @app.exception_handler(AuthError)
+    async def _unauthenticated(_: Request, exc: AuthError) -> JSONResponse:
+        return JSONResponse(status_code=401, content={"detail": str(exc)})
+
+    @app.exception_handler(NotAllowedError)
+    async def _forbidden(_: Request, exc: NotAllowedError) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": str(exc)})
 
     @app.exception_handler(NotFoundError)
     async def _not_found(_: Request, exc: NotFoundError) -> JSONResponse:

@@ -214,7 +214,7 @@ class RateLimitMiddleware:
             api_key = _header(headers, b"x-api-key")
             authorization = _header(headers, b"authorization")
             try:
-                principal = authenticate(components, api_key, authorization)
+                principal = authenticate(components.auth, api_key, authorization)
                 state["identified"] = (principal, None)
             except AuthError as exc:
                 principal = None

@@ -10,10 +10,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from backend.pagination import Page
 from backend.security.text import SafeMultilineText, SafeText, SafeUrl
 from backend.services.health import HealthReport
 from backend.services.schemas import RecommendationResult, RecommendedProduct
@@ -35,17 +35,6 @@ __all__ = [
     "UserDetail",
     "UserOut",
 ]
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    """The one shape every list endpoint returns."""
-
-    items: list[T]
-    total: int = Field(ge=0)
-    limit: int = Field(ge=1)
-    offset: int = Field(ge=0)
 
 
 class ProductOut(BaseModel):

@@ -13,13 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 
+from backend.api.deps import AuthDep
 from backend.api.policies import Policy, policy_for
-from backend.components import Components
-from backend.services.auth import OPEN, AuthError, Principal
-
-
-def _components(request: Request) -> Components:
-    return request.app.state.components  # type: ignore[no-any-return]
+from backend.services.auth import OPEN, AuthError, AuthService, Principal
 
 
 def client_ip(request: Request) -> str:
@@ -31,21 +27,21 @@ def client_ip(request: Request) -> str:
 
 
 def authenticate(
-    components: Components, api_key: str | None, authorization: str | None
+    auth: AuthService, api_key: str | None, authorization: str | None
 ) -> Principal | None:
     """The caller named by the headers, None if anonymous; AuthError if the credential fails."""
-    auth = authorization or ""
+    header = authorization or ""
     if api_key:
-        return components.auth.authenticate_key(api_key)
-    if auth.lower().startswith("bearer "):
-        value = auth[7:].strip()
+        return auth.authenticate_key(api_key)
+    if header.lower().startswith("bearer "):
+        value = header[7:].strip()
         if value.startswith("sw_"):
-            return components.auth.authenticate_key(value)
-        return components.auth.authenticate_token(value)
+            return auth.authenticate_key(value)
+        return auth.authenticate_token(value)
     return None
 
 
-def _identify(request: Request, components: Components) -> Principal | None:
+def _identify(request: Request, auth: AuthService) -> Principal | None:
     # The rate-limit middleware authenticated the caller already (and counted a failure).
     identified = getattr(request.state, "identified", None)
     try:
@@ -55,7 +51,7 @@ def _identify(request: Request, components: Components) -> Principal | None:
                 raise error
             return principal  # type: ignore[no-any-return]
         return authenticate(
-            components, request.headers.get("x-api-key"), request.headers.get("authorization")
+            auth, request.headers.get("x-api-key"), request.headers.get("authorization")
         )
     except AuthError as exc:
         raise HTTPException(
@@ -96,12 +92,11 @@ async def _allowed(principal: Principal, policy: Policy, request: Request) -> bo
     return ids <= {str(principal.user_id)}
 
 
-async def authorize(request: Request) -> Principal:
-    components = _components(request)
+async def authorize(request: Request, auth: AuthDep) -> Principal:
     route = getattr(request.scope.get("route"), "path", None) or request.url.path
     policy = policy_for(request.method, route)
-    principal = _identify(request, components) if components.auth.enabled else None
-    if not components.auth.enabled:
+    principal = _identify(request, auth) if auth.enabled else None
+    if not auth.enabled:
         request.state.principal = OPEN
         return OPEN
     if policy.public:

@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field, ValidationError
 
 from backend.chat.parser import INJECTION, MessageParser, clean
-from backend.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate, Sort
-from backend.chat.vocabulary import ChatVocabulary
+from backend.chat.state import (
+    CATEGORY_FILTER,
+    MAX_QUERY_WORDS,
+    VALUE_FILTERS,
+    FilterChanges,
+    FilterField,
+    FilterUpdate,
+)
+from backend.chat.vocabulary import ChatVocabulary, Kind
 from backend.llm.client import ChatMessage, Completion, LLMError, Tool
 from backend.llm.prompts import PromptLibrary
 
@@ -37,30 +44,14 @@ class CompletionClient(Protocol):
     ) -> Completion: ...
 
 
-class LLMFilters(BaseModel):
-    """The JSON the LLM must return (its schema is rendered into the prompt)."""
+class LLMFilters(FilterChanges):
+    """The JSON the LLM must return (its schema is rendered into the prompt). Categories and
+    words come as the LLM naturally names them; ``validate`` turns them into an update."""
 
     model_config = ConfigDict(extra="ignore")
 
-    reset: bool = False
     categories: list[str] = Field(default_factory=list)
     add_to_categories: bool = False
-    exclude_categories: list[str] = Field(default_factory=list)
-    min_price: float | None = None
-    max_price: float | None = None
-    cheaper: bool = False
-    pricier: bool = False
-    cheaper_than_position: int | None = None
-    similar_to_position: int | None = None
-    include_tags: list[str] = Field(default_factory=list)
-    exclude_tags: list[str] = Field(default_factory=list)
-    colours: list[str] = Field(default_factory=list)
-    exclude_colours: list[str] = Field(default_factory=list)
-    brands: list[str] = Field(default_factory=list)
-    exclude_brands: list[str] = Field(default_factory=list)
-    in_stock: bool | None = None
-    sort: Sort | None = None
-    more: bool = False
     clear: list[str] = Field(default_factory=list)
     query: str = ""
 
@@ -71,7 +62,7 @@ FILTER_TOOL = Tool(
     description="Record what the shopper asked for, as structured shopping filters.",
     parameters=LLM_SCHEMA,
 )
-_CLEARABLE: frozenset[str] = frozenset(FilterField.__args__)  # type: ignore[attr-defined]
+_CLEARABLE: frozenset[str] = frozenset(get_args(FilterField))
 
 
 class LLMParser:
@@ -110,7 +101,9 @@ class LLMParser:
         ]
         try:
             completion = self.client.complete(messages, json_mode=True, tool=FILTER_TOOL)
-            answer = LLMFilters.model_validate(json.loads(completion.text))
+            data = json.loads(completion.text)
+            notes.extend(_drop_negative_prices(data))
+            answer = LLMFilters.model_validate(data)
         except (LLMError, ValueError, ValidationError) as exc:
             log.info("LLM parse failed (%s); using the rule parser", type(exc).__name__)
             return self.fallback.parse(message, vocabulary, shown_count=shown_count)
@@ -120,13 +113,23 @@ class LLMParser:
         return update
 
 
+def _drop_negative_prices(data: object) -> list[str]:
+    """A negative price is a misunderstanding worth saying, not a reason to distrust the rest
+    of the answer (which the schema's minimum would otherwise reject whole)."""
+    if not isinstance(data, dict):
+        return []
+    prices = [k for k in ("min_price", "max_price") if isinstance(data.get(k), int | float)]
+    negative = [k for k in prices if data[k] < 0]
+    for k in negative:
+        data[k] = None
+    return ["Prices can't be negative, so I ignored that price."] if negative else []
+
+
 def validate(answer: LLMFilters, vocabulary: ChatVocabulary, *, shown_count: int) -> FilterUpdate:
     """Keep only what the catalog knows; say what was dropped."""
     notes: list[str] = []
-    categories = {c.lower(): c for c in vocabulary.categories}
-    brands = vocabulary.brands
 
-    def known(values: list[str], table: dict[str, str], what: str) -> list[str]:
+    def known(values: list[str], table: Mapping[str, str], what: str) -> list[str]:
         out = []
         for value in values:
             hit = table.get(value.strip().lower())
@@ -136,16 +139,6 @@ def validate(answer: LLMFilters, vocabulary: ChatVocabulary, *, shown_count: int
                 out.append(hit)
         return list(dict.fromkeys(out))
 
-    tags = {t: t for t in vocabulary.tags}
-    colours = {c: c for c in vocabulary.colours}
-    prices: dict[str, float | None] = {}
-    for name in ("min_price", "max_price"):
-        value = getattr(answer, name)
-        if value is not None and value < 0:
-            notes.append("Prices can't be negative, so I ignored that price.")
-            value = None
-        prices[name] = value
-
     def position(value: int | None) -> int | None:
         if value is None:
             return None
@@ -154,27 +147,24 @@ def validate(answer: LLMFilters, vocabulary: ChatVocabulary, *, shown_count: int
             return None
         return value
 
-    picked = known(answer.categories, categories, "category")
+    tables: dict[Kind, Mapping[str, str]] = {
+        "category": {c.lower(): c for c in vocabulary.categories},
+        "tag": {t: t for t in vocabulary.tags},
+        "colour": {c: c for c in vocabulary.colours},
+        "brand": vocabulary.brands,
+    }
+    picked = known(answer.categories, tables["category"], CATEGORY_FILTER.noun)
+    changes = answer.model_dump(include=set(FilterChanges.model_fields))
+    for kind in VALUE_FILTERS:
+        if kind is not CATEGORY_FILTER:
+            changes[kind.wanted] = known(getattr(answer, kind.wanted), tables[kind.kind], kind.noun)
+        changes[kind.excluded] = known(getattr(answer, kind.excluded), tables[kind.kind], kind.noun)
+    changes["cheaper_than_position"] = position(answer.cheaper_than_position)
+    changes["similar_to_position"] = position(answer.similar_to_position)
     update = FilterUpdate(
-        reset=answer.reset,
+        **changes,
         set_categories=picked if picked and not answer.add_to_categories else None,
         add_categories=picked if answer.add_to_categories else [],
-        exclude_categories=known(answer.exclude_categories, categories, "category"),
-        min_price=prices["min_price"],
-        max_price=prices["max_price"],
-        cheaper=answer.cheaper,
-        pricier=answer.pricier,
-        cheaper_than_position=position(answer.cheaper_than_position),
-        similar_to_position=position(answer.similar_to_position),
-        include_tags=known(answer.include_tags, tags, "attribute"),
-        exclude_tags=known(answer.exclude_tags, tags, "attribute"),
-        colours=known(answer.colours, colours, "colour"),
-        exclude_colours=known(answer.exclude_colours, colours, "colour"),
-        brands=known(answer.brands, brands, "brand"),
-        exclude_brands=known(answer.exclude_brands, brands, "brand"),
-        in_stock=answer.in_stock,
-        sort=answer.sort,
-        more=answer.more,
         clear=[c for c in answer.clear if c in _CLEARABLE],
         query_words=[w for w in answer.query.lower().split() if len(w) <= 30][:MAX_QUERY_WORDS],
     )

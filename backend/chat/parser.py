@@ -13,7 +13,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from backend.chat.state import MAX_QUERY_WORDS, FilterField, FilterUpdate
+from backend.chat.state import (
+    FILTER_OF_KIND,
+    MAX_QUERY_WORDS,
+    FilterField,
+    FilterUpdate,
+    ValueLists,
+)
 from backend.chat.vocabulary import MAX_PHRASE, ChatVocabulary, Term
 from backend.text import WORD
 
@@ -178,15 +184,6 @@ _MORE = re.compile(
 )
 _ADDITIVE = re.compile(r"\b(?:also|too|as\s+well|plus|in\s+addition|and\s+some)\b")
 
-_LIST_FIELDS = (
-    "include_tags",
-    "exclude_tags",
-    "colours",
-    "exclude_colours",
-    "brands",
-    "exclude_brands",
-    "exclude_categories",
-)
 _TOKEN = re.compile(rf"{WORD.pattern}|[,.;!?|]")
 _NEGATORS = frozenset(
     "no not without except excluding exclude avoid hate hates dislike don't dont never nothing "
@@ -348,31 +345,21 @@ class RuleParser:
                 categories.append(term.value)
                 if term.also_tag:
                     update.include_tags.append(term.also_tag)
-            elif term.kind == "tag":
-                update.include_tags.append(term.value)
-            elif term.kind == "colour":
-                update.colours.append(term.value)
             else:
-                update.brands.append(term.value)
+                getattr(update, FILTER_OF_KIND[term.kind].wanted).append(term.value)
         for term in scan.negative:
-            if term.kind == "category":
-                if term.also_tag:  # "no shoes" means no footwear, not no clothing at all
-                    update.exclude_tags.append(term.also_tag)
-                else:
-                    update.exclude_categories.append(term.value)
-            elif term.kind == "tag":
-                update.exclude_tags.append(term.value)
-            elif term.kind == "colour":
-                update.exclude_colours.append(term.value)
+            if term.kind == "category" and term.also_tag:
+                # "no shoes" means no footwear, not no clothing at all.
+                update.exclude_tags.append(term.also_tag)
             else:
-                update.exclude_brands.append(term.value)
+                getattr(update, FILTER_OF_KIND[term.kind].excluded).append(term.value)
         categories = list(dict.fromkeys(categories))
         if categories:
             if additive:
                 update.add_categories = categories
             else:
                 update.set_categories = categories
-        for name in _LIST_FIELDS:
+        for name in ValueLists.model_fields:
             setattr(update, name, list(dict.fromkeys(getattr(update, name))))
 
 

@@ -12,145 +12,45 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from backend.chat.chips import describe, suggestions
 from backend.chat.parser import MessageParser, RuleParser
 from backend.chat.ranking import ChatRetriever, RetrievalRequest, Retrieved
 from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateReplies
+from backend.chat.schemas import ChatFeedback, ChatProduct, ChatRequest, ChatResponse
 from backend.chat.state import (
     MAX_SEEN,
     ChatFilters,
     ChatState,
-    FilterField,
     GuestEvent,
     apply_update,
     remove_filter,
 )
 from backend.chat.vocabulary import VocabularyCache
 from backend.db import crud
-from backend.db.models import as_utc, utcnow
+from backend.db.history import recent_history
+from backend.db.models import utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache
 from backend.llm.explainer import ExplainedItem
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
-from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
 from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
-from backend.security.text import SafeMultilineText, SafeText
 
 log = logging.getLogger(__name__)
-
-MAX_MESSAGE_CHARS = 4000  # hard limit (422); the parser reads the first 500 characters
-HISTORY_LIMIT = 200
-MAX_SUGGESTIONS = 5
 
 
 def chat_state_key(session_id: uuid.UUID) -> str:
     return f"chat:session:{session_id}"
-
-
-# --- request and response ------------------------------------------------------------------
-
-
-class FilterRemoval(BaseModel):
-    """Remove one understood filter (a chip): a whole field, or one value of a list field."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    field: FilterField
-    value: SafeText | None = Field(default=None, min_length=1, max_length=100)
-
-
-class ChatFeedback(BaseModel):
-    """A card button. ``like`` and ``not_interested`` are remembered by the conversation
-    (a disliked product is never shown again in it); the UI also sends ``POST /events`` for
-    a known shopper, so their stored profile learns too."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    product_id: uuid.UUID
-    action: Literal["like", "not_interested", "view", "add_to_cart"]
-
-
-class ChatRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    session_id: uuid.UUID | None = Field(
-        default=None,
-        description="Continue a conversation with the id the server returned; omit to start "
-        "one. An unknown or expired id starts a new session (use the id in the answer); "
-        "another caller's session is a 404.",
-    )
-    user_id: uuid.UUID | None = Field(
-        default=None, description="A known shopper; omit for a guest."
-    )
-    message: SafeMultilineText = Field(default="", max_length=MAX_MESSAGE_CHARS)
-    remove_filter: FilterRemoval | None = None
-    feedback: ChatFeedback | None = None
-
-    @model_validator(mode="after")
-    def _something_to_do(self) -> ChatRequest:
-        if not self.message.strip() and self.remove_filter is None and self.feedback is None:
-            raise ValueError("message must not be empty (or send remove_filter / feedback)")
-        return self
-
-
-class ChatProduct(BaseModel):
-    position: int = Field(ge=1)
-    id: uuid.UUID
-    name: str
-    category: str
-    price: Decimal
-    image_url: str | None
-    in_stock: bool
-    quantity: int
-    tags: list[str]
-    score: float
-    reason: str
-    evidence: Evidence
-
-
-class FilterChip(BaseModel):
-    """One understood filter, as the UI shows it; send ``field``/``value`` to remove it."""
-
-    field: FilterField
-    value: str | None = None
-    label: str
-
-
-class ChatResponse(BaseModel):
-    session_id: uuid.UUID
-    user_id: uuid.UUID | None
-    reply: str
-    reply_source: Literal["template", "llm"] = Field(
-        default="template",
-        description="llm: written by the LLM and passed the evidence check; else the template",
-    )
-    reply_fallback_reason: str | None = Field(
-        default=None,
-        description="Why the template answered although an LLM is configured (no_items, "
-        "check_failed:<reason>, bad_json, timeout, …); null otherwise",
-    )
-    parser: Literal["rules", "llm"] = "rules"
-    products: list[ChatProduct]
-    filters: ChatFilters
-    chips: list[FilterChip]
-    suggestions: list[str]
-    notes: list[str]
-    turn: int
-    page: int = Field(default=1, description="1, then 2, 3… for each 'show me more'")
-    has_more: bool = Field(
-        default=False, description="More products match than have been shown: ask 'show more'"
-    )
 
 
 # --- who is chatting ---------------------------------------------------------------------
@@ -169,27 +69,15 @@ class Shoppers(Protocol):
 class DatabaseShoppers:
     """A known shopper's name and newest interactions (two indexed queries)."""
 
-    def __init__(self, db: Engine, limit: int = HISTORY_LIMIT) -> None:
+    def __init__(self, db: Engine) -> None:
         self.db = db
-        self.limit = limit
 
     def lookup(self, user_id: uuid.UUID) -> Shopper | None:
         with Session(self.db) as session:
             user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 return None
-            history = crud.recent_interactions(
-                session=session, user_id=user_id, limit=self.limit
-            )
-        records = [
-            InteractionRecord(
-                action=e.action,
-                created_at=as_utc(e.created_at),
-                product_id=e.product_id,
-                query=e.query,
-            )
-            for e in history
-        ]
+            records = recent_history(session=session, user_id=user_id)
         return Shopper(name=user.full_name or user.username, interactions=records)
 
 
@@ -342,7 +230,7 @@ class ChatService:
             more=turn.more,
             notes=notes,
             items=tuple(
-                ExplainedItem(snapshot.products[hit.index], hit.evidence) for hit in retrieved.hits
+                ExplainedItem(snapshot.products[hit.index], hit.evidence) for hit in retrieved.items
             ),
         )
 
@@ -443,7 +331,7 @@ class ChatService:
     ) -> list[ChatProduct]:
         out: list[ChatProduct] = []
         filter_context = filters.model_dump(mode="json")
-        for position, hit in enumerate(retrieved.hits, start=1):
+        for position, hit in enumerate(retrieved.items, start=1):
             p = snapshot.products[hit.index]
             reason = self.prompts.render(
                 "chat_reason.j2",
@@ -471,84 +359,3 @@ class ChatService:
                 )
             )
         return out
-
-
-def _money(value: float) -> str:
-    return f"${value:,.0f}" if value == int(value) else f"${value:,.2f}"
-
-
-def describe(filters: ChatFilters) -> list[FilterChip]:
-    """The filters as removable chips, in the order a shopper reads them."""
-    f = filters
-    chips = [FilterChip(field="categories", value=c, label=c) for c in f.categories]
-    chips += [
-        FilterChip(field="exclude_categories", value=c, label=f"not {c}")
-        for c in f.exclude_categories
-    ]
-    if f.min_price is not None and f.max_price is not None:
-        chips.append(
-            FilterChip(field="price", label=f"{_money(f.min_price)}–{_money(f.max_price)}")
-        )
-    elif f.max_price is not None:
-        chips.append(FilterChip(field="max_price", label=f"under {_money(f.max_price)}"))
-    elif f.min_price is not None:
-        chips.append(FilterChip(field="min_price", label=f"over {_money(f.min_price)}"))
-    chips += [FilterChip(field="colours", value=c, label=c) for c in f.colours]
-    chips += [FilterChip(field="include_tags", value=t, label=t) for t in f.include_tags]
-    chips += [FilterChip(field="brands", value=b, label=b) for b in f.brands]
-    chips += [
-        FilterChip(field="exclude_colours", value=c, label=f"not {c}") for c in f.exclude_colours
-    ]
-    chips += [FilterChip(field="exclude_tags", value=t, label=f"no {t}") for t in f.exclude_tags]
-    chips += [
-        FilterChip(field="exclude_brands", value=b, label=f"no {b}") for b in f.exclude_brands
-    ]
-    if f.in_stock:
-        chips.append(FilterChip(field="in_stock", label="in stock"))
-    if f.similar_to is not None:
-        chips.append(FilterChip(field="similar_to", label=f"like {f.similar_to.name}"))
-    if f.query:
-        chips.append(FilterChip(field="query", label=f"“{f.query}”"))
-    if f.sort != "relevance":
-        label = "cheapest first" if f.sort == "price_asc" else "priciest first"
-        chips.append(FilterChip(field="sort", label=label))
-    return chips
-
-
-def suggestions(
-    filters: ChatFilters,
-    products: Sequence[ChatProduct],
-    retrieved: Retrieved,
-    snapshot: CatalogSnapshot,
-    *,
-    has_more: bool = False,
-) -> list[str]:
-    """Next messages worth one tap; each is plain text the parser understands."""
-    out: list[str] = []
-    if has_more:
-        out.append("Show me more")
-    if products:
-        out.append("Cheaper")
-        out.append("More like the first one")
-    if products and not filters.in_stock and any(not p.in_stock for p in products):
-        out.append("Only in stock")
-    seen = {*filters.include_tags, *filters.colours, *filters.exclude_tags}
-    tag_counts: dict[str, int] = {}
-    category_slugs = {c.lower().replace(" & ", "-") for c in snapshot.category_names}
-    for p in products:
-        for tag in p.tags[1:]:
-            if tag not in seen and tag not in category_slugs:
-                tag_counts[tag] = tag_counts.get(tag, 0) + 1
-    common = sorted(tag_counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    if common and 1 < common[0][1] < len(products):
-        out.append(f"Only {common[0][0]}")
-    if not products:  # offer to loosen what most likely emptied the list
-        if filters.colours:
-            out.append("Any colour")
-        if filters.min_price is not None or filters.max_price is not None:
-            out.append("Any price")
-        if filters.brands:
-            out.append("Any brand")
-    if not filters.is_empty:
-        out.append("Start over")
-    return [s for s in dict.fromkeys(out) if s][:MAX_SUGGESTIONS]

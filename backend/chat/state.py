@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.chat.vocabulary import Kind
 from backend.recommender.snapshot import CatalogSnapshot
 
 Sort = Literal["relevance", "price_asc", "price_desc"]
@@ -42,26 +44,56 @@ MAX_REMEMBERED = 50  # shown / liked / disliked ids kept per conversation
 MAX_SEEN = 300  # ids shown since the filters last changed (what "show more" skips)
 
 
-class SimilarTo(BaseModel):
-    product_id: uuid.UUID
-    name: str
+@dataclass(frozen=True, slots=True)
+class ValueFilter:
+    """One kind of catalog value a shopper can ask for or rule out, and its two fields."""
+
+    kind: Kind
+    wanted: str  # the values asked for (for categories, the update sets or adds them)
+    excluded: str  # the values ruled out
+    noun: str  # how a note to the shopper names one ("This shop has no colour …")
 
 
-class ChatFilters(BaseModel):
-    """The structured request, shown back to the shopper after every turn."""
+CATEGORY_FILTER = ValueFilter("category", "categories", "exclude_categories", "category")
+# The attribute filters: an update adds to them, exactly as the state holds them.
+ATTRIBUTE_FILTERS = (
+    ValueFilter("tag", "include_tags", "exclude_tags", "attribute"),
+    ValueFilter("colour", "colours", "exclude_colours", "colour"),
+    ValueFilter("brand", "brands", "exclude_brands", "brand"),
+)
+VALUE_FILTERS = (CATEGORY_FILTER, *ATTRIBUTE_FILTERS)
+FILTER_OF_KIND = {f.kind: f for f in VALUE_FILTERS}
 
-    model_config = ConfigDict(extra="forbid")
 
-    categories: list[str] = Field(default_factory=list)
+class ValueLists(BaseModel):
+    """The catalog-value lists every filter shape shares: the state holds them, an update adds
+    them, the LLM's schema asks for them. (Wanted categories differ: an update may replace them.)"""
+
     exclude_categories: list[str] = Field(default_factory=list)
-    min_price: float | None = Field(default=None, ge=0)
-    max_price: float | None = Field(default=None, ge=0)
     include_tags: list[str] = Field(default_factory=list)
     exclude_tags: list[str] = Field(default_factory=list)
     colours: list[str] = Field(default_factory=list)
     exclude_colours: list[str] = Field(default_factory=list)
     brands: list[str] = Field(default_factory=list)
     exclude_brands: list[str] = Field(default_factory=list)
+
+
+class PriceRange(BaseModel):
+    min_price: float | None = Field(default=None, ge=0)
+    max_price: float | None = Field(default=None, ge=0)
+
+
+class SimilarTo(BaseModel):
+    product_id: uuid.UUID
+    name: str
+
+
+class ChatFilters(ValueLists, PriceRange):
+    """The structured request, shown back to the shopper after every turn."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    categories: list[str] = Field(default_factory=list)
     in_stock: bool = False
     query: str = ""
     similar_to: SimilarTo | None = None
@@ -72,35 +104,32 @@ class ChatFilters(BaseModel):
         return self == ChatFilters()
 
 
-class FilterUpdate(BaseModel):
-    """One message's worth of changes. Both parsers produce exactly this.
-
-    Lists add to the state (``set_categories`` replaces); positions (``similar_to_position``,
-    ``cheaper_than_position``) are 1-based references to the products shown last turn.
-    """
-
-    model_config = ConfigDict(extra="forbid")
+class FilterChanges(ValueLists, PriceRange):
+    """What one message may change, in the words both parsers share. Positions
+    (``similar_to_position``, ``cheaper_than_position``) are 1-based references to the products
+    shown last turn; ``None`` leaves stock and sort as they are."""
 
     reset: bool = False
-    set_categories: list[str] | None = None
-    add_categories: list[str] = Field(default_factory=list)
-    exclude_categories: list[str] = Field(default_factory=list)
-    min_price: float | None = Field(default=None, ge=0)
-    max_price: float | None = Field(default=None, ge=0)
     cheaper: bool = False
     pricier: bool = False
     cheaper_than_position: int | None = Field(default=None, ge=1)
     similar_to_position: int | None = Field(default=None, ge=1)
-    include_tags: list[str] = Field(default_factory=list)
-    exclude_tags: list[str] = Field(default_factory=list)
-    colours: list[str] = Field(default_factory=list)
-    exclude_colours: list[str] = Field(default_factory=list)
-    brands: list[str] = Field(default_factory=list)
-    exclude_brands: list[str] = Field(default_factory=list)
     in_stock: bool | None = None
     sort: Sort | None = None
     # "show me more", "next", "other options": the next results not shown yet (paging).
     more: bool = False
+
+
+class FilterUpdate(FilterChanges):
+    """One message's worth of changes. Both parsers produce exactly this.
+
+    Lists add to the state (``set_categories`` replaces the wanted categories).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    set_categories: list[str] | None = None
+    add_categories: list[str] = Field(default_factory=list)
     clear: list[FilterField] = Field(default_factory=list)
     query_words: list[str] = Field(default_factory=list)
     # What the parser wants the shopper to know (dropped values, truncation, refusals).
@@ -223,12 +252,16 @@ def apply_update(
             product = snapshot.products[i]
             f.similar_to = SimilarTo(product_id=product.id, name=product.name)
 
-    f.include_tags = merge(f.include_tags, update.include_tags, update.exclude_tags)
-    f.exclude_tags = merge(f.exclude_tags, update.exclude_tags, f.include_tags)
-    f.colours = merge(f.colours, update.colours, update.exclude_colours)
-    f.exclude_colours = merge(f.exclude_colours, update.exclude_colours, f.colours)
-    f.brands = merge(f.brands, update.brands, update.exclude_brands)
-    f.exclude_brands = merge(f.exclude_brands, update.exclude_brands, f.brands)
+    for kind in ATTRIBUTE_FILTERS:
+        wanted = merge(
+            getattr(f, kind.wanted), getattr(update, kind.wanted), getattr(update, kind.excluded)
+        )
+        setattr(f, kind.wanted, wanted)
+        setattr(
+            f,
+            kind.excluded,
+            merge(getattr(f, kind.excluded), getattr(update, kind.excluded), wanted),
+        )
     if update.in_stock is not None:
         f.in_stock = update.in_stock
     if update.sort is not None:

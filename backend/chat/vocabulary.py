@@ -20,7 +20,7 @@ from backend.recommender.snapshot import CatalogSnapshot, IntArray
 from backend.text import COLOUR_ALIASES, COLOURS, singular, slug
 from backend.text import words as text_words
 
-__all__ = ["COLOUR_ALIASES", "COLOURS", "ChatVocabulary", "Term", "singular", "slug"]
+__all__ = ["ChatVocabulary", "Kind", "Term", "VocabularyCache"]
 
 Kind = Literal["category", "tag", "colour", "brand"]
 

@@ -10,10 +10,8 @@ import typer
 from backend.cli.common import migrated_engine, progress, settings
 
 if TYPE_CHECKING:
-    from backend.components import Components
     from backend.jobs.indexing import IndexReport
-    from backend.jobs.training import TrainingService
-    from backend.services.retrieval import Retrieval
+    from backend.wiring import Components
 
 import_app = typer.Typer(help="Import catalogs and interactions from public datasets.")
 
@@ -44,8 +42,8 @@ def seed(
 
 def segments() -> None:
     """Recompute the shopper segments (K-means over profile vectors) now and list them."""
-    from backend.components import snapshot_manager
     from backend.services.segments import SegmentService
+    from backend.services.snapshots import snapshot_manager
 
     config = settings()
     engine = migrated_engine(config)
@@ -78,16 +76,19 @@ def index(
     rebuild: Annotated[bool, typer.Option(help="Drop every vector and embed all again")] = False,
 ) -> None:
     """Embed the catalog into the vector index (unchanged products are skipped)."""
-    components, retrieval, _ = _retrieval()
-    typer.echo(f"index: {_index_catalog(components, retrieval, force=rebuild)}")
-    typer.echo(f"vector store: {retrieval.store.location} ({retrieval.store.count()} vectors)")
+    components = _offline()
+    typer.echo(f"index: {_index_catalog(components, force=rebuild)}")
+    store = components.indexer.store
+    typer.echo(f"vector store: {store.location} ({store.count()} vectors)")
     components.db.dispose()
 
 
 def train() -> None:
     """Train the collaborative models (item-item BM25/cosine, ALS, EASE) and record a version."""
-    components, _, training = _retrieval()
-    report = training.train_now(reason="cli", progress=lambda step: typer.echo(f"  {step}…"))
+    components = _offline()
+    report = components.training.train_now(
+        reason="cli", progress=lambda step: typer.echo(f"  {step}…")
+    )
     typer.echo(f"trained {report}")
     components.db.dispose()
 
@@ -103,27 +104,26 @@ def import_amazon(
     """Load an Amazon 2018 category (metadata, reviews) into the catalog and the index."""
     from backend.importers.amazon import import_amazon as run
 
-    components, retrieval, _ = _retrieval()
+    components = _offline()
     report = run(components.db, meta=meta, reviews=reviews)
     typer.echo(report.summary())
     if not skip_index:
-        typer.echo(f"index: {_index_catalog(components, retrieval, force=False)}")
+        typer.echo(f"index: {_index_catalog(components, force=False)}")
     components.db.dispose()
 
 
-def _retrieval() -> tuple[Components, Retrieval, TrainingService]:
-    """The offline side of the application: no server threads, the schema migrated."""
-    from backend.components import build_components
+def _offline() -> Components:
+    """The application without its server threads (none start until a lifespan starts
+    them), statements unbounded by a request deadline, the schema migrated."""
     from backend.db.migrate import upgrade
+    from backend.wiring import build_components
 
     components = build_components(settings(), serving=False)
     upgrade(components.db)
-    retrieval = components.retrieval
-    assert retrieval is not None and retrieval.training is not None  # build_components binds both
-    return components, retrieval, retrieval.training
+    return components
 
 
-def _index_catalog(components: Components, retrieval: Retrieval, *, force: bool) -> IndexReport:
+def _index_catalog(components: Components, *, force: bool) -> IndexReport:
     """Embed every product of the catalog, with a progress bar; returns the indexer's report."""
     from sqlmodel import Session
 
@@ -133,6 +133,6 @@ def _index_catalog(components: Components, retrieval: Retrieval, *, force: bool)
         products = crud.load_catalog(session=session)
     with progress() as bar:
         task = bar.add_task("indexing", total=len(products))
-        return retrieval.indexer.rebuild(
+        return components.indexer.rebuild(
             products, force=force, progress=lambda n: bar.advance(task, n)
         )

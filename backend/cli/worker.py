@@ -37,10 +37,10 @@ def worker(
     ] = "127.0.0.1",
 ) -> None:
     """Consume the event stream: precomputed recommendations, co-purchase stats, retrains."""
-    from backend.components import build_components
     from backend.infra.outbox import OutboxSweeper
     from backend.infra.stream import RedisEventStream
     from backend.jobs.worker import StreamWorker
+    from backend.wiring import build_components
 
     config = settings()
     configure_logging(config)
@@ -49,17 +49,12 @@ def worker(
             "shopwise worker needs REDIS_URL; without Redis the API does this work in-process."
         )
     components = build_components(config, serving=False)
-    assert components.processor is not None
+    stream = components.stream
+    assert isinstance(stream, RedisEventStream)  # REDIS_URL is set: the stream is Redis's
     if metrics_port is not None:  # progress, processing delay and lag of this worker
         from prometheus_client import start_http_server
 
         start_http_server(metrics_port, addr=metrics_host, registry=components.metrics.registry)
-    stream = RedisEventStream.from_url(
-        config.redis_url,
-        stream=config.redis_key_prefix + config.event_stream,
-        group=config.event_group,
-        timeout_seconds=10.0,  # longer than the blocking read
-    )
     consumer = name or f"{socket.gethostname()}-{os.getpid()}"
     runner = StreamWorker(
         stream=stream,

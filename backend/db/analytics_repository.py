@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from backend.db.crud import Page
 from backend.db.models import Experiment, Interaction, RecAnalytics
+from backend.pagination import Page
 
 ATTRIBUTED_ACTIONS = ("click", "add_to_cart", "purchase")
 
@@ -52,7 +52,7 @@ def list_experiments(*, session: Session, limit: int, offset: int) -> Page[Exper
         .offset(offset)
         .limit(limit)
     ).all()
-    return Page(items=list(rows), total=int(total))
+    return Page(items=list(rows), total=int(total), limit=limit, offset=offset)
 
 
 def serving_experiments(*, session: Session) -> list[Experiment]:

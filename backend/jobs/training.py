@@ -51,12 +51,14 @@ class TrainReport:
 
 
 class TrainingService:
+    """Keeps the collaborative models current: it owns their store, and every read of the
+    store (``store.current()``) lets it load saved models or start a training first."""
+
     def __init__(
         self,
         *,
         db: Engine,
         snapshots: SnapshotManager,
-        store: ModelStore,
         params: CFParams = CFParams(),  # noqa: B008 - frozen dataclass
         action_weights: Mapping[str, float] = DEFAULT_ACTION_WEIGHTS,
         models_dir: Path,
@@ -66,7 +68,7 @@ class TrainingService:
     ) -> None:
         self.db = db
         self.snapshots = snapshots
-        self.store = store
+        self.store = ModelStore(on_access=self.ensure_current)
         self.params = params
         self.action_weights = action_weights
         self.models_dir = models_dir

@@ -29,6 +29,7 @@ from sqlmodel import Session
 
 from backend.db import crud
 from backend.db.engine import session_scope
+from backend.db.history import recent_history
 from backend.db.models import Action, UserRecommendation, as_utc, utcnow
 from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import (
@@ -39,8 +40,7 @@ from backend.infra.stream import (
     StreamStatus,
 )
 from backend.observability.metrics import Metrics
-from backend.recommender.profile import InteractionRecord
-from backend.services.recommend import HISTORY_LIMIT, RecommendationService
+from backend.services.recommend import RecommendationService
 
 log = logging.getLogger(__name__)
 
@@ -175,20 +175,9 @@ class EventProcessor:
                 return 0
             # Version first: an event landing meanwhile makes this list stale, never wrong.
             version = crud.profile_version(session=session, user_id=user_id)
-            history = crud.recent_interactions(
-                session=session, user_id=user_id, limit=HISTORY_LIMIT
-            )
+            records = recent_history(session=session, user_id=user_id)
         snapshot = svc.snapshots.get()
         now = self.clock()
-        records = [
-            InteractionRecord(
-                action=i.action,
-                created_at=as_utc(i.created_at),
-                product_id=i.product_id,
-                query=i.query,
-            )
-            for i in history
-        ]
         strategy = svc.default_strategy
         ranked_against = svc.ranking_version(strategy, snapshot)  # before: a swap makes it stale
         recs = svc.strategies[strategy].recommend(

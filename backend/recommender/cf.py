@@ -437,10 +437,12 @@ def als_user_scores(
 class ModelStore:
     """Holds the current models; swapped atomically after a (re)train."""
 
-    def __init__(self, models: CFModels | None = None) -> None:
+    def __init__(
+        self, models: CFModels | None = None, *, on_access: Callable[[], None] | None = None
+    ) -> None:
         self._models = models
         self._lock = threading.Lock()
-        self.on_access: Callable[[], None] | None = None
+        self.on_access = on_access  # called on each read: the owner's chance to load or train
 
     def current(self) -> CFModels | None:
         if self.on_access is not None:

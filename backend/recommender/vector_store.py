@@ -86,7 +86,12 @@ class VectorStore:
 
     @classmethod
     def open(
-        cls, *, path: Path | None = None, url: str | None = None, collection: str = COLLECTION
+        cls,
+        *,
+        path: Path | None = None,
+        url: str | None = None,
+        collection: str = COLLECTION,
+        monitor: DependencyMonitor | None = None,
     ) -> VectorStore:
         """A store for a server when ``url`` is given, else an embedded one under ``path``.
 
@@ -117,7 +122,7 @@ class VectorStore:
                     _forget_shared_system(path)  # a half-started system would be reused
                 raise VectorStoreError(f"cannot open Chroma: {exc}") from exc
 
-        store = cls(connect, collection)
+        store = cls(connect, collection, monitor)
         store.location = url or str(path)
         store.path = None if url else path
         return store

@@ -21,8 +21,30 @@ _CONTROLS = r"\x00-\x1f\x7f-\x9f"
 _LAYOUT = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # controls except tab, newline, return
 
 
-class _NoControls:
-    """Pydantic marker: refuses control (``multiline``: except tab and newlines) and bidi."""
+class _Refusal:
+    """Pydantic marker: a check after the type's own validation, whose rule the JSON schema
+    states as ``pattern``."""
+
+    _pattern: str
+
+    def _check(self, value: str) -> str:
+        raise NotImplementedError
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        json_schema["pattern"] = self._pattern
+        return json_schema
+
+
+class _NoControls(_Refusal):
+    """Refuses control characters (``multiline``: except tab and newlines) and bidi."""
 
     def __init__(self, *, multiline: bool) -> None:
         forbidden = (_LAYOUT if multiline else _CONTROLS) + _BIDI
@@ -41,18 +63,6 @@ class _NoControls:
                 {"what": self._what, "code": f"{ord(found.group()):04X}"},
             )
         return value
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["pattern"] = self._pattern
-        return json_schema
 
 
 # One line of text: names, categories, tags, queries, ids, usernames.
@@ -73,7 +83,9 @@ URL_PATTERN = (
 _URL = re.compile(URL_PATTERN)
 
 
-class _UrlOrPath:
+class _UrlOrPath(_Refusal):
+    _pattern = URL_PATTERN
+
     def _check(self, value: str) -> str:
         if _URL.match(value) is None:
             raise PydanticCustomError(
@@ -82,18 +94,6 @@ class _UrlOrPath:
                 "or control characters)",
             )
         return value
-
-    def __get_pydantic_core_schema__(
-        self, source: Any, handler: GetCoreSchemaHandler
-    ) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(self._check, handler(source))
-
-    def __get_pydantic_json_schema__(
-        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        json_schema = handler(schema)
-        json_schema["pattern"] = URL_PATTERN
-        return json_schema
 
 
 SafeUrl = Annotated[str, _UrlOrPath()]

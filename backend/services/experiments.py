@@ -32,7 +32,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from backend.db import analytics_repository
-from backend.db.crud import Page
 from backend.db.engine import session_scope
 from backend.db.models import Experiment, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError, NotFoundError
@@ -49,6 +48,7 @@ from backend.experiments.model import (
 from backend.llm.explainer import Explainer
 from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptLibrary
+from backend.pagination import Page
 from backend.recommender.strategies import BlendStrategy, Strategy
 
 log = logging.getLogger(__name__)
@@ -283,7 +283,9 @@ class ExperimentService:
             page = analytics_repository.list_experiments(
                 session=session, limit=limit, offset=offset
             )
-            return Page(items=[to_out(r) for r in page.items], total=page.total)
+            return Page(
+                items=[to_out(r) for r in page.items], total=page.total, limit=limit, offset=offset
+            )
 
     def get(self, experiment_id: uuid.UUID) -> ExperimentOut:
         with Session(self.db) as session:

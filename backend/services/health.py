@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from backend.infra.cache import Cache
 from backend.infra.stream import StreamStatus
 from backend.observability.dependencies import DependencyMonitor
+from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
 
 log = logging.getLogger(__name__)
@@ -41,46 +42,59 @@ class HealthReport(BaseModel):
     components: dict[str, ComponentHealth]
 
 
-def check_health(
-    *,
-    db: Engine,
-    snapshots: SnapshotManager,
-    cache: Cache,
-    llm_mode: str,
-    events: StatusSource | None = None,
-    worker: StatusSource | None = None,
-    llm: ComponentHealth | None = None,
-    vectors: StatusSource | None = None,
-    monitor: DependencyMonitor | None = None,
-    segments: StatusSource | None = None,
-    warmup: Warmup | None = None,
-) -> HealthReport:
-    components = {
-        "database": _database(db),
-        "index": _index(snapshots),
-        "cache": _cache(cache),
-        "llm": llm or ComponentHealth(status="ok", detail=llm_mode),
-    }
-    if warmup is not None:
-        components["startup"] = warmup.health()
-    if vectors is not None:  # the vector index is part of the engine's index: one line
-        found = _source(vectors)
+class HealthCheck:
+    """Every component's status in one report, for /health, /health/ready and /metrics."""
+
+    def __init__(
+        self,
+        *,
+        db: Engine,
+        snapshots: SnapshotManager,
+        cache: Cache,
+        llm: Callable[[], ComponentHealth],
+        events: StatusSource,
+        worker: StatusSource,
+        vectors: StatusSource,
+        segments: StatusSource,
+        metrics: Metrics,
+    ) -> None:
+        self.db = db
+        self.snapshots = snapshots
+        self.cache = cache
+        self.llm = llm
+        self.sources = {"events": events, "worker": worker, "segments": segments}
+        self.vectors = vectors
+        self.metrics = metrics
+
+    def report(self, warmup: Warmup | None = None) -> HealthReport:
+        """The report; ``shopwise_component_up`` is set from it as a side effect, so a
+        scrape of /metrics is as current as the last health check."""
+        components = {
+            "database": _database(self.db),
+            "index": _index(self.snapshots),
+            "cache": _cache(self.cache),
+            "llm": self.llm(),
+        }
+        if warmup is not None:
+            components["startup"] = warmup.health()
+        found = _source(self.vectors)  # the vector index is part of the engine's index: one line
         components["index"] = ComponentHealth(
             status=found.status if components["index"].status == "ok" else "degraded",
             detail=f"{components['index'].detail}; {found.detail}",
         )
-    for name, source in (("events", events), ("worker", worker), ("segments", segments)):
-        if source is not None:
+        for name, source in self.sources.items():
             components[name] = _source(source)
-    if monitor is not None:
-        _recent_failures(components, monitor)
-    statuses = {c.status for c in components.values()}
-    overall: Status = "ok"
-    if components["database"].status == "down":
-        overall = "down"
-    elif statuses != {"ok"}:
-        overall = "degraded"
-    return HealthReport(status=overall, components=components)
+        _recent_failures(components, self.metrics.dependencies)
+        statuses = {c.status for c in components.values()}
+        overall: Status = "ok"
+        if components["database"].status == "down":
+            overall = "down"
+        elif statuses != {"ok"}:
+            overall = "degraded"
+        levels = {"ok": 1.0, "degraded": 0.5, "down": 0.0}
+        for name, component in components.items():
+            self.metrics.component_up.labels(name).set(levels[component.status])
+        return HealthReport(status=overall, components=components)
 
 
 def _recent_failures(components: dict[str, ComponentHealth], monitor: DependencyMonitor) -> None:

@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from backend.db import crud
-from backend.db.models import Interaction, User, UserRecommendation, as_utc, utcnow
+from backend.db.history import recent_history
+from backend.db.models import User, UserRecommendation, utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache, recommendations_key
 from backend.llm.explainer import ExplainedItem, Explainer, ExplanationRequest
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 500  # a profile is built from the newest interactions only
 SUMMARY_ITEMS = 3
 
 
@@ -57,6 +57,11 @@ class RecommendationService:
         clock: Callable[[], datetime] = utcnow,
         precompute_max_age_seconds: int = 0,
         metrics: Metrics | None = None,
+        experiments: ExperimentService | None = None,
+        impressions: ImpressionLogger | None = None,
+        attribution_window: timedelta = timedelta(hours=24),
+        segments: SegmentService | None = None,
+        location: LocationService | None = None,
     ) -> None:
         if default_strategy not in strategies:
             raise ValueError(f"unknown default strategy {default_strategy!r}")
@@ -73,14 +78,14 @@ class RecommendationService:
         self.precompute_max_age_seconds = precompute_max_age_seconds
         self.metrics = metrics
         self.precomputed_hits = 0  # answers served from the worker's precomputed lists
-        # Wired by the components: variants of the running experiment (only when
-        # the caller names no algorithm), and the impression log (cached answers included).
-        self.experiments: ExperimentService | None = None
-        self.impressions: ImpressionLogger | None = None
-        self.attribution_window = timedelta(hours=24)  # of impressions outside experiments
-        # Cold-start segments and the optional location boost, wired likewise.
-        self.segments: SegmentService | None = None
-        self.location: LocationService | None = None
+        # Variants of the running experiment (only when the caller names no algorithm), and
+        # the impression log (cached answers included); None in tests that need neither.
+        self.experiments = experiments
+        self.impressions = impressions
+        self.attribution_window = attribution_window  # of impressions outside experiments
+        # Cold-start segments and the location boost (which its own setting turns on).
+        self.segments = segments
+        self.location = location
 
     def recommend(
         self,
@@ -262,7 +267,6 @@ class RecommendationService:
     def _summary(
         self,
         snapshot: CatalogSnapshot,
-        history: Sequence[Interaction],
         records: Sequence[InteractionRecord],
         cart: list[str],
         wishlist: list[str],
@@ -270,12 +274,12 @@ class RecommendationService:
     ) -> str:
         def recent(action: str) -> list[str]:
             names: dict[str, None] = {}
-            for event in history:  # newest first
+            for event in records:  # newest first
                 if event.action == action and event.product_id in snapshot.index:
                     names[snapshot.products[snapshot.index[event.product_id]].name] = None
             return list(names)[:SUMMARY_ITEMS]
 
-        searches = list(dict.fromkeys(e.query for e in history if e.action == "search" and e.query))
+        searches = list(dict.fromkeys(e.query for e in records if e.action == "search" and e.query))
         profile = weighted_profile(records, snapshot, now=now, half_life_days=self.half_life_days)
         return self.prompts.render(
             "user_summary.j2",
@@ -326,14 +330,11 @@ class RecommendationService:
             user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 raise NotFoundError("user", user_id)
-            history = crud.recent_interactions(
-                session=session, user_id=user_id, limit=HISTORY_LIMIT
-            )
+            records = recent_history(session=session, user_id=user_id)
             cart = [p.name for p, _ in crud.cart(session=session, user_id=user_id)]
             wishlist = [p.name for p in crud.wishlist(session=session, user_id=user_id)]
         now = self.clock()
         snapshot = self.snapshots.get()
-        records = [_record(i) for i in history]
         ranker = arm.ranker if arm is not None else None
         # The worker precomputes unfiltered lists of the configured strategies only.
         recs = (
@@ -348,7 +349,7 @@ class RecommendationService:
             )
         request = ExplanationRequest(
             user_name=user.full_name or user.username,
-            summary=self._summary(snapshot, history, records, cart, wishlist, now),
+            summary=self._summary(snapshot, records, cart, wishlist, now),
             items=tuple(ExplainedItem(snapshot.products[r.index], r.evidence) for r in recs),
             user_id=user_id,
             past_times=_last_touched(records),
@@ -366,12 +367,3 @@ def _last_touched(records: list[InteractionRecord]) -> dict[uuid.UUID, datetime]
         ):
             last[r.product_id] = r.created_at
     return last
-
-
-def _record(interaction: Interaction) -> InteractionRecord:
-    return InteractionRecord(
-        action=interaction.action,
-        created_at=as_utc(interaction.created_at),
-        product_id=interaction.product_id,
-        query=interaction.query,
-    )

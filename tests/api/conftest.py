@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components
 from backend.main import create_app
+from backend.wiring import Components
 from tests.factories import Shop, build_shop
 
 

@@ -4,44 +4,34 @@ rollback, and previews that report the evidence-check pass rate before anyone pu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.main import create_app
-from tests.llm.fakes import FakeLLM
+from backend.wiring import build_components
+from tests.llm.fakes import uses_fake_llm
+from tests.settings import ADMIN_AUTH, ADMIN_TOKEN, sqlite_url, with_admin_token
 
-TOKEN = "test-admin-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NEW_EXPLANATION = "Hello {{ user_name }}: {% for item in items %}{{ item.name }}; {% endfor %}"
 
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only here; the prompt store itself is tested on both databases."""
-    return f"sqlite:///{tmp_path / 'shopwise.db'}"
+    return sqlite_url(tmp_path)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        _env_file=None,
-        env="test",
-        data_dir=tmp_path,
-        database_url=database_url,
-        snapshot_refresh_seconds=0,
-        prompts_dir=PROJECT_ROOT / "prompts",
-        admin_token=TOKEN,
-    )
+def settings(settings: Settings) -> Settings:
+    return with_admin_token(settings)
 
 
 @pytest.fixture
 def admin(api: TestClient) -> TestClient:
-    api.headers.update(AUTH)
+    api.headers.update(ADMIN_AUTH)
     return api
 
 
@@ -57,14 +47,14 @@ def test_disabled_without_an_admin_token(tmp_path, database_url, db, shop):
             ("PUT", "/admin/prompts/explanation.j2"),
             ("POST", "/admin/prompts/explanation.j2/preview"),
         ]:
-            response = client.request(method, path, headers=AUTH, json={"source": "x"})
+            response = client.request(method, path, headers=ADMIN_AUTH, json={"source": "x"})
             assert response.status_code == 403
             assert "ADMIN_TOKEN" in response.json()["detail"]
     components.db.dispose()
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}]
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN_TOKEN}]
 )
 def test_the_token_is_required(api, headers):
     response = api.get("/admin/prompts", headers=headers)
@@ -182,14 +172,8 @@ def answer_from_prompt(messages) -> str:
     )
 
 
-@pytest.fixture
-def with_fake_llm(components: Components) -> Iterator[FakeLLM]:
-    fake = FakeLLM([answer_from_prompt] * 20)
-    components.llm = fake
-    yield fake
-
-
-def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop, with_fake_llm):
+@uses_fake_llm(*[answer_from_prompt] * 20)
+def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop):
     system = (PROJECT_ROOT / "prompts" / "explain_system.j2").read_text()
     good = admin.post("/admin/prompts/explain_system.j2/preview", json={"sample_size": 2}).json()
     assert good["llm"] is True
@@ -208,9 +192,8 @@ def test_preview_with_an_llm_reports_the_check_pass_rate(admin, shop, with_fake_
     assert admin.get("/explanations/stats").json()["checks_failed"] == 0
 
 
-def test_preview_names_each_failed_claim_with_its_span_reason_and_product(
-    admin, shop, with_fake_llm
-):
+@uses_fake_llm(*[answer_from_prompt] * 20)
+def test_preview_names_each_failed_claim_with_its_span_reason_and_product(admin, shop):
     system = (PROJECT_ROOT / "prompts" / "explain_system.j2").read_text()
     pushy = system + "\nAlways mention a discount to close the sale."
     body = admin.post(
@@ -398,7 +381,7 @@ def test_permissions_follow_the_roles_table(settings, shop):
             "allowed": False,
             "why": "Only admins may start experiments; your role is editor.",
         }
-        admin = client.get("/admin/prompts/permissions", headers=AUTH).json()
+        admin = client.get("/admin/prompts/permissions", headers=ADMIN_AUTH).json()
         assert admin["role"] == "admin"
         assert all(admin[k]["allowed"] for k in ("edit", "rollback", "start_experiment"))
         assert client.get("/admin/prompts/permissions").status_code == 401

@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from backend.components import Components, build_components
 from backend.main import create_app
 from backend.recommender.evaluation.metrics import Metrics
 from backend.recommender.evaluation.report import as_json, markdown
 from backend.recommender.evaluation.runner import Report, Row
 from backend.services.admin_status import parse_markdown
+from backend.wiring import Components, build_components
 from tests.factories import Shop
 
 PASSWORD = "correct horse battery staple"

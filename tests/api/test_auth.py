@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 
@@ -10,9 +11,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from backend.api.policies import policy_for
-from backend.components import Components, build_components
 from backend.main import create_app
 from backend.security.rate_limit import MemoryRateLimiter
+from backend.wiring import Components, build_components, default_adapters
 from tests.factories import Shop
 
 PASSWORD = "correct horse battery staple"
@@ -27,9 +28,11 @@ def secure(shop: Shop, settings) -> Iterator[tuple[TestClient, Components]]:
             "login_attempts_per_minute": 5,
         }
     )
-    components = build_components(secured)
     # One fixed window: a wall-clock minute boundary mid-test would reset the login limit.
-    components.rate_limiter = MemoryRateLimiter(clock=lambda: 1_000_000.0)
+    limiter = MemoryRateLimiter(clock=lambda: 1_000_000.0)
+    components = build_components(
+        secured, dataclasses.replace(default_adapters(secured), rate_limiter=limiter)
+    )
     components.auth.create_admin("ada", PASSWORD, "admin")
     components.auth.create_admin("eddie", PASSWORD, "editor")
     with TestClient(create_app(components=components)) as client:

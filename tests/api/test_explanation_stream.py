@@ -16,14 +16,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
-from backend.llm.explainer import LLMExplainer, answer_max_tokens
+from backend.llm.explainer import answer_max_tokens
 from backend.main import create_app
+from backend.wiring import Components, build_components
 from tests.api.test_observability import metric
 from tests.factories import Shop
 from tests.llm.fake_openai_server import FakeOpenAI
-from tests.llm.fakes import FakeLLM
+from tests.llm.fakes import uses_fake_llm
 
 
 @pytest.fixture
@@ -42,18 +42,6 @@ def events(response) -> list[tuple[str, dict]]:
 
 def url(shop: Shop, username: str = "alice") -> str:
     return f"/recommend/{shop.users[username].id}/explanation/stream"
-
-
-def with_llm(components: Components, fake: FakeLLM) -> Components:
-    explainer = LLMExplainer(
-        client=fake,
-        prompts=components.prompts,
-        vocabulary=components.vocabulary,
-        stats=components.explanation_stats,
-    )
-    components.llm = fake
-    components.explainer = components.recommender.explainer = explainer
-    return components
 
 
 def fitting(messages) -> str:
@@ -99,9 +87,8 @@ def test_bad_requests_are_http_errors_not_broken_streams(api, shop, path, params
     assert "detail" in response.json()
 
 
-def test_with_an_llm_deltas_arrive_then_a_verified_final(api, shop, components):
-    fake = FakeLLM([fitting])
-    with_llm(components, fake)
+@uses_fake_llm(fitting)
+def test_with_an_llm_deltas_arrive_then_a_verified_final(api, shop):
     got = events(api.get(url(shop), params={"top_n": 2, "algorithm": "weighted"}))
     assert got[0][1]["mode"] == "llm"
     deltas = "".join(d["text"] for n, d in got if n == "delta")
@@ -120,9 +107,8 @@ def test_with_an_llm_deltas_arrive_then_a_verified_final(api, shop, components):
     assert stats["checks_passed"] == 1 and stats["explanations_by_source"] == {"llm": 1}
 
 
-def test_a_stream_that_fails_the_check_ends_with_the_template(api, shop, components):
-    fake = FakeLLM([lambda m: fitting(m).replace("A fine match.", "Now 50% off, only $5!")])
-    with_llm(components, fake)
+@uses_fake_llm(lambda m: fitting(m).replace("A fine match.", "Now 50% off, only $5!"))
+def test_a_stream_that_fails_the_check_ends_with_the_template(api, shop):
     got = events(api.get(url(shop), params={"top_n": 2}))
     final = got[-1][1]
     assert final["source"] == "template" and final["verified"] is False
@@ -133,8 +119,8 @@ def test_a_stream_that_fails_the_check_ends_with_the_template(api, shop, compone
     assert stats["fallbacks_by_reason"] == {final["fallback_reason"]: 1}
 
 
-def test_health_shows_the_llm_circuit(api, components):
-    with_llm(components, FakeLLM())
+@uses_fake_llm()
+def test_health_shows_the_llm_circuit(api):
     llm = api.get("/health").json()["components"]["llm"]
     assert llm["status"] == "ok"
     assert "circuit closed" in llm["detail"] and "fake-model" in llm["detail"]
@@ -155,7 +141,6 @@ def e2e(
 ) -> Iterator[tuple[TestClient, Components]]:
     settings: Settings = load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=database_url,
         snapshot_refresh_seconds=0,

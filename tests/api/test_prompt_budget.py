@@ -12,10 +12,9 @@ from fastapi.testclient import TestClient
 
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.llm.prompts import PromptLibrary, RenderBudget, TemplateBudgetExceeded
-from backend.services.prompt_admin import _trial_render
+from backend.services.prompt_checks import trial_render
+from tests.settings import ADMIN_AUTH, sqlite_url, with_admin_token
 
-TOKEN = "test-admin-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NESTED = (
     "{{ user_name }}{% for item in items %}{{ item.name }}{% endfor %}"
     "{% for i in range(3000) %}{% for j in range(3000) %}{% set k = i * j %}{% endfor %}"
@@ -25,32 +24,25 @@ NESTED = (
 
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'shopwise.db'}"
+    """SQLite only here; the prompt store itself is tested on both databases."""
+    return sqlite_url(tmp_path)
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return load_settings(
-        _env_file=None,
-        env="test",
-        data_dir=tmp_path,
-        database_url=database_url,
-        snapshot_refresh_seconds=0,
-        prompts_dir=PROJECT_ROOT / "prompts",
-        admin_token=TOKEN,
-    )
+def settings(settings: Settings) -> Settings:
+    return with_admin_token(settings)
 
 
 @pytest.mark.parametrize("path", ["", "/preview"])
 def test_nested_ranges_are_refused_by_save_and_preview(api: TestClient, path: str):
-    before = api.get("/admin/prompts/explanation.j2", headers=AUTH).json()
+    before = api.get("/admin/prompts/explanation.j2", headers=ADMIN_AUTH).json()
     method = "POST" if path else "PUT"
     r = api.request(
-        method, f"/admin/prompts/explanation.j2{path}", headers=AUTH, json={"source": NESTED}
+        method, f"/admin/prompts/explanation.j2{path}", headers=ADMIN_AUTH, json={"source": NESTED}
     )
     assert r.status_code == 422, r.text
     assert "loop limit" in r.json()["detail"]
-    after = api.get("/admin/prompts/explanation.j2", headers=AUTH).json()
+    after = api.get("/admin/prompts/explanation.j2", headers=ADMIN_AUTH).json()
     assert after["source"] == before["source"]  # nothing stored
 
 
@@ -91,7 +83,7 @@ def test_the_time_limit_stops_the_render_in_its_own_thread():
 
 
 def test_the_budget_comes_from_settings(tmp_path):
-    from backend.components import build_components
+    from backend.wiring import build_components
 
     config = load_settings(
         _env_file=None, data_dir=tmp_path, prompts_dir=PROJECT_ROOT / "prompts",
@@ -107,4 +99,4 @@ def test_the_budget_comes_from_settings(tmp_path):
 def test_every_shipped_template_still_renders_within_the_default_budget(name: str):
     library = PromptLibrary(PROJECT_ROOT / "prompts")
     library.validate(name, library.file_source(name))
-    _trial_render(library, name, max_tokens=150)
+    trial_render(library, name, max_tokens=150)

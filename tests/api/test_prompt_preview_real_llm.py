@@ -24,12 +24,11 @@ from chat_ui import admin_view as view
 from tests.factories import Shop, build_shop
 from tests.llm.real_server import RunningServer
 from tests.llm.test_real_server_e2e import MODEL_FAILURES, app_with_llm
-from tests.ui.test_admin_app import GOOD, FakeAdminClient, edit, sign_in, text_of
+from tests.settings import ADMIN_AUTH, ADMIN_TOKEN
+from tests.ui.admin_fake import GOOD, FakeAdminClient, edit, sign_in, text_of
 
 pytestmark = pytest.mark.llm_server
 
-TOKEN = "test-admin-token-0123456789"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 NAME = "explanation.j2"
 MARK = "Draft for"
 DRAFT = f"{MARK} {{{{ user_name }}}}: {{% for item in items %}}{{{{ item.name }}}}; {{% endfor %}}"
@@ -61,14 +60,14 @@ def real_preview(
         users = [str(shop.users[name].id) for name in SHOPPERS]
         with app_with_llm(
             llm_server, tmp_path, database_url,
-            admin_token=TOKEN, default_top_n=2, llm_max_tokens=MAX_TOKENS,
+            admin_token=ADMIN_TOKEN, default_top_n=2, llm_max_tokens=MAX_TOKENS,
             llm_deadline_seconds=LLM_DEADLINE, request_deadline_seconds=6 * LLM_DEADLINE,
         ) as (client, _):  # fmt: skip
             started = time.monotonic()
             response = client.post(
                 f"/admin/prompts/{NAME}/preview",
                 json={"source": DRAFT, "user_ids": users},
-                headers=AUTH,
+                headers=ADMIN_AUTH,
             )
             CAPTURED["seconds"] = time.monotonic() - started
         assert response.status_code == 200, response.text

@@ -6,24 +6,34 @@ Chroma in the test's temporary folder.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from sqlmodel import Session
 
 from backend.db import crud
+from backend.wiring import default_adapters
 from tests.recommender.fakes import FakeEmbedder
 
 
 @pytest.fixture
-def indexed(api, components):
-    retrieval = components.retrieval
-    fake = FakeEmbedder(dim=1024)
-    retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = fake
+def fake() -> FakeEmbedder:
+    return FakeEmbedder(dim=1024)
+
+
+@pytest.fixture
+def adapters(settings, fake):
+    return dataclasses.replace(default_adapters(settings), embedder=fake)
+
+
+@pytest.fixture
+def indexed(api, components, fake):
     with Session(components.db) as session:
         products = crud.load_catalog(session=session)
-    report = retrieval.indexer.rebuild(products)
+    report = components.indexer.rebuild(products)
     assert report.encoded == len(products) == 8
     components.snapshots.invalidate()
-    retrieval.training.train_now(reason="test")
+    components.training.train_now(reason="test")
     return api, components, fake
 
 
@@ -59,7 +69,7 @@ def test_similar_products(indexed, shop):
 
 def test_product_writes_keep_the_index_in_step(indexed):
     api, components, fake = indexed
-    store = components.retrieval.store
+    store = components.indexer.store
     created = api.post(
         "/products",
         json={

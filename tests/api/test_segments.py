@@ -10,11 +10,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 
 from backend.db.engine import session_scope
 from backend.db.models import Interaction
 from backend.infra.stream import InProcessEventStream
 from backend.jobs.worker import EventProcessor
+from backend.main import create_app
+from backend.wiring import build_components
 from tests.factories import make_event, make_user
 
 
@@ -179,11 +182,9 @@ def test_product_coordinates_are_stored_and_patched_together(api, shop):
     assert api.put(f"/products/{pid}", json={"name": "Renamed"}).json()["latitude"] == 45.76
 
 
-def test_the_boost_reaches_recommendations_when_on(api, components, shop, db):
-    """With LOCATION_BOOST on, a cold user near a shop selling a product sees it first."""
-    components.location.enabled = True
-    components.location.radius_km = 10
-    components.location.weight = 5.0
+def test_the_boost_reaches_recommendations_when_on(api, components, settings, shop, db):
+    """With LOCATION_BOOST on, a cold user near a shop selling a product sees it first;
+    with it off (the ``api`` fixture's app), the same data does not lift the product."""
     pid = api.post("/products", json={**PRODUCT, "latitude": 48.8666, "longitude": 2.3522}).json()[
         "id"
     ]
@@ -192,13 +193,17 @@ def test_the_boost_reaches_recommendations_when_on(api, components, shop, db):
     api.put(f"/users/{bob}/location", json={"latitude": 48.8566, "longitude": 2.3522})
     with session_scope(db) as session:  # a view: the boost lifts items that score at all
         session.add(Interaction(user_id=shop.users["carol"].id, product_id=pid, action="view"))
-    components.snapshots.invalidate()
-    body = api.get(f"/recommend/{bob}", params={"top_n": 3}).json()
+    boosted = settings.model_copy(
+        update={"location_boost": True, "location_radius_km": 10, "location_boost_weight": 5.0}
+    )
+    on = build_components(boosted)
+    with TestClient(create_app(components=on)) as client:
+        body = client.get(f"/recommend/{bob}", params={"top_n": 3}).json()
+    on.db.dispose()
     items = body["recommended_products"]
     assert items[0]["id"] == str(pid), [p["name"] for p in items]
     assert items[0]["evidence"]["nearby"]["distance_km"] == pytest.approx(1.1, abs=0.05)
     assert "near you (1.1 km)" in body["llm_explanation"]
-    components.location.enabled = False
-    api.put(f"/users/{bob}/location", json={"latitude": 48.8566, "longitude": 2.3522})  # uncache
+    components.snapshots.invalidate()
     off = api.get(f"/recommend/{bob}", params={"top_n": 3}).json()["recommended_products"]
     assert str(pid) not in [p["id"] for p in off]

@@ -6,6 +6,7 @@ The slow model is a fake at our ``Embedder`` interface that blocks until the tes
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Sequence
@@ -14,11 +15,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from backend.components import Components
+from backend.config import Settings
 from backend.db import crud
 from backend.main import create_app
 from backend.recommender.embedder import Vectors
 from backend.services.health import Warmup
+from backend.wiring import Adapters, Components, default_adapters
 from tests.factories import Shop
 from tests.recommender.fakes import FakeEmbedder
 
@@ -45,13 +47,19 @@ class SlowModel(FakeEmbedder):
 
 
 @pytest.fixture
-def indexed(shop: Shop, components: Components) -> SlowModel:
-    retrieval = components.retrieval
-    assert retrieval is not None and retrieval.search is not None
-    model = SlowModel()
-    retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = model
+def model() -> SlowModel:
+    return SlowModel()
+
+
+@pytest.fixture
+def adapters(settings: Settings, model: SlowModel) -> Adapters:
+    return dataclasses.replace(default_adapters(settings), embedder=model)
+
+
+@pytest.fixture
+def indexed(shop: Shop, components: Components, model: SlowModel) -> SlowModel:
     with Session(components.db) as session:
-        retrieval.indexer.rebuild(crud.load_catalog(session=session))
+        components.indexer.rebuild(crud.load_catalog(session=session))
     components.snapshots.invalidate()  # a cold process: nothing loaded yet
     model.texts.clear()
     return model
@@ -87,8 +95,7 @@ def test_ready_says_warming_up_until_every_loader_is_done(
         # Everything was loaded by the warm start, none of it by a request.
         assert indexed.texts == ["warm start"]
         assert components.snapshots.loaded is not None
-        assert components.retrieval is not None
-        assert components.retrieval.models.current_unchecked() is not None
+        assert components.training.store.current_unchecked() is not None
         search = api.get("/search", params={"q": "wireless earbuds", "top_n": 2})
         assert search.status_code == 200 and search.json()["items"]
 

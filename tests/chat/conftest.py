@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from backend.chat.ranking import ChatRetriever, KeywordRanker
-from backend.chat.service import ChatRequest, ChatResponse, ChatService, DatabaseShoppers
+from backend.chat.schemas import ChatRequest, ChatResponse
+from backend.chat.service import ChatService, DatabaseShoppers
 from backend.chat.vocabulary import ChatVocabulary
-from backend.components import snapshot_manager
 from backend.config import PROJECT_ROOT
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
@@ -23,6 +23,7 @@ from backend.db.seed import load_seed
 from backend.infra.cache import MemoryCache
 from backend.llm.prompts import PromptLibrary
 from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
+from backend.services.snapshots import snapshot_manager
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import Components
 from backend.main import create_app
+from backend.wiring import Components
 from tests.factories import Shop, build_shop
 
 

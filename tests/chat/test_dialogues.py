@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from backend.chat.service import ChatResponse, ChatService
+from backend.chat.schemas import ChatResponse
+from backend.chat.service import ChatService
 from backend.chat.state import ChatFilters
 from tests.chat.conftest import Conversation
 

@@ -1,6 +1,6 @@
 """Prompt-injection and hostile input against the chat: nothing escapes the allowed filters.
 
-Each attack runs through ``POST /chat`` (offline rule parser; the LLM extractor's validation is
+Each attack runs through ``POST /chat`` (the rule parser; the LLM extractor's validation is
 tested in test_llm_parser.py). Afterwards the state may hold only catalog categories/tags and
 sane prices, the reply may not leak prompts, keys or markup, and the shopper's identity may
 not change.
@@ -15,13 +15,11 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.chat.replies import CHAT_REPLY_PROMPTS, LLMReplies
-from backend.components import Components
-from backend.llm.client import ChatMessage
-from backend.llm.explainer import CheckedWriter
+from backend.llm.client import ChatMessage, Completion, LLMUnavailable, Tool
 from backend.main import create_app
+from backend.wiring import Components
 from tests.factories import Shop, build_shop
-from tests.llm.fakes import FakeLLM
+from tests.llm.fakes import FakeLLM, Response
 
 # What the boundary refuses in a one-line-or-prose field (backend/security/text.py).
 UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -127,20 +125,33 @@ def obeying(attack: str, variant: int) -> Callable[[Sequence[ChatMessage]], str]
     return respond
 
 
+class ReplyWriter(FakeLLM):
+    """Writes replies only: the parser's call (the one with a tool) finds the model down, so
+    the rules parse, as offline, and the model never sees the raw message from us."""
+
+    def complete(
+        self, messages: Sequence[ChatMessage], *, tool: Tool | None = None, **options: object
+    ) -> Completion:
+        if tool is not None:
+            raise LLMUnavailable("the parser's model is down in this test")
+        return super().complete(messages, **options)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake_llm(request: pytest.FixtureRequest) -> FakeLLM | None:
+    responses: list[Response] | None = getattr(request, "param", None)
+    return None if responses is None else ReplyWriter(responses)
+
+
 @pytest.mark.parametrize(
-    ("i", "attack"), list(enumerate(ATTACKS)), ids=[f"attack-{i}" for i in range(len(ATTACKS))]
+    ("i", "attack", "fake_llm"),
+    [(i, a, [obeying(a, i % 3)] * 2) for i, a in enumerate(ATTACKS)],
+    ids=[f"attack-{i}" for i in range(len(ATTACKS))],
+    indirect=["fake_llm"],
 )
-def test_attack_with_an_obeying_llm_reply_never_reaches_the_shopper(chat_api, i, attack):
-    api, shop, components = chat_api
-    assert components.chat is not None and components.vocabulary is not None
-    fake = FakeLLM([obeying(attack, i % 3), obeying(attack, i % 3)])
-    writer = CheckedWriter(
-        client=fake,
-        prompts=components.prompts,
-        vocabulary=components.vocabulary,
-        templates=CHAT_REPLY_PROMPTS,
-    )
-    components.chat.replies = LLMReplies(writer)
+def test_attack_with_an_obeying_llm_reply_never_reaches_the_shopper(chat_api, i, attack, fake_llm):
+    api, shop, _ = chat_api
+    fake = fake_llm
     alice = shop.users["alice"]
     r = api.post("/chat", json={"user_id": str(alice.id), "message": attack})
     if refused_at_the_boundary(r, attack):

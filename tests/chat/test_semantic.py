@@ -4,6 +4,7 @@ and "more like this" — tested with fake embedders whose meaning disagrees with
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -23,11 +24,12 @@ from backend.chat.ranking import (
 )
 from backend.chat.state import ChatFilters, SimilarTo
 from backend.chat.vocabulary import ChatVocabulary
-from backend.components import Components
+from backend.config import Settings
 from backend.db import crud
 from backend.main import create_app
 from backend.recommender.profile import InteractionRecord, weighted_profile
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
+from backend.wiring import Adapters, Components, default_adapters
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 
@@ -84,7 +86,7 @@ VECTORS = {
 
 
 def names(snap: CatalogSnapshot, ranker: TextRanker, request: RetrievalRequest) -> list[str]:
-    hits = ChatRetriever(ranker).retrieve(snap, ChatVocabulary.build(snap), request).hits
+    hits = ChatRetriever(ranker).retrieve(snap, ChatVocabulary.build(snap), request).items
     return [snap.products[h.index].name for h in hits]
 
 
@@ -94,7 +96,7 @@ def test_meaning_beats_a_stray_keyword_when_the_catalog_has_vectors() -> None:
     assert names(snap, KeywordRanker(), request)[0] == "Sofa Cover"
     semantic = SemanticRanker(AxisEmbedder())
     assert names(snap, semantic, request)[:2] == ["Cosy Throw", "Sofa Cover"]
-    hits = ChatRetriever(semantic).retrieve(snap, ChatVocabulary.build(snap), request).hits
+    hits = ChatRetriever(semantic).retrieve(snap, ChatVocabulary.build(snap), request).items
     details = {snap.products[h.index].name: h.evidence.sources[0].detail for h in hits[:2]}
     assert details == {
         "Cosy Throw": "close in meaning to what you described",
@@ -136,18 +138,18 @@ def test_more_like_this_uses_the_vectors() -> None:
 
 
 @pytest.fixture
-def indexed_chat(db, components: Components) -> Iterator[tuple[TestClient, Shop]]:
-    """The tiny shop indexed with a fake embedder for which 'tunes' means 'audio'."""
-    shop = build_shop(db)
-    retrieval = components.retrieval
-    assert retrieval is not None and components.chat is not None
+def adapters(settings: Settings) -> Adapters:
+    """A fake embedder for which 'tunes' means 'audio'."""
     fake = FakeEmbedder(dim=1024, synonyms={"tunes": "audio"})
-    retrieval.embedder = retrieval.indexer.embedder = fake
-    ranker = components.chat.retriever.ranker
-    assert isinstance(ranker, SemanticRanker)  # wire_chat's choice whenever retrieval exists
-    ranker.embedder = fake
+    return dataclasses.replace(default_adapters(settings), embedder=fake)
+
+
+@pytest.fixture
+def indexed_chat(db, components: Components) -> Iterator[tuple[TestClient, Shop]]:
+    """The tiny shop indexed, so the chat ranks by the vectors."""
+    shop = build_shop(db)
     with Session(components.db) as session:
-        retrieval.indexer.rebuild(crud.load_catalog(session=session))
+        components.indexer.rebuild(crud.load_catalog(session=session))
     components.snapshots.invalidate()
     with TestClient(create_app(components=components)) as client:
         yield client, shop

@@ -9,12 +9,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from backend.chat.ranking import ChatRetriever, KeywordRanker
-from backend.chat.service import (
-    ChatRequest,
-    ChatService,
-    DatabaseShoppers,
-    chat_state_key,
-)
+from backend.chat.schemas import ChatRequest
+from backend.chat.service import ChatService, DatabaseShoppers, chat_state_key
 from backend.config import PROJECT_ROOT
 from backend.db.models import User
 from backend.errors import InvalidInputError, NotFoundError

@@ -11,18 +11,18 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.components import build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.main import create_app
+from backend.wiring import build_components
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp: Path = tmp_path_factory.mktemp("conformance")
     config = load_settings(
-        _env_file=None, env="test", data_dir=tmp, snapshot_refresh_seconds=0,
+        _env_file=None, data_dir=tmp, snapshot_refresh_seconds=0,
         prompts_dir=PROJECT_ROOT / "prompts",
     )  # fmt: skip
     engine = make_engine(config.database_url)

@@ -22,12 +22,12 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from backend.components import build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.seed import load_seed
 from backend.main import create_app
+from backend.wiring import build_components
 
 POSITIVE_PER_OPERATION = 45
 NEGATIVE_PER_OPERATION = 35
@@ -75,7 +75,6 @@ def secured_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
     config = load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp,
         snapshot_refresh_seconds=0,
         auth_mode="on",

@@ -64,13 +64,11 @@ def test_postgres_statements_are_bounded_by_the_timeout(postgres_url: str) -> No
 
 @pytest.mark.postgres
 def test_only_the_serving_components_bound_their_statements(postgres_url: str, tmp_path) -> None:
-    from backend.components import build_components
     from backend.config import load_settings
     from backend.db.migrate import upgrade
+    from backend.wiring import build_components
 
-    settings = load_settings(
-        _env_file=None, env="test", data_dir=tmp_path, database_url=postgres_url
-    )
+    settings = load_settings(_env_file=None, data_dir=tmp_path, database_url=postgres_url)
     migrating = make_engine(postgres_url)
     upgrade(migrating)
     migrating.dispose()

@@ -12,8 +12,8 @@ SEED = PROJECT_ROOT / "seed_data"
 
 
 def test_the_generator_reproduces_the_committed_files_byte_for_byte(tmp_path):
-    for name in ("generate.py", "catalog.json", "shoppers.json"):
-        shutil.copy(SEED / name, tmp_path / name)
+    for path in [*SEED.glob("*.py"), SEED / "catalog.json", SEED / "shoppers.json"]:
+        shutil.copy(path, tmp_path / path.name)
     done = subprocess.run(
         [sys.executable, str(tmp_path / "generate.py")],
         capture_output=True,

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine, session_scope
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction, Product, User
+from backend.wiring import Components, build_components
 from tests.factories import NOW, make_product
 
 CATEGORIES = ("Audio", "Kitchen", "Garden", "Books")
@@ -68,7 +68,6 @@ def sim_components(tmp_path: Path) -> Iterator[Components]:
     engine.dispose()
     settings = load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=url,
         snapshot_refresh_seconds=0,

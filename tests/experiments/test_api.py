@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
-from backend.components import build_components
 from backend.errors import InvalidInputError
 from backend.experiments.bucketing import assign
 from backend.main import create_app
+from backend.wiring import build_components
 
 AB = {
     "name": "rules vs popularity",

@@ -6,8 +6,15 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from backend.config import Settings
 from backend.db.models import RecAnalytics, User
-from backend.jobs.impressions import ImpressionLogger, evidence_check_outcome
+from backend.jobs.impressions import evidence_check_outcome
+
+
+@pytest.fixture
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The shared test settings, with a test's own overrides (``indirect`` parametrize)."""
+    return settings.model_copy(update=getattr(request, "param", {}))
 
 
 def rows(db):
@@ -38,9 +45,9 @@ def test_responses_and_cached_responses_become_rows(components, shop):
     assert 'shopwise_impressions_total{strategy="rules",variant="none"} 6.0' in metrics
 
 
+@pytest.mark.parametrize("settings", [{"impression_queue_size": 1}], indirect=True)
 def test_a_full_queue_drops_and_counts(components, shop):
-    logger = ImpressionLogger(db=components.db, metrics=components.metrics, max_pending=1)
-    components.recommender.impressions = logger
+    logger = components.impressions
     alice, bob = shop.users["alice"].id, shop.users["bob"].id
     components.recommender.recommend(alice, top_n=2, strategy="rules")
     components.recommender.recommend(bob, top_n=2, strategy="rules")  # queue full: dropped
@@ -53,9 +60,9 @@ def test_a_full_queue_drops_and_counts(components, shop):
     )
 
 
+@pytest.mark.parametrize("settings", [{"impression_flush_seconds": 60}], indirect=True)
 def test_stop_writes_what_is_queued(components, shop):
-    logger = ImpressionLogger(db=components.db, flush_seconds=60)
-    components.recommender.impressions = logger
+    logger = components.impressions
     logger.start()
     components.recommender.recommend(shop.users["alice"].id, top_n=2, strategy="rules")
     logger.stop()

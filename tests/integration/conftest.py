@@ -18,10 +18,10 @@ import pytest
 import redis
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
+from backend.wiring import Components, build_components
 from tests.conftest import service_unavailable
 from tests.factories import Shop, build_shop
 
@@ -113,7 +113,6 @@ def redis_settings(
 ) -> Settings:
     values: dict[str, object] = {
         "_env_file": None,
-        "env": "test",
         "data_dir": tmp_path,
         "database_url": database_url,
         "redis_url": redis_url,

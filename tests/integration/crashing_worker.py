@@ -10,10 +10,10 @@ import os
 import signal
 import threading
 
-from backend.components import build_components
 from backend.config import load_settings
 from backend.infra.stream import RedisEventStream
 from backend.jobs.worker import EventProcessor, StreamWorker
+from backend.wiring import build_components
 
 
 def main() -> None:

@@ -13,220 +13,34 @@ the LLM is answered by respx at the OpenAI edge.
 
 from __future__ import annotations
 
-import json
-import re
 import shutil
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 import respx
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from sqlmodel import Session, func, select
+from sqlmodel import func, select
 
-from backend.components import Components, build_components
-from backend.db import crud
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction
-from backend.jobs.indexing import Indexer
 from backend.main import create_app
 from backend.observability import deadline
-from backend.recommender.vector_store import VectorStore
+from backend.wiring import build_components, default_adapters
 from tests.conftest import POSTGRES_URL
 from tests.factories import Shop, build_shop
 from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings, wait_for
+from tests.integration.fault_env import Env, LLMStub, build_index, remove_chroma
 from tests.recommender.fakes import FakeEmbedder
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 DEADLINE = 1.0  # REQUEST_DEADLINE_SECONDS of the app under test: also the statement timeout
-HANG = 10.0  # a request taking longer than this counts as a hang
 LLM_URL = "http://llm.fault.test/v1"
-
-
-# --- the LLM at the OpenAI edge ----------------------------------------------------------
-
-
-class LLMStub:
-    """respx side effect: a checked-answer-shaped completion, or the fault of the moment."""
-
-    def __init__(self) -> None:
-        self.mode = "good"
-        self.calls = 0
-        self.read_timeouts: list[float] = []  # what the client allowed each call
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.calls += 1
-        self.read_timeouts.append(float(request.extensions["timeout"]["read"]))
-        if self.mode == "429":
-            return httpx.Response(
-                429, json={"error": {"message": "slow down"}}, headers={"retry-after": "0"}
-            )
-        if self.mode == "500":
-            return httpx.Response(500, json={"error": {"message": "overloaded"}})
-        if self.mode == "timeout":
-            raise httpx.ReadTimeout("timed out", request=request)
-        if self.mode == "garbage":
-            return httpx.Response(
-                200, content=b"\x00garbage{", headers={"content-type": "application/json"}
-            )
-        body = json.loads(request.content)
-        prompt = next((m["content"] for m in body["messages"] if m["role"] == "user"), "")
-        found = re.search(r"each of: (.*)\.", prompt)
-        refs = found.group(1).split(", ") if found else []
-        text = json.dumps(
-            {
-                "intro": "Hi there, here are your picks.",
-                "reasons": [{"product_id": ref, "reason": "A fine match."} for ref in refs],
-            }
-        )
-        return httpx.Response(
-            200,
-            json={
-                "id": "chatcmpl-fault",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                    }
-                ],
-            },
-        )
-
-
-# --- the environment -----------------------------------------------------------------------
-
-
-@dataclass
-class Env:
-    tmp_path: Path
-    shop: Shop
-    proxy: TcpProxy
-    postgres_url: str  # direct, for the test's own checks
-    redis: RedisProcess
-    llm: LLMStub
-    chroma_path: Path
-    app_database_url: str  # through the proxy
-    components: Components | None = None
-    api: TestClient | None = None
-    statuses: list[tuple[str, int]] = field(default_factory=list)
-    events: dict[str, int] = field(default_factory=dict)  # event_id -> last status
-    locker: sa.engine.Connection | None = None
-    admin: sa.engine.Engine | None = None
-    calls: int = 0
-
-    # -- requests --
-
-    def call(self, kind: str, method: str, url: str, **kwargs: Any) -> Any:
-        assert self.api is not None
-        started = time.monotonic()
-        response = self.api.request(method, url, **kwargs)
-        elapsed = time.monotonic() - started
-        assert elapsed < HANG, f"{kind} hung for {elapsed:.1f} s"
-        assert response.status_code != 500, f"{kind}: 500 {response.text}"
-        if response.status_code == 503 and not url.startswith("/health"):
-            detail = response.json()["detail"]
-            assert isinstance(detail, str) and len(detail) > 10, detail
-        self.statuses.append((kind, response.status_code))
-        return response
-
-    def workload(self) -> dict[str, Any]:
-        """One of each kind of request a storefront sends."""
-        self.calls += 1
-        alice, dave, bob = (self.shop.users[u].id for u in ("alice", "dave", "bob"))
-        products = list(self.shop.products.values())
-        product = products[self.calls % len(products)]
-        event_id = f"fault-{uuid.uuid4().hex[:10]}"
-        out = {
-            "recommend_cached": self.call("recommend_cached", "GET", f"/recommend/{alice}"),
-            # A price bound of its own each time (never in the recommendation cache) and a
-            # list length of its own each round (never in the explanation cache).
-            "recommend_fresh": self.call(
-                "recommend_fresh",
-                "GET",
-                f"/recommend/{dave}",
-                params={"top_n": 1 + self.calls % 5, "max_price": 1000 + self.calls},
-            ),
-            "search": self.call("search", "GET", "/search", params={"q": "wireless audio"}),
-            "similar": self.call("similar", "GET", f"/products/{products[0].id}/similar"),
-            "event": self.call(
-                "event",
-                "POST",
-                "/events",
-                json={
-                    "user_id": str(bob),
-                    "action": "view",
-                    "product_id": str(product.id),
-                    "event_id": event_id,
-                },
-            ),
-        }
-        self.events[event_id] = out["event"].status_code
-        return out
-
-    def retry_refused_events(self) -> None:
-        bob = self.shop.users["bob"].id
-        product = next(iter(self.shop.products.values()))
-        for event_id, status in list(self.events.items()):
-            if status >= 300:
-                body = {"user_id": str(bob), "action": "view", "product_id": str(product.id)}
-                r = self.call("event_retry", "POST", "/events", json=body | {"event_id": event_id})
-                assert r.status_code in (200, 201), r.text
-                self.events[event_id] = r.status_code
-
-    # -- faults' tools --
-
-    def pg(self) -> sa.engine.Engine:
-        if self.admin is None:
-            self.admin = sa.create_engine(self.postgres_url, isolation_level="AUTOCOMMIT")
-        return self.admin
-
-    def terminate_app_connections(self) -> int:
-        with self.pg().connect() as conn:
-            return int(
-                conn.execute(
-                    sa.text(
-                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                    )
-                ).scalar_one()
-            )
-
-    def lock_shoppers(self) -> None:
-        self.locker = sa.create_engine(self.postgres_url).connect()
-        self.locker.execute(sa.text("LOCK TABLE app_user IN ACCESS EXCLUSIVE MODE"))
-
-    def unlock_shoppers(self) -> None:
-        assert self.locker is not None
-        self.locker.rollback()
-        self.locker.close()
-        self.locker.engine.dispose()
-        self.locker = None
-
-    def rebuild_index(self) -> None:
-        engine = make_engine(self.postgres_url)
-        build_index(engine, self.chroma_path)
-        engine.dispose()
-
-    def corrupt_index(self) -> None:
-        for path in self.chroma_path.rglob("*"):
-            if path.is_file():
-                path.write_bytes(b"not a chroma file " * 64)
-
-
-def _chroma_missing(env: Env) -> None:
-    shutil.rmtree(env.chroma_path)
 
 
 # --- the faults ------------------------------------------------------------------------------
@@ -334,7 +148,7 @@ FAULTS = [
         "chroma_folder_deleted",
         "index",
         'shopwise_dependency_failures_total{component="vectors"}',
-        _chroma_missing,
+        remove_chroma,
         lambda env: env.rebuild_index(),
         log_once="vectors is failing",
     ),
@@ -350,7 +164,7 @@ FAULTS = [
         "chroma_folder_missing_at_start",
         "index",
         'shopwise_dependency_failures_total{component="vectors"}',
-        _chroma_missing,
+        remove_chroma,
         lambda env: env.rebuild_index(),
         log_once="vectors is failing",
         expect=VECTORS_LOST_AT_START,
@@ -443,16 +257,6 @@ def env(
         proxy.close()
 
 
-def build_index(engine: sa.engine.Engine, folder: Path) -> None:
-    """What `shopwise index` does (from another process): a fresh store in ``folder``."""
-    shutil.rmtree(folder, ignore_errors=True)
-    store = VectorStore.open(path=folder)
-    with Session(engine) as session:
-        products = crud.load_catalog(session=session)
-    Indexer(embedder=FakeEmbedder(dim=64), store=store, db=engine).rebuild(products)
-    store._drop_client()
-
-
 def start_app(env: Env, **overrides: object) -> None:
     values: dict[str, object] = {
         "chroma_path": env.chroma_path,
@@ -467,11 +271,8 @@ def start_app(env: Env, **overrides: object) -> None:
     settings = redis_settings(
         env.tmp_path, env.app_database_url, env.redis.url, "fault:", **(values | overrides)
     )
-    components = build_components(settings)
-    retrieval = components.retrieval
-    assert retrieval is not None and retrieval.search is not None
-    fake = FakeEmbedder(dim=64)
-    retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = fake
+    adapters = replace(default_adapters(settings), embedder=FakeEmbedder(dim=64))
+    components = build_components(settings, adapters)
     env.components = components
     env.api = TestClient(create_app(components=components))
     env.api.__enter__()

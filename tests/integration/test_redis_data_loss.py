@@ -15,12 +15,12 @@ import redis
 from fastapi.testclient import TestClient
 from sqlmodel import Session, col, select
 
-from backend.components import build_components
 from backend.db.models import ProcessedEvent
 from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import RedisEventStream, StreamEvent
 from backend.jobs.worker import StreamWorker
 from backend.main import create_app
+from backend.wiring import build_components
 from tests.integration.conftest import RedisProcess, redis_settings, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

@@ -9,8 +9,8 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from backend.components import build_components
 from backend.main import create_app
+from backend.wiring import build_components
 from tests.integration.conftest import redis_settings, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]

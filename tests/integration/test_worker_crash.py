@@ -133,13 +133,23 @@ def test_worker_killed_mid_batch_loses_nothing_and_counts_nothing_twice(
 
 
 DIE_BEFORE_PUBLISH = """
-import os, sys
-from backend.components import build_components
+import dataclasses, os, sys
 from backend.config import load_settings
+from backend.infra.stream import RedisEventStream
+from backend.wiring import build_components, default_adapters
 
-components = build_components(load_settings(_env_file=None))
-stream = components.tracker.stream
-stream.publish = lambda events: os._exit(3)  # killed between the commit and the publish
+class DiesBeforePublish(RedisEventStream):
+    def publish(self, events):
+        os._exit(3)  # killed between the commit and the publish
+
+settings = load_settings(_env_file=None)
+stream = DiesBeforePublish.from_url(
+    settings.redis_url,
+    stream=settings.redis_key_prefix + settings.event_stream,
+    group=settings.event_group,
+)
+adapters = dataclasses.replace(default_adapters(settings), events=stream)
+components = build_components(settings, adapters)
 components.tracker.track_many([{"user_id": sys.argv[1], "action": "purchase",
                                 "product_id": sys.argv[2], "event_id": "doomed-1"}])
 """

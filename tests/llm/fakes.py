@@ -8,6 +8,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 
+import pytest
+
 from backend.llm.check import CheckVocabulary
 from backend.llm.client import (
     ChatMessage,
@@ -22,6 +24,12 @@ from backend.recommender.evidence import Evidence, PastInteraction, SourceShare,
 from backend.recommender.snapshot import ProductRecord
 
 Response = str | LLMError | Callable[[Sequence[ChatMessage]], str]
+
+
+def uses_fake_llm(*responses: Response) -> pytest.MarkDecorator:
+    """Runs the test's app (the ``components`` fixture and what uses it) on a fresh
+    ``FakeLLM(responses)``, which the test receives as its ``fake_llm`` argument."""
+    return pytest.mark.parametrize("fake_llm", [list(responses)], indirect=True, ids=["fake-llm"])
 
 
 class FakeLLM:

@@ -15,21 +15,19 @@ import pytest
 import respx
 
 from backend.config import PROJECT_ROOT
+from backend.llm.circuit import CircuitBreaker
 from backend.llm.client import (
     ChatMessage,
-    CircuitBreaker,
     LLMBadResponse,
     LLMCircuitOpen,
     LLMRateLimited,
     LLMRejected,
     LLMTimeout,
     LLMUnavailable,
-    OpenAIChatClient,
-    RetryPolicy,
     Tool,
-    _retry_after,
 )
 from backend.llm.explainer import LLMExplainer
+from backend.llm.openai_client import OpenAIChatClient, RetryPolicy, _retry_after
 from backend.llm.prompts import PromptLibrary
 from tests.llm.fakes import REQUEST, good_answer, vocabulary
 

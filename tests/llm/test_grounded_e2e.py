@@ -11,9 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.main import create_app
+from backend.wiring import Components, build_components
 from tests.factories import Shop, build_shop
 from tests.llm.fake_openai_server import FakeOpenAI
 
@@ -36,7 +36,6 @@ def e2e(
         server.mode = "grounded"
         settings = load_settings(
             _env_file=None,
-            env="test",
             data_dir=tmp_path,
             database_url=database_url,
             snapshot_refresh_seconds=0,

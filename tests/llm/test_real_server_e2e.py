@@ -25,10 +25,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from backend.chat.llm_parser import FILTER_TOOL, LLMFilters
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
-from backend.llm.client import ChatMessage, OpenAIChatClient, RetryPolicy, Tool
+from backend.llm.client import ChatMessage, Tool
+from backend.llm.openai_client import OpenAIChatClient, RetryPolicy
 from backend.main import create_app
+from backend.wiring import Components, build_components
 from tests.api.test_observability import metric
 from tests.factories import Shop, build_shop
 from tests.llm.real_server import RunningServer
@@ -82,7 +83,6 @@ def app_with_llm(
     """The app as configured for an OpenAI-compatible server: base URL, key, model name."""
     settings = load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=database_url,
         snapshot_refresh_seconds=0,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -10,9 +11,9 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.engine import Engine
 
-from backend.components import Components, build_components
 from backend.config import Settings
 from backend.main import create_app
+from backend.wiring import Components, build_components, default_adapters
 from tests.factories import Shop, build_shop
 
 PASSWORD = "correct horse battery staple"
@@ -62,8 +63,8 @@ def bearer(token: str) -> dict[str, str]:
 def secured(db: Engine, settings: Settings) -> Iterator[Secured]:
     shop = build_shop(db)
     config = settings.model_copy(update={"auth_mode": "on", "jwt_secret": SecretStr(SECRET)})
-    components = build_components(config)
-    components.rate_limiter = Unlimited()  # type: ignore[assignment]
+    adapters = dataclasses.replace(default_adapters(config), rate_limiter=Unlimited())
+    components = build_components(config, adapters)
     components.auth.create_admin("ada", PASSWORD, "admin")
     components.auth.create_admin("eddie", PASSWORD, "editor")
     with TestClient(create_app(components=components)) as client:

@@ -9,6 +9,7 @@ stored.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,12 +20,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import Session, func, select
 
-from backend.components import Components, build_components
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.models import Interaction, Product
 from backend.main import create_app
+from backend.wiring import Components, build_components, default_adapters
 from tests.factories import Shop, build_shop
 from tests.recommender.fakes import FakeEmbedder
 
@@ -44,7 +45,6 @@ def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Components, Shop, dict
     engine.dispose()
     config = load_settings(
         _env_file=None,
-        env="test",
         data_dir=tmp_path,
         database_url=url,
         snapshot_refresh_seconds=0,
@@ -52,11 +52,8 @@ def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Components, Shop, dict
         auth_mode="on",
         jwt_secret="s" * 40,
     )
-    components = build_components(config)
-    retrieval = components.retrieval
-    assert retrieval is not None
-    fake = FakeEmbedder(dim=1024)
-    retrieval.embedder = retrieval.indexer.embedder = retrieval.search.embedder = fake  # type: ignore[union-attr]
+    adapters = dataclasses.replace(default_adapters(config), embedder=FakeEmbedder(dim=1024))
+    components = build_components(config, adapters)
     components.auth.create_admin("ada", PASSWORD, "admin")
     with TestClient(create_app(components=components)) as client:
         token = client.post("/auth/login", json={"username": "ada", "password": PASSWORD})

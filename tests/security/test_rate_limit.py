@@ -80,6 +80,7 @@ def test_redis_limiter_does_not_retry_a_dead_redis_on_every_hit():
 # --- the limits as a client meets them: buckets, failed authentication, proxies ------------
 
 import contextlib  # noqa: E402
+import dataclasses  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -87,11 +88,11 @@ from typing import Any  # noqa: E402
 import pytest  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 
-from backend.components import Components, build_components  # noqa: E402
 from backend.config import PROJECT_ROOT, load_settings  # noqa: E402
 from backend.db.engine import make_engine  # noqa: E402
 from backend.db.migrate import upgrade  # noqa: E402
 from backend.main import create_app  # noqa: E402
+from backend.wiring import Components, build_components, default_adapters  # noqa: E402
 
 PASSWORD = "correct horse battery staple"
 PEER = ("203.0.113.9", 50000)  # an ordinary client on the internet
@@ -112,7 +113,6 @@ def make_app(tmp_path: Path) -> Iterator[Any]:
     ) -> tuple[TestClient, Components]:
         values: dict[str, Any] = {
             "_env_file": None,
-            "env": "test",
             "data_dir": tmp_path,
             "database_url": url,
             "snapshot_refresh_seconds": 0,
@@ -121,9 +121,11 @@ def make_app(tmp_path: Path) -> Iterator[Any]:
             "jwt_secret": "s" * 40,
         }
         values.update(overrides)
-        components = build_components(load_settings(**values))
+        config = load_settings(**values)
         # One fixed window: a wall-clock minute boundary mid-test would reset the counts.
-        components.rate_limiter = limiter or MemoryRateLimiter(clock=lambda: 1_000_000.0)
+        limiter = limiter or MemoryRateLimiter(clock=lambda: 1_000_000.0)
+        adapters = dataclasses.replace(default_adapters(config), rate_limiter=limiter)
+        components = build_components(config, adapters)
         built.append(components)
         test_client = stack.enter_context(
             TestClient(create_app(components=components), client=client)

@@ -3,10 +3,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import Engine
 
-from backend.components import snapshot_manager
 from backend.infra.cache import MemoryCache
 from backend.infra.stream import InProcessEventStream
 from backend.recommender.snapshot import SnapshotManager
+from backend.services.snapshots import snapshot_manager
 from backend.services.track import TrackingService
 from tests.factories import Shop, build_shop
 

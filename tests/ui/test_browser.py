@@ -10,14 +10,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -27,7 +25,7 @@ from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
 from backend.db.seed import load_seed
 from backend.services.auth import AuthService
-from tests.conftest import IN_CI
+from tests.ui.browser_stack import Stack, free_port, missing, stop, wait_http
 
 CHROMIUM = os.environ.get("SHOPWISE_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -42,88 +40,19 @@ ARGS = [
 ]
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 # The same look as `make run` (Makefile STREAMLIT_FLAGS).
-STREAMLIT_LOOK = ["--client.toolbarMode", "minimal", "--theme.primaryColor", "#0f766e"]
 ADMIN, ADMIN_PASSWORD = "ada", "browser-test-password-1"
 
 pytestmark = pytest.mark.browser
 
 
-def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason}; the browser test is required under CI=true (make test installs it)")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            out = log.read_text(errors="replace")
-            raise RuntimeError(f"{proc.args} exited early:\n{out[-3000:]}")
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.25)
-    raise TimeoutError(f"{url} did not answer in {seconds:.0f} s")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
-
-
-@dataclass
-class Stack:
-    """The API on loopback over a seeded SQLite shop, and what a page needs to reach it."""
-
-    api_url: str
-    env: dict[str, str]
-    data: Path
-    processes: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = field(default_factory=list)
-
-    def start(self, name: str, cmd: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.data / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            cmd, cwd=PROJECT_ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-        self.processes.append((proc, log))
-        return proc
-
-    def streamlit(self, page: str) -> str:
-        """Serve ``page`` (a path under the project) on a free port; returns its URL."""
-        port = _free_port()
-        name = Path(page).stem
-        proc = self.start(
-            name,
-            [str(Path(sys.executable).parent / "streamlit"), "run", page, "--server.headless",
-             "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-             "--browser.gatherUsageStats", "false", *STREAMLIT_LOOK],
-        )  # fmt: skip
-        url = f"http://127.0.0.1:{port}"
-        _wait_http(f"{url}/_stcore/health", proc, self.data / f"{name}.log")
-        return url
-
-
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-        _missing(f"Chromium is not installed at {CHROMIUM}")
+        missing(f"Chromium is not installed at {CHROMIUM}")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
-        _missing("the playwright Python package is not installed")
+        missing("the playwright Python package is not installed")
 
     data = tmp_path_factory.mktemp("browser")
     db_url = f"sqlite:///{data / 'shop.db'}"
@@ -134,7 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     auth.create_admin(ADMIN, ADMIN_PASSWORD, "admin")
     engine.dispose()
 
-    api_port = _free_port()
+    api_port = free_port()
     api_url = f"http://127.0.0.1:{api_port}"
     env = {
         **os.environ,
@@ -153,11 +82,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [sys.executable, "-m", "uvicorn", "backend.main:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(api_port), "--log-level", "warning"],
         )  # fmt: skip
-        _wait_http(f"{api_url}/health", api, data / "api.log")
+        wait_http(f"{api_url}/health", api, data / "api.log")
         yield running
     finally:
         for proc, log in reversed(running.processes):
-            _stop(proc)
+            stop(proc)
             log.close()
 
 

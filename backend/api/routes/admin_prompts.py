@@ -19,11 +19,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import AuthDep, PromptAdminDep, SettingsDep
 from backend.api.policies import policy_for
-from backend.llm.check import VocabularyCache
 from backend.security.text import SafeMultilineText, SafeText
-from backend.services.auth import AuthError
+from backend.services.auth import AuthError, AuthService
 from backend.services.prompt_admin import (
     PreviewResult,
     PromptAdmin,
@@ -40,17 +39,17 @@ router = APIRouter(prefix="/admin/prompts", tags=["prompt admin"])
 NamePath = Annotated[str, Path(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.-]+$")]
 
 
-def admin_author(request: Request, components: ComponentsDep) -> str:
+def admin_author(request: Request, auth: AuthDep, settings: SettingsDep) -> str:
     """The caller's name for the version history; refuses callers who may not edit."""
-    if components.auth.enabled:
+    if auth.enabled:
         principal = getattr(request.state, "principal", None)
         return str(getattr(principal, "name", "unknown"))
     header = request.headers.get("authorization", "")
     given = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    logged_in = _login_name(components, given)
+    logged_in = _login_name(auth, given)
     if logged_in is not None:
         return logged_in
-    token = components.settings.admin_token
+    token = settings.admin_token
     if token is None:
         raise HTTPException(
             status_code=403,
@@ -66,12 +65,12 @@ def admin_author(request: Request, components: ComponentsDep) -> str:
     return "admin-token"
 
 
-def _login_name(components: ComponentsDep, given: str) -> str | None:
+def _login_name(auth: AuthService, given: str) -> str | None:
     """With auth off, a token from ``/auth/login`` (an admin account's password) still counts."""
     if not given or given.startswith("sw_"):
         return None
     try:
-        principal = components.auth.authenticate_token(given)
+        principal = auth.authenticate_token(given)
     except AuthError:
         return None
     return principal.name if principal.kind in ("admin", "editor") else None
@@ -80,16 +79,16 @@ def _login_name(components: ComponentsDep, given: str) -> str | None:
 AuthorDep = Annotated[str, Depends(admin_author)]
 
 
-def caller_role(request: Request, components: ComponentsDep, _: AuthorDep) -> str:
+def caller_role(request: Request, auth: AuthDep, _: AuthorDep) -> str:
     """The role the roles table judges this caller by ("admin" or "editor")."""
     principal = getattr(request.state, "principal", None)
-    if components.auth.enabled:
+    if auth.enabled:
         return str(getattr(principal, "kind", "editor"))
     header = request.headers.get("authorization", "")
     given = header[7:].strip() if header.lower().startswith("bearer ") else ""
     if given and not given.startswith("sw_"):
         try:
-            return components.auth.authenticate_token(given).kind
+            return auth.authenticate_token(given).kind
         except AuthError:
             pass
     return "admin"  # the ADMIN_TOKEN holder
@@ -98,20 +97,9 @@ def caller_role(request: Request, components: ComponentsDep, _: AuthorDep) -> st
 RoleDep = Annotated[str, Depends(caller_role)]
 
 
-def prompt_admin(components: ComponentsDep, _: AuthorDep) -> PromptAdmin:
-    store = components.prompt_store
-    if store is None:
-        raise HTTPException(status_code=503, detail="prompt versions are not available")
-    return PromptAdmin(
-        db=components.db,
-        prompts=components.prompts,
-        store=store,
-        recommender=components.recommender,
-        llm=components.llm,
-        vocabulary=components.vocabulary or VocabularyCache(components.snapshots.get),
-        max_tokens=components.settings.llm_max_tokens,
-        top_n=components.settings.default_top_n,
-    )
+def prompt_admin(admin: PromptAdminDep, _: AuthorDep) -> PromptAdmin:
+    """The prompt admin service, for callers who may edit."""
+    return admin
 
 
 AdminDep = Annotated[PromptAdmin, Depends(prompt_admin)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import EngineDep, LLMModeDep, SettingsDep, SnapshotsDep
 from backend.services.admin_status import EvaluationReport, Overview, overview, read_evaluation
 
 router = APIRouter(prefix="/admin", tags=["dashboard"])
@@ -16,13 +16,8 @@ router = APIRouter(prefix="/admin", tags=["dashboard"])
     response_model=Overview,
     summary="Catalog size, engine snapshot, vector index and the newest model versions",
 )
-async def get_overview(components: ComponentsDep) -> Overview:
-    return await run_in_threadpool(
-        overview,
-        db=components.db,
-        snapshots=components.snapshots,
-        explanations=components.llm_mode,
-    )
+async def get_overview(db: EngineDep, snapshots: SnapshotsDep, mode: LLMModeDep) -> Overview:
+    return await run_in_threadpool(overview, db=db, snapshots=snapshots, explanations=mode)
 
 
 @router.get(
@@ -31,5 +26,5 @@ async def get_overview(components: ComponentsDep) -> Overview:
     summary="The latest offline evaluation (written by `shopwise evaluate`)",
     responses={404: {"description": "No evaluation has been run"}},
 )
-def get_evaluation(components: ComponentsDep) -> EvaluationReport:
-    return read_evaluation(components.settings.evaluation_dir)
+def get_evaluation(settings: SettingsDep) -> EvaluationReport:
+    return read_evaluation(settings.evaluation_dir)

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import AnalyticsDep
 from backend.services.analytics import AnalyticsSummary
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
     summary="Click-through and conversion by strategy, explanation source and day",
 )
 async def summary(
-    components: ComponentsDep,
+    analytics: AnalyticsDep,
     days: Annotated[int, Query(ge=1, le=365, description="UTC days back, today included")] = 14,
 ) -> AnalyticsSummary:
-    return await run_in_threadpool(components.analytics.summary, days=days)
+    return await run_in_threadpool(analytics.summary, days=days)

@@ -8,13 +8,12 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from pydantic import BaseModel, BeforeValidator, Field
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import AuthDep
 from backend.api.schemas import Page
 from backend.api.security import PrincipalDep
 from backend.security.api_keys import Scope
 from backend.security.rate_limit import MAX_KEY_PER_MINUTE
 from backend.security.text import SafeText
-from backend.services.auth import AuthError, IssuedToken, NotAllowedError
 
 router = APIRouter(tags=["auth"])
 
@@ -102,28 +101,15 @@ class ApiKeyCreated(BaseModel):
     api_key: str = Field(description="Shown once; store it now, it cannot be read again")
 
 
-def _token(issued: IssuedToken) -> TokenOut:
-    return TokenOut(
-        access_token=issued.access_token,
-        role=issued.role,
-        expires_in=issued.expires_in,
-        token_id=issued.token_id,
-        scopes=list(issued.scopes),
-    )
-
-
 @router.post(
     "/auth/login",
     response_model=TokenOut,
     summary="Admin or editor login: a short-lived bearer token",
     responses={401: {"description": "Wrong credentials"}, 429: {"description": "Too many tries"}},
 )
-async def login(body: LoginIn, components: ComponentsDep) -> TokenOut:
-    try:
-        issued = await run_in_threadpool(components.auth.login, body.username, body.password)
-    except AuthError as exc:
-        raise HTTPException(status_code=401, detail=str(exc)) from exc
-    return _token(issued)
+async def login(body: LoginIn, auth: AuthDep) -> TokenOut:
+    issued = await run_in_threadpool(auth.login, body.username, body.password)
+    return TokenOut.model_validate(issued, from_attributes=True)
 
 
 @router.post(
@@ -132,20 +118,17 @@ async def login(body: LoginIn, components: ComponentsDep) -> TokenOut:
     summary="End the bearer token sent with this request (any role, shoppers and guests too)",
     responses={422: {"description": "No bearer token was sent"}},
 )
-def logout(request: Request, principal: PrincipalDep, components: ComponentsDep) -> None:
+def logout(request: Request, principal: PrincipalDep, auth: AuthDep) -> None:
     token_id = principal.token_id
     if token_id is None:  # auth off: nobody checked the token on the way in
         header = request.headers.get("authorization", "")
         if header.lower().startswith("bearer ") and not header[7:].strip().startswith("sw_"):
-            try:
-                token_id = components.auth.authenticate_token(header[7:].strip()).token_id
-            except AuthError as exc:
-                raise HTTPException(status_code=401, detail=str(exc)) from exc
+            token_id = auth.authenticate_token(header[7:].strip()).token_id
     if token_id is None:
         raise HTTPException(
             status_code=422, detail="send the token to end as 'Authorization: Bearer <token>'"
         )
-    components.auth.revoke_token(token_id, by=principal)
+    auth.revoke_token(token_id, by=principal)
 
 
 @router.post(
@@ -157,14 +140,9 @@ def logout(request: Request, principal: PrincipalDep, components: ComponentsDep)
         404: {"description": "No such user"},
     },
 )
-def shopper_session(
-    body: ShopperSessionIn, principal: PrincipalDep, components: ComponentsDep
-) -> TokenOut:
-    try:
-        issued = components.auth.shopper_session(body.user_id, minter=principal)
-    except NotAllowedError as exc:
-        raise HTTPException(status_code=403, detail=str(exc)) from exc
-    return _token(issued)
+def shopper_session(body: ShopperSessionIn, principal: PrincipalDep, auth: AuthDep) -> TokenOut:
+    issued = auth.shopper_session(body.user_id, minter=principal)
+    return TokenOut.model_validate(issued, from_attributes=True)
 
 
 @router.delete(
@@ -173,10 +151,8 @@ def shopper_session(
     summary="Revoke a shopper token this key minted (the shopper logged out of the shop)",
     responses={404: {"description": "No such token minted by this key"}},
 )
-def revoke_shopper_session(
-    token_id: TokenIdPath, principal: PrincipalDep, components: ComponentsDep
-) -> None:
-    components.auth.revoke_token(token_id, by=principal)
+def revoke_shopper_session(token_id: TokenIdPath, principal: PrincipalDep, auth: AuthDep) -> None:
+    auth.revoke_token(token_id, by=principal)
 
 
 @router.get(
@@ -185,11 +161,11 @@ def revoke_shopper_session(
     summary="Tokens in force (not expired, not revoked), newest first",
 )
 def list_tokens(
-    components: ComponentsDep,
+    auth: AuthDep,
     user_id: Annotated[uuid.UUID | None, Query()] = None,
     api_key_id: Annotated[uuid.UUID | None, Query()] = None,
 ) -> Page[TokenInfo]:
-    rows = components.auth.list_tokens(user_id=user_id, api_key_id=api_key_id)
+    rows = auth.list_tokens(user_id=user_id, api_key_id=api_key_id)
     items = [TokenInfo.model_validate(row, from_attributes=True) for row in rows]
     return Page[TokenInfo](items=items, total=len(items), limit=max(len(items), 1), offset=0)
 
@@ -200,13 +176,13 @@ def list_tokens(
     summary="Revoke any token; it stops working at once",
     responses={404: {"description": "No such token"}},
 )
-def revoke_token(token_id: TokenIdPath, principal: PrincipalDep, components: ComponentsDep) -> None:
-    components.auth.revoke_token(token_id, by=principal)
+def revoke_token(token_id: TokenIdPath, principal: PrincipalDep, auth: AuthDep) -> None:
+    auth.revoke_token(token_id, by=principal)
 
 
 @router.get("/admin/api-keys", response_model=Page[ApiKeyOut], summary="Storefront API keys")
-def list_keys(components: ComponentsDep) -> Page[ApiKeyOut]:
-    keys = [ApiKeyOut.model_validate(k, from_attributes=True) for k in components.auth.list_keys()]
+def list_keys(auth: AuthDep) -> Page[ApiKeyOut]:
+    keys = [ApiKeyOut.model_validate(k, from_attributes=True) for k in auth.list_keys()]
     return Page[ApiKeyOut](items=keys, total=len(keys), limit=max(len(keys), 1), offset=0)
 
 
@@ -216,8 +192,8 @@ def list_keys(components: ComponentsDep) -> Page[ApiKeyOut]:
     status_code=status.HTTP_201_CREATED,
     summary="Create a scoped API key (shown once)",
 )
-def create_key(body: ApiKeyIn, components: ComponentsDep) -> ApiKeyCreated:
-    created = components.auth.create_key(
+def create_key(body: ApiKeyIn, auth: AuthDep) -> ApiKeyCreated:
+    created = auth.create_key(
         body.name, body.scopes, rate_limit_per_minute=body.rate_limit_per_minute
     )
     return ApiKeyCreated.model_validate(created, from_attributes=True)
@@ -229,10 +205,8 @@ def create_key(body: ApiKeyIn, components: ComponentsDep) -> ApiKeyCreated:
     summary="Set a key's own rate limit, or null to fall back to the default",
     responses={404: {"description": "No such key"}},
 )
-def update_key(
-    body: ApiKeyPatch, components: ComponentsDep, key_id: Annotated[uuid.UUID, Path()]
-) -> ApiKeyOut:
-    row = components.auth.set_key_rate_limit(key_id, body.rate_limit_per_minute)
+def update_key(body: ApiKeyPatch, auth: AuthDep, key_id: Annotated[uuid.UUID, Path()]) -> ApiKeyOut:
+    row = auth.set_key_rate_limit(key_id, body.rate_limit_per_minute)
     return ApiKeyOut.model_validate(row, from_attributes=True)
 
 
@@ -242,5 +216,5 @@ def update_key(
     summary="Revoke a key; it stops working at once",
     responses={404: {"description": "No such key"}},
 )
-def revoke_key(components: ComponentsDep, key_id: Annotated[uuid.UUID, Path()]) -> None:
-    components.auth.revoke_key(key_id)
+def revoke_key(auth: AuthDep, key_id: Annotated[uuid.UUID, Path()]) -> None:
+    auth.revoke_key(key_id)

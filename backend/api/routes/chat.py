@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import ChatDep
 from backend.api.security import PrincipalDep
-from backend.chat.service import ChatRequest, ChatResponse
+from backend.chat.schemas import ChatRequest, ChatResponse
 
 router = APIRouter(tags=["chat"])
 
@@ -28,22 +28,16 @@ router = APIRouter(tags=["chat"])
         422: {"description": "Empty or over-long message, bad ids, or an unknown product"},
     },
 )
-async def chat(
-    body: ChatRequest, components: ComponentsDep, principal: PrincipalDep
-) -> ChatResponse:
-    if components.chat is None:
-        raise HTTPException(status_code=503, detail="the chat assistant is not configured")
+async def chat(body: ChatRequest, service: ChatDep, principal: PrincipalDep) -> ChatResponse:
     if principal.kind == "shopper" and body.user_id is None and principal.user_id is not None:
         body = body.model_copy(update={"user_id": principal.user_id})  # their own profile
     # The session belongs to the caller: another caller's session id is a 404.
-    return await run_in_threadpool(components.chat.chat_turn, body, owner=principal.identity)
+    return await run_in_threadpool(service.chat_turn, body, owner=principal.identity)
 
 
 @router.get(
     "/chat/stats",
     summary="Chat reply counters: evidence checks passed/failed by reason, sources, fallbacks",
 )
-def chat_stats(components: ComponentsDep) -> dict[str, Any]:
-    if components.chat is None:
-        raise HTTPException(status_code=503, detail="the chat assistant is not configured")
-    return components.chat.reply_stats.snapshot()
+def chat_stats(service: ChatDep) -> dict[str, Any]:
+    return service.reply_stats.snapshot()

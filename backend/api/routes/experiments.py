@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, status
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import ExperimentsDep
 from backend.api.schemas import Page
 from backend.experiments.model import (
     ExperimentCreate,
@@ -35,23 +35,21 @@ _404: dict[int | str, dict[str, Any]] = {404: {"description": "No such experimen
         422: {"description": "Bad shares, unknown strategy or prompt version"},
     },
 )
-async def create(components: ComponentsDep, body: ExperimentCreate) -> ExperimentOut:
-    return await run_in_threadpool(components.experiments.create, body)
+async def create(experiments: ExperimentsDep, body: ExperimentCreate) -> ExperimentOut:
+    return await run_in_threadpool(experiments.create, body)
 
 
 @router.get("", response_model=Page[ExperimentOut], summary="Experiments, newest first")
 async def list_experiments(
-    components: ComponentsDep, limit: Limit = 20, offset: Offset = 0
+    experiments: ExperimentsDep, limit: Limit = 20, offset: Offset = 0
 ) -> Page[ExperimentOut]:
-    page = await run_in_threadpool(
-        components.experiments.list_experiments, limit=limit, offset=offset
-    )
+    page = await run_in_threadpool(experiments.list_experiments, limit=limit, offset=offset)
     return Page[ExperimentOut](items=page.items, total=page.total, limit=limit, offset=offset)
 
 
 @router.get("/{experiment_id}", response_model=ExperimentOut, responses=_404)
-async def get(components: ComponentsDep, experiment_id: ExperimentId) -> ExperimentOut:
-    return await run_in_threadpool(components.experiments.get, experiment_id)
+async def get(experiments: ExperimentsDep, experiment_id: ExperimentId) -> ExperimentOut:
+    return await run_in_threadpool(experiments.get, experiment_id)
 
 
 @router.get(
@@ -60,8 +58,8 @@ async def get(components: ComponentsDep, experiment_id: ExperimentId) -> Experim
     summary="Per-variant click-through and conversion with 95% intervals and the verdict",
     responses=_404,
 )
-async def report(components: ComponentsDep, experiment_id: ExperimentId) -> ExperimentReport:
-    return await run_in_threadpool(components.experiments.report, experiment_id)
+async def report(experiments: ExperimentsDep, experiment_id: ExperimentId) -> ExperimentReport:
+    return await run_in_threadpool(experiments.report, experiment_id)
 
 
 @router.post(
@@ -70,8 +68,8 @@ async def report(components: ComponentsDep, experiment_id: ExperimentId) -> Expe
     summary="Stop bucketing: everyone gets the default configuration again",
     responses={**_404, 409: {"description": "Not running"}},
 )
-async def stop(components: ComponentsDep, experiment_id: ExperimentId) -> ExperimentOut:
-    return await run_in_threadpool(components.experiments.stop, experiment_id)
+async def stop(experiments: ExperimentsDep, experiment_id: ExperimentId) -> ExperimentOut:
+    return await run_in_threadpool(experiments.stop, experiment_id)
 
 
 @router.post(
@@ -85,6 +83,6 @@ async def stop(components: ComponentsDep, experiment_id: ExperimentId) -> Experi
     },
 )
 async def promote(
-    components: ComponentsDep, experiment_id: ExperimentId, body: PromoteIn
+    experiments: ExperimentsDep, experiment_id: ExperimentId, body: PromoteIn
 ) -> ExperimentOut:
-    return await run_in_threadpool(components.experiments.promote, experiment_id, body.variant)
+    return await run_in_threadpool(experiments.promote, experiment_id, body.variant)

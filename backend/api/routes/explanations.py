@@ -11,7 +11,15 @@ from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import Algorithm, ComponentsDep, TopN, resolve_top_n
+from backend.api.deps import (
+    Algorithm,
+    ExplanationStatsDep,
+    LLMModeDep,
+    RecommenderDep,
+    SettingsDep,
+    TopN,
+    resolve_top_n,
+)
 from backend.llm.explainer import ExplanationDelta, ExplanationRequest
 from backend.services.explanations import ExplanationStream, explanation_stream
 
@@ -75,22 +83,23 @@ def _sse(stream: ExplanationStream, mode: str) -> Iterator[str]:
     },
 )
 async def explanation_stream_route(
-    components: ComponentsDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    mode: LLMModeDep,
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
     top_n: TopN = None,
     algorithm: Algorithm = None,
 ) -> StreamingResponse:
-    n = resolve_top_n(components, top_n)
+    n = resolve_top_n(settings, top_n)
     stream = await run_in_threadpool(
         explanation_stream,
-        recommender=components.recommender,
+        recommender=recommender,
         user_id=user_id,
         top_n=n,
         strategy=algorithm,
     )
-    mode = "llm" if components.llm is not None else "template"
     return StreamingResponse(
-        _sse(stream, mode),
+        _sse(stream, "llm" if mode == "llm" else "template"),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -100,5 +109,5 @@ async def explanation_stream_route(
     "/explanations/stats",
     summary="Explanation counters: evidence checks passed/failed by reason, fallbacks",
 )
-def explanation_stats(components: ComponentsDep) -> dict[str, Any]:
-    return components.explanation_stats.snapshot()
+def explanation_stats(stats: ExplanationStatsDep) -> dict[str, Any]:
+    return stats.snapshot()

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic import WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep, SessionDep
+from backend.api.deps import CatalogDep, SessionDep
 from backend.api.routes.users import Limit, Offset
 from backend.api.schemas import CategoryOut, Page, ProductOut
 from backend.db import crud
 from backend.errors import InvalidInputError, NotFoundError
 from backend.security.text import SafeText
-from backend.services.catalog import CatalogService, ProductIn, ProductPatch
+from backend.services.catalog import ProductIn, ProductPatch
 
 router = APIRouter(tags=["catalog"])
 
@@ -81,18 +81,11 @@ def list_categories(
 # --- catalog writes: the vector index follows each one, so search finds what the catalog holds -
 
 
-def _catalog(components: ComponentsDep) -> CatalogService:
-    retrieval = components.retrieval
-    if retrieval is None or retrieval.catalog is None:
-        raise InvalidInputError("catalog writes are not configured")
-    return retrieval.catalog
-
-
 @router.post(
     "/products", response_model=ProductOut, status_code=201, summary="Add a product (indexed)"
 )
-async def create_product(components: ComponentsDep, body: ProductIn) -> ProductOut:
-    product = await run_in_threadpool(_catalog(components).create, body)
+async def create_product(catalog: CatalogDep, body: ProductIn) -> ProductOut:
+    product = await run_in_threadpool(catalog.create, body)
     return ProductOut.of(product)
 
 
@@ -103,9 +96,9 @@ async def create_product(components: ComponentsDep, body: ProductIn) -> ProductO
     responses={404: {"description": "No such product"}},
 )
 async def update_product(
-    components: ComponentsDep, product_id: Annotated[uuid.UUID, Path()], body: ProductPatch
+    catalog: CatalogDep, product_id: Annotated[uuid.UUID, Path()], body: ProductPatch
 ) -> ProductOut:
-    product = await run_in_threadpool(_catalog(components).update, product_id, body)
+    product = await run_in_threadpool(catalog.update, product_id, body)
     return ProductOut.of(product)
 
 
@@ -115,8 +108,6 @@ async def update_product(
     summary="Remove a product and its vector",
     responses={404: {"description": "No such product"}},
 )
-async def delete_product(
-    components: ComponentsDep, product_id: Annotated[uuid.UUID, Path()]
-) -> Response:
-    await run_in_threadpool(_catalog(components).delete, product_id)
+async def delete_product(catalog: CatalogDep, product_id: Annotated[uuid.UUID, Path()]) -> Response:
+    await run_in_threadpool(catalog.delete, product_id)
     return Response(status_code=204)

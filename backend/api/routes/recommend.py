@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import Algorithm, ComponentsDep, TopN, resolve_top_n
+from backend.api.deps import Algorithm, RecommenderDep, SettingsDep, TopN, resolve_top_n
 from backend.api.schemas import RecommendationResult
 from backend.errors import InvalidInputError
 from backend.recommender.strategies import CandidateFilter
@@ -22,7 +22,8 @@ router = APIRouter(tags=["recommendations"])
     responses={404: {"description": "No such user"}, 422: {"description": "Bad parameters"}},
 )
 async def recommend(
-    components: ComponentsDep,
+    recommender: RecommenderDep,
+    settings: SettingsDep,
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
     top_n: TopN = None,
     algorithm: Algorithm = None,
@@ -31,7 +32,7 @@ async def recommend(
     max_price: Annotated[float | None, Query(ge=0, le=1_000_000)] = None,
     in_stock: Annotated[bool, Query(description="Only products in stock")] = False,
 ) -> Response:
-    n = resolve_top_n(components, top_n)
+    n = resolve_top_n(settings, top_n)
     if min_price is not None and max_price is not None and min_price > max_price:
         raise InvalidInputError("min_price must not be greater than max_price")
     filters = CandidateFilter(
@@ -39,7 +40,7 @@ async def recommend(
     )
     # The service hands over JSON bytes: a cache hit is sent as stored, not re-validated.
     body = await run_in_threadpool(
-        components.recommender.recommend_json,
+        recommender.recommend_json,
         user_id,
         top_n=n,
         strategy=algorithm,

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, WithJsonSchema
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
+from backend.api.deps import SearchDep, SnapshotsDep
 from backend.errors import InvalidInputError
+from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.strategies.base import CandidateFilter
 from backend.security.text import SafeText
-from backend.services.search import Hit, SearchService
+from backend.services.search import Hit
 
 router = APIRouter(tags=["search"])
 
@@ -41,15 +42,8 @@ class SearchResult(BaseModel):
     product_id: uuid.UUID | None = None
 
 
-def _service(components: ComponentsDep) -> SearchService:
-    retrieval = components.retrieval
-    if retrieval is None or retrieval.search is None:
-        raise InvalidInputError("semantic search is not configured")
-    return retrieval.search
-
-
-def _hits(components: ComponentsDep, hits: list[Hit]) -> list[SearchHit]:
-    snapshot = components.snapshots.get()
+def _hits(snapshots: SnapshotManager, hits: list[Hit]) -> list[SearchHit]:
+    snapshot = snapshots.get()
     out = []
     for hit in hits:
         p = snapshot.products[hit.index]
@@ -82,7 +76,8 @@ def _filters(
 
 @router.get("/search", response_model=SearchResult, summary="Semantic product search")
 async def search(
-    components: ComponentsDep,
+    service: SearchDep,
+    snapshots: SnapshotsDep,
     q: Annotated[SafeText, Query(min_length=1, max_length=200, description="What to look for")],
     top_n: TopN = 10,
     category: Category = None,
@@ -91,9 +86,8 @@ async def search(
     in_stock: Annotated[bool, Query(description="true: only in stock")] = False,
 ) -> SearchResult:
     filters = _filters(category, min_price, max_price, in_stock)
-    service = _service(components)
     hits = await run_in_threadpool(service.search, q.strip(), top_n=top_n, filters=filters)
-    return SearchResult(items=_hits(components, hits), query=q)
+    return SearchResult(items=_hits(snapshots, hits), query=q)
 
 
 @router.get(
@@ -103,7 +97,8 @@ async def search(
     responses={404: {"description": "No such product"}},
 )
 async def similar(
-    components: ComponentsDep,
+    service: SearchDep,
+    snapshots: SnapshotsDep,
     product_id: Annotated[uuid.UUID, Path()],
     top_n: TopN = 10,
     category: Category = None,
@@ -112,6 +107,5 @@ async def similar(
     in_stock: Annotated[bool, Query(description="true: only in stock")] = False,
 ) -> SearchResult:
     filters = _filters(category, min_price, max_price, in_stock)
-    service = _service(components)
     hits = await run_in_threadpool(service.similar, product_id, top_n=top_n, filters=filters)
-    return SearchResult(items=_hits(components, hits), product_id=product_id)
+    return SearchResult(items=_hits(snapshots, hits), product_id=product_id)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from starlette.concurrency import run_in_threadpool
 
-from backend.api.deps import ComponentsDep
-from backend.errors import InvalidInputError
+from backend.api.deps import SegmentsDep
 from backend.services.segments import SegmentSummary
 
 router = APIRouter(tags=["analytics"])
@@ -17,7 +16,5 @@ router = APIRouter(tags=["analytics"])
     response_model=SegmentSummary,
     summary="Shopper segments (K-means): label, size, top categories, average price",
 )
-async def list_segments(components: ComponentsDep) -> SegmentSummary:
-    if components.segments is None:
-        raise InvalidInputError("segments are not configured")
-    return await run_in_threadpool(components.segments.summary)
+async def list_segments(segments: SegmentsDep) -> SegmentSummary:
+    return await run_in_threadpool(segments.summary)

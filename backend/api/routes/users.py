@@ -5,11 +5,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, status
 
-from backend.api.deps import ComponentsDep, SessionDep
+from backend.api.deps import LocationDep, PrivacyDep, SessionDep
 from backend.api.schemas import CartLine, Page, ProductBrief, UserDetail, UserOut
 from backend.db import crud
 from backend.db.models import Action
-from backend.errors import InvalidInputError, NotFoundError
+from backend.errors import NotFoundError
 from backend.security.text import SafeText
 from backend.services.location import LocationIn
 from backend.services.privacy import UserExport
@@ -73,8 +73,8 @@ def get_user(session: SessionDep, user_id: Annotated[uuid.UUID, Path()]) -> User
     summary="Everything stored about a user (GDPR access request)",
     responses={404: {"description": "No such user"}},
 )
-def export_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]) -> UserExport:
-    return components.privacy.export(user_id)
+def export_user(privacy: PrivacyDep, user_id: Annotated[uuid.UUID, Path()]) -> UserExport:
+    return privacy.export(user_id)
 
 
 @router.delete(
@@ -83,8 +83,8 @@ def export_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]
     summary="Erase a user with their interactions, cart, wishlist and profile (GDPR erasure)",
     responses={404: {"description": "No such user"}},
 )
-def erase_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()]) -> None:
-    components.privacy.erase(user_id)
+def erase_user(privacy: PrivacyDep, user_id: Annotated[uuid.UUID, Path()]) -> None:
+    privacy.erase(user_id)
 
 
 @router.put(
@@ -94,8 +94,6 @@ def erase_user(components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()])
     responses={404: {"description": "No such user"}},
 )
 def set_location(
-    components: ComponentsDep, user_id: Annotated[uuid.UUID, Path()], body: LocationIn
+    location: LocationDep, user_id: Annotated[uuid.UUID, Path()], body: LocationIn
 ) -> UserOut:
-    if components.location is None:
-        raise InvalidInputError("the location signal is not configured")
-    return UserOut.model_validate(components.location.set_user_location(user_id, body))
+    return UserOut.model_validate(location.set_user_location(user_id, body))

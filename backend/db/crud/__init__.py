@@ -24,7 +24,6 @@ from backend.db.crud.catalog import (
     load_catalog,
     product_facets,
 )
-from backend.db.crud.common import Page
 from backend.db.crud.events import (
     apply_cart_and_wishlist,
     existing_interaction_ids,
@@ -53,7 +52,6 @@ from backend.db.crud.users import (
 )
 
 __all__ = [
-    "Page",
     "add_to_outbox",
     "apply_cart_and_wishlist",
     "bump_co_interactions",

@@ -11,13 +11,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select
 
-from backend.db.crud.common import Page, escape_like
+from backend.db.crud.common import escape_like
 from backend.db.models import (
     Action,
     IndexState,
     Interaction,
     Product,
 )
+from backend.pagination import Page
 from backend.recommender.snapshot import ProductRecord
 
 
@@ -110,7 +111,7 @@ def list_products(
         .offset(offset)
     ).all()
     _fill_views(session, items)
-    return Page(items=list(items), total=int(total))
+    return Page(items=list(items), total=int(total), limit=limit, offset=offset)
 
 
 def get_product(*, session: Session, product_id: uuid.UUID) -> Product | None:

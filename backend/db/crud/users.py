@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
 
-from backend.db.crud.common import Page, escape_like
+from backend.db.crud.common import escape_like
 from backend.db.models import (
     Action,
     CartItem,
@@ -17,6 +17,7 @@ from backend.db.models import (
     User,
     WishlistItem,
 )
+from backend.pagination import Page
 
 
 def list_users(*, session: Session, limit: int, offset: int, q: str | None = None) -> Page[User]:
@@ -33,7 +34,7 @@ def list_users(*, session: Session, limit: int, offset: int, q: str | None = Non
     items = session.exec(
         select(User).where(*conditions).order_by(col(User.username)).limit(limit).offset(offset)
     ).all()
-    return Page(items=list(items), total=int(total))
+    return Page(items=list(items), total=int(total), limit=limit, offset=offset)
 
 
 def get_user(*, session: Session, user_id: uuid.UUID) -> User | None:

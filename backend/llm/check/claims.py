@@ -29,14 +29,14 @@ from backend.llm.check.style import INTRO_STEMS, STYLE_PHRASES, STYLE_STEMS
 from backend.llm.check.vocabulary import CheckVocabulary, Phrase, phrase
 from backend.llm.facts import ACTION_GROUP, Fact, numbers_in
 from backend.recommender.snapshot import ProductRecord
-from backend.text import stem, stems
+from backend.text import NUMBER, WORD, stem, stems, words
 
 Flag = Callable[[str, str, str | None, str | None], None]  # code, detail, product, span
 
 # A token: a number (with its currency or percent sign) or a word.
 _TOKEN = re.compile(
-    r"(?P<cur>[$€£]\s?)?(?P<num>(?<![\w.])\d[\d,]*(?:\.\d+)?(?![^\W_]))(?P<pct>\s?%)?"
-    r"|(?P<word>[^\W_]+(?:['’-][^\W_]+)*)"
+    rf"(?P<cur>[$€£]\s?)?(?P<num>{NUMBER.pattern}(?![^\W_]))(?P<pct>\s?%)?"
+    rf"|(?P<word>{WORD.pattern})"
 )
 _CURRENCY_AFTER = frozenset({"dollar", "dollars", "usd", "euro", "euros", "eur", "buck", "bucks"})
 _LEAKS = re.compile(
@@ -116,7 +116,7 @@ def _decimal(text: str) -> Decimal | None:
 
 @lru_cache(maxsize=32)
 def echo_grams(prompt: str) -> frozenset[tuple[str, ...]]:
-    ws = re.findall(r"[a-z0-9]+", prompt.lower())
+    ws = words(prompt)
     return frozenset(tuple(ws[i : i + _ECHO_N]) for i in range(len(ws) - _ECHO_N + 1))
 
 
@@ -189,7 +189,7 @@ class TextCheck:
             )  # fmt: skip
             return True
         if self.echo:
-            ws = re.findall(r"[a-z0-9]+", text.lower())
+            ws = words(text)
             for i in range(len(ws) - _ECHO_N + 1):
                 if tuple(ws[i : i + _ECHO_N]) in self.echo:
                     self.flag(PROMPT_ECHO, f"{where} repeats the instructions", pid,

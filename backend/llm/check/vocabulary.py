@@ -8,20 +8,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
-from backend.text import stem, stems, words
+from backend.text import stems
 
 Phrase = tuple[str, ...]
 
 
 @lru_cache(maxsize=65_536)
 def phrase(text: str) -> Phrase:
-    """A name as a tuple of stems, "&"/"and" dropped so "Toys & Games" matches either way."""
-    return tuple(s for s in stems_plain(text) if s != "and")
-
-
-def stems_plain(text: str) -> list[str]:
-    """Stems without the extra parts of hyphenated words (for matching word runs)."""
-    return [stem(w) for w in words(text.replace("’s", "").replace("'s", ""))]
+    """A name as a tuple of stems, "&"/"and" dropped so "Toys & Games" matches either way
+    (whole hyphenated words only: a name is matched as a run of words)."""
+    return tuple(s for s in stems(text, parts=False) if s != "and")
 
 
 @dataclass(frozen=True)
@@ -64,4 +60,4 @@ class VocabularyCache:
             return self._vocabulary
 
 
-__all__ = ["CheckVocabulary", "Phrase", "VocabularyCache", "phrase", "stems"]
+__all__ = ["CheckVocabulary", "Phrase", "VocabularyCache", "phrase"]

@@ -1,0 +1,484 @@
+"""The composition root: every component of a running Shopwise, built once, in one pass.
+
+``default_adapters`` opens the external systems named by the settings (database, cache, event
+stream, embedding model, vector store, LLM); ``build_components`` builds every service from
+them in dependency order, each receiving what it uses in its constructor. Tests replace one
+adapter (``dataclasses.replace(default_adapters(settings), llm=FakeLLM())``) and build the rest
+as production does. Nothing here connects or loads a model: each adapter does so on first use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from backend.chat.llm_parser import LLMParser
+from backend.chat.parser import MessageParser, RuleParser
+from backend.chat.ranking import ChatRetriever, KeywordRanker, SemanticRanker
+from backend.chat.replies import CHAT_REPLY_PROMPTS, ChatReplies, LLMReplies, TemplateReplies
+from backend.chat.service import ChatService, DatabaseShoppers
+from backend.config import Settings
+from backend.db.engine import make_engine, watch_engine
+from backend.infra.cache import Cache, MemoryCache, RedisCache
+from backend.infra.outbox import OutboxSweeper
+from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
+from backend.jobs.impressions import ImpressionLogger
+from backend.jobs.indexing import Indexer, index_state
+from backend.jobs.training import TrainingService
+from backend.jobs.worker import EventProcessor, InProcessWorker, StreamWorkerMonitor
+from backend.llm.check import VocabularyCache
+from backend.llm.client import LLMClient
+from backend.llm.explainer import CheckedWriter, Explainer, LLMExplainer, TemplateExplainer
+from backend.llm.explanation_cache import CachedExplainer
+from backend.llm.openai_client import build_client
+from backend.llm.prompt_store import PromptStore
+from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
+from backend.llm.stats import ExplanationStats
+from backend.observability.metrics import Metrics
+from backend.recommender.cf import CFParams
+from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
+from backend.recommender.snapshot import SnapshotManager
+from backend.recommender.strategies import default_strategies
+from backend.recommender.strategies.base import CandidateFilter
+from backend.recommender.strategies.blend import BlendConfig
+from backend.recommender.vector_store import VectorStore
+from backend.security.rate_limit import MemoryRateLimiter, RateLimiter
+from backend.services.analytics import AnalyticsService
+from backend.services.auth import AuthService
+from backend.services.catalog import CatalogService
+from backend.services.experiments import ExperimentService
+from backend.services.explanations import llm_health
+from backend.services.health import HealthCheck
+from backend.services.location import LocationService
+from backend.services.privacy import PrivacyService
+from backend.services.prompt_admin import PromptAdmin
+from backend.services.recommend import RecommendationService
+from backend.services.search import SearchService
+from backend.services.segments import SegmentService
+from backend.services.snapshots import snapshot_manager
+from backend.services.track import TrackingService
+from backend.services.vectors import VectorHealth, VectorIndex
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """The external systems, each behind its one module. ``metrics`` is where they report
+    their calls and failures (/health and /metrics read it), so it travels with them."""
+
+    metrics: Metrics
+    db: Engine
+    cache: Cache
+    rate_limiter: RateLimiter  # on the cache's Redis when there is one: shared by processes
+    events: EventStream
+    embedder: Embedder
+    vectors: VectorStore
+    llm: LLMClient | None  # None: template explanations and rule-parsed chat only
+
+
+def default_adapters(
+    settings: Settings, metrics: Metrics | None = None, *, serving: bool = True
+) -> Adapters:
+    """The adapters the settings name: Redis or in-process, Chroma server or folder.
+
+    ``serving``: for the API, every statement is bounded by the request deadline
+    (statement_timeout / busy timeout) and a Redis call by half a second; the worker and the
+    CLI (retrains, indexing a large catalog, blocking stream reads) wait as long as they need.
+    """
+    metrics = metrics or Metrics()
+    db = make_engine(
+        settings.database_url,
+        timeout_seconds=settings.request_deadline_seconds if serving else None,
+    )
+    watch_engine(db, metrics.dependencies)
+    cache: Cache = MemoryCache()
+    rate_limiter: RateLimiter = MemoryRateLimiter()
+    events: EventStream = InProcessEventStream()
+    if settings.redis_url:
+        redis_cache = RedisCache.from_url(
+            settings.redis_url,
+            namespace=settings.redis_key_prefix,
+            retry_after_seconds=settings.redis_retry_seconds,
+        )
+        cache, rate_limiter = redis_cache, redis_cache.rate_limiter(MemoryRateLimiter())
+        events = RedisEventStream.from_url(
+            settings.redis_url,
+            stream=settings.redis_key_prefix + settings.event_stream,
+            group=settings.event_group,
+            timeout_seconds=0.5 if serving else 10.0,  # the worker's: longer than its read
+            retry_after_seconds=settings.redis_retry_seconds,
+        )
+    llm: LLMClient | None = None
+    if settings.openai_api_key is not None:
+        llm = build_client(
+            api_key=settings.openai_api_key.get_secret_value(),
+            model=settings.llm_model,
+            base_url=str(settings.openai_base_url) if settings.openai_base_url else None,
+            temperature=settings.llm_temperature,
+            max_tokens=settings.llm_max_tokens,
+            deadline_seconds=settings.llm_deadline_seconds,
+            max_attempts=settings.llm_max_attempts,
+            circuit_failures=settings.llm_circuit_failures,
+            circuit_cooldown_seconds=settings.llm_circuit_cooldown_seconds,
+            monitor=metrics.dependencies,
+            on_call=lambda outcome: metrics.llm_calls.labels(outcome).inc(),
+        )
+    return Adapters(
+        metrics=metrics,
+        db=db,
+        cache=cache,
+        rate_limiter=rate_limiter,
+        events=events,
+        embedder=SentenceTransformerEmbedder(settings.embedding_model_path),
+        vectors=VectorStore.open(
+            path=settings.chroma_path,
+            url=str(settings.chroma_url) if settings.chroma_url else None,
+            monitor=metrics.dependencies,
+        ),
+        llm=llm,
+    )
+
+
+@dataclass(frozen=True)
+class Components:
+    """What the app factory, the routes (through ``api/deps.py``) and the CLI use."""
+
+    settings: Settings
+    metrics: Metrics
+    db: Engine
+    cache: Cache
+    rate_limiter: RateLimiter
+    stream: EventStream
+    llm: LLMClient | None
+    snapshots: SnapshotManager
+    prompts: PromptLibrary
+    prompt_store: PromptStore
+    vectors: VectorIndex
+    indexer: Indexer
+    training: TrainingService
+    search: SearchService
+    catalog: CatalogService
+    explanation_stats: ExplanationStats
+    explainer: Explainer
+    experiments: ExperimentService
+    impressions: ImpressionLogger
+    segments: SegmentService
+    location: LocationService
+    recommender: RecommendationService
+    processor: EventProcessor
+    tracker: TrackingService
+    # Without Redis the app runs the event worker in a thread of its own; with Redis the
+    # `shopwise worker` processes do, and the app only watches them.
+    background_worker: InProcessWorker | None
+    worker_monitor: InProcessWorker | StreamWorkerMonitor
+    chat: ChatService
+    auth: AuthService
+    privacy: PrivacyService
+    analytics: AnalyticsService
+    prompt_admin: PromptAdmin
+    health: HealthCheck
+
+    @property
+    def llm_mode(self) -> str:
+        return explanation_mode(self.llm)
+
+
+def explanation_mode(llm: LLMClient | None) -> str:
+    """What writes the explanations, as the service info, /health and the logs say it."""
+    return "template (no OPENAI_API_KEY)" if llm is None else "llm"
+
+
+def build_components(
+    settings: Settings,
+    adapters: Adapters | None = None,
+    *,
+    serving: bool = True,
+    metrics: Metrics | None = None,
+) -> Components:
+    """Every service, built once from ``adapters`` (``default_adapters(settings, metrics,
+    serving=serving)`` when not given; ``serving`` and ``metrics`` only shape those)."""
+    a = adapters or default_adapters(settings, metrics, serving=serving)
+    db, cache, llm, metrics = a.db, a.cache, a.llm, a.metrics
+
+    vectors = VectorIndex(db=db, store=a.vectors)
+    snapshots = snapshot_manager(db, vectors)
+    indexer = Indexer(
+        embedder=a.embedder, store=a.vectors, db=db, batch_size=settings.embedding_batch_size * 4
+    )
+    training = TrainingService(
+        db=db,
+        snapshots=snapshots,
+        params=CFParams(
+            ease_lambda=settings.ease_lambda, ease_content_alpha=settings.ease_content_alpha
+        ),
+        models_dir=settings.data_dir / "models",
+        auto_train=settings.cf_auto_train,
+    )
+    budget = RenderBudget(
+        seconds=settings.template_render_seconds,
+        loop_iterations=settings.template_max_loop_iterations,
+        output_chars=settings.template_max_output_chars,
+    )
+    prompt_store = PromptStore(db)
+    prompts = PromptLibrary(settings.prompts_dir, prompt_store, budget=budget)
+    vocabulary = VocabularyCache(snapshots.get)  # what the evidence check can recognise
+    stats = ExplanationStats(metrics, surface="recommendation")
+    explainer_for = _explainer_factory(settings, llm, cache, vocabulary, stats)
+    explainer = explainer_for(prompts)
+    strategies = default_strategies(
+        half_life_days=settings.interaction_half_life_days,
+        models=training.store,
+        hybrid_config=_blend_config(settings),
+    )
+    experiments = ExperimentService(
+        db=db,
+        strategies=strategies,
+        prompts=prompts,
+        prompt_store=prompt_store,
+        explainer_for=explainer_for,
+    )
+    impressions = ImpressionLogger(
+        db=db,
+        metrics=metrics,
+        max_pending=settings.impression_queue_size,
+        flush_seconds=settings.impression_flush_seconds,
+    )
+    segments = SegmentService(
+        db=db,
+        snapshots=snapshots,
+        k=settings.segment_count,
+        cold_start_interactions=settings.segment_cold_start_interactions,
+    )
+    location = LocationService(
+        db=db,
+        cache=cache,
+        enabled=settings.location_boost,
+        radius_km=settings.location_radius_km,
+        weight=settings.location_boost_weight,
+    )
+    recommender = RecommendationService(
+        db=db,
+        snapshots=snapshots,
+        strategies=strategies,
+        default_strategy=settings.default_strategy,
+        explainer=explainer,
+        prompts=prompts,
+        cache=cache,
+        cache_ttl_seconds=settings.cache_ttl_seconds,
+        half_life_days=settings.interaction_half_life_days,
+        precompute_max_age_seconds=settings.precompute_max_age_seconds,
+        metrics=metrics,
+        experiments=experiments,
+        impressions=impressions,
+        attribution_window=timedelta(hours=settings.analytics_attribution_hours),
+        segments=segments,
+        location=location,
+    )
+    processor = EventProcessor(
+        db=db,
+        recommender=recommender,
+        top_n=settings.default_top_n,
+        retrain_threshold=settings.retrain_threshold,
+        retrain=lambda: training.train_now(reason="threshold"),
+        segments=segments.recompute,
+        segment_threshold=settings.segment_recompute_threshold,
+        metrics=metrics,
+    )
+    stream = a.events
+    background_worker, monitor = _event_worker(db, stream, processor)
+    metrics.on_scrape(lambda: metrics.event_lag.set(stream.lag_seconds()))
+    search = SearchService(snapshots=snapshots, embedder=a.embedder, store=a.vectors)
+    return Components(
+        settings=settings,
+        metrics=metrics,
+        db=db,
+        cache=cache,
+        rate_limiter=a.rate_limiter,
+        stream=stream,
+        llm=llm,
+        snapshots=snapshots,
+        prompts=prompts,
+        prompt_store=prompt_store,
+        vectors=vectors,
+        indexer=indexer,
+        training=training,
+        search=search,
+        catalog=CatalogService(db=db, snapshots=snapshots, indexer=indexer),
+        explanation_stats=stats,
+        explainer=explainer,
+        experiments=experiments,
+        impressions=impressions,
+        segments=segments,
+        location=location,
+        recommender=recommender,
+        processor=processor,
+        tracker=TrackingService(
+            db=db,
+            snapshots=snapshots,
+            cache=cache,
+            stream=stream,
+            metrics=metrics,
+            max_event_age=timedelta(days=settings.event_max_age_days),
+        ),
+        background_worker=background_worker,
+        worker_monitor=monitor,
+        chat=_chat(settings, a, snapshots, prompts, vocabulary),
+        auth=AuthService(db=db, settings=settings),
+        privacy=PrivacyService(db=db, cache=cache),
+        analytics=AnalyticsService(db=db),
+        prompt_admin=PromptAdmin(
+            db=db,
+            prompts=prompts,
+            store=prompt_store,
+            recommender=recommender,
+            llm=llm,
+            vocabulary=vocabulary,
+            max_tokens=settings.llm_max_tokens,
+            top_n=settings.default_top_n,
+        ),
+        health=HealthCheck(
+            db=db,
+            snapshots=snapshots,
+            cache=cache,
+            llm=lambda: llm_health(llm, stats, explanation_mode(llm)),
+            events=stream,
+            worker=monitor,
+            vectors=VectorHealth(vectors, snapshots, training.store),
+            segments=segments,
+            metrics=metrics,
+        ),
+    )
+
+
+def _blend_config(settings: Settings) -> BlendConfig:
+    return BlendConfig(
+        weights={
+            "content": settings.hybrid_content_weight,
+            "cf": settings.hybrid_cf_weight,
+            "rules": settings.hybrid_rules_weight,
+            "popularity": settings.hybrid_popularity_weight,
+            "sequence": settings.hybrid_sequence_weight,
+        },
+        recency_decay=settings.hybrid_recency_decay,
+        half_life_days=settings.interaction_half_life_days,
+        mmr_lambda=settings.hybrid_mmr_lambda,
+        max_per_category=settings.hybrid_max_per_category,
+    )
+
+
+def _explainer_factory(
+    settings: Settings,
+    llm: LLMClient | None,
+    cache: Cache,
+    vocabulary: VocabularyCache,
+    stats: ExplanationStats,
+) -> Callable[[PromptLibrary], Explainer]:
+    """The service's kind of explainer over a prompt library (the live one, or a variant's
+    pinned prompt version): the LLM behind the evidence check and the cache, or, without an
+    LLM, the template, which says why (``fallback_reason="no_api_key"``)."""
+
+    def explainer_for(prompts: PromptLibrary) -> Explainer:
+        if llm is None:
+            return TemplateExplainer(prompts, fallback_reason="no_api_key")
+        return CachedExplainer(
+            LLMExplainer(
+                client=llm,
+                prompts=prompts,
+                vocabulary=vocabulary,
+                stats=stats,
+                max_tokens=settings.llm_max_tokens,
+            ),
+            cache,
+            settings.explanation_cache_ttl_seconds,
+        )
+
+    return explainer_for
+
+
+def _event_worker(
+    db: Engine, stream: EventStream, processor: EventProcessor
+) -> tuple[InProcessWorker | None, InProcessWorker | StreamWorkerMonitor]:
+    """Redis Streams are read by `shopwise worker` processes, which the app only watches;
+    the in-process queue by a worker thread the app starts, so one machine needs nothing more."""
+    if isinstance(stream, InProcessEventStream):
+        worker = InProcessWorker(
+            stream=stream,
+            processor=processor,
+            sweeper=OutboxSweeper(db=db, stream=stream, skip=stream.in_flight),
+        )
+        return worker, worker
+    if isinstance(stream, RedisEventStream):
+        return None, StreamWorkerMonitor(stream, processor)
+    raise TypeError(f"no worker reads a {type(stream).__name__}")
+
+
+def _chat(
+    settings: Settings,
+    adapters: Adapters,
+    snapshots: SnapshotManager,
+    prompts: PromptLibrary,
+    vocabulary: VocabularyCache,
+) -> ChatService:
+    """The rule parser and template replies without an LLM; with one, the LLM parser (rules
+    as its fallback) and replies through the evidence check, on the shared client (one
+    circuit breaker). Text relevance: the product embeddings blended with keyword overlap,
+    which alone ranks while the catalog has no vectors."""
+    llm = adapters.llm
+    parser: MessageParser = RuleParser()
+    replies: ChatReplies = TemplateReplies(prompts, fallback_reason="no_api_key")
+    if llm is not None:
+        parser = LLMParser(llm, prompts, fallback=RuleParser())
+        writer = CheckedWriter(  # its own counters: GET /chat/stats
+            client=llm,
+            prompts=prompts,
+            vocabulary=vocabulary,
+            max_tokens=settings.llm_max_tokens,
+            templates=CHAT_REPLY_PROMPTS,
+            stats=ExplanationStats(adapters.metrics, surface="chat"),
+        )
+        replies = LLMReplies(writer)
+    return ChatService(
+        parser=parser,
+        replies=replies,
+        snapshots=snapshots,
+        cache=adapters.cache,
+        prompts=prompts,
+        retriever=ChatRetriever(SemanticRanker(adapters.embedder, keywords=KeywordRanker())),
+        shoppers=DatabaseShoppers(adapters.db),
+        state_ttl_seconds=settings.chat_state_ttl_seconds,
+        top_n=settings.chat_top_n,
+        half_life_days=settings.interaction_half_life_days,
+    )
+
+
+def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
+    """What the first requests would otherwise load: the engine snapshot (every
+    recommendation), the prompt templates, the collaborative models (load or first
+    training), and, once the catalog is indexed, the embedding model and the vector index
+    (one real search)."""
+    search = components.search
+
+    def warm_search() -> None:
+        if index_state(components.db) is None:  # nothing indexed: no query is encoded
+            return
+        search.search("warm start", top_n=1, filters=CandidateFilter())
+
+    return {
+        "engine snapshot": components.snapshots.get,
+        "prompt templates": lambda: compile_templates(components.prompts),
+        "collaborative models": components.training.ensure_current,
+        "embedding model and vector index": warm_search,
+    }
+
+
+def compile_templates(prompts: PromptLibrary) -> None:
+    """Jinja compiles a template on its first render (about 0.1 s each, measured as most of
+    the first recommendation's time). Rendering without a context compiles and caches the
+    template and then fails on the first missing variable, which is all this needs."""
+    for name in prompts.names():
+        try:
+            prompts.render(name)
+        except PromptError:
+            pass
