@@ -163,6 +163,28 @@ def process(
             proc.wait()
 
 
+def serve_cmd(port: int, workers: int) -> list[str]:
+    return [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", str(workers)]  # fmt: skip
+
+
+def wait_ready(base: str, seconds: float = 180, in_a_row: int = 10) -> float:
+    """Until ``/health/ready`` says ready ``in_a_row`` times, each on a new connection: with
+    ``--workers 2`` one process can be ready while the other still warms up (and trains)."""
+    started = time.perf_counter()
+    ready = 0
+    while time.perf_counter() - started < seconds:
+        try:
+            ok = httpx.get(f"{base}/health/ready", timeout=5).status_code == 200
+        except httpx.TransportError:
+            ok = False
+        ready = ready + 1 if ok else 0
+        if ready >= in_a_row:
+            return time.perf_counter() - started
+        time.sleep(0.01 if ok else 0.05)
+    raise RuntimeError(f"{base} not ready after {seconds:.0f} s")
+
+
 def uvicorn(app: str, port: int, workers: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", "warning",

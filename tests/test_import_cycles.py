@@ -172,7 +172,7 @@ def test_backend_has_no_import_cycles(backend_graph):
 
 def test_graph_sees_the_whole_backend(backend_graph):
     assert "backend.main" in backend_graph and "backend.db.models" in backend_graph
-    assert "backend.db.models" in backend_graph["backend.db.repository"]
+    assert "backend.db.models" in backend_graph["backend.db.crud.catalog"]
 
 
 # -- the checker on packages written for it -------------------------------------------------

@@ -36,7 +36,7 @@ from backend.chat.state import (
     remove_filter,
 )
 from backend.chat.vocabulary import VocabularyCache
-from backend.db import repository
+from backend.db import crud
 from backend.db.history import recent_history
 from backend.db.models import utcnow
 from backend.errors import InvalidInputError, NotFoundError
@@ -75,7 +75,7 @@ class DatabaseShoppers:
 
     def lookup(self, user_id: uuid.UUID) -> Shopper | None:
         with Session(self.db) as session:
-            user = repository.get_user(session=session, user_id=user_id)
+            user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 return None
             records = recent_history(session=session, user_id=user_id)

@@ -127,10 +127,10 @@ def _index_catalog(components: Components, *, force: bool) -> IndexReport:
     """Embed every product of the catalog, with a progress bar; returns the indexer's report."""
     from sqlmodel import Session
 
-    from backend.db import repository
+    from backend.db import crud
 
     with Session(components.db) as session:
-        products = repository.load_catalog(session=session)
+        products = crud.load_catalog(session=session)
     with progress() as bar:
         task = bar.add_task("indexing", total=len(products))
         return components.indexer.rebuild(

@@ -12,7 +12,7 @@ import uuid
 
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import Interaction, as_utc
 from backend.recommender.profile import InteractionRecord
 
@@ -31,5 +31,5 @@ def interaction_record(interaction: Interaction) -> InteractionRecord:
 
 def recent_history(*, session: Session, user_id: uuid.UUID) -> list[InteractionRecord]:
     """The shopper's newest ``HISTORY_LIMIT`` interactions, newest first."""
-    rows = repository.recent_interactions(session=session, user_id=user_id, limit=HISTORY_LIMIT)
+    rows = crud.recent_interactions(session=session, user_id=user_id, limit=HISTORY_LIMIT)
     return [interaction_record(row) for row in rows]

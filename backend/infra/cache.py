@@ -50,8 +50,8 @@ class Cache(Protocol):
         """Store unless the key was invalidated since ``version`` was read."""
         ...
 
-    def delete(self, key: str) -> None:
-        """Drop every field of the key and move its version on."""
+    def delete(self, *keys: str) -> None:
+        """Drop every field of the keys and move their versions on (in one round trip)."""
         ...
 
     def status(self) -> CacheStatus: ...
@@ -72,9 +72,8 @@ def user_cache_keys(user_id: object) -> tuple[str, ...]:
     return (recommendations_key(user_id), explanations_key(user_id))
 
 
-def invalidate_user(cache: Cache, user_id: object) -> None:
-    for key in user_cache_keys(user_id):
-        cache.delete(key)
+def invalidate_user(cache: Cache, *user_ids: object) -> None:
+    cache.delete(*(key for user_id in user_ids for key in user_cache_keys(user_id)))
 
 
 class MemoryCache:
@@ -138,14 +137,15 @@ class MemoryCache:
         while len(self._data) > self._max_keys:
             self._data.popitem(last=False)
 
-    def delete(self, key: str) -> None:
+    def delete(self, *keys: str) -> None:
         with self._lock:
-            self._data.pop(key, None)
-            self._deletes += 1
-            self._deleted_at[key] = self._deletes
-            self._deleted_at.move_to_end(key)
-            while len(self._deleted_at) > self._max_keys:
-                self._forgotten = self._deleted_at.popitem(last=False)[1]
+            for key in keys:
+                self._data.pop(key, None)
+                self._deletes += 1
+                self._deleted_at[key] = self._deletes
+                self._deleted_at.move_to_end(key)
+                while len(self._deleted_at) > self._max_keys:
+                    self._forgotten = self._deleted_at.popitem(last=False)[1]
 
     def status(self) -> CacheStatus:
         return CacheStatus(backend="memory", status="ok", detail=f"{len(self._data)} keys")
@@ -273,15 +273,16 @@ class RedisCache:
             return False
         return bool(stored)
 
-    def delete(self, key: str) -> None:
-        name = self._namespace + key
+    def delete(self, *keys: str) -> None:
+        names = [self._namespace + key for key in keys]
         if self._available():
             try:
-                self._invalidate([name])
+                self._invalidate(names)
                 return
             except Exception as exc:
                 self._failed(exc)
-        self._remember_delete(name)
+        for name in names:
+            self._remember_delete(name)
 
     def _invalidate(self, names: list[str]) -> None:
         """Delete the keys and move their versions on, in one round trip."""

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from backend.db import repository
+from backend.db import crud
+from backend.db.crud.events import NewEvent
 from backend.db.engine import session_scope
 from backend.db.models import Interaction, ProcessedEvent, as_utc, utcnow
 from backend.infra.stream import EventStream, StreamEvent
@@ -31,7 +32,7 @@ from backend.infra.stream import EventStream, StreamEvent
 log = logging.getLogger(__name__)
 
 
-def stream_event(interaction: Interaction) -> StreamEvent:
+def stream_event(interaction: Interaction | NewEvent) -> StreamEvent:
     return StreamEvent(
         interaction_id=interaction.id,
         user_id=interaction.user_id,
@@ -68,7 +69,7 @@ class OutboxSweeper:
         while True:
             held = self.skip() if self.skip is not None else ()
             with session_scope(self.db) as session:
-                rows = repository.claim_outbox(
+                rows = crud.claim_outbox(
                     session=session, before=before, after=cursor, limit=self.batch_size
                 )
                 if not rows:
@@ -80,9 +81,7 @@ class OutboxSweeper:
                     log.warning("outbox sweep: stream unavailable; %d event(s) wait", len(events))
                     break  # the rows stay; the next sweep tries again
                 if events and self.stream.durable:
-                    repository.remove_from_outbox(
-                        session=session, ids=[e.interaction_id for e in events]
-                    )
+                    crud.remove_from_outbox(session=session, ids=[e.interaction_id for e in events])
                 sent += len(events)
             if len(rows) < self.batch_size:
                 break

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.engine import session_scope
 from backend.db.history import recent_history
 from backend.db.models import Action, UserRecommendation, as_utc, utcnow
@@ -143,14 +143,14 @@ class EventProcessor:
         ids = [e.interaction_id for e in chunk]
         now = self.clock()
         with session_scope(self.db) as session:
-            done = repository.processed_interaction_ids(session=session, ids=ids)
-            alive = repository.existing_interaction_ids(session=session, ids=ids)
+            done = crud.processed_interaction_ids(session=session, ids=ids)
+            alive = crud.existing_interaction_ids(session=session, ids=ids)
             new = [e for e in chunk if e.interaction_id not in done and e.interaction_id in alive]
             pairs: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
             for event in new:
                 if event.action != Action.PURCHASE.value or event.product_id is None:
                     continue
-                for other in repository.earlier_purchases(
+                for other in crud.earlier_purchases(
                     session=session,
                     user_id=event.user_id,
                     before=event.created_at,
@@ -159,11 +159,11 @@ class EventProcessor:
                     if other != event.product_id:
                         pairs[(event.product_id, other, BOUGHT_TOGETHER)] += 1
                         pairs[(other, event.product_id, BOUGHT_TOGETHER)] += 1
-            repository.bump_co_interactions(session=session, counts=pairs, at=now)
-            repository.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
-            repository.remove_from_outbox(session=session, ids=ids)  # handled: no sweep needed
+            crud.bump_co_interactions(session=session, counts=pairs, at=now)
+            crud.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
+            crud.remove_from_outbox(session=session, ids=ids)  # handled: no sweep needed
             since = (
-                repository.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
+                crud.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
                 if new
                 else 0
             )
@@ -174,11 +174,11 @@ class EventProcessor:
         """Store the default strategy's list for this user; 1 if stored, 0 if not."""
         svc = self.recommender
         with Session(self.db) as session:
-            user = repository.get_user(session=session, user_id=user_id)
+            user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 return 0
             # Version first: an event landing meanwhile makes this list stale, never wrong.
-            version = repository.profile_version(session=session, user_id=user_id)
+            version = crud.profile_version(session=session, user_id=user_id)
             records = recent_history(session=session, user_id=user_id)
         snapshot = svc.snapshots.get()
         now = self.clock()
@@ -204,7 +204,7 @@ class EventProcessor:
         ]
         try:
             with session_scope(self.db) as session:
-                repository.replace_user_recommendations(session=session, user_id=user_id, rows=rows)
+                crud.replace_user_recommendations(session=session, user_id=user_id, rows=rows)
         except IntegrityError:  # another worker wrote this user's list at the same moment
             log.debug("concurrent precompute for user %s; keeping theirs", user_id)
             return 0
@@ -225,8 +225,8 @@ class EventProcessor:
             return "failed"
         now = self.clock()
         with session_scope(self.db) as session:
-            repository.set_counter(session=session, name=SINCE_RETRAIN, value=0, at=now)
-            repository.bump_counter(session=session, name=RETRAINS, by=1, at=now)
+            crud.set_counter(session=session, name=SINCE_RETRAIN, value=0, at=now)
+            crud.bump_counter(session=session, name=RETRAINS, by=1, at=now)
         log.info("model retrained after %d events", since)
         return "done"
 
@@ -237,7 +237,7 @@ class EventProcessor:
         if self.segments is None or self.segment_threshold <= 0:
             return None
         with session_scope(self.db) as session:
-            since = repository.bump_counter(
+            since = crud.bump_counter(
                 session=session, name=SINCE_SEGMENTS, by=processed, at=self.clock()
             )
         if since < self.segment_threshold:
@@ -248,12 +248,12 @@ class EventProcessor:
             log.exception("segment recompute failed; will try again after the next batch")
             return "failed"
         with session_scope(self.db) as session:
-            repository.set_counter(session=session, name=SINCE_SEGMENTS, value=0, at=self.clock())
+            crud.set_counter(session=session, name=SINCE_SEGMENTS, value=0, at=self.clock())
         return "done"
 
     def retrain_status(self) -> str:
         with Session(self.db) as session:
-            since = repository.get_counter(session=session, name=SINCE_RETRAIN)
+            since = crud.get_counter(session=session, name=SINCE_RETRAIN)
         due = self.retrain_threshold > 0 and since >= self.retrain_threshold
         return f"{since} event(s) since the last retrain" + (" (retrain due)" if due else "")
 

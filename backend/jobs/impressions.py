@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from backend.db import analytics_repository, repository
+from backend.db import analytics_repository, crud
 from backend.db.engine import session_scope
 from backend.observability.metrics import Metrics
 from backend.services.schemas import RecommendationResult
@@ -189,9 +189,7 @@ class ImpressionLogger:
 
     def _existing_users(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with session_scope(self.db) as session:
-            known = repository.existing_user_ids(
-                session=session, ids=list({r["user_id"] for r in rows})
-            )
+            known = crud.existing_user_ids(session=session, ids=list({r["user_id"] for r in rows}))
         return [r for r in rows if r["user_id"] in known]
 
     def _count(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -2,7 +2,9 @@
 
 Affinities are running sums of action weights (the same weights the ranking profile uses), so
 a profile never needs the full history to stay current. The update runs inside the event's
-transaction: an event and its profile change are stored together or not at all.
+transaction: an event and its profile change are stored together or not at all; a group of
+events reads the profiles it touches with one SELECT and writes them back with one INSERT and
+one UPDATE (executemany).
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 from sqlmodel import Session
 
-from backend.db import repository
-from backend.db.models import Interaction, UserPreferences, as_utc, utcnow
+from backend.db import crud
+from backend.db.crud.events import AnyEvent
+from backend.db.models import UserPreferences, as_utc, utcnow
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
 
 RECENT_ITEMS = 20
@@ -26,8 +30,8 @@ Facets = Mapping[uuid.UUID, tuple[str, list[str]]]
 
 
 def apply_event(
-    prefs: UserPreferences,
-    event: Interaction,
+    prefs: UserPreferences | Profile,
+    event: AnyEvent,
     facets: Facets,
     *,
     known_tags: frozenset[str] | None = None,
@@ -69,27 +73,58 @@ def apply_event(
     prefs.updated_at = now or utcnow()
 
 
+@dataclass(slots=True)
+class Profile:
+    """A profile row's fields as a plain object: what ``apply_event`` folds events into
+    inside the write path (a SQLModel object costs more per attribute set than the fold)."""
+
+    user_id: uuid.UUID
+    category_affinity: dict[str, float] = field(default_factory=dict)
+    tag_affinity: dict[str, float] = field(default_factory=dict)
+    recent_items: list[str] = field(default_factory=list)
+    recent_searches: list[str] = field(default_factory=list)
+    action_counts: dict[str, int] = field(default_factory=dict)
+    event_count: int = 0
+    last_event_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
 def update_profiles(
     session: Session,
-    events: Sequence[Interaction],
+    events: Sequence[AnyEvent],
     *,
     known_tags: frozenset[str] | None = None,
-) -> dict[uuid.UUID, UserPreferences]:
-    """Apply newly stored events to their users' profiles (rows locked for the update)."""
+    facets: Facets | None = None,
+) -> dict[uuid.UUID, Profile]:
+    """Apply newly stored events to their users' profiles (rows locked for the update).
+    ``facets``: what is known of the products already (the engine snapshot); the rest is
+    read from the database."""
     if not events:
         return {}
-    user_ids = [e.user_id for e in events]
-    profiles = repository.preferences_for_update(session=session, user_ids=user_ids)
-    product_ids = list({e.product_id for e in events if e.product_id is not None})
-    facets = repository.product_facets(session=session, ids=product_ids)
+    stored = crud.lock_profiles(session=session, user_ids=[e.user_id for e in events])
+    profiles = {user_id: Profile(**row) for user_id, row in stored.items()}
+    product_ids = {e.product_id for e in events if e.product_id is not None}
+    missing = [pid for pid in product_ids if facets is None or pid not in facets]
+    facets = {**(facets or {}), **crud.product_facets(session=session, ids=missing)}
     now = utcnow()
     # Stable: events of one instant keep the order the client sent them in.
     for event in sorted(events, key=lambda e: as_utc(e.created_at)):
         prefs = profiles.get(event.user_id)
         if prefs is None:
-            prefs = UserPreferences(user_id=event.user_id)
-            session.add(prefs)
-            profiles[event.user_id] = prefs
+            prefs = profiles[event.user_id] = Profile(user_id=event.user_id)
         apply_event(prefs, event, facets, known_tags=known_tags, now=now)
-    session.flush()
+    rows = {user_id: _fields(prefs) for user_id, prefs in profiles.items()}
+    crud.save_profiles(
+        session=session,
+        new=[row for user_id, row in rows.items() if user_id not in stored],
+        changed=[row for user_id, row in rows.items() if user_id in stored],
+    )
     return profiles
+
+
+_PROFILE_FIELDS = tuple(f.name for f in fields(Profile))
+
+
+def _fields(profile: Profile) -> dict[str, object]:
+    # Not dataclasses.asdict: it deep-copies every affinity dict, for nothing here.
+    return {name: getattr(profile, name) for name in _PROFILE_FIELDS}

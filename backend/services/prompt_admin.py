@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.errors import InvalidInputError, NotFoundError
 from backend.llm.check import CheckVocabulary
 from backend.llm.client import LLMClient
@@ -212,7 +212,7 @@ class PromptAdmin:
     def shoppers(self, limit: int) -> list[ShopperRef]:
         """Shoppers a preview may be run for (editors cannot list users otherwise)."""
         with Session(self.db) as session:
-            page = repository.list_users(session=session, limit=min(limit, MAX_SHOPPERS), offset=0)
+            page = crud.list_users(session=session, limit=min(limit, MAX_SHOPPERS), offset=0)
         return [ShopperRef(id=u.id, name=u.full_name or u.username) for u in page.items]
 
     # -- writing --
@@ -338,7 +338,7 @@ class PromptAdmin:
 
     def _sample_users(self, count: int) -> list[uuid.UUID]:
         with Session(self.db) as session:
-            page = repository.list_users(session=session, limit=count, offset=0)
+            page = crud.list_users(session=session, limit=count, offset=0)
         return [u.id for u in page.items]
 
     # -- helpers --

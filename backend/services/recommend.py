@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.history import recent_history
 from backend.db.models import User, UserRecommendation, utcnow
 from backend.errors import InvalidInputError, NotFoundError
@@ -316,7 +316,7 @@ class RecommendationService:
         if self.precompute_max_age_seconds <= 0:
             return None
         with Session(self.db) as session:
-            rows = repository.fresh_user_recommendations(
+            rows = crud.fresh_user_recommendations(
                 session=session,
                 user_id=user_id,
                 strategy=strategy,
@@ -412,12 +412,12 @@ class RecommendationService:
     ) -> tuple[ExplanationRequest, list[Recommendation], datetime]:
         """Load the user, rank with the strategy (or the worker's fresh list) and summarise."""
         with Session(self.db) as session:
-            user = repository.get_user(session=session, user_id=user_id)
+            user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 raise NotFoundError("user", user_id)
             records = recent_history(session=session, user_id=user_id)
-            cart = [p.name for p, _ in repository.cart(session=session, user_id=user_id)]
-            wishlist = [p.name for p in repository.wishlist(session=session, user_id=user_id)]
+            cart = [p.name for p, _ in crud.cart(session=session, user_id=user_id)]
+            wishlist = [p.name for p in crud.wishlist(session=session, user_id=user_id)]
         now = self.clock()
         snapshot = self.snapshots.get()
         ranker = arm.ranker if arm is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.recommender.vector_store import COLLECTION
 from backend.services.vectors import VectorIndex
@@ -17,9 +17,9 @@ def snapshot_manager(db: Engine, vectors: VectorIndex | None = None) -> Snapshot
     def current(session: Session) -> str:
         """The catalog's version and, with vectors, the last index run's: a `shopwise
         index` after a lost or corrupt index brings the vectors back without a restart."""
-        v = repository.catalog_version(session=session)
+        v = crud.catalog_version(session=session)
         if vectors is not None:
-            built = repository.last_index_run(session=session, collection=COLLECTION)
+            built = crud.last_index_run(session=session, collection=COLLECTION)
             v += f"|index:{built.isoformat() if built is not None else '-'}"
         return v
 
@@ -30,8 +30,8 @@ def snapshot_manager(db: Engine, vectors: VectorIndex | None = None) -> Snapshot
     def load() -> CatalogSnapshot:
         with Session(db) as session:
             v = current(session)
-            products = repository.load_catalog(session=session)
-            counts = repository.interaction_counts(session=session)
+            products = crud.load_catalog(session=session)
+            counts = crud.interaction_counts(session=session)
         snapshot = CatalogSnapshot.build(products, counts, version=v)
         if vectors is not None:
             vectors.attach_embeddings(snapshot)

@@ -1,11 +1,14 @@
 """``track()``: validate events, store each once, update what depends on them.
 
 A batch is validated per event (each rejection carries its reason), then every accepted
-event, its side effects (views, cart, wishlist) and the profile updates are written in one
-transaction: a batch is stored whole or not at all, never half. Caches are invalidated and
-the stream is told only after the commit; an outbox row per event, written in the same
-transaction, makes sure the stream hears of it even if this process dies before telling it
-(``infra.outbox``).
+event, its side effects (cart, wishlist) and the profile updates are written in one
+transaction: a batch is stored whole or not at all, never half. Requests that arrive while
+another is being written are written together in the next transaction (group commit,
+``services.group_commit``; the SQL is in ``services.event_store``); should that fail, each
+request is written alone, so one request's failure never costs another its events. Caches are
+invalidated and the stream is told only after the commit; an outbox row per event, written in
+the same transaction, makes sure the stream hears of it even if this process dies before
+telling it (``infra.outbox``).
 
 An ``event_id`` is the sender's idempotency key, unique per sender (``source``: the key,
 the shopper, the staff member; see ``Principal.identity``), so one caller can never make
@@ -21,6 +24,7 @@ import re
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError, model_validator
@@ -28,25 +32,35 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from backend.db import repository
+from backend.db import crud
+from backend.db.crud.events import AnyEvent, NewEvent
 from backend.db.engine import session_scope
-from backend.db.models import Action, Interaction, as_utc, utcnow
+from backend.db.models import Action, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError
 from backend.infra.cache import Cache, invalidate_user
 from backend.infra.outbox import stream_event
 from backend.infra.stream import EventStream
 from backend.observability.metrics import Metrics
-from backend.recommender.snapshot import SnapshotManager
+from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 from backend.security.text import SafeText
-from backend.services.profiles import update_profiles
+from backend.services.event_store import (
+    LEGACY_SOURCE,
+    Candidate,
+    Job,
+    StoredEventVanished,
+    Written,
+    store_group,
+)
+from backend.services.group_commit import GroupCommit
+from backend.services.profiles import Facets
 
 log = logging.getLogger(__name__)
 
 OPEN_SOURCE = "open"  # callers when authentication is off, and in-process callers
-LEGACY_SOURCE = "legacy"  # events stored before senders were recorded (migration 0009)
 CLOCK_SKEW = timedelta(minutes=5)  # tolerated drift of a client's clock
 MAX_BATCH = 1000
-_WRITE_ATTEMPTS = 3  # a concurrent writer of the same event_id makes us re-validate
+MAX_GROUP = 2 * MAX_BATCH  # events in one group commit (a batch is never split)
+_WRITE_ATTEMPTS = 3  # a concurrent writer of the same rows makes us re-validate
 
 
 def _iso_text(value: object) -> object:
@@ -144,6 +158,14 @@ class TrackingService:
         self.cache = cache
         self.stream = stream
         self.metrics = metrics
+        # Requests that arrive while a group is being written are written together next.
+        self.writes: GroupCommit[Job, list[Written]] = GroupCommit(
+            self._write_group, max_size=MAX_GROUP, size=lambda job: len(job.events),
+            after=self._after_group,
+        )  # fmt: skip
+        # Legacy rows are only ever made by migration 0009, from rows stored before it: once
+        # none with an event id is left, none ever comes back, and their lookup is skipped.
+        self._legacy: bool | None = None
 
     def track(self, event: EventIn, *, source: str = OPEN_SOURCE) -> EventResult:
         """One event; a rejection raises ``InvalidInputError`` with the reason, an event id
@@ -168,7 +190,8 @@ class TrackingService:
         if len(raw) > MAX_BATCH:
             raise InvalidInputError(f"a batch holds at most {MAX_BATCH} events, got {len(raw)}")
         results: dict[int, BatchItemResult] = {}
-        valid: list[tuple[int, EventIn]] = []
+        valid: list[tuple[int, Candidate]] = []
+        now = utcnow()
         for index, item in enumerate(raw):
             event, reason = _parse(item, self.max_event_age)
             if event is None:
@@ -176,22 +199,11 @@ class TrackingService:
                     index=index, status="rejected", reason=reason, event_id=_event_id(item)
                 )
             else:
-                valid.append((index, event))
-
-        attempt = 1
-        while True:
-            try:
-                stored, outcome = self._store(valid, source)
-                break
-            except IntegrityError:
-                # Another request stored one of these event_ids (or profiles) first.
-                if attempt == _WRITE_ATTEMPTS:
-                    raise
-                attempt += 1
-                log.info("concurrent write of the same rows; re-validating the batch")
-        results.update(outcome)
-        if stored:
-            self._after_commit(stored)
+                valid.append((index, _candidate(event, source, now)))
+        if valid:
+            written = self.writes.submit(Job(source, [c for _, c in valid]))
+            for (index, candidate), outcome in zip(valid, written, strict=True):
+                results[index] = _item(index, candidate, outcome)
         ordered = [results[i] for i in range(len(raw))]
         batch = BatchResult(
             accepted=sum(r.status == "accepted" for r in ordered),
@@ -210,96 +222,63 @@ class TrackingService:
         if n and self.metrics is not None:
             self.metrics.events.labels(outcome).inc(n)
 
-    def _store(
-        self, valid: Sequence[tuple[int, EventIn]], source: str
-    ) -> tuple[list[Interaction], dict[int, BatchItemResult]]:
-        results: dict[int, BatchItemResult] = {}
-        stored: list[Interaction] = []
-        if not valid:
-            return stored, results
-        with session_scope(self.db) as session:
-            users = repository.existing_user_ids(
-                session=session, ids=list({e.user_id for _, e in valid})
-            )
-            products = repository.existing_product_ids(
-                session=session, ids=list({e.product_id for _, e in valid if e.product_id})
-            )
-            known = repository.find_events(
-                session=session,
-                sources=[source, LEGACY_SOURCE],
-                event_ids=list({e.event_id for _, e in valid if e.event_id}),
-            )
-            now = utcnow()
-            for index, event in valid:
-                reason = None
-                if event.user_id not in users:
-                    reason = f"user {event.user_id} does not exist"
-                elif event.product_id is not None and event.product_id not in products:
-                    reason = f"product {event.product_id} does not exist"
-                if reason:
-                    results[index] = BatchItemResult(
-                        index=index, status="rejected", reason=reason, event_id=event.event_id
-                    )
-                    continue
-                previous = self._earlier(known, event, source)
-                if previous is not None:
-                    same = _same_event(previous, event)
-                    results[index] = BatchItemResult(
-                        index=index,
-                        status="duplicate" if same else "conflict",
-                        event_id=event.event_id,
-                        interaction_id=previous.id if same else None,
-                        created_at=as_utc(previous.created_at) if same else None,
-                        reason=None
-                        if same
-                        else f"event_id {event.event_id!r} was already used for another event",
-                    )
-                    continue
-                interaction = Interaction(
-                    user_id=event.user_id,
-                    product_id=event.product_id,
-                    action=event.action.value,
-                    query=event.query.strip() if event.query else None,
-                    event_id=event.event_id,
-                    event_source=source,
-                    created_at=as_utc(event.timestamp) if event.timestamp else now,
-                )
-                repository.store_interaction(session=session, interaction=interaction)
-                if event.event_id:
-                    known[(source, event.event_id)] = interaction  # a repeat later in this batch
-                stored.append(interaction)
-                results[index] = BatchItemResult(
-                    index=index,
-                    status="accepted",
-                    event_id=event.event_id,
-                    interaction_id=interaction.id,
-                    created_at=interaction.created_at,
-                )
-            snapshot = self.snapshots.loaded
-            tags = frozenset(snapshot.tag_index) if snapshot is not None else None
-            update_profiles(session, stored, known_tags=tags)
-            if self.stream is not None and stored:
-                repository.add_to_outbox(session=session, ids=[i.id for i in stored], at=now)
-        return stored, results
+    def _write_group(self, jobs: Sequence[Job]) -> list[list[Written] | BaseException]:
+        """The group in one transaction; if that fails, each request alone, so one
+        request's failure never costs the others theirs (a request stays whole or nothing)."""
+        try:
+            return list(self._store(jobs))
+        except Exception as exc:
+            if len(jobs) == 1:
+                return [exc]
+            log.warning("a group of %d requests failed; writing each alone", len(jobs))
+        alone: list[list[Written] | BaseException] = []
+        for job in jobs:
+            try:
+                alone.extend(self._store([job]))
+            except Exception as exc:
+                alone.append(exc)
+        return alone
 
-    @staticmethod
-    def _earlier(
-        known: Mapping[tuple[str, str], Interaction], event: EventIn, source: str
-    ) -> Interaction | None:
-        """The stored event this one repeats: the sender's own with this id, else one stored
-        before senders were recorded, but only if it is the same event (a retry straddling
-        the upgrade); another sender's legacy id never blocks this one."""
-        if not event.event_id:
-            return None
-        own = known.get((source, event.event_id))
-        if own is not None:
-            return own
-        legacy = known.get((LEGACY_SOURCE, event.event_id))
-        return legacy if legacy is not None and _same_event(legacy, event) else None
+    def _store(self, jobs: Sequence[Job]) -> list[list[Written]]:
+        attempt = 1
+        while True:
+            try:
+                with session_scope(self.db) as session:
+                    if self._legacy is None:
+                        self._legacy = crud.has_event_ids_of(session=session, source=LEGACY_SOURCE)
+                    snapshot = self.snapshots.loaded
+                    return store_group(
+                        session,
+                        jobs,
+                        legacy=self._legacy,
+                        facets=partial(_facets, snapshot),
+                        known_tags=frozenset(snapshot.tag_index) if snapshot else None,
+                        outbox=self.stream is not None,
+                        now=utcnow(),
+                    )
+            except (IntegrityError, StoredEventVanished):
+                # Another process wrote the same profile or cart rows (or removed an event)
+                # first: the group is checked again against what is stored now.
+                if attempt == _WRITE_ATTEMPTS:
+                    raise
+                attempt += 1
+                log.info("concurrent write of the same rows; re-validating the group")
 
-    def _after_commit(self, stored: Sequence[Interaction]) -> None:
-        for user_id in dict.fromkeys(i.user_id for i in stored):
-            invalidate_user(self.cache, user_id)
+    def _after_group(
+        self, _jobs: Sequence[Job], outcomes: Sequence[list[Written] | BaseException]
+    ) -> None:
+        stored = [
+            w.interaction
+            for written in outcomes
+            if not isinstance(written, BaseException)
+            for w in written
+            if w.status == "accepted" and w.interaction is not None
+        ]
+        if stored:
+            self._after_commit(stored)
+
+    def _after_commit(self, stored: Sequence[AnyEvent]) -> None:
+        invalidate_user(self.cache, *dict.fromkeys(i.user_id for i in stored))
         snapshot = self.snapshots.loaded
         if snapshot is not None:
             for interaction in stored:
@@ -319,22 +298,48 @@ class TrackingService:
         """The stream has them: their outbox rows can go."""
         try:
             with session_scope(self.db) as session:
-                repository.remove_from_outbox(session=session, ids=ids, wait_for_disk=False)
+                crud.remove_from_outbox(session=session, ids=ids, wait_for_disk=False)
         except Exception:  # harmless: the sweep announces them once more
             log.warning("could not clear %d outbox row(s)", len(ids), exc_info=True)
 
 
-def _same_event(stored: Interaction, event: EventIn) -> bool:
-    """Whether a retry carries the event stored under its id (the time only when sent)."""
-    query = event.query.strip() if event.query else None
-    if (stored.user_id, stored.product_id, stored.action, stored.query) != (
-        event.user_id,
-        event.product_id,
-        event.action.value,
-        query,
-    ):
-        return False
-    return event.timestamp is None or as_utc(event.timestamp) == as_utc(stored.created_at)
+def _candidate(event: EventIn, source: str, now: datetime) -> Candidate:
+    row = NewEvent(
+        id=uuid.uuid4(),
+        user_id=event.user_id,
+        product_id=event.product_id,
+        action=event.action.value,
+        query=event.query.strip() if event.query else None,
+        event_id=event.event_id,
+        event_source=source,
+        created_at=as_utc(event.timestamp) if event.timestamp else now,
+    )
+    return Candidate(row, timed=event.timestamp is not None)
+
+
+def _item(index: int, candidate: Candidate, outcome: Written) -> BatchItemResult:
+    stored = outcome.interaction
+    return BatchItemResult(
+        index=index,
+        status=outcome.status,
+        event_id=candidate.row.event_id,
+        interaction_id=stored.id if stored is not None else None,
+        created_at=as_utc(stored.created_at) if stored is not None else None,
+        reason=outcome.reason,
+    )
+
+
+def _facets(snapshot: CatalogSnapshot | None, ids: Sequence[uuid.UUID]) -> Facets:
+    """Category and tags of the products the engine snapshot holds (the rest: the database)."""
+    if snapshot is None:
+        return {}
+    found = {}
+    for pid in ids:
+        at = snapshot.index.get(pid)
+        if at is not None:
+            product = snapshot.products[at]
+            found[pid] = (product.category, list(product.tags))
+    return found
 
 
 def _parse(item: object, max_age: timedelta) -> tuple[EventIn | None, str | None]:

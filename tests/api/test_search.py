@@ -12,7 +12,7 @@ import pytest
 from sqlmodel import Session
 
 from backend.adapters import default_adapters
-from backend.db import repository
+from backend.db import crud
 from tests.recommender.fakes import FakeEmbedder
 
 
@@ -29,7 +29,7 @@ def adapters(settings, fake):
 @pytest.fixture
 def indexed(api, components, fake):
     with Session(components.db) as session:
-        products = repository.load_catalog(session=session)
+        products = crud.load_catalog(session=session)
     report = components.indexer.rebuild(products)
     assert report.encoded == len(products) == 8
     components.snapshots.invalidate()

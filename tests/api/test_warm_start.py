@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from backend.adapters import Adapters, default_adapters
 from backend.config import Settings
-from backend.db import repository
+from backend.db import crud
 from backend.main import create_app
 from backend.recommender.embedder import Vectors
 from backend.services.health import Warmup
@@ -60,7 +60,7 @@ def adapters(settings: Settings, model: SlowModel) -> Adapters:
 @pytest.fixture
 def indexed(shop: Shop, components: Components, model: SlowModel) -> SlowModel:
     with Session(components.db) as session:
-        components.indexer.rebuild(repository.load_catalog(session=session))
+        components.indexer.rebuild(crud.load_catalog(session=session))
     components.snapshots.invalidate()  # a cold process: nothing loaded yet
     model.texts.clear()
     return model

@@ -26,7 +26,7 @@ from backend.chat.ranking import (
 from backend.chat.state import ChatFilters, SimilarTo
 from backend.chat.vocabulary import ChatVocabulary
 from backend.config import Settings
-from backend.db import repository
+from backend.db import crud
 from backend.main import create_app
 from backend.recommender.profile import InteractionRecord, weighted_profile
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
@@ -150,7 +150,7 @@ def indexed_chat(db, components: Components) -> Iterator[tuple[TestClient, Shop]
     """The tiny shop indexed, so the chat ranks by the vectors."""
     shop = build_shop(db)
     with Session(components.db) as session:
-        components.indexer.rebuild(repository.load_catalog(session=session))
+        components.indexer.rebuild(crud.load_catalog(session=session))
     components.snapshots.invalidate()
     with TestClient(create_app(components=components)) as client:
         yield client, shop

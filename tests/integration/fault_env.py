@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlmodel import Session
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.engine import make_engine
 from backend.jobs.indexing import Indexer
 from backend.recommender.vector_store import VectorStore
@@ -217,6 +217,6 @@ def build_index(engine: sa.engine.Engine, folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
     store = VectorStore.open(path=folder)
     with Session(engine) as session:
-        products = repository.load_catalog(session=session)
+        products = crud.load_catalog(session=session)
     Indexer(embedder=FakeEmbedder(dim=64), store=store, db=engine).rebuild(products)
     store._drop_client()

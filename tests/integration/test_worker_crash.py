@@ -15,7 +15,7 @@ import redis
 from sqlmodel import Session, select
 
 from backend.config import PROJECT_ROOT
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import (
     CoInteraction,
     Interaction,
@@ -179,7 +179,7 @@ def test_api_killed_between_commit_and_publish_the_sweep_announces_the_event_onc
     assert isinstance(stream, RedisEventStream)
     with Session(components.db) as s:
         stored = s.exec(select(Interaction).where(Interaction.event_id == "doomed-1")).one()
-        assert repository.outbox_size(session=s) == 1
+        assert crud.outbox_size(session=s) == 1
     assert stream.group_info().get("entries-read") in (None, 0)  # the stream never heard
 
     processor = components.processor
@@ -203,6 +203,6 @@ def test_api_killed_between_commit_and_publish_the_sweep_announces_the_event_onc
     assert [m["interaction_id"] for _, m in messages] == [str(stored.id)]  # exactly once
     with Session(components.db) as s:
         assert s.exec(select(ProcessedEvent.interaction_id)).all() == [stored.id]
-        assert repository.outbox_size(session=s) == 0
+        assert crud.outbox_size(session=s) == 0
         listed = s.exec(select(UserRecommendation).where(UserRecommendation.user_id == bob)).all()
     assert listed and lamp not in {r.product_id for r in listed}  # the worker's list saw it

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session, func, select
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import ProcessedEvent
 from backend.infra.cache import MemoryCache
 from backend.infra.outbox import OutboxSweeper
@@ -44,7 +44,7 @@ class RecordingStream:
 
 def outbox(db) -> int:
     with Session(db) as s:
-        return repository.outbox_size(session=s)
+        return crud.outbox_size(session=s)
 
 
 def view(shop, user="bob", product="Desk Lamp"):

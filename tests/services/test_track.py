@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from backend.db import repository
-from backend.db.models import CartItem, Interaction, Product, UserPreferences
+from backend.db import crud
+from backend.db.models import CartItem, Interaction, UserPreferences
 from backend.errors import InvalidInputError
 from backend.infra.cache import recommendations_key
 from backend.services.track import MAX_BATCH, EventIn
@@ -58,32 +58,35 @@ def test_a_batch_reports_each_event_and_stores_only_the_good_ones(tracker, shop,
     assert queue.depth == 2  # only new events reach the worker
 
 
+def lamp_views(db, shop) -> int:
+    with Session(db) as s:
+        return crud.get_product(session=s, product_id=shop.products["Desk Lamp"].id).views
+
+
 def test_retried_batch_is_stored_once(tracker, shop, db):
+    views = lamp_views(db, shop)
     batch = [ev(shop, event_id=f"r-{i}") for i in range(5)]
     first = tracker.track_many(batch)
     second = tracker.track_many(batch)
     assert first.accepted == 5 and second.duplicates == 5
     assert [r.interaction_id for r in first.results] == [r.interaction_id for r in second.results]
     with Session(db) as s:
-        assert s.get(Product, shop.products["Desk Lamp"].id).views == 5
         prefs = s.get(UserPreferences, shop.users["bob"].id)
         assert prefs.event_count == 5
+    assert lamp_views(db, shop) == views + 5  # counted from the view events
 
 
 def test_nothing_is_half_written_when_the_database_fails_mid_batch(
     tracker, shop, db, queue, monkeypatch
 ):
-    real = repository.store_interaction
-    calls = {"n": 0}
+    real = crud.apply_cart_and_wishlist
 
-    def failing(*, session, interaction):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise RuntimeError("disk full")
-        real(session=session, interaction=interaction)
+    def failing(*, session, events):
+        real(session=session, events=events)  # the rows are in, the commit is not
+        raise RuntimeError("disk full")
 
-    monkeypatch.setattr(repository, "store_interaction", failing)
-    before = count(db)
+    monkeypatch.setattr(crud, "apply_cart_and_wishlist", failing)
+    before, views = count(db), lamp_views(db, shop)
     batch = [
         ev(shop, action="add_to_cart", event_id="h-1"),
         ev(shop, product="Cast Iron Skillet", event_id="h-2"),
@@ -95,9 +98,9 @@ def test_nothing_is_half_written_when_the_database_fails_mid_batch(
     assert count(db, UserPreferences) == 0
     with Session(db) as s:
         assert s.get(CartItem, (shop.users["bob"].id, shop.products["Desk Lamp"].id)) is None
-        assert s.get(Product, shop.products["Desk Lamp"].id).views == 0
+    assert lamp_views(db, shop) == views
     assert queue.depth == 0
-    monkeypatch.setattr(repository, "store_interaction", real)
+    monkeypatch.setattr(crud, "apply_cart_and_wishlist", real)
     assert tracker.track_many(batch).accepted == 3  # the client's retry goes through whole
 
 

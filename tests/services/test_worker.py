@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import Session, func, select
 
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
 from backend.infra.stream import InProcessEventStream
 from backend.jobs.worker import BOUGHT_TOGETHER, EventProcessor, InProcessWorker
@@ -70,7 +70,7 @@ def test_co_purchases_are_counted_once_whatever_the_order_or_redelivery(componen
     assert co_bought(components.db, shop) == expected
     with Session(components.db) as s:
         assert s.exec(select(func.count()).select_from(ProcessedEvent)).one() == 6
-        top = repository.co_interactions(session=s, product_id=shop.products["Desk Lamp"].id)
+        top = crud.co_interactions(session=s, product_id=shop.products["Desk Lamp"].id)
     assert top[0] == (shop.products["Cast Iron Skillet"].id, 2)
 
 

@@ -11,7 +11,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, Path, Response
 
 from backend.api.deps import SessionDep
-from backend.db import repository
+from backend.db import crud
 from backend.errors import NotFoundError
 
 router = APIRouter(tags=["catalog"])
@@ -53,7 +53,7 @@ def product_svg(name: str, category: str) -> str:
     summary="A placeholder picture of a product",
 )
 def product_image(session: SessionDep, product_id: Annotated[uuid.UUID, Path()]) -> Response:
-    product = repository.get_product(session=session, product_id=product_id)
+    product = crud.get_product(session=session, product_id=product_id)
     if product is None:
         raise NotFoundError("product", product_id)
     return Response(

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from backend.api.deps import CatalogDep, SessionDep
 from backend.api.routes.users import Limit, Offset
 from backend.api.schemas import CategoryOut, Page, ProductOut
-from backend.db import repository
+from backend.db import crud
 from backend.errors import InvalidInputError, NotFoundError
 from backend.security.text import SafeText
 from backend.services.catalog import ProductIn, ProductPatch
@@ -36,7 +36,7 @@ def list_products(
 ) -> Page[ProductOut]:
     if min_price is not None and max_price is not None and min_price > max_price:
         raise InvalidInputError("min_price must not be greater than max_price")
-    page = repository.list_products(
+    page = crud.list_products(
         session=session,
         limit=limit,
         offset=offset,
@@ -57,7 +57,7 @@ def list_products(
     responses={404: {"description": "No such product"}},
 )
 def get_product(session: SessionDep, product_id: Annotated[uuid.UUID, Path()]) -> ProductOut:
-    product = repository.get_product(session=session, product_id=product_id)
+    product = crud.get_product(session=session, product_id=product_id)
     if product is None:
         raise NotFoundError("product", product_id)
     return ProductOut.of(product)
@@ -67,7 +67,7 @@ def get_product(session: SessionDep, product_id: Annotated[uuid.UUID, Path()]) -
 def list_categories(
     session: SessionDep, limit: Limit = 100, offset: Offset = 0
 ) -> Page[CategoryOut]:
-    categories = repository.list_categories(session=session)
+    categories = crud.list_categories(session=session)
     return Page[CategoryOut](
         items=[
             CategoryOut(name=n, product_count=c) for n, c in categories[offset : offset + limit]

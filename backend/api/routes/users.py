@@ -7,7 +7,7 @@ from fastapi import APIRouter, Path, Query, status
 
 from backend.api.deps import LocationDep, PrivacyDep, SessionDep
 from backend.api.schemas import CartLine, Page, ProductBrief, UserDetail, UserOut
-from backend.db import repository
+from backend.db import crud
 from backend.db.models import Action
 from backend.errors import NotFoundError
 from backend.security.text import SafeText
@@ -27,7 +27,7 @@ def list_users(
     offset: Offset = 0,
     q: Annotated[SafeText | None, Query(min_length=1, max_length=100)] = None,
 ) -> Page[UserOut]:
-    page = repository.list_users(session=session, limit=limit, offset=offset, q=q)
+    page = crud.list_users(session=session, limit=limit, offset=offset, q=q)
     return Page[UserOut](
         items=[UserOut.model_validate(u) for u in page.items],
         total=page.total,
@@ -43,26 +43,25 @@ def list_users(
     responses={404: {"description": "No such user"}},
 )
 def get_user(session: SessionDep, user_id: Annotated[uuid.UUID, Path()]) -> UserDetail:
-    user = repository.get_user(session=session, user_id=user_id)
+    user = crud.get_user(session=session, user_id=user_id)
     if user is None:
         raise NotFoundError("user", user_id)
 
     def briefs(action: Action) -> list[ProductBrief]:
-        products = repository.products_by_action(session=session, user_id=user_id, action=action)
+        products = crud.products_by_action(session=session, user_id=user_id, action=action)
         return [ProductBrief.model_validate(p) for p in products]
 
     return UserDetail(
         **UserOut.model_validate(user).model_dump(),
-        recent_searches=repository.search_history(session=session, user_id=user_id),
+        recent_searches=crud.search_history(session=session, user_id=user_id),
         purchases=briefs(Action.PURCHASE),
         recently_viewed=briefs(Action.VIEW),
         cart=[
             CartLine(**ProductBrief.model_validate(p).model_dump(), cart_quantity=q)
-            for p, q in repository.cart(session=session, user_id=user_id)
+            for p, q in crud.cart(session=session, user_id=user_id)
         ],
         wishlist=[
-            ProductBrief.model_validate(p)
-            for p in repository.wishlist(session=session, user_id=user_id)
+            ProductBrief.model_validate(p) for p in crud.wishlist(session=session, user_id=user_id)
         ],
     )
 

@@ -1,0 +1,155 @@
+"""Stored events: the checks before a write, the write itself, and what follows from it.
+
+A group of events is written with one multi-row ``INSERT … ON CONFLICT DO NOTHING RETURNING``:
+an event whose (sender, event id) is already stored is skipped by the database itself, so two
+processes racing on the same id can never both store it, and neither fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session, col, select
+
+from backend.db.models import Action, CartItem, Interaction, Product, User, WishlistItem
+
+_INTERACTION: sa.Table = Interaction.__table__  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class NewEvent:
+    """An event to store, as plain fields: building a SQLModel object per event cost more
+    than inserting it."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    product_id: uuid.UUID | None
+    action: str
+    query: str | None
+    event_id: str | None
+    event_source: str
+    created_at: datetime
+
+
+_EVENT_FIELDS = tuple(f.name for f in fields(NewEvent))
+# An event either about to be stored or read back: both carry the same fields.
+AnyEvent = Interaction | NewEvent
+_CART_ACTIONS = frozenset(
+    a.value for a in (Action.ADD_TO_CART, Action.REMOVE_FROM_CART, Action.PURCHASE, Action.WISHLIST)
+)
+
+
+def existing_users_and_products(
+    *, session: Session, user_ids: Sequence[uuid.UUID], product_ids: Sequence[uuid.UUID]
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """Which of these users and products exist, in one round trip."""
+    users = sa.select(col(User.id), sa.literal("u").label("kind")).where(
+        col(User.id).in_(list(user_ids))
+    )
+    products = sa.select(col(Product.id), sa.literal("p")).where(
+        col(Product.id).in_(list(product_ids))
+    )
+    found: tuple[set[uuid.UUID], set[uuid.UUID]] = (set(), set())
+    both = sa.union_all(users, products)
+    for row_id, kind in session.execute(both).all():
+        found[0 if kind == "u" else 1].add(_uuid(row_id))
+    return found
+
+
+def _uuid(value: object) -> uuid.UUID:
+    # A UNION's column takes its type from the first SELECT; a driver may still hand back text.
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def find_events(
+    *, session: Session, sources: Sequence[str], event_ids: Sequence[str]
+) -> dict[tuple[str, str], Interaction]:
+    """Stored events by (sender, event id), for the given senders' ids."""
+    if not event_ids or not sources:
+        return {}
+    rows = session.exec(
+        select(Interaction).where(
+            col(Interaction.event_source).in_(list(set(sources))),
+            col(Interaction.event_id).in_(list(set(event_ids))),
+        )
+    ).all()
+    return {
+        (row.event_source, row.event_id): row
+        for row in rows
+        if row.event_id is not None and row.event_source is not None
+    }
+
+
+def has_event_ids_of(*, session: Session, source: str) -> bool:
+    """Whether any stored event of this sender carries an event id."""
+    query = select(Interaction.id).where(
+        Interaction.event_source == source, col(Interaction.event_id).is_not(None)
+    )
+    return session.exec(query.limit(1)).first() is not None
+
+
+def insert_new_events(*, session: Session, rows: Sequence[NewEvent]) -> set[uuid.UUID]:
+    """Insert the events whose (sender, event id) is not stored yet; returns the ids of the
+    rows inserted. SQLAlchemy sends the rows as multi-row INSERTs (about 1,000 a statement)."""
+    if not rows:
+        return set()
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(_INTERACTION)
+        .on_conflict_do_nothing(index_elements=["event_source", "event_id"])
+        .returning(_INTERACTION.c.id)
+    )
+    params = [{name: getattr(row, name) for name in _EVENT_FIELDS} for row in rows]
+    return {_uuid(i) for i in session.execute(statement, params).scalars()}
+
+
+def apply_cart_and_wishlist(*, session: Session, events: Sequence[AnyEvent]) -> None:
+    """Carts and wishlists follow the events, in the order given (two SELECTs in all)."""
+    relevant = [e for e in events if e.product_id is not None and e.action in _CART_ACTIONS]
+    if not relevant:
+        return
+    users = list({e.user_id for e in relevant})
+    cart = {
+        (c.user_id, c.product_id): c
+        for c in session.exec(select(CartItem).where(col(CartItem.user_id).in_(users))).all()
+    }
+    wished = {
+        (w.user_id, w.product_id)
+        for w in session.exec(
+            select(WishlistItem).where(col(WishlistItem.user_id).in_(users))
+        ).all()
+    }
+    for event in relevant:
+        assert event.product_id is not None
+        key = (event.user_id, event.product_id)
+        if event.action == Action.ADD_TO_CART.value:
+            item = cart.get(key)
+            if item is None:
+                cart[key] = CartItem(
+                    user_id=key[0], product_id=key[1], quantity=1, added_at=event.created_at
+                )
+                session.add(cart[key])
+            else:
+                item.quantity += 1
+        elif event.action in (Action.REMOVE_FROM_CART.value, Action.PURCHASE.value):
+            item = cart.pop(key, None)
+            if item is not None:
+                session.delete(item)
+                session.flush()  # before a later event of the group adds the row again
+        elif key not in wished:
+            wished.add(key)
+            session.add(WishlistItem(user_id=key[0], product_id=key[1], added_at=event.created_at))
+    session.flush()
+
+
+def existing_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    return set(session.exec(select(Interaction.id).where(col(Interaction.id).in_(ids))).all())

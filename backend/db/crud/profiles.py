@@ -1,0 +1,102 @@
+"""Live profiles and the precomputed recommendation lists that follow them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from backend.db.models import (
+    UserPreferences,
+    UserRecommendation,
+    as_utc,
+)
+
+_PROFILE: sa.Table = UserPreferences.__table__  # type: ignore[attr-defined]
+
+
+def lock_profiles(
+    *, session: Session, user_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, Any]]:
+    """The users' profile rows as plain fields, locked (in id order, so concurrent groups
+    cannot deadlock) until the transaction ends."""
+    if not user_ids:
+        return {}
+    rows = session.execute(
+        sa.select(_PROFILE)
+        .where(_PROFILE.c.user_id.in_(sorted(set(user_ids))))
+        .order_by(_PROFILE.c.user_id)
+        .with_for_update()
+    ).mappings()
+    return {row["user_id"]: dict(row) for row in rows}
+
+
+def save_profiles(
+    *, session: Session, new: Sequence[dict[str, Any]], changed: Sequence[dict[str, Any]]
+) -> None:
+    """Insert the new profiles and update the changed ones, a statement each for all."""
+    if new:
+        session.execute(sa.insert(_PROFILE), list(new))
+    if changed:
+        fields = [c.name for c in _PROFILE.columns if c.name != "user_id"]
+        update = (
+            sa.update(_PROFILE)
+            .where(_PROFILE.c.user_id == sa.bindparam("key"))
+            .values({name: sa.bindparam(name) for name in fields})
+        )
+        session.execute(update, [{**row, "key": row["user_id"]} for row in changed])
+
+
+def profile_version(*, session: Session, user_id: uuid.UUID) -> int:
+    value = session.exec(
+        select(UserPreferences.event_count).where(UserPreferences.user_id == user_id)
+    ).first()
+    return int(value or 0)
+
+
+def replace_user_recommendations(
+    *, session: Session, user_id: uuid.UUID, rows: Sequence[UserRecommendation]
+) -> None:
+    session.execute(sa.delete(UserRecommendation).where(col(UserRecommendation.user_id) == user_id))
+    session.add_all(rows)
+    session.flush()
+
+
+def fresh_user_recommendations(
+    *,
+    session: Session,
+    user_id: uuid.UUID,
+    strategy: str,
+    top_n: int,
+    catalog_version: str,
+    not_before: datetime,
+) -> list[UserRecommendation] | None:
+    """The precomputed list when it answers this request and reflects every event; else None.
+    One round trip: the profile's version comes with the rows."""
+    version = (
+        select(UserPreferences.event_count)
+        .where(UserPreferences.user_id == user_id)
+        .scalar_subquery()
+    )
+    found = session.exec(
+        select(UserRecommendation, version)
+        .where(UserRecommendation.user_id == user_id)
+        .order_by(col(UserRecommendation.rank))
+    ).all()
+    if not found:
+        return None
+    first, current = found[0]
+    if (
+        first.strategy != strategy
+        or first.top_n != top_n
+        or first.catalog_version != catalog_version
+        or as_utc(first.updated_at) < not_before
+        or first.profile_version != int(current or 0)
+    ):
+        return None
+    rows = [row for row, _ in found]
+    return rows

@@ -1,0 +1,110 @@
+"""Users and the histories shown with them (searches, purchases, views, cart, wishlist)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, func, select
+
+from backend.db.crud.common import escape_like
+from backend.db.models import (
+    Action,
+    CartItem,
+    Interaction,
+    Product,
+    User,
+    WishlistItem,
+)
+from backend.pagination import Page
+
+
+def list_users(*, session: Session, limit: int, offset: int, q: str | None = None) -> Page[User]:
+    conditions: list[sa.ColumnElement[bool]] = []
+    if q:
+        pattern = f"%{escape_like(q.lower())}%"
+        conditions.append(
+            sa.or_(
+                func.lower(User.username).like(pattern, escape="\\"),
+                func.lower(func.coalesce(User.full_name, "")).like(pattern, escape="\\"),
+            )
+        )
+    total = session.exec(select(func.count()).select_from(User).where(*conditions)).one()
+    items = session.exec(
+        select(User).where(*conditions).order_by(col(User.username)).limit(limit).offset(offset)
+    ).all()
+    return Page(items=list(items), total=int(total), limit=limit, offset=offset)
+
+
+def get_user(*, session: Session, user_id: uuid.UUID) -> User | None:
+    return session.get(User, user_id)
+
+
+def existing_user_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not ids:
+        return set()
+    return set(session.exec(select(User.id).where(col(User.id).in_(ids))).all())
+
+
+def recent_interactions(
+    *, session: Session, user_id: uuid.UUID, limit: int = 500
+) -> list[Interaction]:
+    """The user's newest interactions first (bounded: a profile needs recent history only)."""
+    return list(
+        session.exec(
+            select(Interaction)
+            .where(Interaction.user_id == user_id)
+            .order_by(col(Interaction.created_at).desc(), col(Interaction.id))
+            .limit(limit)
+        ).all()
+    )
+
+
+def search_history(*, session: Session, user_id: uuid.UUID, limit: int = 20) -> list[str]:
+    rows = session.exec(
+        select(Interaction.query)
+        .where(Interaction.user_id == user_id, Interaction.action == Action.SEARCH)
+        .order_by(col(Interaction.created_at).desc())
+        .limit(limit)
+    ).all()
+    return [q for q in rows if q]
+
+
+def products_by_action(
+    *, session: Session, user_id: uuid.UUID, action: Action, limit: int = 20
+) -> list[Product]:
+    """Distinct products the user acted on, newest first (purchase history, views…)."""
+    latest = (
+        select(Interaction.product_id, func.max(Interaction.created_at).label("at"))
+        .where(Interaction.user_id == user_id, Interaction.action == action)
+        .group_by(col(Interaction.product_id))
+        .subquery()
+    )
+    rows = session.exec(
+        select(Product)
+        .join(latest, latest.c.product_id == Product.id)
+        .order_by(latest.c.at.desc())
+        .limit(limit)
+    ).all()
+    return list(rows)
+
+
+def cart(*, session: Session, user_id: uuid.UUID) -> list[tuple[Product, int]]:
+    rows = session.exec(
+        select(Product, CartItem.quantity)
+        .join(CartItem, col(CartItem.product_id) == Product.id)
+        .where(CartItem.user_id == user_id)
+        .order_by(col(CartItem.added_at).desc())
+    ).all()
+    return [(p, int(q)) for p, q in rows]
+
+
+def wishlist(*, session: Session, user_id: uuid.UUID) -> list[Product]:
+    rows = session.exec(
+        select(Product)
+        .join(WishlistItem, col(WishlistItem.product_id) == Product.id)
+        .where(WishlistItem.user_id == user_id)
+        .order_by(col(WishlistItem.added_at).desc())
+    ).all()
+    return list(rows)

@@ -1,0 +1,185 @@
+"""The storefront's traffic for the load generator: requests, closed and open loop, the bare app.
+
+A bare FastAPI app with the same route shapes and nothing behind them is the ceiling the
+storefront ratio is measured against (``bench.storefront_load``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI, Response
+from pydantic import BaseModel
+
+from bench.harness import (
+    ACTIONS,
+)
+
+EVENT, RECOMMEND = "POST /events", "GET /recommend"
+
+
+@dataclass
+class Traffic:
+    """The storefront's requests: events (some re-sent) and recommendations, same shoppers."""
+
+    prefix: str
+    shoppers: list[str]
+    products: list[str]
+    event_share: float
+    retry_share: float
+    rng: random.Random
+    sent: list[dict[str, str]] = field(default_factory=list)
+
+    def next(self) -> tuple[str, str, dict[str, str] | None]:
+        """(kind, path, JSON body or None for a GET)."""
+        if self.rng.random() >= self.event_share:
+            return RECOMMEND, f"/recommend/{self.rng.choice(self.shoppers)}", None
+        if self.sent and self.rng.random() < self.retry_share:
+            return EVENT, "/events", self.rng.choice(self.sent)  # a retried delivery
+        event = {
+            "user_id": self.rng.choice(self.shoppers),
+            "action": self.rng.choice(ACTIONS),
+            "product_id": self.rng.choice(self.products),
+            "event_id": f"{self.prefix}-{len(self.sent)}",
+        }
+        self.sent.append(event)
+        return EVENT, "/events", event
+
+
+@dataclass
+class Phase:
+    target: str
+    loop: str
+    seconds: float = 0.0
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    throttled: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    accepted_ids: set[str] = field(default_factory=set)
+    sent_ids: set[str] = field(default_factory=set)
+    stored: int | None = None
+    rate: float | None = None  # open loop: the target arrival rate
+
+    def record(self, kind: str, event_id: str | None, status: int, ms: float) -> None:
+        if event_id is not None:
+            self.sent_ids.add(event_id)
+        if status == 429:
+            self.throttled[kind] += 1
+        elif 200 <= status < 300:
+            self.latencies[kind].append(ms)
+            if event_id is not None:
+                self.accepted_ids.add(event_id)
+        else:
+            self.errors[f"{kind} {status}"] += 1
+
+    @property
+    def answered(self) -> int:
+        return sum(len(v) for v in self.latencies.values()) + sum(self.throttled.values())
+
+    @property
+    def ok(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+
+async def _send(
+    client: httpx.AsyncClient, phase: Phase, traffic: Traffic, started: float | None = None
+) -> None:
+    kind, path, body = traffic.next()
+    t0 = time.perf_counter() if started is None else started
+    try:
+        if body is None:
+            r = await client.get(path)
+        else:
+            r = await client.post("/events", json=body)
+        phase.record(kind, body["event_id"] if body else None, r.status_code,
+                     (time.perf_counter() - t0) * 1000)  # fmt: skip
+    except httpx.HTTPError as exc:
+        if body is not None:
+            phase.sent_ids.add(body["event_id"])
+        phase.errors[f"{kind} {type(exc).__name__}"] += 1
+
+
+async def closed_loop(base: str, phase: Phase, traffic: Traffic, clients: int, secs: float) -> None:
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        started = time.perf_counter()
+        stop_at = started + secs
+
+        async def one() -> None:
+            while time.perf_counter() < stop_at:
+                await _send(client, phase, traffic)
+
+        await asyncio.gather(*(one() for _ in range(clients)))
+        phase.seconds = time.perf_counter() - started
+
+
+async def open_loop(
+    base: str, phase: Phase, traffic: Traffic, rate: float, secs: float, rng: random.Random
+) -> None:
+    """Poisson arrivals at ``rate``/s; each request's latency starts at its scheduled time."""
+    phase.rate = rate
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        tasks: list[asyncio.Task[None]] = []
+        started = time.perf_counter()
+        due = started
+        while True:
+            due += rng.expovariate(rate)
+            if due - started >= secs:
+                break
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(_send(client, phase, traffic, started=due)))
+        _, pending = await asyncio.wait(tasks, timeout=30) if tasks else (set(), set())
+        for task in pending:
+            task.cancel()
+        if pending:
+            phase.errors["unfinished after 30 s"] += len(pending)
+        phase.seconds = time.perf_counter() - started
+
+
+# --- the bare baseline -----------------------------------------------------------------------
+
+
+class BareEvent(BaseModel):
+    user_id: uuid.UUID
+    action: str
+    product_id: uuid.UUID | None = None
+    event_id: str | None = None
+
+
+def bare_app() -> FastAPI:
+    """The same route shapes with nothing behind them: events parsed and deduplicated in a
+    dict, recommendations answered with a real response's bytes."""
+    body = Path(os.environ["BENCH_BARE_JSON"]).read_bytes()
+    seen: dict[str, str] = {}
+    app = FastAPI()
+
+    @app.post("/events", status_code=201)
+    def events(event: BareEvent, response: Response) -> dict[str, Any]:
+        key = event.event_id or uuid.uuid4().hex
+        if key in seen:
+            response.status_code = 200
+        interaction = seen.setdefault(key, str(uuid.uuid4()))
+        return {"interaction_id": interaction, "duplicate": response.status_code == 200,
+                "created_at": datetime.now(UTC).isoformat()}  # fmt: skip
+
+    @app.get("/recommend/{user_id}")
+    def recommend(user_id: uuid.UUID) -> Response:
+        return Response(content=body, media_type="application/json")
+
+    @app.get("/health/ready")
+    def ready() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
