@@ -389,22 +389,56 @@ def fit_als(user_items: sp.csr_matrix, params: CFParams) -> tuple[FloatArray, Fl
 
 
 def ease_weights(
-    binary: sp.csr_matrix,
+    binary: sp.csr_matrix | None,
     *,
     lam: float,
     item_embeddings: FloatArray | None = None,
     content_alpha: float = 0.0,
+    gram: npt.NDArray[np.float64] | None = None,
+    text_gram: npt.NDArray[np.float64] | None = None,
 ) -> FloatArray:
-    """EASE's closed form B = I − P·diag(1/diag P), P = (XᵀX + α·EEᵀ + λI)⁻¹, diag(B) = 0."""
-    gram = np.asarray((binary.T @ binary).toarray(), dtype=np.float64)
-    if item_embeddings is not None and content_alpha > 0:
-        e = np.asarray(item_embeddings, dtype=np.float64)
-        gram += content_alpha * (e @ e.T)
-    gram[np.diag_indices_from(gram)] += lam
-    p = np.linalg.inv(gram)
+    """EASE's closed form B = I − P·diag(1/diag P), P = (XᵀX + α·EEᵀ + λI)⁻¹, diag(B) = 0.
+
+    ``gram`` (XᵀX) and ``text_gram`` (EEᵀ) may be passed precomputed: a grid over λ and α
+    then pays only for the inversion. The matrix is symmetric positive definite (λ > 0), so
+    it is inverted through its Cholesky factor, half the work of a general inverse.
+    """
+    if gram is None:
+        if binary is None:
+            raise ValueError("pass the interactions or their Gram matrix")
+        gram = item_gram(binary)
+    a = np.array(gram, dtype=np.float64, copy=True)
+    if content_alpha > 0 and (text_gram is not None or item_embeddings is not None):
+        if text_gram is None:
+            e = np.asarray(item_embeddings, dtype=np.float64)
+            text_gram = e @ e.T
+        a += content_alpha * text_gram
+    a[np.diag_indices_from(a)] += lam
+    p = _spd_inverse(a)
     b = -p / np.diag(p)
     np.fill_diagonal(b, 0.0)
     return b.astype(np.float32)
+
+
+def item_gram(binary: sp.csr_matrix) -> npt.NDArray[np.float64]:
+    """XᵀX of a users×items matrix, dense."""
+    return np.asarray((binary.T @ binary).toarray(), dtype=np.float64)
+
+
+def _spd_inverse(a: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Inverse of a symmetric positive definite matrix (overwrites ``a``)."""
+    from scipy.linalg import lapack
+
+    # ``a.T`` is the same symmetric matrix in Fortran order: LAPACK works on it in place.
+    factor, info = lapack.dpotrf(a.T, lower=1, overwrite_a=1)
+    if info == 0:
+        inverse, info = lapack.dpotri(factor, lower=1, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"EASE's matrix is not positive definite (info={info})")
+    # potri fills the lower triangle only; mirror it.
+    upper = np.triu_indices_from(inverse, 1)
+    inverse[upper] = inverse.T[upper]
+    return np.asarray(inverse)
 
 
 def als_user_scores(

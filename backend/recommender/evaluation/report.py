@@ -21,14 +21,23 @@ TARGET_RATIO = 1.10
 RATIO_AGAINST = ("ease", "sasrec")
 
 
+_INTERVALS: dict[tuple[int, str], dict[str, Interval]] = {}
+
+
 def intervals(row: Row, split: str = "test") -> dict[str, Interval]:
-    """95% bootstrap intervals over users for each metric of one row."""
+    """95% bootstrap intervals over users for each metric of one row.
+
+    The markdown, the JSON and the chart all ask; each row's are resampled once.
+    """
     metrics = getattr(row, split)
-    return {
-        k: bootstrap_interval(metrics.per_user[k])
-        for k in METRICS
-        if k in metrics.per_user and len(metrics.per_user[k])
-    }
+    key = (id(metrics), split)
+    if key not in _INTERVALS:
+        _INTERVALS[key] = {
+            k: bootstrap_interval(metrics.per_user[k])
+            for k in METRICS
+            if k in metrics.per_user and len(metrics.per_user[k])
+        }
+    return _INTERVALS[key]
 
 
 def versus_best(report: Report) -> PairedTest | None:
@@ -50,14 +59,12 @@ def findings(report: Report) -> list[str]:
         else "The sequence source was dropped: validation chose weight 0 for it."
     )
     for name, scored in report.grids.items():
-        labels = list(scored)
-        if len(labels) < 3:
-            continue
-        best = max(labels, key=lambda k: scored[k])
-        if best in (labels[0], labels[-1]):
+        edges = grid_edges(scored)
+        if edges:
+            best = max(scored, key=lambda k: scored[k])
             out.append(
-                f"{name}: the best setting ({best}) sits at an end of its grid; a wider grid "
-                "might do better."
+                f"{name}: the best setting ({best}) sits at the edge of its grid in "
+                f"{', '.join(edges)}; a wider grid might do better."
             )
     out.append(
         f"Every setting tried and its validation NDCG@10 is in `evaluation.json` (`grids`): "
@@ -65,6 +72,20 @@ def findings(report: Report) -> list[str]:
         "models, plus the hybrid's weight grid."
     )
     return out
+
+
+def grid_edges(scored: dict[str, float]) -> list[str]:
+    """The knobs whose best value is the smallest or largest tried ("k=v, k2=v2" labels)."""
+    if len(scored) < 3:
+        return []
+    points = [dict(part.split("=") for part in label.split(", ")) for label in scored]
+    best = points[max(range(len(points)), key=lambda i: list(scored.values())[i])]
+    edges = []
+    for knob, value in best.items():
+        tried = sorted({float(p[knob]) for p in points if knob in p})
+        if len(tried) >= 3 and float(value) in (tried[0], tried[-1]):
+            edges.append(knob)
+    return edges
 
 
 def headline(report: Report) -> str:
@@ -136,6 +157,8 @@ def as_json(report: Report, command: str) -> str:
         "chosen": report.chosen,
         "grids": report.grids,
         "seconds": round(report.seconds, 1),
+        "cpu_seconds": round(getattr(report, "cpu_seconds", 0.0), 1),
+        "cached": getattr(report, "cached", []),
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return json.dumps(body, indent=2) + "\n"
@@ -184,11 +207,19 @@ def markdown(report: Report, command: str) -> str:
     lines += [f"- {name}: {value}" for name, value in report.chosen.items()]
     notes = list(report.notes) + ["", *(f"- {line}" for line in findings(report))]
     if report.seconds:
+        cached = getattr(report, "cached", [])
+        cpu = getattr(report, "cpu_seconds", 0.0)
         notes += [
             "",
-            f"Run time: {report.seconds / 60:.0f} min wall-clock on this 2-core machine, shared "
-            "with other jobs while it ran. A sequential model's training time is in its row; "
-            "when the run read it from the cache, that time is not part of the run time.",
+            f"Run time: {report.seconds / 60:.1f} min wall-clock"
+            + (f" ({cpu / 60:.1f} min of CPU in this process)" if cpu else "")
+            + " on this 2-core machine, shared with other jobs while it ran; "
+            + (
+                "a cold run: nothing was read from a cache, every model was trained in it."
+                if not cached
+                else f"read from the cache instead of computed: {', '.join(cached)} (their "
+                "time is not part of this run's)."
+            ),
         ]
     lines += ["", *notes, "", "![NDCG@10 per strategy](evaluation.png)", ""]
     return "\n".join(lines)

@@ -7,50 +7,39 @@ hybrid's weights are chosen on the validation targets only, then frozen for the 
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 import logging
 import pickle
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
 
-import numpy as np
-import numpy.typing as npt
-import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from backend.recommender import sequential
-from backend.recommender.cf import (
-    CFParams,
-    ModelStore,
-    ease_weights,
-    fit_als,
-    train,
-    user_items_matrix,
+from backend.recommender.cf import CFParams
+from backend.recommender.embedder import Embedder, Vectors
+from backend.recommender.evaluation import tuning
+from backend.recommender.evaluation.context import (
+    SplitContext,
+    Track,
+    item_embeddings,
+    no_track,
 )
-from backend.recommender.embedder import Embedder, Vectors, product_text
-from backend.recommender.evaluation.dataset import LeaveOneOutData, Split, load
+from backend.recommender.evaluation.dataset import LeaveOneOutData, load
 from backend.recommender.evaluation.metrics import Metrics, rank_of, summarise
-from backend.recommender.profile import InteractionRecord
-from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies import (
     BlendConfig,
     BlendStrategy,
     PopularityStrategy,
-    RecommendRequest,
     RulesStrategy,
     Strategy,
     WeightedStrategy,
 )
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
-Track = Callable[[Iterable[T], str, int], Iterator[T]]
 
-EPOCH = datetime(2018, 1, 1, tzinfo=UTC)
 BASELINES = (
     "popularity",
     "rules",
@@ -63,10 +52,6 @@ BASELINES = (
 )
 
 
-def _no_track(items: Iterable[T], _label: str, _total: int) -> Iterator[T]:
-    return iter(items)
-
-
 @dataclass
 class Grid:
     """What the validation split chooses among.
@@ -77,18 +62,24 @@ class Grid:
     """
 
     ease_lambda: Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
-    ease_content_alpha: Sequence[float] = (10.0, 40.0, 100.0)
-    knn_neighbours: Sequence[int] = (10, 30, 100, 300, 1000)
-    als_factors: Sequence[int] = (32, 64, 128, 256)
-    als_regularization: Sequence[float] = (0.01, 0.1, 1.0, 10.0)
-    content: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4)
+    ease_content_alpha: Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
+    knn_neighbours: Sequence[int] = (10, 30, 100, 300, 1000, 3000)
+    als_factors: Sequence[int] = (32, 64, 128, 256, 512)
+    als_regularization: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0)
+    content: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     popularity: Sequence[float] = (0.0, 0.05, 0.1, 0.2)
     rules: Sequence[float] = (0.0, 0.05)
-    sequence: Sequence[float] = (0.0, 0.1, 0.2, 0.4)
+    sequence: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4)
     recency_decay: Sequence[float] = (0.7, 0.85)
     # Sequential baselines (empty: skip them); RecBole's defaults, epochs by early stopping.
     sequential: Sequence[str] = ("sasrec",)
     seq_max_epochs: int = 16
+    # Stop at the first validation check (every 2 epochs) that does not improve.
+    seq_patience: int = 1
+    # BLAS threads. The per-user loops do small products, where a second BLAS thread on a
+    # shared two-core machine waits more than it works (30× slower measured); the sequential
+    # model trains in a thread of its own beside the grids, which is where the second core goes.
+    blas_threads: int = 1
 
 
 @dataclass
@@ -113,6 +104,9 @@ class Report:
     seconds: float = 0.0
     # Every setting tried on validation and its NDCG@10, per tuned model.
     grids: dict[str, dict[str, float]] = field(default_factory=dict)
+    cpu_seconds: float = 0.0
+    # What this run read from its cache instead of computing (empty: a cold run).
+    cached: list[str] = field(default_factory=list)
 
     def row(self, name: str) -> Row:
         return next(r for r in self.rows if r.strategy == name)
@@ -122,192 +116,48 @@ class Report:
         return max((r for r in self.rows if r.baseline), key=lambda r: r.test.ndcg10)
 
 
-def item_embeddings(data: LeaveOneOutData, embedder: Embedder, cache_dir: Path | None) -> Vectors:
-    """Encode every item's product text once; cached on disk by text and model."""
-    texts = [product_text(p.name, p.category, p.tags, p.description) for p in data.products]
-    digest = hashlib.sha256(("\n".join(texts) + embedder.model_id).encode()).hexdigest()[:16]
-    path = cache_dir / f"{data.name}-{digest}.npy" if cache_dir else None
-    if path is not None and path.exists():
-        cached: Vectors = np.load(path).astype(np.float32)
-        return cached
-    vectors = embedder.encode(texts, batch_size=64)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, vectors)
-    return vectors
-
-
-class SplitContext:
-    """Snapshot, requests and models for one split (models learn from its histories)."""
-
-    def __init__(self, data: LeaveOneOutData, split: Split, embeddings: Vectors) -> None:
-        self.split = split
-        self.ids = [p.id for p in data.products]
-        counts = np.bincount(
-            np.fromiter(itertools.chain.from_iterable(split.histories), np.int64),
-            minlength=data.n_items,
-        )
-        popularity = {pid: float(c) for pid, c in zip(self.ids, counts, strict=True) if c}
-        self.snapshot = CatalogSnapshot.build(data.products, popularity, version=split.name)
-        self.snapshot.embeddings = embeddings
-        self.embeddings = embeddings
-        rows = [(u, i, 1.0) for u, h in enumerate(split.histories) for i in h]
-        self.user_items = user_items_matrix(rows, len(split.histories), data.n_items)
-        self.user_items.data[:] = 1.0  # reviews: one "purchase" each, repeats count once
-        self.requests = [self._request(h) for h in split.histories]
-
-    def _request(self, history: list[int]) -> RecommendRequest:
-        events = [
-            InteractionRecord(
-                action="purchase",
-                created_at=EPOCH + timedelta(hours=j),
-                product_id=self.ids[i],
-            )
-            for j, i in enumerate(history)
-        ]
-        return RecommendRequest(
-            interactions=events, top_n=20, now=EPOCH + timedelta(hours=len(history) + 1)
-        )
-
-    def models(self, params: CFParams, kinds: Sequence[str]) -> ModelStore:
-        return ModelStore(
-            train(
-                self.user_items,
-                self.ids,
-                params=params,
-                item_embeddings=self.embeddings,
-                kinds=kinds,
-                version=self.split.name,
-                sequences=self.split.histories,
-            )
-        )
-
-    def decayed(self, decay: float) -> sp.csr_matrix:
-        """Users × items with weight ``decay`` ** (position from the newest item)."""
-        rows = [
-            (u, i, decay ** (len(h) - 1 - j))
-            for u, h in enumerate(self.split.histories)
-            for j, i in enumerate(h)
-        ]
-        matrix = user_items_matrix(rows, len(self.split.histories), self.user_items.shape[1])
-        return matrix
-
-    def matrix_ndcg(self, score: Callable[[int, sp.csr_matrix], npt.NDArray[np.float32]]) -> float:
-        """Validation NDCG@10 of ``score(first user, user rows) → users × items``.
-
-        The grid search's fast path: one matrix product per block of users instead of one
-        request per user. It ranks exactly as the single-model strategies do (their history
-        weights are all 1 for these baselines), so the choice carries over.
-        """
-        total = 0.0
-        targets = np.asarray(self.split.targets)
-        for start in range(0, self.user_items.shape[0], 2048):
-            rows = self.user_items[start : start + 2048]
-            scores = np.asarray(score(start, rows), dtype=np.float64)
-            scores[rows.nonzero()] = -np.inf
-            target_scores = scores[np.arange(len(scores)), targets[start : start + 2048]]
-            above = (scores > target_scores[:, None]).sum(axis=1)
-            hit = np.isfinite(target_scores) & (above < 10)
-            total += float((hit / np.log2(above + 2.0)).sum())
-        return total / max(len(targets), 1)
-
-    def run(self, strategy: Strategy, track: Track[RecommendRequest], label: str) -> Metrics:
-        # Blend strategies can skip building evidence; the contract test checks that ``rank``
-        # returns exactly what ``recommend`` would.
-        rank = getattr(strategy, "rank", None)
-        lists = [
-            rank(self.snapshot, request).tolist()
-            if rank is not None
-            else [r.index for r in strategy.recommend(self.snapshot, request)]
-            for request in track(self.requests, label, len(self.requests))
-        ]
-        return summarise(lists, self.split.targets, len(self.snapshot), self.embeddings)
-
-
-def _ndcg_from_ranks(ranks: Iterable[int | None]) -> float:
-    values = [1.0 / np.log2(r + 2) if r is not None and r < 10 else 0.0 for r in ranks]
-    return float(np.mean(values)) if values else 0.0
-
-
-def _tune_hybrid(
-    ctx: SplitContext, store: ModelStore, grid: Grid, track: Track[int]
-) -> tuple[dict[str, float], float, float]:
-    """One pass per recency decay; every weighting is scored from the same per-user parts."""
-    combos = [
-        {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r, "sequence": q}
-        for c, p, r, q in itertools.product(
-            grid.content, grid.popularity, grid.rules, grid.sequence
-        )
-    ]
-    best: tuple[float, dict[str, float], float] = (-1.0, combos[0], grid.recency_decay[0])
-    matrix = np.array([[combo[s] for s in _ORDER] for combo in combos], dtype=np.float32)
-    for decay in grid.recency_decay:
-        probe = BlendStrategy(
-            "hybrid",
-            BlendConfig(
-                weights={s: 1.0 for s in _ORDER if any(combo[s] for combo in combos)},
-                recency_decay=decay,
-            ),
-            store,
-        )
-        ranks: list[list[int | None]] = [[] for _ in combos]
-        for u in track(range(len(ctx.requests)), f"tune hybrid (decay {decay})", len(ctx.requests)):
-            found = probe.parts(ctx.snapshot, ctx.requests[u])
-            target = ctx.split.targets[u]
-            if found is None:
-                for r in ranks:
-                    r.append(None)
-                continue
-            parts, blocked = found
-            stacked = np.stack([parts.get(s, np.zeros(len(blocked))) for s in _ORDER]).astype(
-                np.float32
-            )
-            blended = matrix @ stacked
-            blended[:, blocked] = -np.inf
-            target_scores = blended[:, target]
-            above = (blended > target_scores[:, None]).sum(axis=1)
-            for k, position in enumerate(above.tolist()):
-                ranks[k].append(int(position) if np.isfinite(target_scores[k]) else None)
-        for combo, r in zip(combos, ranks, strict=True):
-            score = _ndcg_from_ranks(r)
-            if score > best[0]:
-                best = (score, combo, decay)
-    return best[1], best[2], best[0]
-
-
-_ORDER = ("content", "cf", "popularity", "rules", "sequence")
-
-
 def evaluate(
     folder: Path,
     embedder: Embedder,
     *,
     cache_dir: Path | None = None,
     grid: Grid | None = None,
-    track: Track[object] = _no_track,
+    track: Track[object] = no_track,
     say: Callable[[str], None] = lambda _m: None,
 ) -> Report:
     grid = grid or Grid()
-    started = time.perf_counter()
+    with threadpool_limits(grid.blas_threads, "blas"):
+        return _evaluate(folder, embedder, cache_dir, grid, track, say)
+
+
+def _evaluate(
+    folder: Path,
+    embedder: Embedder,
+    cache_dir: Path | None,
+    grid: Grid,
+    track: Track[object],
+    say: Callable[[str], None],
+) -> Report:
+    started, cpu_started = time.perf_counter(), time.process_time()
     data = load(folder)
     say(f"{data.name}: {data.n_items} items, {len(data.test.targets)} users")
-    embeddings = item_embeddings(data, embedder, cache_dir)
+    # The sequential models need only the histories: they train in a thread of their own
+    # (torch leaves the interpreter lock while it computes) while the grids run here.
+    seq_dir = cache_dir / "sequential" if cache_dir is not None else None
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sequential")
+    fits = {
+        arch: pool.submit(_fit_sequential, data, arch, grid, seq_dir, say)
+        for arch in grid.sequential
+    }
+    pool.shutdown(wait=False)
+    cached: list[str] = []
+    embeddings, from_cache = item_embeddings(data, embedder, cache_dir)
+    if from_cache:
+        cached.append("item text embeddings")
     valid = SplitContext(data, data.valid, embeddings)
     test = SplitContext(data, data.test, embeddings)
     chosen: dict[str, str] = {}
-
-    def pick(name: str, options: Sequence[tuple[str, Strategy, ModelStore | None]]) -> str:
-        best_label, best_score = options[0][0], -1.0
-        for label, strategy, _store in options:
-            metrics = valid.run(strategy, track, f"tune {name} {label}")  # type: ignore[arg-type]
-            say(f"  {name} {label}: validation NDCG@10 {metrics.ndcg10:.4f}")
-            if metrics.ndcg10 > best_score:
-                best_label, best_score = label, metrics.ndcg10
-        chosen[name] = best_label
-        return best_label
-
-    # --- baselines' hyper-parameters on validation -----------------------------------------
-    say("tuning baselines on the validation split")
+    grids: dict[str, dict[str, float]] = {}
 
     def choose(name: str, scored: dict[str, float]) -> str:
         for label, value in scored.items():
@@ -317,63 +167,36 @@ def evaluate(
         grids[name] = scored
         return best
 
-    grids: dict[str, dict[str, float]] = {}
-    binary = valid.user_items
-    ease_lambda = float(
-        choose(
-            "ease",
-            {
-                f"lambda={lam:g}": valid.matrix_ndcg(_times(binary, ease_weights(binary, lam=lam)))
-                for lam in grid.ease_lambda
-            },
-        ).split("=")[1]
-    )
-    knn_scores: dict[str, dict[str, float]] = {"bm25": {}, "cosine": {}}
-    for k in grid.knn_neighbours:
-        store = valid.models(CFParams(knn_neighbours=k), kinds=("bm25", "cosine"))
-        models = store.current()
-        assert models is not None and models.bm25 is not None and models.cosine is not None
-        for kind, sim in (("bm25", models.bm25), ("cosine", models.cosine)):
-            knn_scores[kind][f"K={k}"] = valid.matrix_ndcg(_times(binary, sim))
+    # --- baselines' hyper-parameters on validation -----------------------------------------
+    say("tuning baselines on the validation split")
+    ease_lambda = float(choose("ease", tuning.tune_ease(valid, grid.ease_lambda)).split("=")[1])
+    knn_scores = tuning.tune_knn(valid, grid.knn_neighbours)
     k_bm25 = int(choose("itemknn-bm25", knn_scores["bm25"]).split("=")[1])
     k_cos = int(choose("itemknn-cosine", knn_scores["cosine"]).split("=")[1])
-    als_scores: dict[str, float] = {}
-    als_grid = list(itertools.product(grid.als_factors, grid.als_regularization))
-    for f, reg in als_grid:
-        users, items = fit_als(binary, CFParams(als_factors=f, als_regularization=reg))
-        als_scores[f"factors={f}, reg={reg:g}"] = valid.matrix_ndcg(_times(users, items.T))
-    als_label = choose("als", als_scores)
+    als_label = choose("als", tuning.tune_als(valid, grid.als_factors, grid.als_regularization))
     factors = int(als_label.split(",")[0].split("=")[1])
     als_reg = float(als_label.split("reg=")[1])
 
     # --- the hybrid's collaborative part and weights on validation ---------------------------
     say("tuning the hybrid on the validation split")
-    decayed = valid.decayed(0.7)
     alpha = float(
         choose(
-            "hybrid-cf",
-            {
-                f"alpha={a:g}": valid.matrix_ndcg(
-                    _times(
-                        decayed,
-                        ease_weights(
-                            binary, lam=ease_lambda, item_embeddings=embeddings, content_alpha=a
-                        ),
-                    )
-                )
-                for a in grid.ease_content_alpha
-            },
+            "hybrid-cf", tuning.tune_hybrid_cf(valid, ease_lambda, grid.ease_content_alpha)
         ).split("=")[1]
     )
     hybrid_store = valid.models(
         CFParams(ease_lambda=ease_lambda, ease_content_alpha=alpha),
         kinds=("ease_content", "transitions"),
     )
-    weights, decay, tuned_ndcg = _tune_hybrid(
+    weights, decay, tuned_ndcg = tuning.tune_hybrid(
         valid,
         hybrid_store,
-        grid,
-        track,  # type: ignore[arg-type]
+        content=grid.content,
+        popularity=grid.popularity,
+        rules=grid.rules,
+        sequence=grid.sequence,
+        recency_decay=grid.recency_decay,
+        track=track,  # type: ignore[arg-type]
     )
     chosen["hybrid"] = (
         ", ".join(f"{k}={v:g}" for k, v in weights.items()) + f", recency_decay={decay:g}"
@@ -431,9 +254,11 @@ def evaluate(
                 rows.append(Row(strategy.name, baseline, metrics, metrics, label))
             else:
                 existing.test = metrics
-    seq_dir = cache_dir / "sequential" if cache_dir is not None else None
-    for arch in grid.sequential:
-        rows.append(_sequential_row(data, arch, grid, embeddings, seq_dir, say))
+    for arch, fitting in fits.items():
+        row, was_cached = _sequential_row(data, arch, fitting, embeddings, say)
+        rows.append(row)
+        if was_cached:
+            cached.append(f"{arch} model")
     notes = [
         "How the hybrid scores: five sources, each scaled so its best allowed candidate "
         "scores 1, then blended with the weights above. `content`: cosine similarity of every "
@@ -459,6 +284,8 @@ def evaluate(
         dataset=data.name,
         notes=notes,
         seconds=time.perf_counter() - started,
+        cpu_seconds=time.process_time() - cpu_started,
+        cached=cached,
         users=len(data.test.targets),
         items=data.n_items,
         rows=rows,
@@ -473,31 +300,17 @@ def evaluate(
     return report
 
 
-def _times(
-    left: sp.csr_matrix | npt.NDArray[np.float32], right: sp.csr_matrix | npt.NDArray[np.float32]
-) -> Callable[[int, sp.csr_matrix], npt.NDArray[np.float32]]:
-    """Scores of a block of users: their rows of ``left`` times ``right``."""
-
-    def score(start: int, rows: sp.csr_matrix) -> npt.NDArray[np.float32]:
-        product = left[start : start + rows.shape[0]] @ right
-        if isinstance(product, sp.spmatrix):
-            return np.asarray(product.toarray())
-        return np.asarray(product)
-
-    return score
-
-
-def _sequential_row(
+def _fit_sequential(
     data: LeaveOneOutData,
     arch: str,
     grid: Grid,
-    embeddings: Vectors,
     cache_dir: Path | None,
     say: Callable[[str], None],
-) -> Row:
-    """Train on the validation histories (early stopping on their targets); rank both splits
-    in full, the test one from the test histories (RecBole's leave-one-out protocol)."""
-    params = sequential.SeqParams(architecture=arch, max_epochs=grid.seq_max_epochs)
+) -> tuple[sequential.SASRec | sequential.GRU4Rec, sequential.FitInfo, sequential.SeqParams]:
+    """Train on the validation histories, early stopping on their targets (or read the cache)."""
+    params = sequential.SeqParams(
+        architecture=arch, max_epochs=grid.seq_max_epochs, patience=grid.seq_patience
+    )
     say(f"training {arch} on the validation histories (early stopping on validation)")
     model, fitted = sequential.cached_fit(
         cache_dir,
@@ -508,6 +321,21 @@ def _sequential_row(
         valid=(data.valid.histories, data.valid.targets),
         say=say,
     )
+    return model, fitted, params
+
+
+def _sequential_row(
+    data: LeaveOneOutData,
+    arch: str,
+    fitting: Future[
+        tuple[sequential.SASRec | sequential.GRU4Rec, sequential.FitInfo, sequential.SeqParams]
+    ],
+    embeddings: Vectors,
+    say: Callable[[str], None],
+) -> tuple[Row, bool]:
+    """Rank both splits in full with the model trained on the validation histories, the
+    test one from the test histories (RecBole's leave-one-out protocol)."""
+    model, fitted, params = fitting.result()
     metrics: list[Metrics] = []
     for split in (data.valid, data.test):
         lists = sequential.top_lists(
@@ -520,14 +348,15 @@ def _sequential_row(
         if arch == "sasrec"
         else f"GRU {params.gru_hidden}, d={params.hidden}"
     )
+    origin = "read from the cache" if fitted.cached else "trained"
     label = (
         f"{shape}, dropout {params.dropout if arch == 'sasrec' else min(params.dropout, 0.3)}, "
         f"lr {params.lr:g}, epochs={fitted.epochs} of ≤{params.max_epochs} (early stop), "
-        f"trained {fitted.seconds / 60:.1f} min"
+        f"{origin}: {fitted.seconds / 60:.1f} min of training"
     )
     row = Row(arch, True, metrics[0], metrics[1], label)
     row.seconds = fitted.seconds
-    return row
+    return row, fitted.cached
 
 
 def _ild(rows: list[Row], name: str) -> str:

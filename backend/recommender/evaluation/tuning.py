@@ -1,0 +1,150 @@
+"""Validation grids: baselines' hyper-parameters and the hybrid's weights.
+
+Every score here is validation NDCG@10; test targets are never read. Grids are logarithmic
+and wide; a grid over two knobs is searched one knob at a time (coordinate ascent from the
+middle of the grid, repeated until nothing changes) rather than as the full product, which
+tries a fraction of the settings and reaches the same best on these unimodal curves.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import numpy as np
+
+from backend.recommender.cf import CFParams, ModelStore, fit_als
+from backend.recommender.evaluation.context import SplitContext, Track, times
+from backend.recommender.strategies import BlendConfig, BlendStrategy
+
+K = TypeVar("K")
+ORDER = ("content", "cf", "popularity", "rules", "sequence")
+
+
+def coordinate_search(
+    axes: Sequence[Sequence[K]], score: Callable[[tuple[K, ...]], float]
+) -> tuple[tuple[K, ...], dict[tuple[K, ...], float]]:
+    """Best point of the grid ``axes[0] × axes[1] × …``, one axis at a time.
+
+    Starts at each axis's middle value, sweeps every axis in turn holding the others at the
+    current best, and stops when a full round changes nothing. Returns the best point and
+    every point scored (each scored once).
+    """
+    seen: dict[tuple[K, ...], float] = {}
+
+    def value(point: tuple[K, ...]) -> float:
+        if point not in seen:
+            seen[point] = score(point)
+        return seen[point]
+
+    best = tuple(axis[len(axis) // 2] for axis in axes)
+    while True:
+        before = best
+        for a, axis in enumerate(axes):
+            options = [best[:a] + (v,) + best[a + 1 :] for v in axis]
+            best = max(options, key=value)
+        if best == before:
+            return best, seen
+
+
+def tune_ease(valid: SplitContext, lambdas: Sequence[float]) -> dict[str, float]:
+    binary = valid.user_items
+    return {f"lambda={lam:g}": valid.matrix_ndcg(times(binary, valid.ease(lam))) for lam in lambdas}
+
+
+def tune_knn(valid: SplitContext, neighbours: Sequence[int]) -> dict[str, dict[str, float]]:
+    scored: dict[str, dict[str, float]] = {"bm25": {}, "cosine": {}}
+    for k in neighbours:
+        store = valid.models(CFParams(knn_neighbours=k), kinds=("bm25", "cosine"))
+        models = store.current()
+        assert models is not None and models.bm25 is not None and models.cosine is not None
+        for kind, sim in (("bm25", models.bm25), ("cosine", models.cosine)):
+            scored[kind][f"K={k}"] = valid.matrix_ndcg(times(valid.user_items, sim))
+    return scored
+
+
+def als_label(factors: int, reg: float) -> str:
+    return f"factors={factors}, reg={reg:g}"
+
+
+def tune_als(
+    valid: SplitContext, factors: Sequence[int], regularization: Sequence[float]
+) -> dict[str, float]:
+    """ALS by coordinate search over factors × regularisation (each fit is the costly part)."""
+
+    def score(point: tuple[float, ...]) -> float:
+        f, reg = int(point[0]), float(point[1])
+        users, items = fit_als(valid.user_items, CFParams(als_factors=f, als_regularization=reg))
+        return valid.matrix_ndcg(times(users, items.T))
+
+    axes: list[Sequence[float]] = [list(map(float, factors)), list(regularization)]
+    _, seen = coordinate_search(axes, score)
+    ordered = sorted(seen.items())
+    return {als_label(int(f), reg): v for (f, reg), v in ordered}
+
+
+def tune_hybrid_cf(
+    valid: SplitContext, lam: float, alphas: Sequence[float], decay: float = 0.7
+) -> dict[str, float]:
+    """The text weight α of the hybrid's EASE+text, scored with recency-decayed histories."""
+    decayed = valid.decayed(decay)
+    return {f"alpha={a:g}": valid.matrix_ndcg(times(decayed, valid.ease(lam, a))) for a in alphas}
+
+
+def _ndcg_from_ranks(ranks: Sequence[int | None]) -> float:
+    values = [1.0 / np.log2(r + 2) if r is not None and r < 10 else 0.0 for r in ranks]
+    return float(np.mean(values)) if values else 0.0
+
+
+def tune_hybrid(
+    ctx: SplitContext,
+    store: ModelStore,
+    *,
+    content: Sequence[float],
+    popularity: Sequence[float],
+    rules: Sequence[float],
+    sequence: Sequence[float],
+    recency_decay: Sequence[float],
+    track: Track[int],
+) -> tuple[dict[str, float], float, float]:
+    """One pass per recency decay; every weighting is scored from the same per-user parts
+    (``BlendStrategy.parts``, the very code that serves), so the grid costs one pass."""
+    combos = [
+        {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r, "sequence": q}
+        for c, p, r, q in itertools.product(content, popularity, rules, sequence)
+    ]
+    best: tuple[float, dict[str, float], float] = (-1.0, combos[0], recency_decay[0])
+    matrix = np.array([[combo[s] for s in ORDER] for combo in combos], dtype=np.float32)
+    for decay in recency_decay:
+        probe = BlendStrategy(
+            "hybrid",
+            BlendConfig(
+                weights={s: 1.0 for s in ORDER if any(combo[s] for combo in combos)},
+                recency_decay=decay,
+            ),
+            store,
+        )
+        ranks: list[list[int | None]] = [[] for _ in combos]
+        for u in track(range(len(ctx.requests)), f"tune hybrid (decay {decay})", len(ctx.requests)):
+            found = probe.parts(ctx.snapshot, ctx.requests[u])
+            target = ctx.split.targets[u]
+            if found is None:
+                for r in ranks:
+                    r.append(None)
+                continue
+            parts, blocked = found
+            stacked = np.stack([parts.get(s, np.zeros(len(blocked))) for s in ORDER]).astype(
+                np.float32
+            )
+            blended = matrix @ stacked
+            blended[:, blocked] = -np.inf
+            target_scores = blended[:, target]
+            above = (blended > target_scores[:, None]).sum(axis=1)
+            for k, position in enumerate(above.tolist()):
+                ranks[k].append(int(position) if np.isfinite(target_scores[k]) else None)
+        for combo, r in zip(combos, ranks, strict=True):
+            score = _ndcg_from_ranks(r)
+            if score > best[0]:
+                best = (score, combo, decay)
+    return best[1], best[2], best[0]

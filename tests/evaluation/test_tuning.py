@@ -1,0 +1,63 @@
+"""Grid search helpers: coordinate search, grid edges, and the EASE cache per (λ, α)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from backend.recommender.cf import ease_weights
+from backend.recommender.evaluation.context import SplitContext
+from backend.recommender.evaluation.dataset import load
+from backend.recommender.evaluation.report import grid_edges
+from backend.recommender.evaluation.tuning import coordinate_search
+from tests.evaluation.test_runner import write_dataset
+from tests.recommender.fakes import FakeEmbedder
+
+
+def test_coordinate_search_finds_the_peak_without_the_full_product():
+    xs, ys = [1, 2, 3, 4, 5], [10, 20, 30, 40, 50]
+    calls: list[tuple[int, int]] = []
+
+    def score(point: tuple[int, int]) -> float:
+        calls.append(point)
+        x, y = point
+        return -((x - 4) ** 2) - ((y - 20) / 10) ** 2  # unimodal, peak at (4, 20)
+
+    best, seen = coordinate_search([xs, ys], score)
+    assert best == (4, 20)
+    assert len(calls) == len(set(calls)) == len(seen)  # each point scored once
+    assert len(seen) < len(xs) * len(ys)
+
+
+def test_grid_edges_names_the_knobs_at_an_end():
+    assert grid_edges({"K=10": 0.1, "K=30": 0.2, "K=100": 0.3}) == ["K"]
+    assert grid_edges({"K=10": 0.1, "K=30": 0.3, "K=100": 0.2}) == []
+    two = {
+        "factors=64, reg=1": 0.1,
+        "factors=128, reg=0.1": 0.1,
+        "factors=128, reg=1": 0.2,
+        "factors=128, reg=10": 0.15,
+        "factors=256, reg=1": 0.3,
+    }
+    assert grid_edges(two) == ["factors"]
+    assert grid_edges({"a=1": 0.1, "a=2": 0.2}) == []  # too few settings to speak of edges
+
+
+def test_split_context_inverts_each_ease_once_and_matches_the_closed_form(tmp_path):
+    write_dataset(tmp_path / "tiny")
+    data = load(tmp_path / "tiny")
+    embeddings = FakeEmbedder(dim=16).encode([p.name for p in data.products])
+    ctx = SplitContext(data, data.valid, embeddings)
+    plain, text = ctx.ease(10.0), ctx.ease(10.0, 3.0)
+    assert ctx.ease(10.0) is plain and ctx.ease(10.0, 3.0) is text  # cached
+    np.testing.assert_allclose(plain, ease_weights(ctx.user_items, lam=10.0), atol=1e-6)
+    expected = ease_weights(ctx.user_items, lam=10.0, item_embeddings=embeddings, content_alpha=3.0)
+    np.testing.assert_allclose(text, expected, atol=1e-6)
+    assert not np.allclose(plain, text)
+    # Against numpy's general inverse: the Cholesky route gives the same B.
+    gram = np.asarray((ctx.user_items.T @ ctx.user_items).toarray(), dtype=np.float64)
+    gram[np.diag_indices_from(gram)] += 10.0
+    p = np.linalg.inv(gram)
+    b = -p / np.diag(p)
+    np.fill_diagonal(b, 0.0)
+    assert plain == pytest.approx(b.astype(np.float32), abs=1e-6)
