@@ -41,8 +41,8 @@ from backend.config import PROJECT_ROOT
 from backend.infra.cache import MemoryCache
 from backend.llm.check import VocabularyCache
 from backend.llm.client import ChatMessage, CircuitStatus, Completion, Tool
-from backend.llm.explainer import CheckedWriter
 from backend.llm.prompts import PromptLibrary
+from backend.llm.writer import CheckedWriter
 from backend.recommender.embedder import Vectors
 from backend.recommender.profile import InteractionRecord
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager

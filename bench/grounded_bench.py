@@ -31,8 +31,8 @@ from jinja2 import DictLoader, Environment, StrictUndefined
 
 from backend.config import PROJECT_ROOT
 from backend.llm.check import CheckVocabulary, check_answer
-from backend.llm.explainer import ExplanationRequest, render_messages
 from backend.llm.prompts import PromptLibrary
+from backend.llm.writer import ExplanationRequest, render_messages
 from bench.report import write_section
 from tests.llm.corpora.evaluate import LIMITS, both, load, report
 from tests.llm.corpora.generate import lists, products, request_of

@@ -28,8 +28,9 @@ from backend.config import PROJECT_ROOT
 from backend.db.seed import seed_engine_data
 from backend.llm.check import CheckResult, CheckVocabulary, check_answer, item_ref
 from backend.llm.client import ChatMessage, CircuitStatus, Completion, Tool
-from backend.llm.explainer import ExplainedItem, ExplanationRequest, LLMExplainer, render_messages
+from backend.llm.explainer import LLMExplainer
 from backend.llm.prompts import PromptLibrary
+from backend.llm.writer import ExplainedItem, ExplanationRequest, render_messages
 from backend.recommender.profile import InteractionRecord
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord
 from backend.recommender.strategies import RecommendRequest, WeightedStrategy

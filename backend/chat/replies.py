@@ -17,14 +17,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from backend.llm.explainer import (
+from backend.llm.prompts import PromptError, PromptLibrary
+from backend.llm.writer import (
     CheckedWriter,
     ExplainedItem,
     ExplainOutcome,
     ExplanationRequest,
     PromptTemplates,
 )
-from backend.llm.prompts import PromptError, PromptLibrary
 
 log = logging.getLogger(__name__)
 

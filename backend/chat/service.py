@@ -41,9 +41,9 @@ from backend.db.history import recent_history
 from backend.db.models import utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache
-from backend.llm.explainer import ExplainedItem
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
+from backend.llm.writer import ExplainedItem
 from backend.recommender.profile import InteractionRecord, UserProfile, weighted_profile
 from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 

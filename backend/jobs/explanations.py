@@ -30,8 +30,8 @@ from backend.infra.explanation_queue import (
     Submitted,
 )
 from backend.infra.stream import StreamStatus
-from backend.llm.explainer import Explanation
 from backend.llm.explanation_cache import NO_ANSWER, CachedExplainer
+from backend.llm.writer import Explanation
 from backend.observability.metrics import Metrics
 from backend.recommender.strategies import CandidateFilter
 from backend.services.recommend import RecommendationService

@@ -24,25 +24,8 @@ from backend.infra.stream import (
 )
 from backend.jobs.events import (
     ATTEMPTS,
-    BOUGHT_TOGETHER,
-    RETRAINS,
-    SINCE_RETRAIN,
-    SINCE_SEGMENTS,
     EventProcessor,
-    ProcessReport,
 )
-
-__all__ = [  # the processor's names are imported from here by older callers
-    "BOUGHT_TOGETHER",
-    "RETRAINS",
-    "SINCE_RETRAIN",
-    "SINCE_SEGMENTS",
-    "EventProcessor",
-    "InProcessWorker",
-    "ProcessReport",
-    "StreamWorker",
-    "StreamWorkerMonitor",
-]
 
 log = logging.getLogger(__name__)
 

@@ -20,42 +20,16 @@ from backend.llm.partial_json import finished_parts
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
 from backend.llm.writer import (
-    ANSWER_SCHEMA,
     EXPLAIN_PROMPTS,
-    REASON_WORDS,
     CheckedWriter,
     ExplainedItem,
     ExplainOutcome,
     Explanation,
     ExplanationRequest,
-    ExplanationSource,
     PromptTemplates,
     answer_max_tokens,
     log_failure,
-    render_messages,
 )
-
-__all__ = [  # the writer's names are imported from here by older callers
-    "ANSWER_SCHEMA",
-    "EXPLAIN_PROMPTS",
-    "REASON_WORDS",
-    "CheckedWriter",
-    "ExplainOutcome",
-    "ExplainedItem",
-    "Explainer",
-    "Explanation",
-    "ExplanationDelta",
-    "ExplanationEvent",
-    "ExplanationFinal",
-    "ExplanationRequest",
-    "ExplanationSource",
-    "LLMExplainer",
-    "PromptTemplates",
-    "TemplateExplainer",
-    "answer_max_tokens",
-    "render_messages",
-    "stream_explanation",
-]
 
 
 class Explainer(Protocol):

@@ -18,15 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 
 from backend.infra.cache import Cache, explanations_key
-from backend.llm.explainer import (
-    ExplainOutcome,
-    Explanation,
-    ExplanationDelta,
-    ExplanationEvent,
-    ExplanationFinal,
-    ExplanationRequest,
-    LLMExplainer,
-)
+from backend.llm.explainer import ExplanationDelta, ExplanationEvent, ExplanationFinal, LLMExplainer
+from backend.llm.writer import ExplainOutcome, Explanation, ExplanationRequest
 
 log = logging.getLogger(__name__)
 

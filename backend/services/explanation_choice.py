@@ -12,8 +12,9 @@ from typing import Literal, Protocol
 from urllib.parse import urlencode
 
 from backend.infra.explanation_queue import SHOPPER, ExplanationJob
-from backend.llm.explainer import Explainer, Explanation, ExplanationRequest
+from backend.llm.explainer import Explainer
 from backend.llm.explanation_cache import CachedExplainer
+from backend.llm.writer import Explanation, ExplanationRequest
 from backend.recommender.strategies import CandidateFilter
 
 # auto: checked LLM text cached for exactly these items, else the template at once and a job

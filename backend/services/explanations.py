@@ -7,12 +7,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from backend.llm.client import LLMClient
-from backend.llm.explainer import (
-    ExplanationEvent,
-    ExplanationRequest,
-    stream_explanation,
-)
+from backend.llm.explainer import ExplanationEvent, stream_explanation
 from backend.llm.stats import ExplanationStats
+from backend.llm.writer import ExplanationRequest
 from backend.services.health import ComponentHealth
 from backend.services.recommend import RecommendationService
 

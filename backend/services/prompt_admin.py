@@ -23,14 +23,11 @@ from backend.db import crud
 from backend.errors import InvalidInputError, NotFoundError
 from backend.llm.check import CheckVocabulary
 from backend.llm.client import LLMClient
-from backend.llm.explainer import (
-    LLMExplainer,
-    TemplateExplainer,
-    render_messages,
-)
+from backend.llm.explainer import LLMExplainer, TemplateExplainer
 from backend.llm.prompt_store import PromptStore, StoredPrompt
 from backend.llm.prompts import PromptError, PromptLibrary
 from backend.llm.stats import ExplanationStats
+from backend.llm.writer import render_messages
 from backend.services.prompt_checks import PromptProblem, locate_problems, trial_render
 from backend.services.recommend import RecommendationService
 

@@ -11,14 +11,9 @@ from typing import Literal
 from jinja2 import Environment, TemplateSyntaxError, meta, nodes
 from pydantic import BaseModel
 
-from backend.llm.explainer import (
-    ExplainedItem,
-    ExplanationRequest,
-    LLMExplainer,
-    TemplateExplainer,
-    render_messages,
-)
+from backend.llm.explainer import LLMExplainer, TemplateExplainer
 from backend.llm.prompts import PromptError, PromptLibrary, TemplateVariables
+from backend.llm.writer import ExplainedItem, ExplanationRequest, render_messages
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 from backend.recommender.snapshot import ProductRecord
 

@@ -17,9 +17,10 @@ from backend.db.models import User, UserRecommendation, utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache, recommendations_key
 from backend.infra.explanation_queue import ExplanationJob
-from backend.llm.explainer import ExplainedItem, Explainer, Explanation, ExplanationRequest
+from backend.llm.explainer import Explainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
+from backend.llm.writer import ExplainedItem, Explanation, ExplanationRequest
 from backend.observability.metrics import Metrics
 from backend.recommender.evidence import Evidence
 from backend.recommender.profile import InteractionRecord, weighted_profile

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from backend.experiments.model import ExperimentRef
-from backend.llm.explainer import ExplanationSource
+from backend.llm.writer import ExplanationSource
 from backend.recommender.evidence import Evidence
 
 

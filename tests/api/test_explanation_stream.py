@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from backend.config import PROJECT_ROOT, Settings, load_settings
-from backend.llm.explainer import answer_max_tokens
+from backend.llm.writer import answer_max_tokens
 from backend.main import create_app
 from backend.wiring import Components, build_components
 from tests.api.test_observability import metric

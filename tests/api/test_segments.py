@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from backend.db.engine import session_scope
 from backend.db.models import Interaction
 from backend.infra.stream import InProcessEventStream
-from backend.jobs.worker import EventProcessor
+from backend.jobs.events import EventProcessor
 from backend.main import create_app
 from backend.wiring import build_components
 from tests.factories import make_event, make_user

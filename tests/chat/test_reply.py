@@ -23,8 +23,8 @@ from backend.config import PROJECT_ROOT
 from backend.infra.cache import MemoryCache
 from backend.llm.check import VocabularyCache
 from backend.llm.client import ChatMessage, LLMClient, LLMTimeout, LLMUnavailable
-from backend.llm.explainer import CheckedWriter
 from backend.llm.prompts import PromptLibrary
+from backend.llm.writer import CheckedWriter
 from backend.recommender.snapshot import SnapshotManager
 from tests.chat.conftest import Conversation
 from tests.llm.fakes import FakeLLM

@@ -12,7 +12,8 @@ import threading
 
 from backend.config import load_settings
 from backend.infra.stream import RedisEventStream
-from backend.jobs.worker import EventProcessor, StreamWorker
+from backend.jobs.events import EventProcessor
+from backend.jobs.worker import StreamWorker
 from backend.wiring import build_components
 
 

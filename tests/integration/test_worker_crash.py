@@ -25,7 +25,8 @@ from backend.db.models import (
 )
 from backend.infra.outbox import OutboxSweeper
 from backend.infra.stream import RedisEventStream
-from backend.jobs.worker import BOUGHT_TOGETHER, StreamWorker
+from backend.jobs.events import BOUGHT_TOGETHER
+from backend.jobs.worker import StreamWorker
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

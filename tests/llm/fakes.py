@@ -19,7 +19,7 @@ from backend.llm.client import (
     ResponseSchema,
     Tool,
 )
-from backend.llm.explainer import ExplainedItem, ExplanationRequest
+from backend.llm.writer import ExplainedItem, ExplanationRequest
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 from backend.recommender.snapshot import ProductRecord
 

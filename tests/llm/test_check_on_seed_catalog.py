@@ -15,7 +15,7 @@ import pytest
 from backend.config import PROJECT_ROOT
 from backend.db.seed import seed_engine_data
 from backend.llm.check import CheckVocabulary, check_answer, item_ref
-from backend.llm.explainer import ExplainedItem
+from backend.llm.writer import ExplainedItem
 from backend.recommender.profile import InteractionRecord
 from backend.recommender.snapshot import CatalogSnapshot
 from backend.recommender.strategies import (

@@ -12,7 +12,7 @@ import respx
 
 from backend.llm.check import answer_schema
 from backend.llm.client import LLMUnavailable, ResponseSchema
-from backend.llm.explainer import answer_max_tokens
+from backend.llm.writer import answer_max_tokens
 from tests.llm.fakes import GOOD_REASONS, ITEMS, REQUEST, answer
 from tests.llm.test_client import (
     MESSAGES,

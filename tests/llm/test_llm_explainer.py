@@ -20,18 +20,16 @@ from backend.llm.client import (
     LLMUnavailable,
 )
 from backend.llm.explainer import (
-    Explanation,
     ExplanationDelta,
     ExplanationFinal,
-    ExplanationRequest,
     LLMExplainer,
     TemplateExplainer,
-    answer_max_tokens,
     stream_explanation,
 )
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompts import PromptLibrary
 from backend.llm.stats import ExplanationStats
+from backend.llm.writer import Explanation, ExplanationRequest, answer_max_tokens
 from tests.llm.fakes import (
     EARBUDS,
     GOOD_REASONS,

@@ -9,9 +9,10 @@ import pytest
 
 from backend.config import PROJECT_ROOT
 from backend.llm.check import UNSUPPORTED_NUMBER, check_answer
-from backend.llm.explainer import ExplainedItem, ExplanationRequest, TemplateExplainer
+from backend.llm.explainer import TemplateExplainer
 from backend.llm.facts import build_facts
 from backend.llm.prompts import PromptLibrary
+from backend.llm.writer import ExplainedItem, ExplanationRequest
 from backend.recommender.evidence import Evidence, Nearby, SegmentMatch, SourceShare
 from tests.llm.fakes import LAMP, TENT, vocabulary
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from backend.config import PROJECT_ROOT
-from backend.llm.explainer import ExplainedItem, ExplanationRequest, TemplateExplainer
+from backend.llm.explainer import TemplateExplainer
 from backend.llm.prompts import PromptError, PromptLibrary
+from backend.llm.writer import ExplainedItem, ExplanationRequest
 from backend.recommender.evidence import Evidence, PastInteraction, SourceShare, WeightedMatch
 from backend.recommender.snapshot import ProductRecord
 

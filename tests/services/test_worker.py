@@ -10,7 +10,8 @@ from sqlmodel import Session, func, select
 from backend.db import crud
 from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
 from backend.infra.stream import InProcessEventStream
-from backend.jobs.worker import BOUGHT_TOGETHER, EventProcessor, InProcessWorker
+from backend.jobs.events import BOUGHT_TOGETHER, EventProcessor
+from backend.jobs.worker import InProcessWorker
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
 

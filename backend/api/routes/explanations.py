@@ -21,7 +21,8 @@ from backend.api.deps import (
     TopN,
     resolve_top_n,
 )
-from backend.llm.explainer import ExplanationDelta, ExplanationRequest
+from backend.llm.explainer import ExplanationDelta
+from backend.llm.writer import ExplanationRequest
 from backend.services.explanations import ExplanationStream, explanation_stream
 
 router = APIRouter(tags=["recommendations"])
