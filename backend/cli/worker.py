@@ -76,8 +76,7 @@ def worker(
     # LLM_CONCURRENCY at a time (per worker process: run one for a server on one machine).
     explainers = components.explanations.workers
     if explainers is not None and not burst:
-        explainers.consumer = consumer
-        explainers.start()
+        explainers.start(consumer)
     try:
         runner.run(stop, burst=burst)
     finally:

@@ -256,9 +256,11 @@ class ExplanationWorkers:
         self._threads: list[threading.Thread] = []
         runner.wait = self._stop.wait  # a backoff ends when the workers stop
 
-    def start(self) -> None:
+    def start(self, consumer: str | None = None) -> None:
+        """Start the threads; ``consumer`` names them on a Redis queue (the worker process)."""
         if self.running:
             return
+        self.consumer = consumer or self.consumer
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._run, args=(i,), name=f"explainer-{i}", daemon=True)
