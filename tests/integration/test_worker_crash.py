@@ -138,7 +138,6 @@ import dataclasses, os, sys
 from backend.config import load_settings
 from backend.infra.stream import RedisEventStream
 from backend.adapters import default_adapters
-from backend.wiring import build_componentsNone
 from backend.wiring import build_components
 
 class DiesBeforePublish(RedisEventStream):
