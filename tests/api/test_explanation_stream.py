@@ -209,6 +209,18 @@ def test_a_cached_text_is_streamed_without_the_model(api, shop, fake_llm):
     assert len(fake_llm.history) == 1
 
 
+@uses_fake_llm()  # no answer at all: a model call would fail the test
+def test_a_list_whose_answer_failed_lately_streams_the_template_without_the_model(
+    api, shop, components
+):
+    alice = shop.users["alice"].id
+    request, explainer = components.recommender.explanation_job(alice, top_n=2)
+    explainer.remember_failure(request, "check_failed:unsupported_price")  # as a job leaves it
+    final = events(api.get(url(shop), params={"top_n": 2}))[-1][1]
+    assert final["fallback_reason"] == "check_failed:unsupported_price"
+    assert (final["source"], final["verified"], final["cached"]) == ("template", False, True)
+
+
 @uses_fake_llm(fitting)
 def test_a_stream_closed_early_frees_its_slot(shop, components):
     slots = components.explanations.slots
