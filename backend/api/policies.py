@@ -91,6 +91,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/events"): _p(Scope.WRITE_EVENTS, shopper=True),
     ("POST", "/events/batch"): _p(Scope.WRITE_EVENTS, shopper=True),
     ("POST", "/chat"): _p(Scope.READ_RECOMMENDATIONS, shopper=True, guest=True),
+    # Whoever may chat may fetch a late reply: the ticket answers its turn's owner alone.
+    ("GET", "/chat/replies/{ticket}"): _p(Scope.READ_RECOMMENDATIONS, shopper=True, guest=True),
     ("GET", "/admin/prompts"): PROMPT_EDITING,
     ("GET", "/admin/prompts/permissions"): PROMPT_EDITING,
     ("GET", "/admin/prompts/shoppers"): PROMPT_EDITING,

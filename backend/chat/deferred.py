@@ -4,7 +4,8 @@ A local model needs seconds per answer. ``BudgetedParser`` gives the LLM parser 
 share of the budget and understands the message by rules when it is late. ``DeferredReplies``
 waits for the LLM reply as long; then the template reply goes out at once, marked pending
 with a ticket, and the LLM's reply (through the evidence check, as always) is kept under
-that ticket when it arrives, for ``GET /chat/replies/{ticket}``.
+that ticket when it arrives, for ``GET /chat/replies/{ticket}``: for the caller who sent the
+turn only (like the chat session itself; anyone else is told the ticket does not exist).
 
 Both run the model on a small pool of ``concurrency`` threads, as many as the model server
 answers at once; past a short backlog the template (or the rules) answer without asking it.
@@ -51,6 +52,13 @@ class ReplyFollowUp(BaseModel):
     reply_fallback_reason: str | None = None
     # Checked reasons for the cards, by product id (they replace the template's).
     reasons: dict[str, str] = Field(default_factory=dict)
+
+
+class _Kept(BaseModel):
+    """A follow-up as stored: with whom it belongs to (``ReplyContext.owner``)."""
+
+    owner: str | None
+    follow_up: ReplyFollowUp
 
 
 class _Pool:
@@ -140,9 +148,9 @@ class DeferredReplies:
             return future.result(timeout=self.budget.step_seconds)
         except FutureTimeout:
             pass
-        ticket = uuid.uuid4().hex
-        self._store(ticket, ReplyFollowUp(status="pending"))
-        future.add_done_callback(lambda done: self._arrived(ticket, done))
+        ticket, owner = uuid.uuid4().hex, context.owner
+        self._store(ticket, owner, ReplyFollowUp(status="pending"))
+        future.add_done_callback(lambda done: self._arrived(ticket, owner, done))
         template = self._template(context, "pending")
         return Reply(
             text=template.text, source="template", fallback_reason="pending", pending=ticket
@@ -152,15 +160,17 @@ class DeferredReplies:
         text = self.template.reply(context).text
         return Reply(text=text, source="template", fallback_reason=reason)
 
-    def _arrived(self, ticket: str, done: Future[Reply]) -> None:
+    def _arrived(self, ticket: str, owner: str | None, done: Future[Reply]) -> None:
         try:
             reply = done.result()
         except Exception:  # the LLM replies fall back by themselves; this is a bug
             log.exception("a deferred chat reply failed")
-            self._store(ticket, ReplyFollowUp(status="template", reply_fallback_reason="error"))
+            failed = ReplyFollowUp(status="template", reply_fallback_reason="error")
+            self._store(ticket, owner, failed)
             return
         self._store(
             ticket,
+            owner,
             ReplyFollowUp(
                 status="ready" if reply.source == "llm" else "template",
                 reply=reply.text,
@@ -170,17 +180,20 @@ class DeferredReplies:
             ),
         )
 
-    def _store(self, ticket: str, follow_up: ReplyFollowUp) -> None:
-        self.cache.set(reply_key(ticket), "reply", follow_up.model_dump_json(), self.ttl_seconds)
+    def _store(self, ticket: str, owner: str | None, follow_up: ReplyFollowUp) -> None:
+        kept = _Kept(owner=owner, follow_up=follow_up).model_dump_json()
+        self.cache.set(reply_key(ticket), "reply", kept, self.ttl_seconds)
 
 
-def follow_up(cache: Cache, ticket: str) -> ReplyFollowUp | None:
-    """The reply kept under ``ticket`` (None: unknown or expired)."""
+def follow_up(cache: Cache, ticket: str, *, owner: str | None) -> ReplyFollowUp | None:
+    """The reply kept under ``ticket`` for ``owner`` (None: unknown, expired, or another
+    caller's: the same answer, so a ticket seen elsewhere tells nothing)."""
     raw = cache.get(reply_key(ticket), "reply")
     if raw is None:
         return None
     try:
-        return ReplyFollowUp.model_validate(json.loads(raw))
+        kept = _Kept.model_validate(json.loads(raw))
     except ValueError:
         log.warning("dropping an unreadable deferred chat reply")
         return None
+    return kept.follow_up if kept.owner == owner else None

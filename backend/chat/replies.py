@@ -47,6 +47,9 @@ class ReplyContext:
     more: bool  # the shopper asked for the next results
     notes: Sequence[str]
     items: tuple[ExplainedItem, ...]
+    # Who asked (the caller's identity, as chat sessions keep it): never sent to the model;
+    # a reply written later is kept for them alone.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)

@@ -127,10 +127,10 @@ class ChatService:
         self.clock = clock
         self.vocabularies = VocabularyCache()
 
-    def follow_up(self, ticket: str) -> ReplyFollowUp | None:
-        """The LLM's reply to a turn answered with the template while it wrote (None:
-        unknown or expired ticket)."""
-        return follow_up(self.cache, ticket)
+    def follow_up(self, ticket: str, *, owner: str | None = None) -> ReplyFollowUp | None:
+        """The LLM's reply to a turn answered with the template while it wrote, for the
+        caller who sent the turn (None: unknown or expired ticket, or another caller's)."""
+        return follow_up(self.cache, ticket, owner=owner)
 
     def chat_turn(self, request: ChatRequest, *, owner: str | None = None) -> ChatResponse:
         """One turn; ``owner`` is the caller's identity, the only one who may continue it."""
@@ -238,6 +238,7 @@ class ChatService:
             items=tuple(
                 ExplainedItem(snapshot.products[hit.index], hit.evidence) for hit in retrieved.items
             ),
+            owner=state.owner,
         )
 
     def _response(

@@ -7,7 +7,8 @@ asks the model through the evidence check, and leaves the result in the explanat
 the checked text, or a marker naming why the template stays. It then drops the user's cached
 answers, so their next request carries the result. ``ExplanationWorkers`` runs it on
 ``LLM_CONCURRENCY`` threads: of the API on the embedded default, of ``shopwise worker`` on
-Redis.
+Redis; each model call takes one of as many ``ModelSlots``, which the explanation stream
+shares.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from backend.infra.explanation_queue import (
 )
 from backend.infra.stream import StreamStatus
 from backend.llm.explanation_cache import NO_ANSWER, CachedExplainer
+from backend.llm.slots import ModelSlots
 from backend.llm.writer import Explanation
 from backend.observability.metrics import Metrics
 from backend.recommender.strategies import CandidateFilter
@@ -174,6 +176,7 @@ class ExplanationJobRunner:
         self.backoff_seconds = backoff_seconds
         self.wait = wait  # returns early (truthy) when the workers are stopping
         self.clock = clock
+        self.slots = ModelSlots(1)  # the workers' own, shared with the stream
 
     def run(self, job: ExplanationJob) -> str:
         """``llm``, ``template:<reason>`` or ``dropped:<reason>``."""
@@ -198,7 +201,8 @@ class ExplanationJobRunner:
         if explainer.lookup(request) is not None:
             return self._dropped(job, "already_done")
         for attempt in range(1, self.attempts + 1):
-            outcome = explainer.prepare(request)
+            with self.slots.held():  # not during the backoff: a stream may use the model then
+                outcome = explainer.prepare(request)
             self.stats.record_generation(outcome.tokens, outcome.model_seconds)
             explanation = outcome.explanation
             reason = explanation.fallback_reason or "unknown"
@@ -255,6 +259,9 @@ class ExplanationWorkers:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         runner.wait = self._stop.wait  # a backoff ends when the workers stop
+        # The model server's capacity: the streamed explanations of this process take their
+        # slots here too (ExplanationBackground.slots).
+        self.slots = runner.slots = ModelSlots(self.concurrency)
 
     def start(self, consumer: str | None = None) -> None:
         """Start the threads; ``consumer`` names them on a Redis queue (the worker process)."""
@@ -319,6 +326,11 @@ class ExplanationBackground:
     jobs: ExplanationJobs | None = None
     workers: ExplanationWorkers | None = None
     in_process: bool = True
+
+    @property
+    def slots(self) -> ModelSlots | None:
+        """The model calls this process may make at once (None: no LLM)."""
+        return self.workers.slots if self.workers is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         """The counters and, with a queue, its depth, oldest job and refusals."""

@@ -108,6 +108,11 @@ class CachedExplainer:
             yield ExplanationDelta(hit.text)
             yield ExplanationFinal(hit, verified=True, cached=True)
             return
+        yield from self.write_stream(request)
+
+    def write_stream(self, request: ExplanationRequest) -> Iterator[ExplanationEvent]:
+        """The model writes now, streamed (the caller looked in the cache already); checked
+        text is cached."""
         version = self._version(request)
         for event in self.inner.stream(request):
             if isinstance(event, ExplanationFinal) and event.verified:

@@ -53,9 +53,26 @@ def choose_explanation(
     found = explainer.lookup(request)
     if found is not None:
         return found, "ready" if found.source == "llm" else "template", True
-    if not request.items or request.user_id is None:
+    job = job_for(explainer, request, strategy=strategy, top_n=top_n, filters=filters)
+    if job is None:
         return explainer.template(request, "no_items"), "template", True
-    job = ExplanationJob(
+    if jobs.submit(job) == "full":
+        return explainer.template(request, "queue_full"), "template", False
+    return explainer.template(request, None), "pending", True
+
+
+def job_for(
+    explainer: CachedExplainer,
+    request: ExplanationRequest,
+    *,
+    strategy: str | None,
+    top_n: int,
+    filters: CandidateFilter,
+) -> ExplanationJob | None:
+    """The background job that writes this list's explanation (None: nothing to explain)."""
+    if not request.items or request.user_id is None:
+        return None
+    return ExplanationJob(
         user_id=request.user_id,
         strategy=strategy or "",  # none named: the default or the experiment's
         top_n=top_n,
@@ -64,9 +81,6 @@ def choose_explanation(
         priority=SHOPPER,
         filters=job_filters(filters),
     )
-    if jobs.submit(job) == "full":
-        return explainer.template(request, "queue_full"), "template", False
-    return explainer.template(request, None), "pending", True
 
 
 def job_filters(filters: CandidateFilter) -> tuple[tuple[str, object], ...]:

@@ -9,16 +9,22 @@ fake server under uvicorn.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from backend.api.routes.explanations import _closing
 from backend.config import PROJECT_ROOT, Settings, load_settings
+from backend.llm.explainer import ExplanationDelta
 from backend.llm.writer import answer_max_tokens
 from backend.main import create_app
+from backend.services.explanations import explanation_stream
 from backend.wiring import Components, build_components
 from tests.api.test_observability import metric
 from tests.factories import Shop
@@ -30,6 +36,14 @@ from tests.llm.fakes import uses_fake_llm
 def database_url(tmp_path: Path) -> str:
     """SQLite only: the database layer is tested on both elsewhere; this is about HTTP."""
     return f"sqlite:///{tmp_path / 'shopwise.db'}"
+
+
+CONCURRENCY = 2  # LLM_CONCURRENCY here: model calls at once
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"llm_concurrency": CONCURRENCY})
 
 
 # The model within the request, as before the explanation queue (its tests: test_explanation_jobs).
@@ -121,6 +135,128 @@ def test_a_stream_that_fails_the_check_ends_with_the_template(api, shop):
     stats = api.get("/explanations/stats").json()
     assert stats["checks_failed"] == 1
     assert stats["fallbacks_by_reason"] == {final["fallback_reason"]: 1}
+
+
+# --- the model server's concurrency, shared with the explanation jobs ----------------------
+
+
+class HeldModel:
+    """An answer the model gives only when the test lets it, counting the calls at once."""
+
+    def __init__(self) -> None:
+        self.go = threading.Event()
+        self._lock = threading.Lock()
+        self.now = 0
+        self.most = 0
+
+    def __call__(self, messages) -> str:
+        with self._lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        try:
+            assert self.go.wait(timeout=30), "the test never let the model answer"
+            return fitting(messages)
+        finally:
+            with self._lock:
+                self.now -= 1
+
+
+def wait_for(condition, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@uses_fake_llm()
+def test_concurrent_streams_never_ask_the_model_more_than_llm_concurrency_at_once(
+    api, shop, fake_llm, components
+):
+    assert components.explanations.slots.concurrency == CONCURRENCY == 2
+    model = HeldModel()
+    fake_llm.add(*[model] * 8)  # the streams' calls, and the queued job's
+    finals: list[dict] = []
+
+    def stream() -> None:
+        finals.append(events(api.get(url(shop), params={"top_n": 2}))[-1][1])
+
+    threads = [threading.Thread(target=stream) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    # Two streams hold the slots, held in the model; the others get none and answer at once.
+    wait_for(lambda: len(finals) == 3)
+    wait_for(lambda: model.now == 2)
+    assert {(f["source"], f["fallback_reason"], f["verified"]) for f in finals} == {
+        ("template", "llm_busy", False)
+    }
+    model.go.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(finals) == 5
+    assert [f["source"] for f in finals[3:]] == ["llm", "llm"]
+    assert model.most == 2
+    # The busy streams queued the list's job (once: one list): its text is served later.
+    assert components.explanations.stats.submitted == {"queued": 1, "duplicate": 2}
+
+
+@uses_fake_llm(fitting)  # one answer: a second model call would fail the test
+def test_a_cached_text_is_streamed_without_the_model(api, shop, fake_llm):
+    first = events(api.get(url(shop), params={"top_n": 2}))
+    assert (first[-1][1]["verified"], first[-1][1]["cached"]) == (True, False)
+    again = events(api.get(url(shop), params={"top_n": 2}))
+    assert again[-1][1] == first[-1][1] | {"cached": True}
+    assert "".join(d["text"] for n, d in again if n == "delta") == again[-1][1]["text"]
+    assert len(fake_llm.history) == 1
+
+
+@uses_fake_llm()  # no answer at all: a model call would fail the test
+def test_a_list_whose_answer_failed_lately_streams_the_template_without_the_model(
+    api, shop, components
+):
+    alice = shop.users["alice"].id
+    request, explainer = components.recommender.explanation_job(alice, top_n=2)
+    explainer.remember_failure(request, "check_failed:unsupported_price")  # as a job leaves it
+    final = events(api.get(url(shop), params={"top_n": 2}))[-1][1]
+    assert final["fallback_reason"] == "check_failed:unsupported_price"
+    assert (final["source"], final["verified"], final["cached"]) == ("template", False, True)
+
+
+@uses_fake_llm(fitting)
+def test_a_stream_closed_early_frees_its_slot(shop, components):
+    slots = components.explanations.slots
+    stream = explanation_stream(
+        recommender=components.recommender,
+        user_id=shop.users["alice"].id,
+        top_n=2,
+        strategy=None,
+        slots=slots,
+        jobs=components.explanations.jobs,
+    )
+    assert isinstance(next(stream.events), ExplanationDelta)  # the model is writing
+    assert [slots.acquire(timeout=0) for _ in range(2)] == [True, False]  # one slot is held
+    slots.release()
+    stream.events.close()  # as the route does when the client goes
+    assert [slots.acquire(timeout=0) for _ in range(2)] == [True, True]
+
+
+def test_the_route_closes_the_events_when_the_response_ends_early():
+    closed = threading.Event()
+
+    def sse() -> Generator[str, None, None]:
+        try:
+            yield "start"
+            yield "final"
+        finally:
+            closed.set()
+
+    async def leave_after_one(events: Generator[str, None, None]) -> None:
+        chunks = _closing(events)
+        assert await anext(chunks) == "start"
+        await chunks.aclose()  # what Starlette does when the client goes
+
+    events_ = sse()  # held here: only an explicit close ends it
+    anyio.run(leave_after_one, events_)
+    assert closed.is_set()
 
 
 @uses_fake_llm()

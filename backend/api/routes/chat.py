@@ -40,12 +40,15 @@ async def chat(body: ChatRequest, service: ChatDep, principal: PrincipalDep) -> 
     "/chat/replies/{ticket}",
     response_model=ReplyFollowUp,
     summary="The LLM's reply to a turn answered with the template while it wrote",
-    responses={404: {"description": "Unknown or expired ticket"}},
+    responses={404: {"description": "Unknown or expired ticket, or another caller's"}},
 )
 def chat_reply(
-    service: ChatDep, ticket: Annotated[str, Path(pattern="^[0-9a-f]{32}$")]
+    service: ChatDep,
+    principal: PrincipalDep,
+    ticket: Annotated[str, Path(pattern="^[0-9a-f]{32}$")],
 ) -> ReplyFollowUp:
-    found = service.follow_up(ticket)
+    # The reply belongs to whoever sent the turn, as the chat session does.
+    found = service.follow_up(ticket, owner=principal.identity)
     if found is None:
         raise HTTPException(status_code=404, detail="no such reply (unknown or expired)")
     return found

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Path
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from backend.api.deps import (
     Algorithm,
@@ -28,8 +29,11 @@ from backend.services.explanations import ExplanationStream, explanation_stream
 router = APIRouter(tags=["recommendations"])
 
 _SSE_DOC = """The explanation of the list `GET /recommend` answers with the same parameters
-(where a pending answer points: the model writes it now, in this request; a checked text
-already cached is sent at once). Server-sent events:
+(where a pending answer points). A checked text already cached is sent at once; else the
+model writes it now, in this request, when the model server has a free slot (`LLM_CONCURRENCY`,
+shared with the background explanation jobs) within half a second, and otherwise the
+template is sent (`fallback_reason: "llm_busy"`) and the list's job queued: polling
+`GET /recommend` then serves its text when ready. Server-sent events:
 
 - `start`: `{user_id, products: [{product_id, name}], mode: "llm" | "template"}`
 - `delta` (any number): `{text}`, the next piece of the explanation as the LLM writes it. Each
@@ -46,7 +50,19 @@ def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _sse(stream: ExplanationStream, mode: str) -> Iterator[str]:
+async def _closing(events: Generator[str, None, None]) -> AsyncIterator[str]:
+    """The events, closed when the response ends, the client gone included: the model call
+    stops and its slot is free for the next shopper (a generator left to the garbage
+    collector would keep the model server writing)."""
+    try:
+        async for chunk in iterate_in_threadpool(events):
+            yield chunk
+    finally:
+        with anyio.CancelScope(shield=True):  # a disconnect cancels; the close must still run
+            await run_in_threadpool(events.close)
+
+
+def _sse(stream: ExplanationStream, mode: str) -> Generator[str, None, None]:
     request: ExplanationRequest = stream.request
     yield _event(
         "start",
@@ -58,6 +74,15 @@ def _sse(stream: ExplanationStream, mode: str) -> Iterator[str]:
             "mode": mode,
         },
     )
+    try:
+        yield from _events(stream)
+    finally:  # now, not when collected: the model call ends and frees its slot
+        close = getattr(stream.events, "close", None)
+        if close is not None:
+            close()
+
+
+def _events(stream: ExplanationStream) -> Iterator[str]:
     for event in stream.events:
         if isinstance(event, ExplanationDelta):
             yield _event("delta", {"text": event.text})
@@ -90,6 +115,7 @@ async def explanation_stream_route(
     recommender: RecommenderDep,
     settings: SettingsDep,
     mode: LLMModeDep,
+    background: ExplanationBackgroundDep,
     user_id: Annotated[uuid.UUID, Path(description="The user's id (UUID)")],
     top_n: TopN = None,
     algorithm: Algorithm = None,
@@ -101,9 +127,11 @@ async def explanation_stream_route(
         user_id=user_id,
         top_n=n,
         strategy=algorithm,
+        slots=background.slots,
+        jobs=background.jobs,
     )
     return StreamingResponse(
-        _sse(stream, "llm" if mode == "llm" else "template"),
+        _closing(_sse(stream, "llm" if mode == "llm" else "template")),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
