@@ -21,8 +21,14 @@ from backend.adapters import Adapters, default_adapters
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
+from backend.infra.cache import MemoryCache
+from backend.infra.stream import InProcessEventStream
 from backend.main import create_app
+from backend.recommender.snapshot import SnapshotManager
+from backend.services.snapshots import snapshot_manager
+from backend.services.track import TrackingService
 from backend.wiring import Components, build_components
+from tests.factories import Shop, build_shop
 from tests.llm.fakes import FakeLLM
 from tests.llm.real_server import LlamaServer, RunningServer, ServerUnavailable, packaged_model
 from tests.settings import sqlite_url
@@ -174,3 +180,28 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServ
         service_unavailable("The llama.cpp model server", exc)
     yield running
     server.stop()
+
+
+# --- the tiny shop and the services over it -------------------------------------------------
+
+
+@pytest.fixture
+def shop(db: Engine) -> Shop:
+    return build_shop(db)
+
+
+@pytest.fixture
+def snapshots(db: Engine, shop: Shop) -> SnapshotManager:
+    manager = snapshot_manager(db)
+    manager.get()
+    return manager
+
+
+@pytest.fixture
+def queue() -> InProcessEventStream:
+    return InProcessEventStream()
+
+
+@pytest.fixture
+def tracker(db: Engine, snapshots: SnapshotManager, queue: InProcessEventStream) -> TrackingService:
+    return TrackingService(db=db, snapshots=snapshots, cache=MemoryCache(), stream=queue)

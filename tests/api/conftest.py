@@ -4,16 +4,10 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.engine import Engine
 
 from backend.main import create_app
 from backend.wiring import Components
-from tests.factories import Shop, build_shop
-
-
-@pytest.fixture
-def shop(db: Engine) -> Shop:
-    return build_shop(db)
+from tests.factories import Shop
 
 
 @pytest.fixture
