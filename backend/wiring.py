@@ -43,6 +43,7 @@ from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
+from backend.llm.slots import ModelSlots
 from backend.llm.stats import ExplanationStats
 from backend.llm.writer import CheckedWriter
 from backend.observability.metrics import Metrics
@@ -360,10 +361,9 @@ def _explanations(
         cache=adapters.cache,
         stats=stats,
         max_age_seconds=settings.explanation_job_max_age_seconds,
+        slots=ModelSlots(settings.explanation_concurrency),  # the model server's capacity
     )
-    workers = ExplanationWorkers(
-        queue=queue, runner=runner, concurrency=settings.explanation_concurrency
-    )
+    workers = ExplanationWorkers(queue=queue, runner=runner)
 
     def gauges() -> None:
         status = queue.status()

@@ -165,7 +165,9 @@ class ExplanationJobRunner:
         max_age_seconds: float = 600.0,
         attempts: int = 3,
         backoff_seconds: float = 2.0,
-        wait: Callable[[float], object] = time.sleep,
+        slots: ModelSlots | None = None,
+        stopping: threading.Event | None = None,
+        wait: Callable[[float], object] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.recommender = recommender
@@ -174,9 +176,12 @@ class ExplanationJobRunner:
         self.max_age_seconds = max_age_seconds
         self.attempts = max(attempts, 1)
         self.backoff_seconds = backoff_seconds
-        self.wait = wait  # returns early (truthy) when the workers are stopping
+        # The model server's capacity, shared with the streamed explanations of this process.
+        self.slots = slots or ModelSlots(1)
+        # Set while the workers stop: a backoff between attempts ends at once.
+        self.stopping = stopping or threading.Event()
+        self.wait = wait or self.stopping.wait  # returns early (truthy) when stopping
         self.clock = clock
-        self.slots = ModelSlots(1)  # the workers' own, shared with the stream
 
     def run(self, job: ExplanationJob) -> str:
         """``llm``, ``template:<reason>`` or ``dropped:<reason>``."""
@@ -241,27 +246,25 @@ class ExplanationJobRunner:
 
 
 class ExplanationWorkers:
-    """``concurrency`` threads taking jobs from the queue: as many as the model server
-    answers at once (one for a local llama.cpp server)."""
+    """Threads taking jobs from the queue: by default as many as the model server answers at
+    once (the runner's slots: one for a local llama.cpp server)."""
 
     def __init__(
         self,
         *,
         queue: ExplanationQueue,
         runner: ExplanationJobRunner,
-        concurrency: int = 1,
+        concurrency: int | None = None,
         consumer: str = "api",
     ) -> None:
         self.queue = queue
         self.runner = runner
-        self.concurrency = max(concurrency, 1)
+        self.concurrency = max(concurrency or runner.slots.concurrency, 1)
         self.consumer = consumer
-        self._stop = threading.Event()
+        self._stop = runner.stopping  # stopping the threads also ends the runner's backoff
         self._threads: list[threading.Thread] = []
-        runner.wait = self._stop.wait  # a backoff ends when the workers stop
-        # The model server's capacity: the streamed explanations of this process take their
-        # slots here too (ExplanationBackground.slots).
-        self.slots = runner.slots = ModelSlots(self.concurrency)
+        # The streamed explanations of this process take their slots here too.
+        self.slots = runner.slots
 
     def start(self, consumer: str | None = None) -> None:
         """Start the threads; ``consumer`` names them on a Redis queue (the worker process)."""
