@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from backend.db import crud
 from backend.db.crud.events import NewEvent
-from backend.db.models import Interaction
+from backend.db.models import CartItem, Interaction, WishlistItem
 from tests.factories import build_shop
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,3 +64,48 @@ def test_rows_are_stored_as_given_and_known_ids_are_skipped(db):
     moved = stored[first[2].id]
     assert moved.created_at == T0 and moved.created_at.tzinfo is not None
     assert (moved.user_id, moved.product_id, moved.event_source) == (bob, lamp, "open")
+
+
+def at(minutes: int) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
+
+def test_carts_and_wishlists_follow_the_events_in_order(db):
+    shop = build_shop(db)
+    bob = shop.users["bob"].id
+    lamp, case, kettle, speaker = (
+        shop.products[name].id
+        for name in ("Desk Lamp", "Phone Case", "Electric Kettle", "Pocket Speaker")
+    )
+    with Session(db) as session:
+        session.add(CartItem(user_id=bob, product_id=lamp, quantity=2, added_at=at(-60)))
+        session.add(CartItem(user_id=bob, product_id=case, quantity=1, added_at=at(-60)))
+        session.add(WishlistItem(user_id=bob, product_id=lamp, added_at=at(-60)))
+        session.commit()
+    group = [
+        event(bob, lamp, event_id=None, action="add_to_cart", created_at=at(1)),  # 2 -> 3
+        event(bob, case, event_id=None, action="purchase", created_at=at(2)),  # bought: gone
+        event(bob, case, event_id=None, action="add_to_cart", created_at=at(3)),  # a new row
+        event(bob, kettle, event_id=None, action="add_to_cart", created_at=at(4)),
+        event(bob, kettle, event_id=None, action="add_to_cart", created_at=at(5)),
+        event(bob, speaker, event_id=None, action="add_to_cart", created_at=at(6)),
+        event(bob, speaker, event_id=None, action="remove_from_cart", created_at=at(7)),
+        event(bob, lamp, event_id=None, action="wishlist", created_at=at(8)),  # already there
+        event(bob, kettle, event_id=None, action="wishlist", created_at=at(9)),
+        event(bob, kettle, event_id=None, action="wishlist", created_at=at(10)),
+        event(bob, speaker, event_id=None, action="view", created_at=at(11)),  # no effect
+    ]
+    with Session(db) as session:
+        crud.insert_new_events(session=session, rows=group)
+        crud.apply_cart_and_wishlist(session=session, events=group)
+        session.commit()
+        cart = {
+            c.product_id: (c.quantity, c.added_at)
+            for c in session.exec(select(CartItem).where(CartItem.user_id == bob)).all()
+        }
+        wishlist = {
+            w.product_id: w.added_at
+            for w in session.exec(select(WishlistItem).where(WishlistItem.user_id == bob)).all()
+        }
+    assert cart == {lamp: (3, at(-60)), case: (1, at(3)), kettle: (2, at(4))}
+    assert wishlist == {lamp: at(-60), kettle: at(9)}
