@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     redis_retry_seconds: float = Field(default=1.0, gt=0, le=60)
     # A precomputed list older than this is not served; the answer is computed live.
     precompute_max_age_seconds: int = Field(default=900, ge=0)
+    # The worker refreshes a shopper's precomputed list at most once per this many seconds: a
+    # burst of their events costs one or two precomputes, the last event always gets one.
+    precompute_debounce_seconds: float = Field(default=1.5, ge=0, le=60)
     # Accepted events between two model retrains (0: never retrain on volume).
     retrain_threshold: int = Field(default=5000, ge=0)
     # A message pending this long belongs to a dead worker and is taken over by another.

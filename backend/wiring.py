@@ -222,6 +222,7 @@ def build_components(
         segments=segments.recompute,
         segment_threshold=settings.segment_recompute_threshold,
         metrics=metrics,
+        precompute_debounce_seconds=settings.precompute_debounce_seconds,
         # Shoppers with new events get their new list's explanation written before they ask.
         prepare=(
             (lambda user: recommender.prepare_explanation(user, top_n=top_n, priority=PREPARE))

@@ -2,7 +2,12 @@
 
 For every event ``EventProcessor`` counts co-interactions (frequently bought together),
 refreshes the user's precomputed recommendations, has their explanation prepared (when an
-LLM writes them) and counts towards the next model retrain. Statistics go through a ledger
+LLM writes them) and counts towards the next model retrain. A shopper's list is refreshed at
+most once per ``precompute_debounce_seconds``: the first event after a quiet spell refreshes it
+at once, later ones within the window leave it due, and ``flush_due`` (which the worker loops
+call between batches) refreshes it when the window ends, so the last event of a burst always
+gets its list. A list the worker has not caught up with is never served: the recommender
+checks its profile version. Statistics go through a ledger
 (``processed_event``) in the same transaction, so a message delivered twice (a worker died
 after committing but before acking) is counted once. Precomputing is a replace, so
 repeating it is harmless. ``backend.jobs.worker`` runs it over a stream.
@@ -69,6 +74,8 @@ class EventProcessor:
         clock: Callable[[], datetime] = utcnow,
         metrics: Metrics | None = None,
         prepare: Callable[[uuid.UUID], object] | None = None,
+        precompute_debounce_seconds: float = 0.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.db = db
         self.metrics = metrics
@@ -84,6 +91,10 @@ class EventProcessor:
         # ready before they ask.
         self.prepare = prepare
         self.clock = clock
+        self.debounce = max(precompute_debounce_seconds, 0.0)
+        self.monotonic = monotonic  # test seam for the debounce window
+        self._refreshed: dict[uuid.UUID, float] = {}  # user -> when their list was last computed
+        self._due: dict[uuid.UUID, float] = {}  # user -> when their deferred refresh is due
         self._retrain_due_logged = False
 
     def process(self, events: Sequence[StreamEvent]) -> ProcessReport:
@@ -98,17 +109,46 @@ class EventProcessor:
             if self.on_commit is not None:
                 self.on_commit(processed + duplicates + skipped)
         precomputed = 0
+        now = self.monotonic()
         for user_id in dict.fromkeys(e.user_id for e in unique):
-            stored = self.precompute(user_id)
-            precomputed += stored
-            if stored:
-                self._prepare(user_id)
+            last = self._refreshed.get(user_id)
+            if last is not None and now - last < self.debounce:
+                self._due.setdefault(user_id, last + self.debounce)  # refreshed when it ends
+            else:
+                precomputed += self._refresh(user_id, now)
+        precomputed += self.flush_due()
         retrain = self._maybe_retrain(since_retrain) if processed else None
         segments = self._maybe_resegment(processed) if processed else None
         self._measure(unique, processed, duplicates, skipped)
         return ProcessReport(
             len(events), processed, duplicates, skipped, precomputed, retrain, segments
         )
+
+    def flush_due(self, *, everything: bool = False) -> int:
+        """Refresh the lists whose debounce window has ended (``everything``: all deferred
+        ones, before stopping); returns how many were stored."""
+        now = self.monotonic()
+        due = [u for u, at in self._due.items() if everything or at <= now]
+        stored = sum(self._refresh(user_id, now) for user_id in due)
+        # Forget shoppers whose window has passed: the map stays as small as the active set.
+        quiet = [u for u, at in self._refreshed.items() if now - at >= self.debounce]
+        for user_id in quiet:
+            if user_id not in self._due:
+                del self._refreshed[user_id]
+        return stored
+
+    @property
+    def deferred(self) -> int:
+        """Shoppers whose list waits for the end of their debounce window."""
+        return len(self._due)
+
+    def _refresh(self, user_id: uuid.UUID, now: float) -> int:
+        self._due.pop(user_id, None)
+        self._refreshed[user_id] = now
+        stored = self.precompute(user_id)
+        if stored:
+            self._prepare(user_id)
+        return stored
 
     def _prepare(self, user_id: uuid.UUID) -> None:
         if self.prepare is None:

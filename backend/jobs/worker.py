@@ -85,6 +85,7 @@ class StreamWorker:
         if not deliveries:
             deliveries = self.stream.read(self.consumer, self.batch_size, self.block_ms)
         self.handle(deliveries)
+        self.processor.flush_due()  # lists whose debounce window ended, even when idle
         return len(deliveries)
 
     def handle(self, deliveries: Sequence[Delivery]) -> None:
@@ -113,6 +114,7 @@ class StreamWorker:
                 if self.heartbeat is not None:
                     self.heartbeat.touch()
                 if burst and n == 0 and self.stream.pending_count() == 0:
+                    self.processor.flush_due(everything=True)
                     return
             except Exception:  # Redis or the database is away: keep the messages, wait
                 log.exception("worker step failed; retrying in %.1f s", backoff)
@@ -128,6 +130,10 @@ class StreamWorker:
                     self.refresh_snapshot()
                 except Exception:
                     log.exception("snapshot refresh failed")
+        try:  # stopping: the lists still waiting for their window
+            self.processor.flush_due(everything=True)
+        except Exception:
+            log.exception("deferred precompute failed at stop")
 
     def _maybe_sweep(self) -> None:
         """At start, then every ``sweep_seconds``."""
@@ -198,12 +204,19 @@ class InProcessWorker:
                 except Exception:
                     log.exception("outbox sweep failed; retrying later")
             events = self.stream.take(self.batch_size, timeout=0.2)
-            if not events:
-                continue
-            try:
-                self._handle(events)
-            finally:
-                self.stream.finished(events)
+            if events:
+                try:
+                    self._handle(events)
+                finally:
+                    self.stream.finished(events)
+            self._flush(everything=self._stop.is_set())
+
+    def _flush(self, *, everything: bool) -> None:
+        """Lists whose debounce window ended (all deferred ones when stopping)."""
+        try:
+            self.processor.flush_due(everything=everything)
+        except Exception:  # a stale list is never served; the shopper's answer is computed live
+            log.exception("deferred precompute failed")
 
     def _handle(self, events: Sequence[StreamEvent]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
