@@ -21,7 +21,8 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from backend.db import analytics_repository, crud
+from backend.db import crud
+from backend.db.crud import analytics
 from backend.db.engine import session_scope
 from backend.observability.metrics import Metrics
 from backend.services.schemas import RecommendationResult
@@ -185,7 +186,7 @@ class ImpressionLogger:
 
     def _insert(self, rows: Sequence[dict[str, Any]]) -> None:
         with session_scope(self.db) as session:
-            analytics_repository.insert_impressions(session=session, rows=rows)
+            analytics.insert_impressions(session=session, rows=rows)
 
     def _existing_users(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with session_scope(self.db) as session:

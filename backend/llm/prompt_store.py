@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from backend.db import prompt_versions
+from backend.db.crud import prompt_versions
 from backend.db.models import PromptVersion, as_utc
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Online metrics from the impression log: click-through and conversion by strategy,
 by explanation source, and per day with the LLM share and the evidence-check pass rate.
 
-Definitions (the same attribution as the experiment reports, see ``analytics_repository``):
+Definitions (the same attribution as the experiment reports, see ``db.crud.analytics``):
 ``clicks`` are impressions followed by a click within their window, ``ctr`` is clicks /
 impressions; ``conversions`` are impressions followed by a purchase, ``conversion_rate`` is
 conversions / impressions. ``llm_share`` and ``evidence_check_pass_rate`` count responses
@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from backend.db import analytics_repository
+from backend.db.crud import analytics as analytics_queries
 from backend.db.models import utcnow
 
 
@@ -68,13 +68,13 @@ class AnalyticsService:
         today = self.clock().astimezone(UTC).date()
         since = datetime.combine(today - timedelta(days=days - 1), time.min, tzinfo=UTC)
         with Session(self.db) as session:
-            strategies = analytics_repository.counts_by(
+            strategies = analytics_queries.counts_by(
                 session=session, column="strategy", since=since
             )
-            sources = analytics_repository.counts_by(
+            sources = analytics_queries.counts_by(
                 session=session, column="explanation_source", since=since
             )
-            days_ = analytics_repository.daily_counts(session=session, since=since)
+            days_ = analytics_queries.daily_counts(session=session, since=since)
         return AnalyticsSummary(
             by_strategy=[
                 StrategyStats(

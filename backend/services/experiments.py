@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
-from backend.db import analytics_repository
+from backend.db.crud import analytics as analytics_queries
 from backend.db.engine import session_scope
 from backend.db.models import Experiment, as_utc, utcnow
 from backend.errors import ConflictError, InvalidInputError, NotFoundError
@@ -147,7 +147,7 @@ class ExperimentService:
                 return self._serving  # refreshed while this thread waited
             try:
                 with Session(self.db) as session:
-                    rows = analytics_repository.serving_experiments(session=session)
+                    rows = analytics_queries.serving_experiments(session=session)
                 self._serving = self._build(self._choose(rows))
             except SQLAlchemyError:
                 log.warning("experiments unreadable; serving the last known ones", exc_info=True)
@@ -227,18 +227,18 @@ class ExperimentService:
         self._validate(spec)
         try:
             with session_scope(self.db) as session:
-                if analytics_repository.find_experiment(session=session, name=spec.name):
+                if analytics_queries.find_experiment(session=session, name=spec.name):
                     raise ConflictError(f"an experiment named {spec.name!r} already exists")
                 running = [
                     r
-                    for r in analytics_repository.serving_experiments(session=session)
+                    for r in analytics_queries.serving_experiments(session=session)
                     if r.status == "running"
                 ]
                 if running:
                     raise ConflictError(
                         f"experiment {running[0].name!r} is running; stop or promote it first"
                     )
-                row = analytics_repository.add_experiment(
+                row = analytics_queries.add_experiment(
                     session=session,
                     experiment=Experiment(
                         name=spec.name,
@@ -280,9 +280,7 @@ class ExperimentService:
 
     def list_experiments(self, *, limit: int, offset: int) -> Page[ExperimentOut]:
         with Session(self.db) as session:
-            page = analytics_repository.list_experiments(
-                session=session, limit=limit, offset=offset
-            )
+            page = analytics_queries.list_experiments(session=session, limit=limit, offset=offset)
             return Page(
                 items=[to_out(r) for r in page.items], total=page.total, limit=limit, offset=offset
             )
@@ -329,7 +327,7 @@ class ExperimentService:
             row = self._row(session, experiment_id)
             counts = {
                 c.variant: c
-                for c in analytics_repository.variant_counts(
+                for c in analytics_queries.variant_counts(
                     session=session,
                     experiment_id=row.id,
                     since=as_utc(row.created_at),
@@ -339,7 +337,7 @@ class ExperimentService:
             out = to_out(row)
         variants = []
         for spec in out.variants:
-            c = counts.get(spec.name) or analytics_repository.VariantCounts(
+            c = counts.get(spec.name) or analytics_queries.VariantCounts(
                 spec.name, 0, 0, 0, 0, 0, 0
             )
             variants.append(
@@ -374,7 +372,7 @@ class ExperimentService:
 
     @staticmethod
     def _row(session: Session, experiment_id: uuid.UUID) -> Experiment:
-        row = analytics_repository.get_experiment(session=session, experiment_id=experiment_id)
+        row = analytics_queries.get_experiment(session=session, experiment_id=experiment_id)
         if row is None:
             raise NotFoundError("experiment", experiment_id)
         return row
@@ -393,7 +391,7 @@ class ExperimentService:
         created = []
         for spec in specs:
             with Session(self.db) as session:
-                if analytics_repository.find_experiment(session=session, name=spec.name):
+                if analytics_queries.find_experiment(session=session, name=spec.name):
                     continue
             try:
                 self.create(spec)

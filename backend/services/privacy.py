@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
-from backend.db import segments as segments_store
+from backend.db.crud import segments as segments_store
 from backend.db.engine import session_scope
 from backend.db.models import (
     AuthToken,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
-from backend.db import segments as store
+from backend.db.crud import segments as store
 from backend.db.engine import session_scope
 from backend.db.models import SegmentRow, SegmentRun, utcnow
 from backend.infra.stream import StreamStatus

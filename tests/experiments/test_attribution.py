@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
-from backend.db import analytics_repository as repo
+from backend.db.crud import analytics as repo
 from backend.db.engine import session_scope
 from backend.db.models import Experiment, Interaction
 from tests.factories import make_product, make_user

@@ -95,7 +95,7 @@ def test_a_failing_database_drops_the_batch_and_keeps_serving(components, shop, 
     def broken(**_):
         raise OperationalError("INSERT", {}, Exception("database is locked"))
 
-    monkeypatch.setattr("backend.db.analytics_repository.insert_impressions", broken)
+    monkeypatch.setattr("backend.db.crud.analytics.insert_impressions", broken)
     components.recommender.recommend(shop.users["alice"].id, top_n=2, strategy="rules")
     assert components.impressions.flush() == 0
     assert components.impressions.dropped == 2
