@@ -224,8 +224,8 @@ def write(args: argparse.Namespace, phases: list[Phase], load_before: float, loa
     )
     body = f"""
 Command: `{command}` ({stamp}, {platform.python_version()}, {platform.machine()}; load average
-{load_before:.1f} at the start, {load_after:.1f} at the end). **Shared machine**: 2 cores used
-by other agents' work at the same time; the three phases ran one after the other in one run
+{load_before:.1f} at the start, {load_after:.1f} at the end). 2 cores, shared
+by the app, the client and the model server; the three phases ran one after the other in one run
 (template-only before and after the LLM phase), so compare them with each other, not with
 other sections. In-process app (`TestClient`, SQLite, in-memory cache and queue), the demo
 shoppers paced at one round every {args.round_seconds:.0f} s, a view event before
