@@ -288,12 +288,22 @@ def _sign_in(page: Any, username: str, password: str) -> None:
 
 def _open_template(page: Any, name: str) -> Any:
     """The Prompts tab with ``name`` chosen; returns the tab's panel."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Prompts").click()
     panel = page.get_by_role("tabpanel", name="Prompts")
-    panel.get_by_test_id("stSelectbox").filter(has_text="Template").first.click()
-    page.get_by_role("option", name=name, exact=True).click()
+    option = page.get_by_role("option", name=name, exact=True)
+    # A rerun of the page right after the tab opens can close the dropdown again: open it
+    # until its options show (a CI run once waited 30 s for an option that never came).
+    for _ in range(5):
+        panel.get_by_test_id("stSelectbox").filter(has_text="Template").first.click()
+        try:
+            option.wait_for(state="visible", timeout=3000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+    option.click()
     expect(panel.get_by_role("textbox", name="Template source")).to_have_value(
         re.compile(r"Hi \{\{ user_name \}\}! Here")
     )
