@@ -21,9 +21,11 @@ from backend.infra.explanation_queue import (
     InProcessExplanationQueue,
     RedisExplanationQueue,
 )
+from backend.infra.model_slots import RedisModelSlots
 from backend.infra.stream import EventStream, InProcessEventStream, RedisEventStream
 from backend.llm.client import LLMClient
 from backend.llm.openai_client import build_client
+from backend.llm.slots import LocalModelSlots, ModelSlots
 from backend.observability.metrics import Metrics
 from backend.recommender.embedder import Embedder, SentenceTransformerEmbedder
 from backend.recommender.vector_store import VectorStore
@@ -46,6 +48,9 @@ class Adapters:
     # Explanation jobs for the LLM (used only when there is one): in process, or on Redis
     # Streams for `shopwise worker` processes.
     explanations: ExplanationQueue
+    # How many calls the model server takes at once, counted in process or on Redis (shared
+    # by the API's processes and the workers).
+    slots: ModelSlots
 
 
 def default_adapters(
@@ -69,6 +74,7 @@ def default_adapters(
     explanations: ExplanationQueue = InProcessExplanationQueue(
         max_jobs=settings.explanation_queue_size
     )
+    slots: ModelSlots = LocalModelSlots(settings.explanation_concurrency)
     if settings.redis_url:
         redis_cache = RedisCache.from_url(
             settings.redis_url,
@@ -88,6 +94,14 @@ def default_adapters(
             prefix=settings.redis_key_prefix,
             max_jobs=settings.explanation_queue_size,
             key_ttl_seconds=int(settings.explanation_job_max_age_seconds) + 60,
+        )
+        slots = RedisModelSlots.from_url(
+            settings.redis_url,
+            key=settings.redis_key_prefix + "llm:slots",
+            concurrency=settings.explanation_concurrency,
+            # Longer than one model call with its retries: a lease outliving that is a dead
+            # holder's.
+            lease_seconds=4 * settings.llm_deadline_seconds + 30,
         )
     llm: LLMClient | None = None
     if settings.openai_api_key is not None:
@@ -118,4 +132,5 @@ def default_adapters(
         ),
         llm=llm,
         explanations=explanations,
+        slots=slots,
     )

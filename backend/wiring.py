@@ -43,7 +43,6 @@ from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
-from backend.llm.slots import ModelSlots
 from backend.llm.stats import ExplanationStats
 from backend.llm.writer import CheckedWriter
 from backend.observability.metrics import Metrics
@@ -190,7 +189,7 @@ def build_components(
         weight=settings.location_boost_weight,
     )
     job_stats = ExplanationJobStats(metrics)
-    jobs = ExplanationJobs(a.explanations, job_stats) if llm is not None else None
+    jobs = ExplanationJobs(a.explanations, job_stats, a.slots) if llm is not None else None
     recommender = RecommendationService(
         db=db,
         snapshots=snapshots,
@@ -362,7 +361,7 @@ def _explanations(
         cache=adapters.cache,
         stats=stats,
         max_age_seconds=settings.explanation_job_max_age_seconds,
-        slots=ModelSlots(settings.explanation_concurrency),  # the model server's capacity
+        slots=adapters.slots,  # the model server's capacity, shared with the stream and chat
     )
     workers = ExplanationWorkers(queue=queue, runner=runner)
 
@@ -425,6 +424,7 @@ def _chat(
         budget = ChatBudget(
             budget_seconds=settings.chat_reply_budget_seconds,
             concurrency=settings.explanation_concurrency,
+            slots=adapters.slots,
         )
         parser = BudgetedParser(parser, RuleParser(), budget)
         replies = DeferredReplies(

@@ -8,7 +8,10 @@ that ticket when it arrives, for ``GET /chat/replies/{ticket}``: for the caller 
 turn only (like the chat session itself; anyone else is told the ticket does not exist).
 
 Both run the model on a small pool of ``concurrency`` threads, as many as the model server
-answers at once; past a short backlog the template (or the rules) answer without asking it.
+answers at once, and each call takes one of the model server's slots (``backend.llm.slots``,
+shared with the explanation queue and streams); past a short backlog the template (or the
+rules) answer without asking it. A parse whose turn went on with the rules gives up its wait
+for a slot: nobody reads its answer.
 """
 
 from __future__ import annotations
@@ -29,11 +32,17 @@ from backend.chat.replies import ChatReplies, Reply, ReplyContext, TemplateRepli
 from backend.chat.state import FilterUpdate
 from backend.chat.vocabulary import ChatVocabulary
 from backend.infra.cache import Cache
+from backend.llm.slots import LocalModelSlots, ModelSlots
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 BACKLOG_PER_THREAD = 4  # waiting model calls per thread before the fallback answers at once
+SLOT_POLL_SECONDS = 0.25  # how often a waiting parse looks whether its turn went on without it
+
+
+class Abandoned(Exception):
+    """The caller stopped waiting before a model slot came free; the call was not made."""
 
 
 def reply_key(ticket: str) -> str:
@@ -64,20 +73,39 @@ class _Kept(BaseModel):
 class _Pool:
     """A bounded pool of model calls shared by the parser and the replies."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, slots: ModelSlots) -> None:
         self._executor = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="chat-llm")
+        self._slots = slots
         self._limit = concurrency * (1 + BACKLOG_PER_THREAD)
         self._lock = threading.Lock()
         self._in_flight = 0
 
-    def submit(self, call: Callable[[], T]) -> Future[T] | None:
+    def submit(
+        self, call: Callable[[], T], *, gone: threading.Event | None = None
+    ) -> Future[T] | None:
+        """Run ``call`` with a model slot held; None when the backlog is full. Once ``gone``
+        is set, a call still waiting for its slot is dropped (its future raises Abandoned)."""
         with self._lock:
             if self._in_flight >= self._limit:
                 return None
             self._in_flight += 1
-        future = self._executor.submit(call)
+        future = self._executor.submit(self._within_slot, call, gone)
         future.add_done_callback(self._finished)
         return future
+
+    def _within_slot(self, call: Callable[[], T], gone: threading.Event | None) -> T:
+        while True:
+            lease = self._slots.acquire(timeout=None if gone is None else SLOT_POLL_SECONDS)
+            if gone is not None and gone.is_set():  # also when the slot just came free
+                if lease is not None:
+                    lease.release()
+                raise Abandoned
+            if lease is not None:
+                break
+        try:
+            return call()
+        finally:
+            lease.release()
 
     def _finished(self, _: Future[Any]) -> None:
         with self._lock:
@@ -88,9 +116,11 @@ class ChatBudget:
     """The pool and the per-step wait: each LLM step of a turn (parse, reply) waits at most
     half of ``budget_seconds``, so a turn waits for the model at most the whole budget."""
 
-    def __init__(self, *, budget_seconds: float, concurrency: int) -> None:
+    def __init__(
+        self, *, budget_seconds: float, concurrency: int, slots: ModelSlots | None = None
+    ) -> None:
         self.step_seconds = budget_seconds / 2
-        self.pool = _Pool(max(concurrency, 1))
+        self.pool = _Pool(max(concurrency, 1), slots or LocalModelSlots(concurrency))
 
 
 class BudgetedParser:
@@ -103,16 +133,19 @@ class BudgetedParser:
         self.last_source: Literal["llm", "rules"] = "rules"
 
     def parse(self, message: str, vocabulary: ChatVocabulary, *, shown_count: int) -> FilterUpdate:
+        gone = threading.Event()
         future = self.budget.pool.submit(
             lambda: (
                 self.llm.parse(message, vocabulary, shown_count=shown_count),
                 getattr(self.llm, "last_source", "llm"),
-            )
+            ),
+            gone=gone,
         )
         if future is not None:
             try:
                 update, source = future.result(timeout=self.budget.step_seconds)
             except FutureTimeout:
+                gone.set()
                 log.info("the LLM parser is late; the rules understood this message")
             else:
                 self.last_source = "llm" if source == "llm" else "rules"

@@ -32,7 +32,7 @@ from backend.infra.explanation_queue import (
 )
 from backend.infra.stream import StreamStatus
 from backend.llm.explanation_cache import NO_ANSWER, CachedExplainer
-from backend.llm.slots import ModelSlots
+from backend.llm.slots import LocalModelSlots, ModelSlots, held
 from backend.llm.writer import Explanation
 from backend.observability.metrics import Metrics
 from backend.recommender.strategies import CandidateFilter
@@ -119,9 +119,15 @@ class ExplanationJobStats:
 class ExplanationJobs:
     """What the request path sees: submit a job, and what the queue looks like."""
 
-    def __init__(self, queue: ExplanationQueue, stats: ExplanationJobStats) -> None:
+    def __init__(
+        self,
+        queue: ExplanationQueue,
+        stats: ExplanationJobStats,
+        slots: ModelSlots | None = None,
+    ) -> None:
         self.queue = queue
         self.stats = stats
+        self.slots = slots  # shown in /health: where the model server's count is kept
 
     def submit(self, job: ExplanationJob) -> Submitted:
         try:
@@ -147,7 +153,13 @@ class ExplanationJobs:
             detail += f"; model {stats['tokens_per_second']:.1f} tokens/s"
         if stats["llm_share"] is not None:
             detail += f"; {stats['llm_share']:.0%} of answers served with LLM text"
-        return StreamStatus("explanations", "ok", detail)
+        status = "ok"
+        if self.slots is not None:
+            where = self.slots.where()
+            detail += f"; {self.slots.concurrency} model slot(s) counted in {where}"
+            # Counted per process while Redis is away: the server may get more calls at once.
+            status = "ok" if where in ("redis", "process") else "degraded"
+        return StreamStatus("explanations", status, detail)
 
     def queue_status(self) -> QueueStatus:
         return self.queue.status()
@@ -177,7 +189,7 @@ class ExplanationJobRunner:
         self.attempts = max(attempts, 1)
         self.backoff_seconds = backoff_seconds
         # The model server's capacity, shared with the streamed explanations of this process.
-        self.slots = slots or ModelSlots(1)
+        self.slots = slots or LocalModelSlots(1)
         # Set while the workers stop: a backoff between attempts ends at once.
         self.stopping = stopping or threading.Event()
         self.wait = wait or self.stopping.wait  # returns early (truthy) when stopping
@@ -206,7 +218,7 @@ class ExplanationJobRunner:
         if explainer.lookup(request) is not None:
             return self._dropped(job, "already_done")
         for attempt in range(1, self.attempts + 1):
-            with self.slots.held():  # not during the backoff: a stream may use the model then
+            with held(self.slots):  # not during the backoff: a stream may use the model then
                 outcome = explainer.prepare(request)
             self.stats.record_generation(outcome.tokens, outcome.model_seconds)
             explanation = outcome.explanation

@@ -1,10 +1,15 @@
-"""How many calls the model server takes at once, shared by everything in this process
-that writes explanations with it.
+"""How many calls the model server takes at once, shared by everything that calls it.
 
 A local llama.cpp server answers one request at a time (``LLM_CONCURRENCY``). The explanation
 queue's workers wait for a slot; a live explanation stream waits a moment and otherwise
-answers with the template, so open streams can neither starve the queue nor pile requests
-up on the server.
+answers with the template; the chat's model calls take one too. So open streams can neither
+starve the queue nor pile requests up on the server.
+
+In one process the slots are a semaphore (``LocalModelSlots``). With Redis, the API's
+processes and `shopwise worker` share one count (``backend.infra.model_slots``), or two
+processes would each send ``LLM_CONCURRENCY`` calls to a server that takes that many in all.
+A slot is a ``Lease``: the thread that releases it need not be the one that took it (a
+streamed response is read on whichever thread the server picks for each chunk).
 """
 
 from __future__ import annotations
@@ -12,24 +17,63 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Protocol
 
 
-class ModelSlots:
+class Lease(Protocol):
+    def release(self) -> None:
+        """Give the slot back; a second call does nothing."""
+
+
+class ModelSlots(Protocol):
+    concurrency: int
+
+    def acquire(self, timeout: float | None = None) -> Lease | None:
+        """A slot, waiting at most ``timeout`` seconds (None: as long as it takes); None if
+        none came free in time."""
+
+    def where(self) -> str:
+        """Where the count is kept, for /health ("process" or "redis")."""
+
+
+@contextmanager
+def held(slots: ModelSlots) -> Iterator[None]:
+    """Hold a slot for the block, waiting as long as it takes."""
+    lease = slots.acquire()
+    try:
+        yield
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+class _SemaphoreLease:
+    __slots__ = ("_lock", "_semaphore", "_released")
+
+    def __init__(self, semaphore: threading.BoundedSemaphore) -> None:
+        self._semaphore = semaphore
+        self._lock = threading.Lock()
+        self._released = False
+
+    def release(self) -> None:
+        with self._lock:
+            if self._released:
+                return
+            self._released = True
+        self._semaphore.release()
+
+
+class LocalModelSlots:
+    """The slots of one process."""
+
     def __init__(self, concurrency: int = 1) -> None:
         self.concurrency = max(concurrency, 1)
         self._free = threading.BoundedSemaphore(self.concurrency)
 
-    def acquire(self, timeout: float | None = None) -> bool:
-        """Take a slot, waiting at most ``timeout`` seconds (None: as long as it takes)."""
-        return self._free.acquire(timeout=timeout)
+    def acquire(self, timeout: float | None = None) -> Lease | None:
+        if not self._free.acquire(timeout=timeout):
+            return None
+        return _SemaphoreLease(self._free)
 
-    def release(self) -> None:
-        self._free.release()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        self.acquire()
-        try:
-            yield
-        finally:
-            self.release()
+    def where(self) -> str:
+        return "process"

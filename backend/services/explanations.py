@@ -77,18 +77,18 @@ def _within_slots(
         yield ExplanationDelta(found.text)
         yield ExplanationFinal(found, verified=found.source == "llm", cached=True)
         return
-    reason = "no_items" if not request.items else None
-    if reason is None and not slots.acquire(timeout=wait):
-        queue_job()  # its text is served by a later request
-        reason = "llm_busy"
-    if reason is not None:
+    lease = slots.acquire(timeout=wait) if request.items else None
+    if lease is None:
+        reason = "no_items" if not request.items else "llm_busy"
+        if request.items:
+            queue_job()  # its text is served by a later request
         explainer.inner.stats.record_outcome("template", reason)
         yield from _template(explainer.template(request, reason))
         return
     try:
         yield from explainer.write_stream(request)
     finally:  # also when the client went away: the model call ends here
-        slots.release()
+        lease.release()
 
 
 def _template(explanation: Explanation) -> Iterator[ExplanationEvent]:

@@ -14,9 +14,10 @@ from sqlalchemy.engine import Engine
 
 from backend.chat.deferred import BudgetedParser, ChatBudget, DeferredReplies, follow_up
 from backend.chat.parser import RuleParser
-from backend.chat.replies import LLMReplies, TemplateReplies
+from backend.chat.replies import LLMReplies, Reply, TemplateReplies
 from backend.chat.state import FilterUpdate
 from backend.infra.cache import MemoryCache
+from backend.llm.slots import LocalModelSlots
 from backend.recommender.snapshot import SnapshotManager
 from tests.chat.conftest import Conversation
 from tests.chat.test_reply import MESSAGE, PROMPTS, chat_over, good, template_reply
@@ -164,3 +165,48 @@ def follow_up_of(status):
     from backend.chat.deferred import ReplyFollowUp
 
     return ReplyFollowUp(status=status, reply="Hello", reply_source="llm")
+
+
+def test_a_chat_model_call_waits_for_a_slot_the_explanation_queue_holds(vocabulary):
+    """The chat and the explanation jobs share the model server's slots: while a job holds
+    the only one, the chat's reply is not sent to the model; it is once the slot is free."""
+    slots = LocalModelSlots(1)
+    job = slots.acquire(timeout=0)  # an explanation job is writing
+    called = threading.Event()
+
+    class Recording:
+        def reply(self, context):
+            called.set()
+            return Reply(text="From the model.", source="llm")
+
+    budget = ChatBudget(budget_seconds=0.2, concurrency=1, slots=slots)
+    replies = DeferredReplies(Recording(), TemplateReplies(PROMPTS), MemoryCache(), budget)
+    reply = replies.reply(_context())
+    assert reply.fallback_reason == "pending" and not called.is_set()
+    job.release()
+    assert called.wait(timeout=10)
+    kept = wait_for(
+        lambda: (
+            (f := follow_up(replies.cache, reply.pending, owner=None)) and f.status == "ready" and f
+        )
+    )
+    assert kept.reply == "From the model."
+
+
+def test_a_parse_that_got_no_slot_in_time_is_never_sent(vocabulary):
+    slots = LocalModelSlots(1)
+    job = slots.acquire(timeout=0)
+    llm = FakeParser()
+    calls = []
+    llm.parse = lambda *a, **k: calls.append(1) or FilterUpdate()  # type: ignore[method-assign]
+    budget = ChatBudget(budget_seconds=0.2, concurrency=1, slots=slots)
+    parser = BudgetedParser(llm, RuleParser(), budget)
+    update = parser.parse("red shoes under $50", vocabulary, shown_count=0)
+    assert (parser.last_source, update.max_price) == ("rules", 50)
+    job.release()
+    # The pool's thread sees the turn went on without it and gives up instead of asking.
+    later = slots.acquire(timeout=5)
+    assert later is not None
+    time.sleep(0.6)  # longer than the pool's poll: a parse still waiting would have run
+    assert calls == []
+    later.release()
