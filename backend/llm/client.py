@@ -119,6 +119,13 @@ class ResponseSchema:
 
     name: str
     schema: Mapping[str, Any]
+    # A tighter schema for this one request, for servers that enforce JSON mode's schema by
+    # grammar (llama.cpp): keywords OpenAI's strict mode refuses (prefixItems, maxLength) are
+    # fine there, and a small model cannot write outside them.
+    grammar: Mapping[str, Any] | None = None
+
+    def json_object_format(self) -> dict[str, Any]:
+        return {"type": "json_object", "schema": dict(self.grammar or self.schema)}
 
     def json_schema_format(self) -> dict[str, Any]:
         return {

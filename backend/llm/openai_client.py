@@ -264,7 +264,7 @@ class OpenAIChatClient:
             if self._schema_supported:
                 kwargs["response_format"] = schema.json_schema_format()
             elif self._json_mode_supported:
-                kwargs["response_format"] = {"type": "json_object", "schema": dict(schema.schema)}
+                kwargs["response_format"] = schema.json_object_format()
             return kwargs
         if tool is not None and self._tools_supported:
             kwargs["tools"] = [tool.spec()]

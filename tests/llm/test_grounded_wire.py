@@ -12,7 +12,7 @@ import respx
 
 from backend.llm.check import answer_schema
 from backend.llm.client import LLMUnavailable, ResponseSchema
-from backend.llm.writer import answer_max_tokens
+from backend.llm.writer import answer_max_tokens, answer_schema_for
 from tests.llm.fakes import GOOD_REASONS, ITEMS, REQUEST, answer
 from tests.llm.test_client import (
     MESSAGES,
@@ -184,3 +184,24 @@ def test_a_streamed_explanation_gets_the_sized_budget_too():
     final = events[-1]
     assert getattr(final, "verified", False), final
     assert body(route)["max_tokens"] == answer_max_tokens(len(ITEMS), floor=150)
+
+
+@respx.mock
+def test_json_mode_carries_the_requests_own_grammar_and_json_schema_the_strict_one():
+    """The writer's schema for one request: OpenAI's strict mode gets the general schema (it
+    refuses prefixItems and maxLength); a JSON-mode server (llama.cpp) gets the exact one."""
+    schema = answer_schema_for(REQUEST.facts())
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["response_format"]["type"] == "json_schema":
+            return httpx.Response(400, json={"error": {"message": "no structured outputs"}})
+        return httpx.Response(200, json=completion("{}"))
+
+    route = respx.post(URL).mock(side_effect=handler)
+    make_client(FakeClock()).complete(MESSAGES, schema=schema)
+    strict = body(route, 0)["response_format"]["json_schema"]["schema"]
+    assert strict == answer_schema()
+    sent = body(route, 1)["response_format"]
+    assert sent["type"] == "json_object"
+    reasons = sent["schema"]["properties"]["reasons"]["prefixItems"]
+    assert [r["properties"]["product_id"]["const"] for r in reasons] == ["P1", "P2", "P3"]
