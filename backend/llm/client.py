@@ -169,9 +169,14 @@ class LLMClient(Protocol):
         ...
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        schema: ResponseSchema | None = None,
     ) -> Iterator[str]:
-        """Text deltas as they arrive; raises ``LLMError`` (also mid-stream)."""
+        """Text deltas as they arrive; raises ``LLMError`` (also mid-stream). ``schema``: as
+        for ``complete``."""
         ...
 
     def circuit(self) -> CircuitStatus: ...

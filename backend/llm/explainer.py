@@ -28,6 +28,7 @@ from backend.llm.writer import (
     ExplanationRequest,
     PromptTemplates,
     answer_max_tokens,
+    answer_schema_for,
     log_failure,
 )
 
@@ -228,7 +229,8 @@ class LLMExplainer:
         chunks: list[str] = []
         try:
             budget = answer_max_tokens(len(request.items), floor=self.writer.max_tokens)
-            for delta in self.client.stream(messages, max_tokens=budget):
+            schema = answer_schema_for(self.writer.facts(request))
+            for delta in self.client.stream(messages, max_tokens=budget, schema=schema):
                 chunks.append(delta)
                 new = preview.feed(delta)
                 if new:

@@ -138,7 +138,11 @@ class OpenAIChatClient:
         return result
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        schema: ResponseSchema | None = None,
     ) -> Iterator[str]:
         try:
             budget = self._budget()
@@ -151,7 +155,7 @@ class OpenAIChatClient:
         try:
             # Retries cover opening the stream only: once text has gone out, a failure ends it.
             chunks = self._retrying(
-                deadline, lambda: self._open_stream(messages, deadline, max_tokens)
+                deadline, lambda: self._open_stream(messages, deadline, max_tokens, schema)
             )
             yield from self._deltas(chunks, deadline)
         except LLMError as exc:
@@ -336,14 +340,29 @@ class OpenAIChatClient:
         return _completion(response, self.model, tool if "tools" in kwargs else None)
 
     def _open_stream(
-        self, messages: Sequence[ChatMessage], deadline: float, max_tokens: int | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        deadline: float,
+        max_tokens: int | None = None,
+        schema: ResponseSchema | None = None,
     ) -> Any:
+        kwargs = self._request(messages, schema is not None, schema=schema, max_tokens=max_tokens)
         try:
             return self._sdk.chat.completions.create(
-                **self._request(messages, json_mode=False, max_tokens=max_tokens),
-                stream=True,
-                timeout=self._timeout(deadline),
+                **kwargs, stream=True, timeout=self._timeout(deadline)
             )
+        except (
+            openai.InternalServerError,
+            openai.BadRequestError,
+            openai.UnprocessableEntityError,
+        ) as exc:
+            if _asks_json_schema(kwargs) and not self._schema_confirmed:
+                # As for a whole answer (``_once``): a server without json_schema (llama.cpp
+                # answers 500, others 400/422) gets JSON mode with the schema from now on.
+                log.info("LLM server refused a json_schema stream; asking for JSON mode")
+                self._schema_supported = False
+                return self._open_stream(messages, deadline, max_tokens, schema)
+            raise _mapped(exc) from exc
         except openai.OpenAIError as exc:
             raise _mapped(exc) from exc
 

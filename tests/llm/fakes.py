@@ -68,7 +68,11 @@ class FakeLLM:
         return Completion(text=self._next(messages), model=self.model, finish_reason="stop")
 
     def stream(
-        self, messages: Sequence[ChatMessage], *, max_tokens: int | None = None
+        self,
+        messages: Sequence[ChatMessage],
+        *,
+        max_tokens: int | None = None,
+        schema: ResponseSchema | None = None,
     ) -> Iterator[str]:
         text = self._next(messages)
         for i in range(0, len(text), 7):

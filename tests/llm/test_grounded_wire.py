@@ -205,3 +205,23 @@ def test_json_mode_carries_the_requests_own_grammar_and_json_schema_the_strict_o
     assert sent["type"] == "json_object"
     reasons = sent["schema"]["properties"]["reasons"]["prefixItems"]
     assert [r["properties"]["product_id"]["const"] for r in reasons] == ["P1", "P2", "P3"]
+
+
+@respx.mock
+def test_a_stream_with_a_schema_falls_back_from_json_schema_to_the_grammar_once():
+    """llama.cpp answers a json_schema stream with 500 as well: JSON mode with the request's
+    grammar from then on, for streams and whole answers alike."""
+    schema = answer_schema_for(REQUEST.facts())
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["response_format"]["type"] == "json_schema":
+            return httpx.Response(500, json={"detail": "unknown response_format type"})
+        return httpx.Response(200, content=sse("{}"), headers={"content-type": "text/event-stream"})
+
+    route = respx.post(URL).mock(side_effect=handler)
+    client = make_client(FakeClock())
+    assert list(client.stream(MESSAGES, schema=schema)) == ["{}"]
+    assert list(client.stream(MESSAGES, schema=schema)) == ["{}"]
+    assert route.call_count == 3
+    assert body(route, 2)["response_format"] == schema.json_object_format()
+    assert response_mode(client) == "json_object"

@@ -30,6 +30,7 @@ from backend.llm.client import ChatMessage, Tool
 from backend.llm.openai_client import OpenAIChatClient, RetryPolicy
 from backend.main import create_app
 from backend.wiring import Components, build_components
+from tests.api.test_explanation_stream import events
 from tests.api.test_observability import metric
 from tests.factories import Shop, build_shop
 from tests.llm.real_server import RunningServer
@@ -300,3 +301,35 @@ def test_a_short_llm_deadline_falls_back_to_the_template_in_bounded_time(
     assert body["llm_explanation"].startswith("Hi Dave Kim!")
     # Bounded by the deadline, not by the model: generous slack for a loaded machine.
     assert elapsed < 0.25 + 5.0
+
+
+# --- (e) the request's own grammar -----------------------------------------------------------
+
+SHAPE_FAILURES = {"missing_product", "unknown_product", "duplicate_product", "bad_shape"}
+
+
+def test_under_the_requests_grammar_the_model_writes_only_the_shape_the_check_accepts(
+    llm_server, tmp_path, database_url, shop
+):
+    """Whatever the small model says, the grammar holds it to this list's products in
+    order and their own fact ids: the check judges what it says, never its shape."""
+    with app_with_llm(llm_server, tmp_path, database_url) as (client, components):
+        request, explainer = components.recommender.explanation_job(
+            shop.users["bob"].id, top_n=2, strategy="weighted"
+        )
+        outcome = explainer.inner.writer.write(request)
+        # The stream asks with the same grammar: its final event is checked text or the
+        # template with the model's failure.
+        stream = client.get(
+            f"/recommend/{shop.users['bob'].id}/explanation/stream",
+            params={"top_n": 2, "algorithm": "weighted"},
+        )
+    assert outcome.answers and len(outcome.answers) == len(outcome.checks)
+    for text, check in zip(outcome.answers, outcome.checks, strict=True):
+        answer = json.loads(text)  # JSON: the grammar allows nothing else
+        refs = [r["product_id"] for r in answer["reasons"]]
+        assert refs == ["P1", "P2"][: len(request.items)]
+        assert not SHAPE_FAILURES & set(check.reasons), check.reasons
+    name, body = events(stream)[-1]
+    assert name == "final"
+    assert body["source"] == "llm" or body["fallback_reason"].startswith(MODEL_FAILURES), body
