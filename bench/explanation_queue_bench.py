@@ -6,7 +6,7 @@ bracket the drift of a shared machine): every round each of ``--shoppers`` demo 
 loads ``GET /recommend`` (the default: the storefront never waits for the model), and with
 probability ``--event-rate`` sends a view event first (which invalidates their caches, and
 with the LLM has the event worker queue their new list's explanation). The LLM phase runs
-llama.cpp's server on the packaged Gemma 3 270M (``tests/llm/real_server.py``) behind the
+llama.cpp's server on the packaged SmolLM2 135M Instruct (``tests/llm/real_server.py``) behind the
 in-process explanation queue (LLM_CONCURRENCY 1).
 
 Measured: p50/p99 of ``GET /recommend`` per phase (goal: LLM phase p99 ≤ 1.2× template-only),
@@ -230,8 +230,9 @@ by the app, the client and the model server; the three phases ran one after the 
 other sections. In-process app (`TestClient`, SQLite, in-memory cache and queue), the demo
 shoppers paced at one round every {args.round_seconds:.0f} s, a view event before
 {args.event_rate:.0%} of the requests after the first round. LLM phase: llama.cpp's server on
-Gemma 3 270M (1 thread, temperature 0) behind the explanation queue (LLM_CONCURRENCY 1, one
-attempt, 120 s deadline); `GET /recommend` with the default `explain=auto`.
+SmolLM2 135M Instruct (1 thread, temperature 0, each answer held to its request's grammar)
+behind the explanation queue (LLM_CONCURRENCY 1, one attempt, 120 s deadline);
+`GET /recommend` with the default `explain=auto`.
 
 | phase | requests | p50 ms | p99 ms | mean ms |
 | --- | ---: | ---: | ---: | ---: |
@@ -247,8 +248,9 @@ attempt, 120 s deadline); `GET /recommend` with the default `explain=auto`.
 - Explanation jobs: {json.dumps({k: jobs.get(k) for k in ("submitted", "finished", "dropped")})};
   model speed {jobs.get("tokens_per_second")} tokens/s (completion tokens over the time jobs
   waited for answers).
-- The model's answers through the evidence check: {json.dumps(checks)}. This small pretrained
-  model rarely writes an answer the check accepts; the template then stays, with the reason.
+- The model's answers through the evidence check: {json.dumps(checks)}. The grammar rules
+  out a wrong shape; what this 135M model says is often wrong (another product's facts, a
+  number no fact gives), and the check refuses it: the template then stays, with the reason.
 """
     write_section(args.report, "explanation-queue", "Explanations off the request path", body)
     print(body)

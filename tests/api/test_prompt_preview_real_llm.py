@@ -2,7 +2,7 @@
 
 The API part previews a draft of ``explanation.j2`` (the text a shopper gets when the LLM's
 answer is refused) for three sample shoppers with the app pointed at the llama.cpp server on
-Gemma 3 270M (``tests/llm/real_server.py``). What that pretrained model writes is not under our
+SmolLM2 135M Instruct (``tests/llm/real_server.py``). What that small model writes is not under our
 control, so the assertions are about what is: every sample carries the draft's rendering and an
 outcome (checked LLM text, or the template with a reason), every failed claim says which check
 failed and why, and the pass rates are the per-sample results counted. The console part feeds
