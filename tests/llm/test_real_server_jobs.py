@@ -1,8 +1,7 @@
 """The storefront with a real local model server: ``GET /recommend`` does not wait for it.
 
 llama.cpp's server on SmolLM2 135M Instruct (``tests/llm/real_server.py``) takes seconds per
-answer on
-a shared CPU. The default request answers with the template marked pending; the in-process
+answer on a shared CPU. The default request answers with the template marked pending; the
 explainer thread asks the model through the real SDK and HTTP, runs the evidence check and
 caches the result; polling the same URL, as a storefront would, then gets the checked LLM
 text, or the template with the reason the model's answer was rejected (this small model
