@@ -1,13 +1,13 @@
 """End to end against a real model server: the openai SDK, HTTP, llama.cpp and a real model.
 
 The fake servers elsewhere answer instantly and exactly as asked; this one is SmolLM2 135M
-Instruct on the CPU, run by llama.cpp's OpenAI-compatible server (``tests/llm/real_server.py``). What a
-model this small writes is not under our control, so the tests assert what is: the shape the
-server's grammar enforces (JSON mode, a JSON schema, a forced function call), that whatever
-the model writes goes through the evidence check and is either shipped as checked LLM text
-or replaced by the template with a recorded reason, that temperature 0 repeats itself, and
-that a short deadline falls back in bounded time. The model's pass rate is a measurement,
-in ``bench/local_llm_bench.py``.
+Instruct on the CPU, run by llama.cpp's OpenAI-compatible server (``tests/llm/real_server.py``).
+What a model this small writes is not under our control, so the tests assert what is: the
+shape the server's grammar enforces (JSON mode, a JSON schema, a forced function call, the
+request's own answer grammar), that whatever the model writes goes through the evidence check
+and is either shipped as checked LLM text or replaced by the template with a recorded reason,
+that temperature 0 repeats itself, and that a short deadline falls back in bounded time. The
+model's pass rate is a measurement, in ``bench/local_llm_bench.py``.
 """
 
 from __future__ import annotations
