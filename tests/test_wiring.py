@@ -15,10 +15,12 @@ from backend.chat.parser import RuleParser
 from backend.chat.replies import LLMReplies, TemplateReplies
 from backend.config import PROJECT_ROOT, Settings, load_settings
 from backend.infra.cache import MemoryCache, RedisCache
+from backend.infra.model_slots import RedisModelSlots
 from backend.infra.stream import InProcessEventStream, RedisEventStream
 from backend.jobs.worker import InProcessWorker, StreamWorkerMonitor
 from backend.llm.explainer import TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
+from backend.llm.slots import LocalModelSlots
 from backend.wiring import build_components
 from tests.llm.fakes import FakeLLM
 from tests.recommender.fakes import FakeEmbedder
@@ -53,6 +55,25 @@ def test_with_redis_the_app_only_watches_the_worker_processes(offline) -> None:
         assert components.background_worker is None
         assert isinstance(components.worker_monitor, StreamWorkerMonitor)
         assert components.tracker.stream is adapters.events
+    finally:
+        components.db.dispose()
+
+
+@pytest.mark.parametrize("redis", [False, True])
+def test_one_count_of_model_slots_reaches_the_jobs_the_streams_and_the_chat(offline, redis):
+    """The explanation workers, the explanation stream and the chat's model calls take the
+    same slots: per process without Redis, one count for all processes with it."""
+    settings = offline.model_copy(
+        update={"llm_concurrency": 2, "redis_url": "redis://127.0.0.1:1/0" if redis else None}
+    )
+    adapters = dataclasses.replace(default_adapters(settings), llm=FakeLLM())
+    assert isinstance(adapters.slots, RedisModelSlots if redis else LocalModelSlots)
+    assert adapters.slots.concurrency == 2
+    components = build_components(settings, adapters)
+    try:
+        assert components.recommender.jobs.slots is adapters.slots  # /health shows where
+        assert components.chat.replies.budget.pool._slots is adapters.slots
+        assert components.explanations.slots is adapters.slots  # the stream's
     finally:
         components.db.dispose()
 
