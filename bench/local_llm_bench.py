@@ -62,6 +62,18 @@ enforced by grammar (tests/llm/test_real_server_e2e.py).
 """
 
 
+# The same command on the same model before each answer was held to its request's grammar
+# (plain JSON mode with the general schema), 2026-12-07 04:21 UTC: kept for the comparison.
+BEFORE_GRAMMAR = """
+Before the request's own grammar (plain JSON mode, same model and command, 04:21 UTC): 0 of 10
+shipped; outcomes `check_failed:unknown_product` 5, `bad_json` 3, `check_failed:unknown_fact`
+2; the 20 failed checks gave `missing_product` 15, `prompt_leak` 14, `unknown_fact` 11,
+`unknown_product` 10, `not_json` 5, `unsupported_claim` 5, `duplicate_product` 1. Under the
+grammar (below) no answer is cut off or of the wrong shape; what remains is what the model
+says: another product's facts, numbers no fact gives.
+"""
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -210,6 +222,8 @@ index; read from site-packages, found in {assemble_s:.2f} s), served by
 defaults) with {THREADS} thread, at temperature 0.
 
 {INSTALL.strip()}
+
+{BEFORE_GRAMMAR.strip()}
 
 Run:
 
