@@ -29,6 +29,21 @@ def test_coordinate_search_finds_the_peak_without_the_full_product():
     assert len(seen) < len(xs) * len(ys)
 
 
+def test_coordinate_search_walks_towards_the_peak_and_skips_the_far_ends():
+    xs = [32, 64, 128, 256, 512, 1024]
+    regs = [0.1, 1.0, 10.0, 100.0, 1000.0]
+
+    def score(point: tuple[float, float]) -> float:
+        f, reg = point
+        return -abs(np.log2(f) - 9) - abs(np.log10(reg) - 1)  # peak at (512, 10)
+
+    best, seen = coordinate_search([xs, regs], score)
+    assert best == (512, 10.0)
+    # From the middle (256, 10): up to 512, one step past it to 1024, then the neighbours
+    # of 10 in regularisation; the small-factor and extreme-regularisation ends are skipped.
+    assert set(seen) == {(256, 10.0), (512, 10.0), (1024, 10.0), (512, 1.0), (512, 100.0)}
+
+
 def test_grid_edges_names_the_knobs_at_an_end():
     assert grid_edges({"K=10": 0.1, "K=30": 0.2, "K=100": 0.3}) == ["K"]
     assert grid_edges({"K=10": 0.1, "K=30": 0.3, "K=100": 0.2}) == []
