@@ -77,13 +77,19 @@ class CFModels:
         return len(self.item_ids)
 
     @property
-    def als_gram(self) -> npt.NDArray[np.float64] | None:
-        """YᵀY + λI of the ALS item factors, computed once per model."""
+    def als_gram_inverse(self) -> npt.NDArray[np.float64] | None:
+        """(YᵀY + λI)⁻¹ of the ALS item factors, computed once per model.
+
+        Folding a user in solves (YᵀY + λI + Yᵤᵀ D Yᵤ) x = b; with this inverse at hand the
+        user's few items are a low-rank update (Woodbury), so a request costs k·f² instead
+        of an f³ solve: at 1,024 factors, about 6 M multiply-adds instead of 700 M.
+        """
         if self.als_items is None:
             return None
         if self._gram is None:
             y = self.als_items.astype(np.float64)
-            self._gram = y.T @ y + self.als_regularization * np.eye(y.shape[1])
+            gram = y.T @ y + self.als_regularization * np.eye(y.shape[1])
+            self._gram = _spd_inverse(gram)
         return self._gram
 
     def kinds(self) -> list[str]:
@@ -452,7 +458,9 @@ def als_user_scores(
 ) -> FloatArray:
     """Fold a user in (one ALS least-squares step, as implicit does) and score every item.
 
-    ``gram`` is YᵀY + λI; pass it precomputed (``CFModels.als_gram``): it is the costly part.
+    ``gram`` is (YᵀY + λI)⁻¹; pass it precomputed (``CFModels.als_gram_inverse``): it is the costly
+    part. The user's items add Yᵤᵀ D Yᵤ (D = confidence − 1) to YᵀY + λI, a rank-k update
+    solved through the Woodbury identity with a k×k system.
     """
     y = item_factors
     if len(items) == 0:
@@ -460,12 +468,16 @@ def als_user_scores(
     yi = y[items].astype(np.float64)
     confidence = alpha * np.asarray(weights, dtype=np.float64)
     if gram is None:
-        gram = y.T.astype(np.float64) @ y + regularization * np.eye(y.shape[1])
-    a = gram.copy()
-    a += (yi * (confidence - 1.0)[:, None]).T @ yi
-    b = (yi * confidence[:, None]).sum(axis=0)
-    factor = np.linalg.solve(a, b).astype(np.float32)
-    return np.asarray(y @ factor, dtype=np.float32)
+        gram = _spd_inverse(y.T.astype(np.float64) @ y + regularization * np.eye(y.shape[1]))
+    h = gram
+    b = yi.T @ confidence
+    z = yi @ h  # k × f: Yᵤ (YᵀY + λI)⁻¹
+    d = confidence - 1.0
+    # (A + Yᵤᵀ D Yᵤ)⁻¹ = A⁻¹ − A⁻¹Yᵤᵀ (I + D Yᵤ A⁻¹ Yᵤᵀ)⁻¹ D Yᵤ A⁻¹
+    inner = np.eye(len(items)) + d[:, None] * (z @ yi.T)
+    hb = h @ b
+    factor = hb - z.T @ np.linalg.solve(inner, d * (yi @ hb))
+    return np.asarray(y @ factor.astype(np.float32), dtype=np.float32)
 
 
 class ModelStore:

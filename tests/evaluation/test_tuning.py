@@ -9,7 +9,7 @@ from backend.recommender.cf import ease_weights
 from backend.recommender.evaluation.context import SplitContext
 from backend.recommender.evaluation.dataset import load
 from backend.recommender.evaluation.report import grid_edges
-from backend.recommender.evaluation.tuning import coordinate_search
+from backend.recommender.evaluation.tuning import coordinate_search, line_search
 from tests.evaluation.test_runner import write_dataset
 from tests.recommender.fakes import FakeEmbedder
 
@@ -42,6 +42,14 @@ def test_coordinate_search_walks_towards_the_peak_and_skips_the_far_ends():
     # From the middle (256, 10): up to 512, one step past it to 1024, then the neighbours
     # of 10 in regularisation; the small-factor and extreme-regularisation ends are skipped.
     assert set(seen) == {(256, 10.0), (512, 10.0), (1024, 10.0), (512, 1.0), (512, 100.0)}
+
+
+def test_line_search_stops_past_the_peak_and_keeps_grid_order():
+    lambdas = [10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0]
+    scored = line_search(lambdas, lambda lam: -abs(np.log10(lam) - np.log10(30.0)))
+    # From 300 down to 30, one step past it to 10, and 1000 to see that up is worse.
+    assert list(scored) == [10.0, 30.0, 100.0, 300.0, 1000.0]
+    assert max(scored, key=lambda k: scored[k]) == 30.0
 
 
 def test_grid_edges_names_the_knobs_at_an_end():

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from backend.recommender.cf import CFParams, ModelStore, fit_als
+from backend.recommender.cf import CFParams, ModelStore
 from backend.recommender.evaluation.context import SplitContext, Track, times
 from backend.recommender.strategies import BlendConfig, BlendStrategy
 
@@ -57,9 +57,18 @@ def coordinate_search(
             return best, seen
 
 
+def line_search(values: Sequence[float], score: Callable[[float], float]) -> dict[float, float]:
+    """One knob's unimodal curve, walked from the middle of its grid (``coordinate_search``
+    on one axis): every value scored, in grid order."""
+    _, seen = coordinate_search([values], lambda point: score(point[0]))
+    return {v: seen[(v,)] for v in values if (v,) in seen}
+
+
 def tune_ease(valid: SplitContext, lambdas: Sequence[float]) -> dict[str, float]:
+    """λ by line search: each setting is an inversion of the item Gram (the costly part)."""
     binary = valid.user_items
-    return {f"lambda={lam:g}": valid.matrix_ndcg(times(binary, valid.ease(lam))) for lam in lambdas}
+    scored = line_search(lambdas, lambda lam: valid.matrix_ndcg(times(binary, valid.ease(lam))))
+    return {f"lambda={lam:g}": v for lam, v in scored.items()}
 
 
 def tune_knn(valid: SplitContext, neighbours: Sequence[int]) -> dict[str, dict[str, float]]:
@@ -84,7 +93,7 @@ def tune_als(
 
     def score(point: tuple[float, ...]) -> float:
         f, reg = int(point[0]), float(point[1])
-        users, items = fit_als(valid.user_items, CFParams(als_factors=f, als_regularization=reg))
+        users, items = valid.als(f, reg)
         return valid.matrix_ndcg(times(users, items.T))
 
     axes: list[Sequence[float]] = [list(map(float, factors)), list(regularization)]
@@ -98,7 +107,8 @@ def tune_hybrid_cf(
 ) -> dict[str, float]:
     """The text weight α of the hybrid's EASE+text, scored with recency-decayed histories."""
     decayed = valid.decayed(decay)
-    return {f"alpha={a:g}": valid.matrix_ndcg(times(decayed, valid.ease(lam, a))) for a in alphas}
+    scored = line_search(alphas, lambda a: valid.matrix_ndcg(times(decayed, valid.ease(lam, a))))
+    return {f"alpha={a:g}": v for a, v in scored.items()}
 
 
 def _ndcg_from_ranks(ranks: Sequence[int | None]) -> float:
