@@ -45,6 +45,7 @@ def coordinate_search(
         return point[:a] + (axes[a][k],) + point[a + 1 :]
 
     best = tuple(axis[len(axis) // 2] for axis in axes)
+    value(best)  # scored even when no axis has a neighbour to compare with
     while True:
         before = best
         for a, axis in enumerate(axes):
