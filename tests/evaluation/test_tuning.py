@@ -8,7 +8,7 @@ import pytest
 from backend.recommender.cf import ease_weights
 from backend.recommender.evaluation.context import SplitContext
 from backend.recommender.evaluation.dataset import load
-from backend.recommender.evaluation.report import grid_edges
+from backend.recommender.evaluation.report import edge_step, grid_edges
 from backend.recommender.evaluation.tuning import coordinate_search, line_search
 from tests.evaluation.test_runner import write_dataset
 from tests.recommender.fakes import FakeEmbedder
@@ -64,6 +64,19 @@ def test_grid_edges_names_the_knobs_at_an_end():
     }
     assert grid_edges(two) == ["factors"]
     assert grid_edges({"a=1": 0.1, "a=2": 0.2}) == []  # too few settings to speak of edges
+
+
+def test_edge_step_says_what_the_last_step_gained():
+    scored = {
+        "factors=256, reg=10": 0.0759,
+        "factors=512, reg=10": 0.0766,
+        "factors=1024, reg=10": 0.0771,
+        "factors=1024, reg=1": 0.0650,
+    }
+    assert grid_edges(scored) == ["factors"]
+    assert edge_step(scored, "factors") == (
+        " (validation NDCG@10 0.0771, +0.0005 over factors=512)"
+    )
 
 
 def test_split_context_inverts_each_ease_once_and_matches_the_closed_form(tmp_path):
