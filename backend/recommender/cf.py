@@ -77,13 +77,14 @@ class CFModels:
         return len(self.item_ids)
 
     @property
-    def als_gram(self) -> npt.NDArray[np.float64] | None:
-        """YᵀY + λI of the ALS item factors, computed once per model."""
+    def als_gram_inverse(self) -> npt.NDArray[np.float64] | None:
+        """(YᵀY + λI)⁻¹ of the ALS item factors, once per model: with it a user's fold-in is
+        a rank-k update (k·f² per request instead of an f³ solve: 6 M vs 700 M at f=1,024)."""
         if self.als_items is None:
             return None
         if self._gram is None:
             y = self.als_items.astype(np.float64)
-            self._gram = y.T @ y + self.als_regularization * np.eye(y.shape[1])
+            self._gram = _spd_inverse(y.T @ y + self.als_regularization * np.eye(y.shape[1]))
         return self._gram
 
     def kinds(self) -> list[str]:
@@ -452,20 +453,23 @@ def als_user_scores(
 ) -> FloatArray:
     """Fold a user in (one ALS least-squares step, as implicit does) and score every item.
 
-    ``gram`` is YᵀY + λI; pass it precomputed (``CFModels.als_gram``): it is the costly part.
+    ``gram`` is (YᵀY + λI)⁻¹ (``CFModels.als_gram_inverse``, the costly part); the user's items
+    add Yᵤᵀ D Yᵤ (D = confidence − 1), solved by the Woodbury identity with a k×k system.
     """
     y = item_factors
     if len(items) == 0:
         return np.zeros(len(y), dtype=np.float32)
     yi = y[items].astype(np.float64)
     confidence = alpha * np.asarray(weights, dtype=np.float64)
-    if gram is None:
-        gram = y.T.astype(np.float64) @ y + regularization * np.eye(y.shape[1])
-    a = gram.copy()
-    a += (yi * (confidence - 1.0)[:, None]).T @ yi
-    b = (yi * confidence[:, None]).sum(axis=0)
-    factor = np.linalg.solve(a, b).astype(np.float32)
-    return np.asarray(y @ factor, dtype=np.float32)
+    h = gram
+    if h is None:
+        h = _spd_inverse(y.T.astype(np.float64) @ y + regularization * np.eye(y.shape[1]))
+    z, d = yi @ h, confidence - 1.0  # z = Yᵤ A⁻¹ (k × f), A = YᵀY + λI
+    # (A + Yᵤᵀ D Yᵤ)⁻¹ = A⁻¹ − A⁻¹Yᵤᵀ (I + D Yᵤ A⁻¹ Yᵤᵀ)⁻¹ D Yᵤ A⁻¹
+    inner = np.eye(len(items)) + d[:, None] * (z @ yi.T)
+    hb = h @ (yi.T @ confidence)
+    factor = hb - z.T @ np.linalg.solve(inner, d * (yi @ hb))
+    return np.asarray(y @ factor.astype(np.float32), dtype=np.float32)
 
 
 class ModelStore:

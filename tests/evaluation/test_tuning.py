@@ -8,8 +8,8 @@ import pytest
 from backend.recommender.cf import ease_weights
 from backend.recommender.evaluation.context import SplitContext
 from backend.recommender.evaluation.dataset import load
-from backend.recommender.evaluation.report import grid_edges
-from backend.recommender.evaluation.tuning import coordinate_search
+from backend.recommender.evaluation.report import edge_step, grid_edges
+from backend.recommender.evaluation.tuning import coordinate_search, line_search
 from tests.evaluation.test_runner import write_dataset
 from tests.recommender.fakes import FakeEmbedder
 
@@ -29,6 +29,29 @@ def test_coordinate_search_finds_the_peak_without_the_full_product():
     assert len(seen) < len(xs) * len(ys)
 
 
+def test_coordinate_search_walks_towards_the_peak_and_skips_the_far_ends():
+    xs = [32, 64, 128, 256, 512, 1024]
+    regs = [0.1, 1.0, 10.0, 100.0, 1000.0]
+
+    def score(point: tuple[float, float]) -> float:
+        f, reg = point
+        return -abs(np.log2(f) - 9) - abs(np.log10(reg) - 1)  # peak at (512, 10)
+
+    best, seen = coordinate_search([xs, regs], score)
+    assert best == (512, 10.0)
+    # From the middle (256, 10): up to 512, one step past it to 1024, then the neighbours
+    # of 10 in regularisation; the small-factor and extreme-regularisation ends are skipped.
+    assert set(seen) == {(256, 10.0), (512, 10.0), (1024, 10.0), (512, 1.0), (512, 100.0)}
+
+
+def test_line_search_stops_past_the_peak_and_keeps_grid_order():
+    lambdas = [10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0]
+    scored = line_search(lambdas, lambda lam: -abs(np.log10(lam) - np.log10(30.0)))
+    # From 300 down to 30, one step past it to 10, and 1000 to see that up is worse.
+    assert list(scored) == [10.0, 30.0, 100.0, 300.0, 1000.0]
+    assert max(scored, key=lambda k: scored[k]) == 30.0
+
+
 def test_grid_edges_names_the_knobs_at_an_end():
     assert grid_edges({"K=10": 0.1, "K=30": 0.2, "K=100": 0.3}) == ["K"]
     assert grid_edges({"K=10": 0.1, "K=30": 0.3, "K=100": 0.2}) == []
@@ -41,6 +64,19 @@ def test_grid_edges_names_the_knobs_at_an_end():
     }
     assert grid_edges(two) == ["factors"]
     assert grid_edges({"a=1": 0.1, "a=2": 0.2}) == []  # too few settings to speak of edges
+
+
+def test_edge_step_says_what_the_last_step_gained():
+    scored = {
+        "factors=256, reg=10": 0.0759,
+        "factors=512, reg=10": 0.0766,
+        "factors=1024, reg=10": 0.0771,
+        "factors=1024, reg=1": 0.0650,
+    }
+    assert grid_edges(scored) == ["factors"]
+    assert edge_step(scored, "factors") == (
+        " (validation NDCG@10 0.0771, +0.0005 over factors=512)"
+    )
 
 
 def test_split_context_inverts_each_ease_once_and_matches_the_closed_form(tmp_path):

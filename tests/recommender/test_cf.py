@@ -47,6 +47,19 @@ def test_als_fold_in_finds_the_partner(models):
     assert int(np.argmax(scores)) == 3
 
 
+def test_als_fold_in_through_woodbury_equals_the_direct_solve():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=(40, 8)).astype(np.float32)
+    items, weights = np.array([3, 7, 11]), np.array([1.0, 0.85, 0.3])  # confidence − 1 < 0 too
+    reg, alpha = 0.5, 2.0
+    yi = y[items].astype(np.float64)
+    c = alpha * weights
+    a = y.T.astype(np.float64) @ y + reg * np.eye(8) + (yi * (c - 1.0)[:, None]).T @ yi
+    expected = y @ np.linalg.solve(a, yi.T @ c)
+    got = cf.als_user_scores(y, items, weights, regularization=reg, alpha=alpha)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_alignment_follows_a_new_catalog_order(models):
     new_item = uuid.UUID(int=99)
     order = [IDS[3], new_item, IDS[0], IDS[1], IDS[2]]  # one gone (4, 5), one new

@@ -23,6 +23,7 @@ from backend.recommender.cf import (
     CFParams,
     ModelStore,
     ease_weights,
+    fit_als,
     item_gram,
     train,
     user_items_matrix,
@@ -82,6 +83,7 @@ class SplitContext:
         self._gram: npt.NDArray[np.float64] | None = None
         self._text_gram: npt.NDArray[np.float64] | None = None
         self._ease: dict[tuple[float, float], npt.NDArray[np.float32]] = {}
+        self._als: dict[tuple[int, float], tuple[npt.NDArray[np.float32], ...]] = {}
 
     def _request(self, history: list[int]) -> RecommendRequest:
         events = [
@@ -114,17 +116,29 @@ class SplitContext:
             )
         return self._ease[key]
 
+    def als(self, factors: int, reg: float) -> tuple[npt.NDArray[np.float32], ...]:
+        """(user factors, item factors) of ALS, fitted once per setting: the grid's fit of
+        the chosen setting is the final model's (a fit at 1,024 factors takes minutes)."""
+        key = (int(factors), float(reg))
+        if key not in self._als:
+            self._als[key] = fit_als(
+                self.user_items, CFParams(als_factors=key[0], als_regularization=key[1])
+            )
+        return self._als[key]
+
     def models(self, params: CFParams, kinds: Sequence[str]) -> ModelStore:
-        """Trained models; EASE comes from the per-(λ, α) cache rather than a new inverse."""
+        """Trained models; EASE and ALS come from the per-setting caches."""
         fitted: CFModels = train(
             self.user_items,
             self.ids,
             params=params,
             item_embeddings=self.embeddings,
-            kinds=[k for k in kinds if k not in ("ease", "ease_content")],
+            kinds=[k for k in kinds if k not in ("ease", "ease_content", "als")],
             version=self.split.name,
             sequences=self.split.histories,
         )
+        if "als" in kinds:
+            fitted.als_items = self.als(params.als_factors, params.als_regularization)[1]
         if "ease" in kinds:
             fitted.ease = self.ease(params.ease_lambda)
         if "ease_content" in kinds and params.ease_content_alpha > 0:

@@ -62,9 +62,10 @@ def findings(report: Report) -> list[str]:
         edges = grid_edges(scored)
         if edges:
             best = max(scored, key=lambda k: scored[k])
+            steps = "".join(edge_step(scored, knob) for knob in edges)
             out.append(
                 f"{name}: the best setting ({best}) sits at the edge of its grid in "
-                f"{', '.join(edges)}; a wider grid might do better."
+                f"{', '.join(edges)}{steps}; a wider grid might do better."
             )
     out.append(
         f"Every setting tried and its validation NDCG@10 is in `evaluation.json` (`grids`): "
@@ -72,6 +73,27 @@ def findings(report: Report) -> list[str]:
         "models, plus the hybrid's weight grid."
     )
     return out
+
+
+def edge_step(scored: dict[str, float], knob: str) -> str:
+    """How much the last step along ``knob`` gained, to judge what a wider grid could add:
+    " (validation NDCG@10 0.0771, +0.0005 over factors=512)"."""
+    points = {label: dict(p.split("=") for p in label.split(", ")) for label in scored}
+    best = max(scored, key=lambda k: scored[k])
+    others = {k: v for k, v in points[best].items() if k != knob}
+    line = sorted(
+        (float(p[knob]), label)
+        for label, p in points.items()
+        if knob in p and {k: v for k, v in p.items() if k != knob} == others
+    )
+    at = [label for _, label in line].index(best)
+    neighbour = line[at - 1 if at > 0 else at + 1][1] if len(line) > 1 else None
+    if neighbour is None:
+        return ""
+    return (
+        f" (validation NDCG@10 {scored[best]:.4f}, {scored[best] - scored[neighbour]:+.4f} "
+        f"over {knob}={points[neighbour][knob]})"
+    )
 
 
 def grid_edges(scored: dict[str, float]) -> list[str]:

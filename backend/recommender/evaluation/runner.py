@@ -64,7 +64,7 @@ class Grid:
     ease_lambda: Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0, 10000.0)
     ease_content_alpha: Sequence[float] = (10.0, 30.0, 100.0, 300.0, 1000.0, 3000.0)
     knn_neighbours: Sequence[int] = (10, 30, 100, 300, 1000, 3000)
-    als_factors: Sequence[int] = (32, 64, 128, 256, 512)
+    als_factors: Sequence[int] = (32, 64, 128, 256, 512, 1024)
     als_regularization: Sequence[float] = (0.1, 1.0, 10.0, 100.0, 1000.0)
     content: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     popularity: Sequence[float] = (0.0, 0.05, 0.1, 0.2)

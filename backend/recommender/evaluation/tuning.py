@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from backend.recommender.cf import CFParams, ModelStore, fit_als
+from backend.recommender.cf import CFParams, ModelStore
 from backend.recommender.evaluation.context import SplitContext, Track, times
 from backend.recommender.strategies import BlendConfig, BlendStrategy
 
@@ -27,9 +27,12 @@ def coordinate_search(
 ) -> tuple[tuple[K, ...], dict[tuple[K, ...], float]]:
     """Best point of the grid ``axes[0] × axes[1] × …``, one axis at a time.
 
-    Starts at each axis's middle value, sweeps every axis in turn holding the others at the
-    current best, and stops when a full round changes nothing. Returns the best point and
-    every point scored (each scored once).
+    Starts at each axis's middle value and sweeps every axis in turn holding the others at
+    the current best, until a full round changes nothing. A sweep is a line search: from the
+    current value it walks towards the better neighbour and stops at the first step that
+    does not improve, so on these unimodal curves the far, poor ends of a wide grid (the
+    costliest ALS fits among them) are never fitted. Returns the best point and every point
+    scored (each scored once).
     """
     seen: dict[tuple[K, ...], float] = {}
 
@@ -38,19 +41,35 @@ def coordinate_search(
             seen[point] = score(point)
         return seen[point]
 
+    def at(point: tuple[K, ...], a: int, k: int) -> tuple[K, ...]:
+        return point[:a] + (axes[a][k],) + point[a + 1 :]
+
     best = tuple(axis[len(axis) // 2] for axis in axes)
+    value(best)  # scored even when no axis has a neighbour to compare with
     while True:
         before = best
         for a, axis in enumerate(axes):
-            options = [best[:a] + (v,) + best[a + 1 :] for v in axis]
-            best = max(options, key=value)
+            k = list(axis).index(best[a])
+            for step in (1, -1):
+                while 0 <= k + step < len(axis) and value(at(best, a, k + step)) > value(best):
+                    k += step
+                    best = at(best, a, k)
         if best == before:
             return best, seen
 
 
+def line_search(values: Sequence[float], score: Callable[[float], float]) -> dict[float, float]:
+    """One knob's unimodal curve, walked from the middle of its grid (``coordinate_search``
+    on one axis): every value scored, in grid order."""
+    _, seen = coordinate_search([values], lambda point: score(point[0]))
+    return {v: seen[(v,)] for v in values if (v,) in seen}
+
+
 def tune_ease(valid: SplitContext, lambdas: Sequence[float]) -> dict[str, float]:
+    """λ by line search: each setting is an inversion of the item Gram (the costly part)."""
     binary = valid.user_items
-    return {f"lambda={lam:g}": valid.matrix_ndcg(times(binary, valid.ease(lam))) for lam in lambdas}
+    scored = line_search(lambdas, lambda lam: valid.matrix_ndcg(times(binary, valid.ease(lam))))
+    return {f"lambda={lam:g}": v for lam, v in scored.items()}
 
 
 def tune_knn(valid: SplitContext, neighbours: Sequence[int]) -> dict[str, dict[str, float]]:
@@ -75,7 +94,7 @@ def tune_als(
 
     def score(point: tuple[float, ...]) -> float:
         f, reg = int(point[0]), float(point[1])
-        users, items = fit_als(valid.user_items, CFParams(als_factors=f, als_regularization=reg))
+        users, items = valid.als(f, reg)
         return valid.matrix_ndcg(times(users, items.T))
 
     axes: list[Sequence[float]] = [list(map(float, factors)), list(regularization)]
@@ -89,7 +108,8 @@ def tune_hybrid_cf(
 ) -> dict[str, float]:
     """The text weight α of the hybrid's EASE+text, scored with recency-decayed histories."""
     decayed = valid.decayed(decay)
-    return {f"alpha={a:g}": valid.matrix_ndcg(times(decayed, valid.ease(lam, a))) for a in alphas}
+    scored = line_search(alphas, lambda a: valid.matrix_ndcg(times(decayed, valid.ease(lam, a))))
+    return {f"alpha={a:g}": v for a, v in scored.items()}
 
 
 def _ndcg_from_ranks(ranks: Sequence[int | None]) -> float:

@@ -171,7 +171,7 @@ def cf_scores(models: CFModels | None, kind: str, history: History) -> FloatArra
             w / max(float(w.max()), 1e-9),
             regularization=models.als_regularization,
             alpha=models.als_alpha,
-            gram=models.als_gram,
+            gram=models.als_gram_inverse,
         ).astype(np.float64)
     raise ValueError(f"unknown collaborative model {kind!r}; choose one of {CF_KINDS}")
 
