@@ -48,6 +48,7 @@ from backend.llm.stats import ExplanationStats
 from backend.llm.writer import CheckedWriter
 from backend.observability.metrics import Metrics
 from backend.recommender.cf import CFParams
+from backend.recommender.segments import load_clustering
 from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.strategies import default_strategies
 from backend.recommender.strategies.base import CandidateFilter
@@ -447,8 +448,9 @@ def _chat(
 def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
     """What the first requests would otherwise load: the engine snapshot (every
     recommendation), the prompt templates, the collaborative models (load or first
-    training), and, once the catalog is indexed, the embedding model and the vector index
-    (one real search)."""
+    training), once the catalog is indexed, the embedding model and the vector index
+    (one real search), and with the in-process worker the clustering library its segment
+    recompute imports."""
     search = components.search
 
     def warm_search() -> None:
@@ -456,12 +458,16 @@ def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
             return
         search.search("warm start", top_n=1, filters=CandidateFilter())
 
-    return {
+    steps: dict[str, Callable[[], object]] = {
         "engine snapshot": components.snapshots.get,
         "prompt templates": lambda: compile_templates(components.prompts),
         "collaborative models": components.training.ensure_current,
         "embedding model and vector index": warm_search,
     }
+    settings = components.settings
+    if components.background_worker is not None and settings.segment_recompute_threshold > 0:
+        steps["clustering library"] = load_clustering  # the worker thread recomputes segments
+    return steps
 
 
 def compile_templates(prompts: PromptLibrary) -> None:
