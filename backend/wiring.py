@@ -46,6 +46,7 @@ from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
 from backend.llm.slots import ModelSlots
 from backend.llm.stats import ExplanationStats
 from backend.llm.writer import CheckedWriter
+from backend.observability.load import RequestLoad
 from backend.observability.metrics import Metrics
 from backend.recommender.cf import CFParams
 from backend.recommender.segments import load_clustering
@@ -77,6 +78,7 @@ class Components:
 
     settings: Settings
     metrics: Metrics
+    load: RequestLoad  # requests in flight, counted by the admission middleware
     db: Engine
     cache: Cache
     rate_limiter: RateLimiter
@@ -128,10 +130,14 @@ def build_components(
     *,
     serving: bool = True,
     metrics: Metrics | None = None,
+    load: RequestLoad | None = None,
 ) -> Components:
     """Every service, built once from ``adapters`` (``default_adapters(settings, metrics,
-    serving=serving)`` when not given; ``serving`` and ``metrics`` only shape those)."""
+    serving=serving)`` when not given; ``serving`` and ``metrics`` only shape those).
+    ``load``: the app's count of requests in flight (nothing counts a fresh one: a worker
+    process or a CLI command is always "quiet")."""
     a = adapters or default_adapters(settings, metrics, serving=serving)
+    load = load or RequestLoad()
     db, cache, llm, metrics = a.db, a.cache, a.llm, a.metrics
 
     vectors = VectorIndex(db=db, store=a.vectors)
@@ -224,6 +230,9 @@ def build_components(
         segment_threshold=settings.segment_recompute_threshold,
         metrics=metrics,
         precompute_debounce_seconds=settings.precompute_debounce_seconds,
+        # In the API's process the precompute waits for a moment without requests.
+        quiet=load.quiet,
+        precompute_max_wait_seconds=settings.precompute_max_wait_seconds,
         # Shoppers with new events get their new list's explanation written before they ask.
         prepare=(
             (lambda user: recommender.prepare_explanation(user, top_n=top_n, priority=PREPARE))
@@ -238,6 +247,7 @@ def build_components(
     return Components(
         settings=settings,
         metrics=metrics,
+        load=load,
         db=db,
         cache=cache,
         rate_limiter=a.rate_limiter,

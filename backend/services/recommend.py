@@ -231,6 +231,15 @@ class RecommendationService:
         stored = settled.model_dump_json()
         return self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
 
+    def answer_cached(self, user_id: uuid.UUID, *, top_n: int) -> bool:
+        """Whether the user's default answer (``GET /recommend`` without parameters) is in the
+        response cache. Events invalidate it, so one found there was ranked after the user's
+        last event: a list precomputed now would not be read before their next one."""
+        arm = self._arm(user_id, None)
+        name = self._strategy_name(arm.strategy if arm else None)
+        field = _field(name, top_n, CandidateFilter(), arm, "auto")
+        return self.cache.get(recommendations_key(user_id), field) is not None
+
     def _explained(self, source: str, status: str) -> None:
         if self.on_served is not None:
             self.on_served(source, status)
