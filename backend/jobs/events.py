@@ -151,6 +151,10 @@ class EventProcessor:
                 break  # a request came in: the rest waits for the next quiet moment
             stored += self._refresh(user_id, now)
             now = self.monotonic()
+            if not everything and self.quiet is not None and not self.quiet():
+                # Overdue lists refreshed while requests are in flight: one per round, so a
+                # backlog is worked off between the worker's polls, not in one block.
+                break
         # Forget shoppers whose window has passed: the map stays as small as the active set.
         quiet = [u for u, at in self._refreshed.items() if now - at >= self.debounce]
         for user_id in quiet:

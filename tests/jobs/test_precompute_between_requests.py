@@ -91,6 +91,22 @@ def test_busy_hours_delay_a_list_by_the_max_wait_at_most(components, shop, strea
     assert stored_version(components.db, shop.users["dave"].id) == 1
 
 
+def test_an_overdue_backlog_is_refreshed_one_list_per_round_while_busy(
+    components, shop, stream, clock
+):
+    requests = Requests()
+    requests.in_flight = 1
+    proc = processor(components, clock, requests, max_wait=2.0)
+    events = [("bob", "view", "Desk Lamp"), ("dave", "view", "Desk Lamp")]
+    proc.process(deliver(components, shop, stream, *events))
+    clock.now += 3.0  # both overdue
+    assert proc.flush_due() == 1 and proc.deferred == 1
+    assert proc.flush_due() == 1 and proc.deferred == 0
+    requests.in_flight = 0  # quiet: a backlog goes in one round
+    proc.process(deliver(components, shop, stream, *events, start=2))
+    assert proc.deferred == 0
+
+
 def test_a_shopper_answered_from_the_cache_since_the_event_is_not_precomputed(
     components, shop, stream, clock
 ):
