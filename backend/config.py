@@ -112,6 +112,9 @@ class Settings(BaseSettings):
     # The worker refreshes a shopper's precomputed list at most once per this many seconds: a
     # burst of their events costs one or two precomputes, the last event always gets one.
     precompute_debounce_seconds: float = Field(default=1.5, ge=0, le=60)
+    # In the API's process (no Redis) the worker refreshes lists while no request is in
+    # flight; one that has waited this long is refreshed anyway, so busy hours cannot starve it.
+    precompute_max_wait_seconds: float = Field(default=2.0, ge=0, le=60)
     # Accepted events between two model retrains (0: never retrain on volume).
     retrain_threshold: int = Field(default=5000, ge=0)
     # A message pending this long belongs to a dead worker and is taken over by another.

@@ -41,6 +41,7 @@ from backend.api.routes import (
 )
 from backend.api.security import authorize
 from backend.config import Settings, get_settings
+from backend.observability.load import RequestLoad
 from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
 from backend.services.health import Warmup
@@ -90,10 +91,11 @@ def create_app(
     config = components.settings if components else (settings or get_settings())
     background = components is None if warm_in_background is None else warm_in_background
     metrics = components.metrics if components else Metrics()
+    load = components.load if components else RequestLoad()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        built = components or build_components(config, metrics=metrics)
+        built = components or build_components(config, metrics=metrics, load=load)
         app.state.components = built
         warmup = app.state.warmup = Warmup(warmup_steps(built))
         warmup.start()  # a failed step is logged; the request path retries it
@@ -149,6 +151,7 @@ def create_app(
         max_in_flight=config.max_in_flight,
         wait_seconds=config.admission_wait_ms / 1000,
         shed=metrics.requests_shed,
+        load=load,  # the in-process worker precomputes between requests
     )
     app.add_middleware(
         RequestContextMiddleware,

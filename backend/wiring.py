@@ -45,8 +45,10 @@ from backend.llm.prompt_store import PromptStore
 from backend.llm.prompts import PromptError, PromptLibrary, RenderBudget
 from backend.llm.stats import ExplanationStats
 from backend.llm.writer import CheckedWriter
+from backend.observability.load import RequestLoad
 from backend.observability.metrics import Metrics
 from backend.recommender.cf import CFParams
+from backend.recommender.segments import load_clustering
 from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.strategies import default_strategies
 from backend.recommender.strategies.base import CandidateFilter
@@ -75,6 +77,7 @@ class Components:
 
     settings: Settings
     metrics: Metrics
+    load: RequestLoad  # requests in flight, counted by the admission middleware
     db: Engine
     cache: Cache
     rate_limiter: RateLimiter
@@ -126,10 +129,14 @@ def build_components(
     *,
     serving: bool = True,
     metrics: Metrics | None = None,
+    load: RequestLoad | None = None,
 ) -> Components:
     """Every service, built once from ``adapters`` (``default_adapters(settings, metrics,
-    serving=serving)`` when not given; ``serving`` and ``metrics`` only shape those)."""
+    serving=serving)`` when not given; ``serving`` and ``metrics`` only shape those).
+    ``load``: the app's count of requests in flight (nothing counts a fresh one: a worker
+    process or a CLI command is always "quiet")."""
     a = adapters or default_adapters(settings, metrics, serving=serving)
+    load = load or RequestLoad()
     db, cache, llm, metrics = a.db, a.cache, a.llm, a.metrics
 
     vectors = VectorIndex(db=db, store=a.vectors)
@@ -222,6 +229,9 @@ def build_components(
         segment_threshold=settings.segment_recompute_threshold,
         metrics=metrics,
         precompute_debounce_seconds=settings.precompute_debounce_seconds,
+        # In the API's process the precompute waits for a moment without requests.
+        quiet=load.quiet,
+        precompute_max_wait_seconds=settings.precompute_max_wait_seconds,
         # Shoppers with new events get their new list's explanation written before they ask.
         prepare=(
             (lambda user: recommender.prepare_explanation(user, top_n=top_n, priority=PREPARE))
@@ -236,6 +246,7 @@ def build_components(
     return Components(
         settings=settings,
         metrics=metrics,
+        load=load,
         db=db,
         cache=cache,
         rate_limiter=a.rate_limiter,
@@ -447,8 +458,9 @@ def _chat(
 def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
     """What the first requests would otherwise load: the engine snapshot (every
     recommendation), the prompt templates, the collaborative models (load or first
-    training), and, once the catalog is indexed, the embedding model and the vector index
-    (one real search)."""
+    training), once the catalog is indexed, the embedding model and the vector index
+    (one real search), and with the in-process worker the clustering library its segment
+    recompute imports."""
     search = components.search
 
     def warm_search() -> None:
@@ -456,12 +468,16 @@ def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
             return
         search.search("warm start", top_n=1, filters=CandidateFilter())
 
-    return {
+    steps: dict[str, Callable[[], object]] = {
         "engine snapshot": components.snapshots.get,
         "prompt templates": lambda: compile_templates(components.prompts),
         "collaborative models": components.training.ensure_current,
         "embedding model and vector index": warm_search,
     }
+    settings = components.settings
+    if components.background_worker is not None and settings.segment_recompute_threshold > 0:
+        steps["clustering library"] = load_clustering  # the worker thread recomputes segments
+    return steps
 
 
 def compile_templates(prompts: PromptLibrary) -> None:

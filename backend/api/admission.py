@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.api.middleware import send_json
 from backend.observability.context import request_id_var
+from backend.observability.load import RequestLoad
 
 NEVER_SHED = frozenset({"/health", "/health/ready", "/metrics"})
 OVERLOADED = "the service is at capacity; retry after the time in Retry-After"
@@ -32,12 +33,20 @@ class AdmissionMiddleware:
     and security headers, and before the rate limiter so a refusal costs no Redis call."""
 
     def __init__(
-        self, app: ASGIApp, *, max_in_flight: int, wait_seconds: float, shed: Counter
+        self,
+        app: ASGIApp,
+        *,
+        max_in_flight: int,
+        wait_seconds: float,
+        shed: Counter,
+        load: RequestLoad | None = None,
     ) -> None:
         self.app = app
         self.max_in_flight = max_in_flight
         self.wait_seconds = wait_seconds
         self.shed = shed
+        # Also counts the admitted requests for background threads (``RequestLoad``).
+        self.load = load or RequestLoad()
         self._in_flight = 0
         self._waiters: deque[anyio.Event] = deque()  # one per waiting request, oldest first
 
@@ -56,9 +65,11 @@ class AdmissionMiddleware:
                 add_context=False,
             )
             return
+        self.load.enter()
         try:
             await self.app(scope, receive, send)
         finally:
+            self.load.leave()
             self._leave()
 
     async def _enter(self) -> bool:

@@ -34,6 +34,11 @@ def make_engine(
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         busy = timeout_seconds if timeout_seconds is not None else 30
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": busy}
+        if url.database and url.database != ":memory:":
+            # Keep a connection per concurrent request: with the default 5, every request
+            # past the fifth opened a connection (and ran the pragmas) and closed it again,
+            # 1.5% of the storefront profile's samples on the recommend path.
+            kwargs.update(pool_size=20, max_overflow=20)
     else:
         kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20)
         if timeout_seconds is not None and url.get_backend_name() == "postgresql":

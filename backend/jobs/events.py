@@ -6,8 +6,12 @@ LLM writes them) and counts towards the next model retrain. A shopper's list is 
 most once per ``precompute_debounce_seconds``: the first event after a quiet spell refreshes it
 at once, later ones within the window leave it due, and ``flush_due`` (which the worker loops
 call between batches) refreshes it when the window ends, so the last event of a burst always
-gets its list. A list the worker has not caught up with is never served: the recommender
-checks its profile version. Statistics go through a ledger
+gets its list. In the API's own process (``quiet``: no request in flight) a list is refreshed
+between requests, not during them, and waits at most ``precompute_max_wait_seconds`` for such
+a moment; a shopper whose answer a request has ranked and cached since their last event is
+skipped (their next request is a cache hit, and their next event schedules a refresh anyway).
+A list the worker has not caught up with is never served: the recommender checks its profile
+version. Statistics go through a ledger
 (``processed_event``) in the same transaction, so a message delivered twice (a worker died
 after committing but before acking) is counted once. Precomputing is a replace, so
 repeating it is harmless. ``backend.jobs.worker`` runs it over a stream.
@@ -76,6 +80,8 @@ class EventProcessor:
         prepare: Callable[[uuid.UUID], object] | None = None,
         precompute_debounce_seconds: float = 0.0,
         monotonic: Callable[[], float] = time.monotonic,
+        quiet: Callable[[], bool] | None = None,
+        precompute_max_wait_seconds: float = 2.0,
     ) -> None:
         self.db = db
         self.metrics = metrics
@@ -93,6 +99,11 @@ class EventProcessor:
         self.clock = clock
         self.debounce = max(precompute_debounce_seconds, 0.0)
         self.monotonic = monotonic  # test seam for the debounce window
+        # None: refresh at once (a worker process of its own). Else lists wait for a moment
+        # without requests, at most ``max_wait`` seconds.
+        self.quiet = quiet
+        self.max_wait = max(precompute_max_wait_seconds, 0.0)
+        self.skipped_precomputes = 0  # answered from the cache since the event: not needed
         self._refreshed: dict[uuid.UUID, float] = {}  # user -> when their list was last computed
         self._due: dict[uuid.UUID, float] = {}  # user -> when their deferred refresh is due
         self._retrain_due_logged = False
@@ -114,6 +125,8 @@ class EventProcessor:
             last = self._refreshed.get(user_id)
             if last is not None and now - last < self.debounce:
                 self._due.setdefault(user_id, last + self.debounce)  # refreshed when it ends
+            elif self.quiet is not None:
+                self._due.setdefault(user_id, now)  # now, or at the next moment without requests
             else:
                 precomputed += self._refresh(user_id, now)
         precomputed += self.flush_due()
@@ -128,8 +141,20 @@ class EventProcessor:
         """Refresh the lists whose debounce window has ended (``everything``: all deferred
         ones, before stopping); returns how many were stored."""
         now = self.monotonic()
-        due = [u for u, at in self._due.items() if everything or at <= now]
-        stored = sum(self._refresh(user_id, now) for user_id in due)
+        due = sorted(
+            ((u, at) for u, at in self._due.items() if everything or at <= now),
+            key=lambda item: item[1],
+        )
+        stored = 0
+        for user_id, at in due:  # the longest waiting first
+            if not everything and self._held(at):
+                break  # a request came in: the rest waits for the next quiet moment
+            stored += self._refresh(user_id, now)
+            now = self.monotonic()
+            if not everything and self.quiet is not None and not self.quiet():
+                # Overdue lists refreshed while requests are in flight: one per round, so a
+                # backlog is worked off between the worker's polls, not in one block.
+                break
         # Forget shoppers whose window has passed: the map stays as small as the active set.
         quiet = [u for u, at in self._refreshed.items() if now - at >= self.debounce]
         for user_id in quiet:
@@ -139,12 +164,28 @@ class EventProcessor:
 
     @property
     def deferred(self) -> int:
-        """Shoppers whose list waits for the end of their debounce window."""
+        """Shoppers whose list waits for the end of their debounce window or a quiet moment."""
         return len(self._due)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until a deferred list is due (0: due now, waiting for a quiet moment);
+        None when none is deferred. The in-process worker polls by it."""
+        if not self._due:
+            return None
+        return max(0.0, min(self._due.values()) - self.monotonic())
+
+    def _held(self, due_at: float) -> bool:
+        """Requests are in flight and this list has not waited ``max_wait`` yet."""
+        if self.quiet is None or self.quiet():
+            return False
+        return self.monotonic() - due_at < self.max_wait
 
     def _refresh(self, user_id: uuid.UUID, now: float) -> int:
         self._due.pop(user_id, None)
         self._refreshed[user_id] = now
+        if self.recommender.answer_cached(user_id, top_n=self.top_n):
+            self.skipped_precomputes += 1  # a request ranked it since the event
+            return 0
         stored = self.precompute(user_id)
         if stored:
             self._prepare(user_id)

@@ -203,13 +203,19 @@ class InProcessWorker:
                     self.sweeper.sweep()
                 except Exception:
                     log.exception("outbox sweep failed; retrying later")
-            events = self.stream.take(self.batch_size, timeout=0.2)
+            events = self.stream.take(self.batch_size, timeout=self._poll_seconds())
             if events:
                 try:
                     self._handle(events)
                 finally:
                     self.stream.finished(events)
             self._flush(everything=self._stop.is_set())
+
+    def _poll_seconds(self) -> float:
+        """How long to wait for events: until the next deferred list is due, and every
+        10 ms while one waits for a moment without requests."""
+        due_in = self.processor.next_due_in()
+        return 0.2 if due_in is None else min(0.2, max(due_in, 0.01))
 
     def _flush(self, *, everything: bool) -> None:
         """Lists whose debounce window ended (all deferred ones when stopping)."""

@@ -3,8 +3,9 @@
 Rendering uses ``StrictUndefined`` so a template that names a variable we do not pass fails
 loudly (in tests and at preview), never silently. Templates are looked up in order: a draft
 being previewed, the newest version stored through the admin API (``PromptStore``), the file.
-Jinja re-checks each source before use, so a file edit or a stored version takes effect
-without a restart. The environment is sandboxed: an edited template is data, not code.
+Jinja re-checks each source before use, so a stored version takes effect at once and a file
+edit within a second (``file_check_seconds``), without a restart. The environment is
+sandboxed: an edited template is data, not code.
 
 Every render also has a budget (``RenderBudget``: time, loop iterations, output size), since
 an editor's template can loop: ``range(3000)`` inside ``range(3000)`` would otherwise hold a
@@ -262,17 +263,28 @@ class PromptSource:
 
 
 class _Loader(BaseLoader):
-    """Draft, then stored version, then file; each source says how to tell it went stale."""
+    """Draft, then stored version, then file; each source says how to tell it went stale.
+
+    A file's modification time is looked at most once per ``file_check_seconds``: Jinja asks
+    before every render, and a ``stat`` per render was 2% of the storefront's CPU (the
+    profile in ``bench/REPORT.md``). A stored version is still checked every time (its
+    lookup is a dict read), so a save through the admin API is live at once."""
 
     def __init__(
         self,
         files: FileSystemLoader,
         store: PromptOverrides | None,
         drafts: Mapping[str, str],
+        *,
+        file_check_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.files = files
         self.store = store
         self.drafts = dict(drafts)
+        self.file_check_seconds = file_check_seconds
+        self.monotonic = monotonic
+        self._file_checked: dict[str, float] = {}  # template -> when its file was last fresh
 
     def get_source(
         self, environment: Environment, template: str
@@ -284,13 +296,24 @@ class _Loader(BaseLoader):
             version = stored.version
             return stored.source, None, lambda: self._stored_version(template) == version
         text, filename, file_fresh = self.files.get_source(environment, template)
+        self._file_checked[template] = self.monotonic()  # just read
         return (
             text,
             filename,
-            lambda: (
-                self._stored_version(template) is None and bool(file_fresh is None or file_fresh())
-            ),
+            lambda: self._stored_version(template) is None and self._fresh(template, file_fresh),
         )
+
+    def _fresh(self, template: str, file_fresh: Callable[[], bool] | None) -> bool:
+        if file_fresh is None:
+            return True
+        now = self.monotonic()
+        checked = self._file_checked.get(template)
+        if checked is not None and now - checked < self.file_check_seconds:
+            return True
+        if not file_fresh():
+            return False
+        self._file_checked[template] = now
+        return True
 
     def _stored_version(self, name: str) -> int | None:
         stored = self.store.override(name) if self.store else None
@@ -305,12 +328,22 @@ class PromptLibrary:
         *,
         drafts: Mapping[str, str] | None = None,
         budget: RenderBudget | None = None,
+        file_check_seconds: float = 1.0,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``file_check_seconds``: an edited file is live within this many seconds."""
         self.directory = directory
         self.budget = budget or RenderBudget()
         self.store = store
         self._drafts = dict(drafts or {})
-        self._loader = _Loader(FileSystemLoader(str(directory)), store, self._drafts)
+        self._file_check = (file_check_seconds, monotonic)
+        self._loader = _Loader(
+            FileSystemLoader(str(directory)),
+            store,
+            self._drafts,
+            file_check_seconds=file_check_seconds,
+            monotonic=monotonic,
+        )
         self._env = _BudgetedSandbox(
             # No constant folding: it would run filters at compile time, outside the budget.
             optimized=False,
@@ -341,8 +374,14 @@ class PromptLibrary:
 
     def with_draft(self, name: str, source: str) -> PromptLibrary:
         """A library that renders ``source`` for ``name`` (for previews; nothing is stored)."""
+        seconds, monotonic = self._file_check
         return PromptLibrary(
-            self.directory, self.store, drafts={**self._drafts, name: source}, budget=self.budget
+            self.directory,
+            self.store,
+            drafts={**self._drafts, name: source},
+            budget=self.budget,
+            file_check_seconds=seconds,
+            monotonic=monotonic,
         )
 
     # -- sources and versions --

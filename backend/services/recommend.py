@@ -231,6 +231,15 @@ class RecommendationService:
         stored = settled.model_dump_json()
         return self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
 
+    def answer_cached(self, user_id: uuid.UUID, *, top_n: int) -> bool:
+        """Whether the user's default answer (``GET /recommend`` without parameters) is in the
+        response cache. Events invalidate it, so one found there was ranked after the user's
+        last event: a list precomputed now would not be read before their next one."""
+        arm = self._arm(user_id, None)
+        name = self._strategy_name(arm.strategy if arm else None)
+        field = _field(name, top_n, CandidateFilter(), arm, "auto")
+        return self.cache.get(recommendations_key(user_id), field) is not None
+
     def _explained(self, source: str, status: str) -> None:
         if self.on_served is not None:
             self.on_served(source, status)
@@ -307,6 +316,7 @@ class RecommendationService:
 
     def _precomputed(
         self,
+        session: Session,
         user_id: uuid.UUID,
         strategy: str,
         top_n: int,
@@ -316,15 +326,14 @@ class RecommendationService:
         """The worker's stored list, when it reflects every event and the current catalog."""
         if self.precompute_max_age_seconds <= 0:
             return None
-        with Session(self.db) as session:
-            rows = crud.fresh_user_recommendations(
-                session=session,
-                user_id=user_id,
-                strategy=strategy,
-                top_n=top_n,
-                catalog_version=self.ranking_version(strategy, snapshot),
-                not_before=now - timedelta(seconds=self.precompute_max_age_seconds),
-            )
+        rows = crud.fresh_user_recommendations(
+            session=session,
+            user_id=user_id,
+            strategy=strategy,
+            top_n=top_n,
+            catalog_version=self.ranking_version(strategy, snapshot),
+            not_before=now - timedelta(seconds=self.precompute_max_age_seconds),
+        )
         recs = self._stored_list(rows, snapshot) if rows is not None else None
         self._count("precomputed", recs is not None)
         if recs is not None:
@@ -411,23 +420,22 @@ class RecommendationService:
         filters: CandidateFilter,
         arm: Arm | None = None,
     ) -> tuple[ExplanationRequest, list[Recommendation], datetime]:
-        """Load the user, rank with the strategy (or the worker's fresh list) and summarise."""
+        """Load the user, rank with the strategy (or the worker's fresh list) and summarise.
+        Every read in one session: one connection from the pool per request."""
+        now = self.clock()
+        snapshot = self.snapshots.get()
+        ranker = arm.ranker if arm is not None else None
+        # The worker precomputes unfiltered lists of the configured strategies only.
+        stored = filters == CandidateFilter() and ranker is None
         with Session(self.db) as session:
             user = crud.get_user(session=session, user_id=user_id)
             if user is None:
                 raise NotFoundError("user", user_id)
             records = recent_history(session=session, user_id=user_id)
-            cart = [p.name for p, _ in crud.cart(session=session, user_id=user_id)]
-            wishlist = [p.name for p in crud.wishlist(session=session, user_id=user_id)]
-        now = self.clock()
-        snapshot = self.snapshots.get()
-        ranker = arm.ranker if arm is not None else None
-        # The worker precomputes unfiltered lists of the configured strategies only.
-        recs = (
-            self._precomputed(user_id, name, top_n, snapshot, now)
-            if filters == CandidateFilter() and ranker is None
-            else None
-        )
+            cart, wishlist = crud.basket_names(session=session, user_id=user_id)
+            recs = (
+                self._precomputed(session, user_id, name, top_n, snapshot, now) if stored else None
+            )
         if recs is None:
             recs = (ranker or self.strategies[name]).recommend(
                 snapshot,

@@ -84,12 +84,17 @@ def test_strict_undefined_fails_loudly(tmp_path: Path):
 def test_edited_template_takes_effect_without_restart(tmp_path: Path):
     path = tmp_path / "greeting.j2"
     path.write_text("Hello {{ name }}")
-    library = PromptLibrary(tmp_path)
+    now = [100.0]
+    library = PromptLibrary(tmp_path, file_check_seconds=1.0, monotonic=lambda: now[0])
     assert library.render("greeting.j2", name="Ann") == "Hello Ann"
     path.write_text("Welcome back, {{ name }}")
     import os
 
     os.utime(path, (path.stat().st_mtime + 5, path.stat().st_mtime + 5))
+    # The file's time is looked at once per second, not on every render.
+    now[0] += 0.5
+    assert library.render("greeting.j2", name="Ann") == "Hello Ann"
+    now[0] += 0.6
     assert library.render("greeting.j2", name="Ann") == "Welcome back, Ann"
 
 

@@ -41,6 +41,7 @@ from backend.db.crud.profiles import (
     save_profiles,
 )
 from backend.db.crud.users import (
+    basket_names,
     cart,
     existing_user_ids,
     get_user,
@@ -52,6 +53,7 @@ from backend.db.crud.users import (
 )
 
 __all__ = [
+    "basket_names",
     "add_to_outbox",
     "apply_cart_and_wishlist",
     "bump_co_interactions",

@@ -108,3 +108,25 @@ def wishlist(*, session: Session, user_id: uuid.UUID) -> list[Product]:
         .order_by(col(WishlistItem.added_at).desc())
     ).all()
     return list(rows)
+
+
+def basket_names(*, session: Session, user_id: uuid.UUID) -> tuple[list[str], list[str]]:
+    """The names in the user's cart and wishlist, newest first, in one round trip: what the
+    recommendation's summary shows (two queries loading whole products before)."""
+    carted = (
+        select(sa.literal("cart").label("kind"), Product.name, CartItem.added_at)
+        .join(CartItem, col(CartItem.product_id) == Product.id)
+        .where(CartItem.user_id == user_id)
+    )
+    wished = (
+        select(sa.literal("wishlist").label("kind"), Product.name, WishlistItem.added_at)
+        .join(WishlistItem, col(WishlistItem.product_id) == Product.id)
+        .where(WishlistItem.user_id == user_id)
+    )
+    both = sa.union_all(carted, wished).subquery()
+    rows = session.execute(
+        sa.select(both.c.kind, both.c.name).order_by(both.c.added_at.desc())
+    ).all()
+    cart_names = [name for kind, name in rows if kind == "cart"]
+    wishlist_names = [name for kind, name in rows if kind == "wishlist"]
+    return cart_names, wishlist_names
