@@ -227,3 +227,22 @@ def test_index_then_train_a_small_shop(cli, tmp_path):
     indexed = cli("index").output
     assert "vector store:" in indexed and "(12 vectors)" in indexed
     assert "trained" in cli("train").output
+
+
+def test_the_worker_lowers_its_cpu_priority_below_the_apis():
+    """In a process of its own (the test's would stay lowered): the nice value rises by
+    the worker's default, capped by the system at 19."""
+    code = (
+        "import os; from backend.cli.worker import WORKER_NICENESS, lower_priority; "
+        "before = os.nice(0); print(before, lower_priority(WORKER_NICENESS), WORKER_NICENESS)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    ).stdout.split()
+    before, after, step = map(int, out)
+    assert step > 0 and after == min(before + step, 19)
+
+
+def test_the_workers_niceness_is_bounded(cli):
+    result = CliRunner().invoke(app, ["worker", "--niceness", "20"])
+    assert result.exit_code == 2 and "niceness" in result.output
