@@ -14,12 +14,11 @@ asked, never more than ``concurrency`` times at once from here.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from backend.llm.slots import Lease, LocalModelSlots
+from backend.llm.slots import Lease, LocalModelSlots, OnceLease
 
 if TYPE_CHECKING:
     import redis
@@ -36,23 +35,6 @@ return 1
 
 FIRST_POLL_SECONDS = 0.02
 MAX_POLL_SECONDS = 0.25
-
-
-class _RedisLease:
-    __slots__ = ("_slots", "_token", "_lock", "_released")
-
-    def __init__(self, slots: RedisModelSlots, token: str) -> None:
-        self._slots = slots
-        self._token = token
-        self._lock = threading.Lock()
-        self._released = False
-
-    def release(self) -> None:
-        with self._lock:
-            if self._released:
-                return
-            self._released = True
-        self._slots._give_back(self._token)
 
 
 class RedisModelSlots:
@@ -94,7 +76,7 @@ class RedisModelSlots:
             if taken is None:  # Redis is down: this process's own count, for now
                 return self._fallback.acquire(self._left(deadline))
             if taken:
-                return _RedisLease(self, token)
+                return OnceLease(lambda: self._give_back(token))
             left = self._left(deadline)
             if left is not None and left <= 0:
                 return None

@@ -15,7 +15,7 @@ streamed response is read on whichever thread the server picks for each chunk).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -47,11 +47,13 @@ def held(slots: ModelSlots) -> Iterator[None]:
             lease.release()
 
 
-class _SemaphoreLease:
-    __slots__ = ("_lock", "_semaphore", "_released")
+class OnceLease:
+    """A held slot that gives itself back once, whichever thread releases it (twice: no-op)."""
 
-    def __init__(self, semaphore: threading.BoundedSemaphore) -> None:
-        self._semaphore = semaphore
+    __slots__ = ("_give_back", "_lock", "_released")
+
+    def __init__(self, give_back: Callable[[], None]) -> None:
+        self._give_back = give_back
         self._lock = threading.Lock()
         self._released = False
 
@@ -60,7 +62,7 @@ class _SemaphoreLease:
             if self._released:
                 return
             self._released = True
-        self._semaphore.release()
+        self._give_back()
 
 
 class LocalModelSlots:
@@ -73,7 +75,7 @@ class LocalModelSlots:
     def acquire(self, timeout: float | None = None) -> Lease | None:
         if not self._free.acquire(timeout=timeout):
             return None
-        return _SemaphoreLease(self._free)
+        return OnceLease(self._free.release)
 
     def where(self) -> str:
         return "process"
