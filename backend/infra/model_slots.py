@@ -7,8 +7,8 @@ to its timeout. A lease lasts ``lease_seconds``, longer than one model call with
 (``4 × LLM_DEADLINE_SECONDS + 30 s`` from the wiring).
 
 When Redis does not answer, the slots of this process alone stand in (the count per process,
-as without Redis) and ``status()`` says so, until Redis answers again: the model is still
-asked, never more than ``concurrency`` times at once from here.
+as without Redis) and ``where()`` says so (/health shows it), until Redis answers again: the
+model is still asked, never more than ``concurrency`` times at once from here.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ class RedisModelSlots:
         return "redis"
 
     def holders(self) -> int:
-        """Leases held now, across processes (for tests and /health)."""
+        """Leases held now, across processes (for tests and debugging)."""
         import redis
 
         try:
