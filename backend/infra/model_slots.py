@@ -45,6 +45,7 @@ class RedisModelSlots:
         key: str,
         concurrency: int,
         lease_seconds: float = 60.0,
+        retry_after_seconds: float = 1.0,
         clock: Any = time.time,
         sleep: Any = time.sleep,
     ) -> None:
@@ -57,13 +58,25 @@ class RedisModelSlots:
         self._take = client.register_script(_TAKE)
         self._fallback = LocalModelSlots(self.concurrency)
         self._redis_error: str | None = None
+        # While Redis is away it is asked again after this long, not on every acquire (each
+        # try would wait for the connect timeout).
+        self.retry_after_seconds = retry_after_seconds
+        self._down_until = 0.0
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> RedisModelSlots:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
+        # No client-side retries (redis-py's default backs off for seconds): a stream waits
+        # half a second for a slot, and Redis away means counting in this process at once.
         client = redis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=0.5, socket_connect_timeout=0.5
+            url,
+            decode_responses=True,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),
         )
         return cls(client, **kwargs)
 
@@ -101,6 +114,8 @@ class RedisModelSlots:
     def _try(self, token: str) -> bool | None:
         import redis
 
+        if self._redis_error is not None and time.monotonic() < self._down_until:
+            return None  # still counting in this process
         now = self._clock()
         try:
             taken = self._take(
@@ -117,6 +132,7 @@ class RedisModelSlots:
             if self._redis_error is None:
                 log.warning("model slots: Redis unavailable (%s); counting in this process", exc)
             self._redis_error = type(exc).__name__
+            self._down_until = time.monotonic() + self.retry_after_seconds
             return None
         if self._redis_error is not None:
             log.info("model slots: Redis answers again; the count is shared again")

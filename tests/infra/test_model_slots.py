@@ -13,8 +13,8 @@ import threading
 import time
 
 import pytest
-import redis
 
+from backend.infra import model_slots
 from backend.infra.model_slots import RedisModelSlots
 from backend.llm.slots import LocalModelSlots, held
 
@@ -104,14 +104,28 @@ def test_a_dead_holders_lease_ends_by_itself(redis_url, redis_prefix):
 
 
 def test_with_redis_away_each_process_counts_for_itself_and_says_so():
-    slots = RedisModelSlots(
-        redis.Redis(port=1, socket_connect_timeout=0.2, socket_timeout=0.2),
-        key="nowhere",
-        concurrency=1,
-    )
+    slots = RedisModelSlots.from_url("redis://127.0.0.1:1/0", key="nowhere", concurrency=1)
+    tries = []
+    take = slots._take
+    slots._take = lambda **kw: tries.append(1) or take(**kw)  # type: ignore[method-assign]
     lease = slots.acquire(timeout=0)
     assert lease is not None  # the model is still asked
     assert slots.acquire(timeout=0) is None  # but no more than concurrency at once from here
     assert slots.where().startswith("process (Redis unavailable")
     lease.release()
     assert slots.acquire(timeout=0) is not None
+    assert tries == [1]  # Redis is asked again after retry_after_seconds, not on every acquire
+
+
+def test_when_redis_answers_again_the_count_is_shared_again(redis_url, redis_prefix):
+    slots = redis_slots(redis_url, redis_prefix + "llm:slots", 1, retry_after_seconds=0.0)
+    real = slots.client
+    away = RedisModelSlots.from_url("redis://127.0.0.1:1/0", key="x", concurrency=1)
+    slots.client, slots._take = away.client, away._take  # Redis goes away
+    local = slots.acquire(timeout=0)
+    assert local is not None and slots.where().startswith("process")
+    local.release()
+    slots.client, slots._take = real, real.register_script(model_slots._TAKE)  # and is back
+    lease = slots.acquire(timeout=0)
+    assert lease is not None and slots.where() == "redis" and slots.holders() == 1
+    lease.release()
