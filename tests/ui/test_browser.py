@@ -294,19 +294,20 @@ def _open_template(page: Any, name: str) -> Any:
     page.get_by_role("tab", name="Prompts").click()
     panel = page.get_by_role("tabpanel", name="Prompts")
     option = page.get_by_role("option", name=name, exact=True)
-    # A rerun of the page right after the tab opens can close the dropdown again: open it
-    # until its options show (a CI run once waited 30 s for an option that never came).
-    for _ in range(5):
+    source = panel.get_by_role("textbox", name="Template source")
+    # A rerun of the page right after the tab opens (or right after the choice) can close the
+    # dropdown or drop the choice: open, choose and check again until the source shows (CI
+    # runs waited 30 s for an option that a rerun had taken away, twice).
+    for _ in range(8):
         panel.get_by_test_id("stSelectbox").filter(has_text="Template").first.click()
         try:
-            option.wait_for(state="visible", timeout=3000)
+            option.click(timeout=3000)
+            expect(source).to_have_value(re.compile(r"Hi \{\{ user_name \}\}! Here"), timeout=5000)
             break
-        except PlaywrightTimeout:
+        except (PlaywrightTimeout, AssertionError):
             page.keyboard.press("Escape")
-    option.click()
-    expect(panel.get_by_role("textbox", name="Template source")).to_have_value(
-        re.compile(r"Hi \{\{ user_name \}\}! Here")
-    )
+    else:
+        raise AssertionError(f"could not choose {name} in the Prompts tab")
     return panel
 
 
