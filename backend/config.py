@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     llm_model: str = "gpt-4o-mini"
     llm_temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     llm_max_tokens: int = Field(default=150, ge=16, le=4096)
+    # What a server that enforces JSON mode's schema by grammar (llama.cpp) lets the model
+    # write: "shape", the answer's structure in its own words; "facts", each reason made of
+    # its facts, verbatim; "auto", the first under shape and the retry after a failed check
+    # under facts (backend/llm/answer_grammar.py). OpenAI ignores it.
+    llm_grammar: Literal["auto", "shape", "facts"] = "auto"
     # Total time budget of one LLM request, retries and Retry-After waits included.
     llm_deadline_seconds: float = Field(default=8.0, gt=0, le=120)
     # The whole request's budget: the LLM gets what is left of it, a database statement at

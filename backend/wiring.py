@@ -291,6 +291,7 @@ def build_components(
             llm=llm,
             vocabulary=vocabulary,
             max_tokens=settings.llm_max_tokens,
+            grammar=settings.llm_grammar,
             top_n=settings.default_top_n,
         ),
         health=HealthCheck(
@@ -345,6 +346,7 @@ def _explainer_factory(
                 vocabulary=vocabulary,
                 stats=stats,
                 max_tokens=settings.llm_max_tokens,
+                grammar=settings.llm_grammar,
             ),
             cache,
             settings.explanation_cache_ttl_seconds,
@@ -429,6 +431,7 @@ def _chat(
             vocabulary=vocabulary,
             max_tokens=settings.llm_max_tokens,
             templates=CHAT_REPLY_PROMPTS,
+            grammar=settings.llm_grammar,
             stats=ExplanationStats(adapters.metrics, surface="chat"),
         )
         # Within the chat's budget, or the rules / the template reply and the LLM's later.

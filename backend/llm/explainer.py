@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from backend.llm.answer_grammar import GrammarSetting
 from backend.llm.check import CheckedAnswer, CheckResult, CheckVocabulary
 from backend.llm.client import LLMClient, LLMError
 from backend.llm.partial_json import finished_parts
@@ -28,7 +29,6 @@ from backend.llm.writer import (
     ExplanationRequest,
     PromptTemplates,
     answer_max_tokens,
-    answer_schema_for,
     log_failure,
 )
 
@@ -162,6 +162,7 @@ class LLMExplainer:
         stats: ExplanationStats | None = None,
         max_tokens: int = 150,
         fallback: Explainer | None = None,
+        grammar: GrammarSetting = "auto",
     ) -> None:
         self.client = client
         self.prompts = prompts
@@ -176,6 +177,7 @@ class LLMExplainer:
             templates=PromptTemplates(
                 self.system_template, self.user_template, self.retry_template
             ),
+            grammar=grammar,
         )
 
     @property
@@ -229,7 +231,7 @@ class LLMExplainer:
         chunks: list[str] = []
         try:
             budget = answer_max_tokens(len(request.items), floor=self.writer.max_tokens)
-            schema = answer_schema_for(self.writer.facts(request))
+            schema = self.writer.schema(request)
             for delta in self.client.stream(messages, max_tokens=budget, schema=schema):
                 chunks.append(delta)
                 new = preview.feed(delta)

@@ -93,6 +93,9 @@ class Fact:
     licenses: frozenset[str] = frozenset()  # more words that restate it (surface forms)
     # Past products the fact names, with the action the shopper took (for wrong actions).
     names: tuple[tuple[str, str | None], ...] = ()
+    # The fact as a clause a reason can say to the shopper ("it costs $23.49"), in words the
+    # fact's text and licenses back; what the "facts" answer grammar offers a small model.
+    clause: str = ""
 
     def line(self) -> str:
         return f"{self.id}: {self.text}"
@@ -183,6 +186,12 @@ def when(days: float | None) -> tuple[str, frozenset[str]]:
     return f"{d // 30} months ago", frozenset({"ago", "back", "months", "while", "month", "time"})
 
 
+def _listed(names: Iterable[str]) -> str:
+    """ "a, b and c": a list as a sentence says it."""
+    items = list(names)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
 def _shoppers(n: int) -> str:
     return f"{n} shopper" if n == 1 else f"{n} shoppers"
 
@@ -230,15 +239,17 @@ def product_facts(
         text: str,
         licenses: Iterable[str] = (),
         names: Iterable[tuple[str, str | None]] = (),
+        clause: str = "",
     ) -> None:
         lic = frozenset(licenses) | frozenset(_number_words(text))
-        facts.append(Fact(ids.next(), kind, text, lic, tuple(names)))
+        facts.append(Fact(ids.next(), kind, text, lic, tuple(names), clause or text))
 
     similar = ev.similar_to
     co_counts = {co.product_id: co.count for co in ev.co_interactions}
     past_ids = set()
     for past in ev.because_of[:MAX_PAST]:
         text, lic = _past_text(past.product_name, past.action, days.get(past.product_id))
+        clause = text
         extra: set[str] = set()
         # What else links this past item to the product, said once, on the same line.
         if similar is not None and similar.product_id == past.product_id:
@@ -247,7 +258,7 @@ def product_facts(
         if past.product_id in co_counts:
             text += f"; {_shoppers(co_counts[past.product_id])} interacted with both"
             extra |= _CO_WORDS
-        add("past", text, lic | extra, [(past.product_name, past.action)])
+        add("past", text, lic | extra, [(past.product_name, past.action)], clause)
         past_ids.add(past.product_id)
     if similar is not None and similar.product_id not in past_ids:
         add(
@@ -255,6 +266,7 @@ def product_facts(
             f"similar to the {similar.product_name} (similarity {similar.similarity:.2f})",
             _SIMILAR_WORDS,
             [(similar.product_name, None)],
+            f"it is similar to the {similar.product_name}",
         )
     others = [co for co in ev.co_interactions if co.product_id not in past_ids]
     for co in others[:MAX_CO]:
@@ -266,10 +278,20 @@ def product_facts(
         )
     if ev.matched_categories:
         names = ", ".join(m.name for m in ev.matched_categories)
-        add("category", f"you like: {names}", "interest love into like".split())
+        add(
+            "category",
+            f"you like: {names}",
+            "interest love into like".split(),
+            clause=f"you like {_listed(m.name for m in ev.matched_categories)}",
+        )
     if ev.matched_tags:
         names = ", ".join(m.name for m in ev.matched_tags)
-        add("tag", f"you like the tags: {names}", "interest love into like".split())
+        add(
+            "tag",
+            f"you like the tags: {names}",
+            "interest love into like".split(),
+            clause=f"you like {_listed(m.name for m in ev.matched_tags)}",
+        )
     popular = ev.popularity_rank <= POPULAR_RANK or any(s.name == "popularity" for s in ev.sources)
     rank_words = set(_POPULAR_WORDS) if popular else {"ranked", "rank", "number"}
     if ev.popularity_rank <= len(_ORDINALS):
@@ -278,6 +300,11 @@ def product_facts(
         "popularity",
         f"popularity rank #{ev.popularity_rank} ({_shoppers(ev.interaction_count)})",
         rank_words | {"interacted", "shop"},
+        clause=(
+            f"it is popular, with {_shoppers(ev.interaction_count)}"
+            if popular
+            else f"{_shoppers(ev.interaction_count)} interacted with it"
+        ),
     )
     if ev.segment is not None:
         seg = ev.segment
@@ -285,21 +312,33 @@ def product_facts(
             "segment",
             f"{seg.shoppers} of {seg.size} shoppers like you ({seg.label}) chose it",
             "popular people others similar shopper".split(),
+            clause=f"{seg.shoppers} of {seg.size} shoppers like you chose it",
         )
     if ev.nearby is not None:
         add(
             "nearby",
             f"offered {ev.nearby.distance_km:g} km from you",
             "near nearby close local kilometres kilometers away pick up pickup collect".split(),
+            clause=f"it is offered {ev.nearby.distance_km:g} km from you",
         )
-    add("price", f"price ${product.price:.2f}", "priced cost costs pay dollars dollar".split())
+    add(
+        "price",
+        f"price ${product.price:.2f}",
+        "priced cost costs pay dollars dollar".split(),
+        clause=f"it costs ${product.price:.2f}",
+    )
     if product.quantity > 0:
-        add("stock", "in stock", "available availability currently now".split())
+        add(
+            "stock",
+            "in stock",
+            "available availability currently now".split(),
+            clause="it is in stock",
+        )
     else:
-        add("stock", "out of stock", "unavailable".split())
+        add("stock", "out of stock", "unavailable".split(), clause="it is out of stock")
     own = [t for t in product.tags if t != slug(product.category)]
     if own:
-        add("own_tags", f"tags: {', '.join(own)}")
+        add("own_tags", f"tags: {', '.join(own)}", clause=f"it is tagged {_listed(own)}")
     return facts
 
 

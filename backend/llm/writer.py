@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from backend.llm.answer_grammar import REASON_WORDS, GrammarSetting, answer_schema_for, level_for
 from backend.llm.check import (
-    ANSWER_SCHEMA_NAME,
     NOT_JSON,
     CheckedAnswer,
     CheckLimits,
     CheckResult,
     CheckVocabulary,
-    answer_schema,
     check_answer,
 )
 from backend.llm.client import ChatMessage, LLMCircuitOpen, LLMClient, LLMError, ResponseSchema
@@ -37,53 +36,6 @@ log = logging.getLogger(__name__)
 
 
 ExplanationSource = Literal["llm", "template"]
-ANSWER_SCHEMA = ResponseSchema(ANSWER_SCHEMA_NAME, answer_schema())
-REASON_WORDS = 30  # the word budget per reason the prompt asks for
-CHARS_PER_WORD = 8  # a reason's length bound in the grammar: generous for English words
-INTRO_CHARS = 160
-MAX_CITED = 4  # fact ids one reason may cite in the grammar: more is never needed
-
-
-def answer_schema_for(sheet: FactSheet, words: int = REASON_WORDS) -> ResponseSchema:
-    """``ANSWER_SCHEMA`` plus the exact shape of this request's answer, for a server that
-    enforces it by grammar: the products in the prompt's order, each once; each reason
-    citing only its own facts (the request's are the intro's); lengths bounded. What the
-    check would reject as ``missing_product``, ``unknown_product``, ``duplicate_product`` or
-    an unknown fact id cannot be written then; what a reason says is still the check's."""
-    request_ids = [fact.id for fact in sheet.request]
-
-    def cited(ids: list[str]) -> dict[str, object]:
-        if not ids:
-            return {"type": "array", "maxItems": 0}
-        return {"type": "array", "items": {"enum": ids}, "maxItems": min(MAX_CITED, len(ids))}
-
-    reasons = [
-        {
-            "type": "object",
-            "properties": {
-                "product_id": {"const": p.ref},
-                "reason": {"type": "string", "minLength": 1, "maxLength": words * CHARS_PER_WORD},
-                "fact_ids": cited([fact.id for fact in p.facts]),
-            },
-            "required": ["product_id", "reason", "fact_ids"],
-        }
-        for p in sheet.products
-    ]
-    grammar = {
-        "type": "object",
-        "properties": {
-            "intro": {"type": "string", "minLength": 1, "maxLength": INTRO_CHARS},
-            "intro_fact_ids": cited(request_ids),
-            "reasons": {
-                "type": "array",
-                "prefixItems": reasons,
-                "minItems": len(reasons),
-                "maxItems": len(reasons),
-            },
-        },
-        "required": ["intro", "intro_fact_ids", "reasons"],
-    }
-    return ResponseSchema(ANSWER_SCHEMA.name, ANSWER_SCHEMA.schema, grammar=grammar)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +169,10 @@ class CheckedWriter:
         stats: ExplanationStats | None = None,
         max_tokens: int = 150,
         templates: PromptTemplates = EXPLAIN_PROMPTS,
+        grammar: GrammarSetting = "auto",
     ) -> None:
         self.client = client
+        self.grammar = grammar
         self.prompts = prompts
         self.vocabulary = vocabulary
         self.stats = stats or ExplanationStats()
@@ -234,6 +188,14 @@ class CheckedWriter:
         sheet = request.facts()
         self._facts = (request, sheet)
         return sheet
+
+    def schema(self, request: ExplanationRequest, attempt: int = 1) -> ResponseSchema:
+        """The answer's schema, with this request's grammar for this attempt."""
+        return answer_schema_for(
+            self.facts(request),
+            level=level_for(self.grammar, attempt),
+            shopper=request.user_name,
+        )
 
     def write(self, request: ExplanationRequest, *, echo: tuple[str, ...] = ()) -> ExplainOutcome:
         """``echo``: texts the answer may not repeat (besides the system prompt), e.g. the
@@ -251,7 +213,6 @@ class CheckedWriter:
         outcome.messages = messages
         outcome.facts = self.facts(request)
         truncated = False
-        schema = answer_schema_for(outcome.facts)
         budget = answer_max_tokens(len(request.items), floor=self.max_tokens)
         for attempt in (1, 2):
             try:
@@ -264,7 +225,10 @@ class CheckedWriter:
                 outcome.max_tokens.append(budget)
                 started = time.perf_counter()
                 completion = self.client.complete(
-                    messages, json_mode=True, schema=schema, max_tokens=budget
+                    messages,
+                    json_mode=True,
+                    schema=self.schema(request, attempt),
+                    max_tokens=budget,
                 )
                 outcome.model_seconds += time.perf_counter() - started
                 outcome.tokens += completion.tokens or 0

@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from backend.db import crud
 from backend.errors import InvalidInputError, NotFoundError
+from backend.llm.answer_grammar import GrammarSetting
 from backend.llm.check import CheckVocabulary
 from backend.llm.client import LLMClient
 from backend.llm.explainer import LLMExplainer, TemplateExplainer
@@ -134,6 +135,7 @@ class PromptAdmin:
         vocabulary: Callable[[], CheckVocabulary],
         max_tokens: int,
         top_n: int,
+        grammar: GrammarSetting = "auto",
     ) -> None:
         self.db = db
         self.prompts = prompts
@@ -142,6 +144,7 @@ class PromptAdmin:
         self.llm = llm
         self.vocabulary = vocabulary
         self.max_tokens = max_tokens
+        self.grammar = grammar  # previews write under the grammar the explanations use
         self.top_n = top_n
 
     # -- reading --
@@ -309,6 +312,7 @@ class PromptAdmin:
                 vocabulary=self.vocabulary,
                 stats=stats,
                 max_tokens=self.max_tokens,
+                grammar=self.grammar,
             )
             outcome = explainer.explain_detailed(request)
             sample.explanation = outcome.explanation.text

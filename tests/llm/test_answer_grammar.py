@@ -12,14 +12,20 @@ from __future__ import annotations
 import copy
 import json
 import random
+import re
 from importlib.util import find_spec
 
 import jsonschema
 import pytest
 
 from backend.llm import check as c
-from backend.llm.check import check_answer
-from backend.llm.writer import CHARS_PER_WORD, REASON_WORDS, answer_schema_for
+from backend.llm.answer_grammar import (
+    CHARS_PER_WORD,
+    REASON_WORDS,
+    answer_schema_for,
+)
+from backend.llm.check import CheckVocabulary, check_answer
+from tests.llm.corpora.generate import HERE, products, request_of
 from tests.llm.fakes import GOOD_INTRO, GOOD_REASONS, ITEMS, REQUEST, vocabulary
 
 FACTS = REQUEST.facts()
@@ -143,3 +149,162 @@ def test_llama_cpp_compiles_the_schema_into_a_grammar():
 
     grammar = json_schema_to_gbnf(json.dumps(GRAMMAR))
     assert '"\\"P1\\""' in grammar and '"\\"F8\\""' in grammar
+
+
+# -- the facts grammar: each reason made of its facts, verbatim --------------------------------
+# Requests of the demo shop: every shopper's top 5 under each strategy (the check corpus).
+CATALOG = products()
+CORPUS = [json.loads(line) for line in (HERE / "faithful.jsonl").read_text().splitlines()]
+VOCAB_DEMO = CheckVocabulary.build(CATALOG.values())
+
+
+def facts_grammar(request) -> dict:
+    return answer_schema_for(request.facts(), level="facts", shopper=request.user_name).grammar
+
+
+def _alternatives(group: str) -> list[str]:
+    """The texts one regex group of the pattern offers, read back from the pattern (so the
+    test does not trust the code that built it): classes of one character unwrapped, the
+    first letter's two cases both taken."""
+    out = []
+    for alt in group.split("|"):
+        plain = re.sub(r"\[(.)\]", lambda m: m.group(1), alt[4:] if alt.startswith("[") else alt)
+        if alt.startswith("[") and alt[3] == "]":
+            out += [alt[1] + plain, alt[2] + plain]
+        else:
+            out.append(plain)
+    return out
+
+
+def _groups(pattern: str) -> list[str]:
+    """The alternation groups of a pattern, in order (``(a|b|c)`` with no nested group)."""
+    return [g for g in re.findall(r"\(((?:[^()\[]|\[[^\]]*\])*)\)", pattern) if "|" in g]
+
+
+def _clauses(pattern: str) -> list[str]:
+    """Every clause the pattern offers: the groups after the lead's and the joins'."""
+    groups = _groups(pattern)[2:]  # the leads, the lead's separator
+    return sorted({a for g in groups if not g.startswith(", and") for a in _alternatives(g)})
+
+
+def random_reason(rng: random.Random, schema: dict) -> str:
+    texts = _clauses(schema["pattern"])
+    lead = ""
+    if rng.random() < 0.5:
+        lead = rng.choice(_alternatives(_groups(schema["pattern"])[0])) + rng.choice([", ", ": "])
+    said = rng.choice(texts)
+    if rng.random() < 0.6:
+        other = rng.choice([t for t in texts if t.lower() != said.lower()])
+        said += rng.choice([", and ", " and ", "; ", ". "]) + other
+    return lead + said + rng.choice([".", "!"])
+
+
+def random_intro(rng: random.Random, schema: dict, shopper: str) -> str:
+    greeting = rng.choice(["Hi", "hello", "Hey", "Welcome back"])
+    intro = f"{greeting} {shopper}{rng.choice('!,.')}"
+    if rng.random() < 0.7:
+        intro += " " + rng.choice(_alternatives(_groups(schema["pattern"])[-1]))
+    return intro
+
+
+def random_answer(rng: random.Random, grammar: dict, shopper: str) -> dict:
+    props = grammar["properties"]
+    return {
+        "intro": random_intro(rng, props["intro"], shopper),
+        "reasons": [
+            {
+                "product_id": r["properties"]["product_id"]["const"],
+                "reason": random_reason(rng, r["properties"]["reason"]),
+            }
+            for r in props["reasons"]["prefixItems"]
+        ],
+    }
+
+
+def test_the_facts_grammar_of_a_known_request():
+    grammar = facts_grammar(REQUEST)
+    p2 = grammar["properties"]["reasons"]["prefixItems"][1]["properties"]
+    assert set(p2) == {"product_id", "reason"}  # no ids: judged against all its facts
+    clauses = _clauses(p2["reason"]["pattern"])
+    assert sorted(c for c in clauses if c[0].islower()) == sorted(
+        f.clause for f in FACTS.products[1].facts
+    )
+    pattern = re.compile(p2["reason"]["pattern"])
+    clause = FACTS.products[1].facts[0].clause
+    assert pattern.search(f"A great pick: {clause}.")
+    assert not pattern.search(f"A great pick for you: {clause}.")  # only reviewed leads
+    assert pattern.search(f"{clause[0].upper()}{clause[1:]}!")
+    assert not pattern.search(f"{clause}")  # a sentence ends
+    second = FACTS.products[1].facts[1].clause
+    assert pattern.search(f"{clause}, and {second}.")
+    assert not pattern.search(f"{clause} and {second} and {clause}.")  # two facts at most
+    assert not pattern.search(f"{clause}. {clause[0].upper()}{clause[1:]}.")  # never twice
+    other = FACTS.products[0].facts[0].clause
+    assert not pattern.search(f"{other}.")  # another product's fact
+    assert not pattern.search(f"we {clause.split(' ', 1)[1]}.")  # a fact reworded
+    assert answer_schema_for(FACTS, level="facts").schema == c.answer_schema()
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_whatever_the_facts_grammar_admits_passes_the_check(seed):
+    """A random demo-shop request (any shopper, any strategy) and a random answer the
+    grammar admits: any lead, any one or two of each product's clauses, any intro."""
+    rng = random.Random(seed)
+    entry = rng.choice(CORPUS)
+    request = request_of(entry, CATALOG)
+    grammar = facts_grammar(request)
+    answer = random_answer(rng, grammar, request.user_name)
+    assert admitted_by(answer, grammar), answer
+    result = check_answer(
+        json.dumps(answer),
+        request.items,
+        VOCAB_DEMO,
+        user_name=request.user_name,
+        summary=request.summary,
+        facts=request.facts(),
+    )
+    assert result.ok, (result.reasons, [p.span for p in result.problems], answer)
+
+
+@pytest.mark.parametrize("seed", range(200))
+def test_the_facts_grammar_refuses_a_word_put_into_a_clause(seed):
+    """A clause with one word added, dropped or swapped for another fact's: the claim is no
+    longer the fact's, so the grammar does not admit it."""
+    rng = random.Random(seed)
+    request = request_of(rng.choice(CORPUS), CATALOG)
+    grammar = facts_grammar(request)
+    i = rng.randrange(len(request.items))
+    schema = grammar["properties"]["reasons"]["prefixItems"][i]["properties"]["reason"]
+    own = [f.clause for f in request.facts().products[i].facts]
+    words = rng.choice(own).split(" ")
+    j = rng.randrange(len(words))
+    kind = rng.choice(["add", "drop", "swap"])
+    if kind == "add":
+        words.insert(j, rng.choice(["not", "cheap", "best", "99", "$5.00", "never", "also"]))
+    elif kind == "drop" and len(words) > 2:
+        del words[j]
+    else:
+        words[j] = rng.choice(["bought", "returned", "hated", "12", "$1.00", "everyone"])
+    changed = " ".join(words)
+    if any(changed.lower() == t.lower() for t in own):
+        pytest.skip("the change left another clause of the same product")
+    assert not re.search(schema["pattern"], f"{changed}."), (kind, changed)
+
+
+def admitted_by(answer: dict, grammar: dict) -> bool:
+    try:
+        jsonschema.validate(answer, grammar, cls=jsonschema.Draft202012Validator)
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
+def test_llama_cpp_compiles_the_facts_grammar():
+    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    for entry in CORPUS[::40]:
+        gbnf = json_schema_to_gbnf(json.dumps(facts_grammar(request_of(entry, CATALOG))))
+        assert "tuple-2-reason" in gbnf
+        LlamaGrammar.from_string(gbnf, verbose=False)  # llama.cpp's own parser takes it

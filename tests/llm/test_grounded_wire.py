@@ -10,9 +10,10 @@ import httpx
 import pytest
 import respx
 
+from backend.llm.answer_grammar import answer_schema_for
 from backend.llm.check import answer_schema
 from backend.llm.client import LLMUnavailable, ResponseSchema
-from backend.llm.writer import answer_max_tokens, answer_schema_for
+from backend.llm.writer import answer_max_tokens
 from tests.llm.fakes import GOOD_REASONS, ITEMS, REQUEST, answer
 from tests.llm.test_client import (
     MESSAGES,

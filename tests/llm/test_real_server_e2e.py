@@ -233,8 +233,15 @@ def test_the_chat_understands_a_message_through_the_real_function_call(
 ):
     # The default answer length: the call's arguments must fit in it.
     # The chat's budget as long as the model needs: this test is about the function call.
+    # One attempt's wording in the model's own words (the facts grammar's retry is tested
+    # in test_real_server_jobs): the suite's time.
     with app_with_llm(
-        llm_server, tmp_path, database_url, chat_top_n=2, chat_reply_budget_seconds=2 * DEADLINE
+        llm_server,
+        tmp_path,
+        database_url,
+        chat_top_n=2,
+        chat_reply_budget_seconds=2 * DEADLINE,
+        llm_grammar="shape",
     ) as (client, _):
         response = client.post("/chat", json={"message": "a gift for a friend under $40"})
     assert response.status_code == 200
@@ -257,8 +264,11 @@ def test_recommend_ships_checked_llm_text_or_the_template_with_a_reason(
     alice = shop.users["alice"].id
     params = {"top_n": 2, "algorithm": "weighted", "explain": "wait"}
     # Short answers keep the suite's time in bounds: the model writes a few tokens per second
-    # under a grammar on a busy machine (the bench measures the default length).
-    with app_with_llm(llm_server, tmp_path, database_url, llm_max_tokens=64) as (client, _):
+    # under a grammar on a busy machine (the bench measures the default length). Its own
+    # wording on both attempts: the default grammar's retry is tested in test_real_server_jobs.
+    with app_with_llm(
+        llm_server, tmp_path, database_url, llm_max_tokens=64, llm_grammar="shape"
+    ) as (client, _):
         response = client.get(f"/recommend/{alice}", params=params)
         assert response.status_code == 200
         body = response.json()
@@ -312,8 +322,12 @@ def test_under_the_requests_grammar_the_model_writes_only_the_shape_the_check_ac
     llm_server, tmp_path, database_url, shop
 ):
     """Whatever the small model says, the grammar holds it to this list's products in
-    order and their own fact ids: the check judges what it says, never its shape."""
-    with app_with_llm(llm_server, tmp_path, database_url) as (client, components):
+    order and their own fact ids: the check judges what it says, never its shape. (The
+    ``facts`` grammar of the default's retry: test_real_server_jobs.)"""
+    with app_with_llm(llm_server, tmp_path, database_url, llm_grammar="shape") as (
+        client,
+        components,
+    ):
         request, explainer = components.recommender.explanation_job(
             shop.users["bob"].id, top_n=2, strategy="weighted"
         )

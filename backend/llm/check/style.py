@@ -62,5 +62,22 @@ STYLE_PHRASES = frozenset(
     tuple(stem(w) for w in p.split()) for p in _PHRASES.replace("\n", "").split("|")
 )
 
-STYLE_STEMS = frozenset(stem(w) for w in (_FUNCTION + _STYLE).split())
-INTRO_STEMS = STYLE_STEMS | frozenset(stem(w) for w in _INTRO.split())
+# Reviewed openings of a reason and closing lines of an intro for the "facts" answer grammar
+# (backend/llm/answer_grammar.py), where a small model chooses among them instead of writing
+# its own: every word is a style word, so each passes the check before any fact is said.
+LEADS = (
+    "A great pick", "A good fit", "A solid choice", "A nice addition", "A smart pick",
+    "A natural fit", "A great match", "An excellent choice", "A handy pick", "Perfect for you",
+    "Ideal for you", "Great for you", "Right up your street", "Here's why",
+)  # fmt: skip
+INTRO_LINES = (
+    "Here are some picks for you.", "Here are {count} picks for you.",
+    "Here are a few ideas for you.", "Take a look at these picks.",
+    "Hope you enjoy these picks.", "Some picks chosen for you.",
+)  # fmt: skip
+
+# As written, for the answer grammar that offers a model only words the check accepts.
+STYLE_WORDS = frozenset((_FUNCTION + _STYLE).split())
+INTRO_WORDS = frozenset(_INTRO.split())
+STYLE_STEMS = frozenset(stem(w) for w in STYLE_WORDS)
+INTRO_STEMS = STYLE_STEMS | frozenset(stem(w) for w in INTRO_WORDS)

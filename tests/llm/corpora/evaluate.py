@@ -13,8 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.llm.answer_grammar import REASON_WORDS
 from backend.llm.check import CheckLimits, CheckResult, CheckVocabulary, check_answer
-from backend.llm.writer import REASON_WORDS
 from backend.recommender.snapshot import ProductRecord
 from tests.llm.corpora.generate import HERE, products, request_of
 

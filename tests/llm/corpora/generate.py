@@ -24,8 +24,9 @@ from typing import Any
 
 from backend.config import PROJECT_ROOT
 from backend.db.seed import seed_engine_data
+from backend.llm.answer_grammar import REASON_WORDS
 from backend.llm.facts import Fact, ProductFacts
-from backend.llm.writer import REASON_WORDS, ExplainedItem, ExplanationRequest
+from backend.llm.writer import ExplainedItem, ExplanationRequest
 from backend.recommender.cf import ModelStore, user_items_matrix
 from backend.recommender.embedder import product_text
 from backend.recommender.profile import InteractionRecord
