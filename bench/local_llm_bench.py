@@ -67,12 +67,19 @@ enforced by grammar (tests/llm/test_real_server_e2e.py).
 # The same command on the same model before each answer was held to its request's grammar
 # (plain JSON mode with the general schema), 2026-12-07 04:21 UTC: kept for the comparison.
 BEFORE_GRAMMAR = """
-Before the request's own grammar (plain JSON mode, same model and command, 04:21 UTC): 0 of 10
-shipped; outcomes `check_failed:unknown_product` 5, `bad_json` 3, `check_failed:unknown_fact`
-2; the 20 failed checks gave `missing_product` 15, `prompt_leak` 14, `unknown_fact` 11,
-`unknown_product` 10, `not_json` 5, `unsupported_claim` 5, `duplicate_product` 1. Under the
-grammar (below) no answer is cut off or of the wrong shape; what remains is what the model
-says: another product's facts, numbers no fact gives.
+Earlier runs, same model and command (2026-12-07):
+
+- Plain JSON mode, before the request's own grammar (04:21 UTC): 0 of 10 shipped; the 20 failed
+  checks gave `missing_product` 15, `prompt_leak` 14, `unknown_fact` 11, `unknown_product` 10,
+  `not_json` 5, `unsupported_claim` 5, `duplicate_product` 1.
+- Under the `shape` grammar on both attempts (04:57 UTC): 0 of 10 shipped; no answer cut off
+  or of the wrong shape; the 20 failed checks gave `unsupported_claim` 20, `prompt_leak` 16,
+  `unsupported_product` 11, `unsupported_number` 10: the model restates another product's
+  facts and gives numbers no fact gives.
+
+Now (below) the default `LLM_GRAMMAR=auto`: the first answer under `shape`, the retry after a
+failed check under `facts` (each reason one or two of its product's facts verbatim, after an
+optional reviewed lead; backend/llm/answer_grammar.py).
 """
 
 
@@ -153,6 +160,7 @@ def run_shoppers(
                 "shipped": body["explanation_source"]
                 if body["explanation_source"] == "llm"
                 else f"template ({body['fallback_reason']})",
+                "text": body["llm_explanation"],
             }
         )
         print(rows[-1], flush=True)
@@ -214,6 +222,11 @@ def main() -> None:
         for r in rows
     )
     failures = json.dumps(stats["check_failures_by_reason"])
+    llm_rows = [r for r in rows if r["shipped"] == "llm"]
+    first = sum(1 for r in llm_rows if r["calls"] == 1)
+    examples = "\n\n".join(
+        "\n".join(f"    {line}" for line in r["text"].splitlines()) for r in llm_rows[:2]
+    )
     body = f"""
 Command: `{command}` ({stamp}, {platform.python_version()}, {platform.machine()}; load average
 {load_before:.1f} at the start, {load_after:.1f} at the end, on 2 cores shared with other
@@ -245,6 +258,12 @@ Run:
   (outcomes {json.dumps(dict(shipped.most_common()))}); evidence checks passed
   {stats["checks_passed"]}, failed {stats["checks_failed"]}; failed checks by reason
   {failures}.
+- Of the {len(llm_rows)} shipped, {first} passed on the first answer (the model's own wording),
+  {len(llm_rows) - first} on the retry (the `facts` grammar).
+
+Two of the shipped texts, as the shopper sees them:
+
+{examples or "    (none shipped)"}
 
 | shopper | wall s | server CPU s | LLM calls | shipped |
 | --- | ---: | ---: | ---: | --- |
