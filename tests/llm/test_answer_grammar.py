@@ -46,11 +46,7 @@ def good() -> dict:
 
 
 def admitted(answer: dict) -> bool:
-    try:
-        jsonschema.validate(answer, GRAMMAR, cls=jsonschema.Draft202012Validator)
-    except jsonschema.ValidationError:
-        return False
-    return True
+    return admitted_by(answer, GRAMMAR)
 
 
 def checked(answer: dict) -> c.CheckResult:
@@ -67,6 +63,7 @@ def checked(answer: dict) -> c.CheckResult:
 
 def test_the_schema_of_a_known_request():
     assert GRAMMAR is not None
+    jsonschema.Draft202012Validator.check_schema(GRAMMAR)
     reasons = GRAMMAR["properties"]["reasons"]
     assert (reasons["minItems"], reasons["maxItems"]) == (3, 3)
     assert [r["properties"]["product_id"] for r in reasons["prefixItems"]] == [
@@ -223,6 +220,7 @@ def random_answer(rng: random.Random, grammar: dict, shopper: str) -> dict:
 
 def test_the_facts_grammar_of_a_known_request():
     grammar = facts_grammar(REQUEST)
+    jsonschema.Draft202012Validator.check_schema(grammar)
     p2 = grammar["properties"]["reasons"]["prefixItems"][1]["properties"]
     assert set(p2) == {"product_id", "reason"}  # no ids: judged against all its facts
     clauses = _clauses(p2["reason"]["pattern"])
@@ -292,11 +290,9 @@ def test_the_facts_grammar_refuses_a_word_put_into_a_clause(seed):
 
 
 def admitted_by(answer: dict, grammar: dict) -> bool:
-    try:
-        jsonschema.validate(answer, grammar, cls=jsonschema.Draft202012Validator)
-    except jsonschema.ValidationError:
-        return False
-    return True
+    """Valid under ``grammar`` (the schema itself is checked against the metaschema in
+    ``test_the_facts_grammar_of_a_known_request``: doing it per case was 90% of the time)."""
+    return jsonschema.Draft202012Validator(grammar).is_valid(answer)
 
 
 @pytest.mark.skipif(find_spec("llama_cpp") is None, reason="llama-cpp-python not installed")
