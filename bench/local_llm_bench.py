@@ -223,7 +223,7 @@ def main() -> None:
     )
     failures = json.dumps(stats["check_failures_by_reason"])
     llm_rows = [r for r in rows if r["shipped"] == "llm"]
-    first = sum(1 for r in llm_rows if r["calls"] == 1)
+    by_grammar = json.dumps(stats.get("checks_by_grammar", {}))
     examples = "\n\n".join(
         "\n".join(f"    {line}" for line in r["text"].splitlines()) for r in llm_rows[:2]
     )
@@ -258,8 +258,9 @@ Run:
   (outcomes {json.dumps(dict(shipped.most_common()))}); evidence checks passed
   {stats["checks_passed"]}, failed {stats["checks_failed"]}; failed checks by reason
   {failures}.
-- Of the {len(llm_rows)} shipped, {first} passed on the first answer (the model's own wording),
-  {len(llm_rows) - first} on the retry (the `facts` grammar).
+- Checks by the grammar the answer was asked under (`shape`: the model's own wording;
+  `facts`: its facts verbatim; `auto` asks first answers under `facts` once under 10% of the
+  model's last 20 (at least 10) answers in its own words passed, and still every 10th in them): {by_grammar}.
 
 Two of the shipped texts, as the shopper sees them:
 

@@ -3,7 +3,8 @@ grammar (llama.cpp). OpenAI's strict ``json_schema`` refuses these keywords and 
 general ``ANSWER_SCHEMA``; the evidence check runs on every answer either way.
 
 Two grammars (``LLM_GRAMMAR`` chooses; ``auto``, the default, asks first under ``shape`` and
-writes the retry after a failed check under ``facts``):
+writes the retry after a failed check under ``facts``, and goes to ``facts`` at once for a
+model whose own words keep failing: ``GrammarChoice``):
 
 - ``shape``: this request's products in the prompt's order, each once; each reason citing
   only its own facts (the request's are the intro's); lengths bounded. What the check would
@@ -29,6 +30,8 @@ because to make it's,". Whole clauses and reviewed phrases keep each sentence re
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Iterable
 from typing import Any, Literal
 
@@ -56,11 +59,44 @@ _AS_CLASS = frozenset(".$()+*?|{}")
 _UNSAFE = frozenset('"\\[]^')
 
 
-def level_for(setting: GrammarSetting, attempt: int) -> GrammarLevel:
-    """``auto``: the first answer in the model's own words, the retry in its facts'."""
-    if setting == "auto":
-        return "shape" if attempt == 1 else "facts"
-    return setting
+class GrammarChoice:
+    """Which grammar each attempt is asked under. ``shape`` and ``facts`` are fixed. ``auto``
+    asks first in the model's own words (``shape``) and writes the retry after a failed check
+    under ``facts``; once the model's own words have failed the check on almost every recent
+    answer (under ``MIN_PASS_RATE`` of the last ``WINDOW``), it asks under ``facts`` at once,
+    saving a small model an answer that would be thrown away, and every ``EXPLORE_EVERY``-th
+    first answer is still asked in its own words, so a model that does better is noticed.
+    Per process, shared by the threads that write explanations."""
+
+    WINDOW = 20
+    MIN_PASS_RATE = 0.1
+    EXPLORE_EVERY = 10
+
+    def __init__(self, setting: GrammarSetting = "auto") -> None:
+        self.setting = setting
+        self._lock = threading.Lock()
+        self._own_words: deque[bool] = deque(maxlen=self.WINDOW)  # passed, per shape answer
+        self._firsts = 0
+
+    def level(self, attempt: int) -> GrammarLevel:
+        if self.setting != "auto":
+            return self.setting
+        if attempt > 1:
+            return "facts"
+        with self._lock:
+            self._firsts += 1
+            if self._own_words_fail() and self._firsts % self.EXPLORE_EVERY:
+                return "facts"
+            return "shape"
+
+    def record(self, level: GrammarLevel, passed: bool) -> None:
+        if level == "shape":
+            with self._lock:
+                self._own_words.append(passed)
+
+    def _own_words_fail(self) -> bool:
+        seen = self._own_words
+        return len(seen) >= self.WINDOW // 2 and sum(seen) < self.MIN_PASS_RATE * len(seen)
 
 
 def answer_schema_for(

@@ -231,7 +231,8 @@ class LLMExplainer:
         chunks: list[str] = []
         try:
             budget = answer_max_tokens(len(request.items), floor=self.writer.max_tokens)
-            schema = self.writer.schema(request)
+            level = self.writer.grammar.level(1)  # no retry: the first answer's grammar
+            schema = self.writer.schema(request, level)
             for delta in self.client.stream(messages, max_tokens=budget, schema=schema):
                 chunks.append(delta)
                 new = preview.feed(delta)
@@ -241,7 +242,8 @@ class LLMExplainer:
             log_failure("LLM explanation stream", exc)
             yield ExplanationFinal(self._fallback(request, exc.reason), verified=False)
             return
-        result = self.writer.check("".join(chunks), request, limits, (system,))
+        result = self.writer.check("".join(chunks), request, limits, (system,), grammar=level)
+        self.writer.grammar.record(level, result.ok)
         if not result.ok or result.answer is None:
             reason = self.writer.failure_reason(result)
             yield ExplanationFinal(self._fallback(request, reason), verified=False)

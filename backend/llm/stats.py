@@ -26,9 +26,14 @@ class ExplanationStats:
         self.sources: Counter[str] = Counter()
         self.fallbacks: Counter[str] = Counter()
         self.cache_hits = 0
+        # Checks per answer grammar (backend/llm/answer_grammar.py), when the answer was
+        # asked under one: whether the model passes in its own words or only in its facts'.
+        self.by_grammar: Counter[tuple[str, str]] = Counter()
 
-    def record_check(self, result: CheckResult) -> None:
+    def record_check(self, result: CheckResult, grammar: str | None = None) -> None:
         with self._lock:
+            if grammar is not None:
+                self.by_grammar[(grammar, "passed" if result.ok else "failed")] += 1
             if result.ok:
                 self.checks_passed += 1
             else:
@@ -63,6 +68,13 @@ class ExplanationStats:
                 "checks_passed": self.checks_passed,
                 "checks_failed": self.checks_failed,
                 "check_failures_by_reason": dict(self.check_failures.most_common()),
+                "checks_by_grammar": {
+                    grammar: {
+                        outcome: self.by_grammar[(grammar, outcome)]
+                        for outcome in ("passed", "failed")
+                    }
+                    for grammar in sorted({g for g, _ in self.by_grammar})
+                },
                 "explanations_by_source": dict(self.sources),
                 "fallbacks_by_reason": dict(self.fallbacks.most_common()),
                 "cache_hits": self.cache_hits,

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from backend.llm.answer_grammar import REASON_WORDS, GrammarSetting, answer_schema_for, level_for
+from backend.llm.answer_grammar import (
+    REASON_WORDS,
+    GrammarChoice,
+    GrammarLevel,
+    GrammarSetting,
+    answer_schema_for,
+)
 from backend.llm.check import (
     NOT_JSON,
     CheckedAnswer,
@@ -150,6 +156,7 @@ class ExplainOutcome:
     fallback_reason: str | None = None  # set when none did
     max_tokens: list[int] = field(default_factory=list)  # the budget of each attempt
     facts: FactSheet | None = None
+    grammars: list[GrammarLevel] = field(default_factory=list)  # each attempt's grammar
     tokens: int = 0  # completion tokens the server reported, over all attempts
     model_seconds: float = 0.0  # time spent waiting for the model's answers
 
@@ -172,7 +179,7 @@ class CheckedWriter:
         grammar: GrammarSetting = "auto",
     ) -> None:
         self.client = client
-        self.grammar = grammar
+        self.grammar = GrammarChoice(grammar)
         self.prompts = prompts
         self.vocabulary = vocabulary
         self.stats = stats or ExplanationStats()
@@ -189,13 +196,9 @@ class CheckedWriter:
         self._facts = (request, sheet)
         return sheet
 
-    def schema(self, request: ExplanationRequest, attempt: int = 1) -> ResponseSchema:
-        """The answer's schema, with this request's grammar for this attempt."""
-        return answer_schema_for(
-            self.facts(request),
-            level=level_for(self.grammar, attempt),
-            shopper=request.user_name,
-        )
+    def schema(self, request: ExplanationRequest, level: GrammarLevel = "shape") -> ResponseSchema:
+        """The answer's schema, with this request's grammar at ``level``."""
+        return answer_schema_for(self.facts(request), level=level, shopper=request.user_name)
 
     def write(self, request: ExplanationRequest, *, echo: tuple[str, ...] = ()) -> ExplainOutcome:
         """``echo``: texts the answer may not repeat (besides the system prompt), e.g. the
@@ -224,10 +227,11 @@ class CheckedWriter:
                         budget = min(4096, budget * 2)
                 outcome.max_tokens.append(budget)
                 started = time.perf_counter()
+                level = self.grammar.level(attempt)
                 completion = self.client.complete(
                     messages,
                     json_mode=True,
-                    schema=self.schema(request, attempt),
+                    schema=self.schema(request, level),
                     max_tokens=budget,
                 )
                 outcome.model_seconds += time.perf_counter() - started
@@ -242,8 +246,10 @@ class CheckedWriter:
                 return outcome
             truncated = completion.finish_reason == "length"
             outcome.answers.append(completion.text)
-            result = self.check(completion.text, request, limits, (system, *echo))
+            result = self.check(completion.text, request, limits, (system, *echo), grammar=level)
+            self.grammar.record(level, result.ok)
             outcome.checks.append(result)
+            outcome.grammars.append(level)
             if result.ok and result.answer is not None:
                 outcome.answer = result.answer
                 return outcome
@@ -263,6 +269,7 @@ class CheckedWriter:
         *,
         partial: bool = False,
         record: bool = True,
+        grammar: GrammarLevel | None = None,
     ) -> CheckResult:
         """``partial``/``record=False``: a streaming preview's check, not counted."""
         result = check_answer(
@@ -277,7 +284,7 @@ class CheckedWriter:
             facts=self.facts(request),
         )
         if record:
-            self.stats.record_check(result)
+            self.stats.record_check(result, grammar)
         return result
 
     def _retry_prompt(self, result: CheckResult, truncated: bool) -> str:
