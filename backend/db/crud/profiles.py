@@ -66,6 +66,22 @@ def replace_user_recommendations(
     session.flush()
 
 
+def _stored_list_statement() -> Any:
+    user: sa.BindParameter[uuid.UUID] = sa.bindparam("user_id")
+    version = (
+        select(UserPreferences.event_count).where(UserPreferences.user_id == user).scalar_subquery()
+    )
+    return (
+        select(UserRecommendation, version)
+        .where(UserRecommendation.user_id == user)
+        .order_by(col(UserRecommendation.rank))
+    )
+
+
+# Built once (every uncached GET /recommend reads it): building cost more than running it.
+_STORED_LIST = _stored_list_statement()
+
+
 def fresh_user_recommendations(
     *,
     session: Session,
@@ -77,16 +93,7 @@ def fresh_user_recommendations(
 ) -> list[UserRecommendation] | None:
     """The precomputed list when it answers this request and reflects every event; else None.
     One round trip: the profile's version comes with the rows."""
-    version = (
-        select(UserPreferences.event_count)
-        .where(UserPreferences.user_id == user_id)
-        .scalar_subquery()
-    )
-    found = session.exec(
-        select(UserRecommendation, version)
-        .where(UserRecommendation.user_id == user_id)
-        .order_by(col(UserRecommendation.rank))
-    ).all()
+    found = session.exec(_STORED_LIST, params={"user_id": user_id}).all()
     if not found:
         return None
     first, current = found[0]
