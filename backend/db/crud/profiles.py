@@ -51,19 +51,30 @@ def save_profiles(
         session.execute(update, [{**row, "key": row["user_id"]} for row in changed])
 
 
+# The worker's precompute runs these for every shopper after their events (in the embedded
+# default, on the API's own cores): statements built once, and the list written as one
+# multi-row INSERT instead of through the ORM's unit of work (which was 6% of the storefront
+# mix's server samples, more than the ranking it stores).
+_RECOMMENDATIONS: sa.Table = UserRecommendation.__table__  # type: ignore[attr-defined]
+_EVENT_COUNT = select(UserPreferences.event_count).where(
+    col(UserPreferences.user_id) == sa.bindparam("user_id")
+)
+_DROP_LIST = sa.delete(_RECOMMENDATIONS).where(_RECOMMENDATIONS.c.user_id == sa.bindparam("key"))
+_ADD_LIST = sa.insert(_RECOMMENDATIONS)
+
+
 def profile_version(*, session: Session, user_id: uuid.UUID) -> int:
-    value = session.exec(
-        select(UserPreferences.event_count).where(UserPreferences.user_id == user_id)
-    ).first()
+    value = session.exec(_EVENT_COUNT, params={"user_id": user_id}).first()
     return int(value or 0)
 
 
 def replace_user_recommendations(
     *, session: Session, user_id: uuid.UUID, rows: Sequence[UserRecommendation]
 ) -> None:
-    session.execute(sa.delete(UserRecommendation).where(col(UserRecommendation.user_id) == user_id))
-    session.add_all(rows)
-    session.flush()
+    session.execute(_DROP_LIST, {"key": user_id})
+    if rows:
+        names = [column.name for column in _RECOMMENDATIONS.columns]
+        session.execute(_ADD_LIST, [{name: getattr(row, name) for name in names} for row in rows])
 
 
 def _stored_list_statement() -> Any:
