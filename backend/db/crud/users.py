@@ -30,7 +30,7 @@ _RECENT = (
     select(Interaction)
     .where(Interaction.user_id == _USER)
     .order_by(*_NEWEST_FIRST)
-    .limit(sa.bindparam("limit"))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 _RECENT_FIELDS = (
     sa.select(
@@ -41,7 +41,7 @@ _RECENT_FIELDS = (
     )
     .where(col(Interaction.user_id) == _USER)
     .order_by(*_NEWEST_FIRST)
-    .limit(sa.bindparam("limit"))
+    .limit(sa.bindparam("limit", type_=sa.Integer))
 )
 
 
