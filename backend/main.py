@@ -167,7 +167,9 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "X-Request-ID", "X-API-Key"],
             expose_headers=["X-Request-ID"],
         )
-    for module in (root, health, auth, users, products, images, recommend, events, chat):
+    # The storefront's routes first: FastAPI tries the included routers in order, each route
+    # of each (no other route matches these paths, so the order changes no answer).
+    for module in (recommend, events, root, health, auth, users, products, images, chat):
         app.include_router(module.router)
     for module in (explanations, admin_prompts):  # explanation streams, prompt editing
         app.include_router(module.router)

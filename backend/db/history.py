@@ -13,23 +13,18 @@ import uuid
 from sqlmodel import Session
 
 from backend.db import crud
-from backend.db.models import Interaction, as_utc
+from backend.db.models import as_utc
 from backend.recommender.profile import InteractionRecord
 
 HISTORY_LIMIT = 500
 
 
-def interaction_record(interaction: Interaction) -> InteractionRecord:
-    """A stored interaction as the engine sees it (timestamps always timezone-aware)."""
-    return InteractionRecord(
-        action=interaction.action,
-        created_at=as_utc(interaction.created_at),
-        product_id=interaction.product_id,
-        query=interaction.query,
-    )
-
-
 def recent_history(*, session: Session, user_id: uuid.UUID) -> list[InteractionRecord]:
     """The shopper's newest ``HISTORY_LIMIT`` interactions, newest first."""
-    rows = crud.recent_interactions(session=session, user_id=user_id, limit=HISTORY_LIMIT)
-    return [interaction_record(row) for row in rows]
+    rows = crud.recent_interaction_fields(session=session, user_id=user_id, limit=HISTORY_LIMIT)
+    return [
+        InteractionRecord(
+            action=action, created_at=as_utc(created_at), product_id=product_id, query=query
+        )
+        for action, created_at, product_id, query in rows
+    ]

@@ -18,6 +18,15 @@ from backend.db.models import (
     as_utc,
 )
 
+# Statements every worker batch runs, built once (building cost about as much as running).
+_MARK = sa.insert(ProcessedEvent.__table__)  # type: ignore[attr-defined]
+_BUMP = (
+    sa.update(WorkerCounter)
+    .where(col(WorkerCounter.name) == sa.bindparam("counter"))
+    .values(value=col(WorkerCounter.value) + sa.bindparam("by"), updated_at=sa.bindparam("at"))
+)
+_COUNTER = select(WorkerCounter.value).where(col(WorkerCounter.name) == sa.bindparam("counter"))
+
 
 def processed_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     if not ids:
@@ -30,8 +39,8 @@ def processed_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> 
 
 
 def mark_processed(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:
-    session.add_all(ProcessedEvent(interaction_id=i, processed_at=at) for i in ids)
-    session.flush()
+    if ids:  # one multi-row INSERT, not the ORM's unit of work (every worker batch runs it)
+        session.execute(_MARK, [{"interaction_id": i, "processed_at": at} for i in ids])
 
 
 def earlier_purchases(
@@ -107,11 +116,7 @@ def co_interactions(
 
 
 def bump_counter(*, session: Session, name: str, by: int, at: datetime) -> int:
-    result = session.execute(
-        sa.update(WorkerCounter)
-        .where(col(WorkerCounter.name) == name)
-        .values(value=col(WorkerCounter.value) + by, updated_at=at)
-    )
+    result = session.execute(_BUMP, {"counter": name, "by": by, "at": at})
     if result.rowcount == 0:  # type: ignore[attr-defined]
         session.add(WorkerCounter(name=name, value=by, updated_at=at))
         session.flush()
@@ -128,5 +133,5 @@ def set_counter(*, session: Session, name: str, value: int, at: datetime) -> Non
 
 
 def get_counter(*, session: Session, name: str) -> int:
-    value = session.exec(select(WorkerCounter.value).where(WorkerCounter.name == name)).first()
+    value = session.exec(_COUNTER, params={"counter": name}).first()
     return int(value or 0)
