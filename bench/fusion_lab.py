@@ -1,0 +1,394 @@
+"""Fusion lab: the hybrid's sources as users × items matrices, for minute-long experiments.
+
+``shopwise evaluate`` scores one user at a time through the serving code and takes ~19 min;
+trying a fusion idea that way costs a run each. Here every source of the hybrid is one
+matrix product over all users of a split (content, EASE+text, transitions, popularity;
+``rules`` is left out, validation gives it weight 0), so a weighting is scored in a second
+and a second stage trains in minutes. ``check`` compares the matrices with
+``BlendStrategy.parts`` (the serving code) for a sample of users, so the lab cannot drift
+from what serves. Only validation targets are read: nothing here may tune on test.
+
+- ``blend``: the report's hybrid weights on validation (0.1067 at the time of writing).
+- ``extras``: each extra collaborative source added to the blend on a small weight grid.
+- ``second-stage``: a learned ranker over the union of the sources' top candidates.
+  Training queries come from the validation histories themselves: each history cut by its
+  last k items (k = 1…5), sources fitted on the cut histories, the k-th last item as the
+  target; the ranker is then scored on the validation targets with sources fitted on the
+  full validation histories. LightGBM's lambdarank when it is installed (it is not a
+  project dependency), else scikit-learn's gradient boosting on a binary target.
+
+Run: ``python -m bench.fusion_lab blend`` (``check``, ``extras``, ``second-stage``), with
+``--dataset`` the RecBole folder. Item vectors come from the evaluation's cache (``--cache``).
+
+Measured on Scientific validation (the hybrid: 0.1067), none reaching the 0.111 the test
+target needs:
+
+- ``extras``: EASE from the newest item only 0.1065, cosine to the newest item 0.1070, EASE
+  λ=300 / 3000 without text 0.1065 / 0.1066, RP3beta β=0.3 / 0.6 0.1072 / 0.1073.
+- Weights per history length (2 to 5 buckets, the hybrid's grid in each): 0.1074 at best
+  when chosen on all users; chosen on half the users and scored on the other half, no gain.
+- ``second-stage`` (LightGBM 4.7 lambdarank, 7,822 training queries): 0.1085 / 0.1086 /
+  0.1091 / 0.1092 / 0.1093 at 200 / 400 / 600 / 800 / 1,000 trees (13 min on a loaded
+  machine). Adding half the validation users as training queries and scoring the other
+  half (two folds): 0.1093. scikit-learn's boosting on a binary target: 0.1084 at best.
+  About +0.0025, a quarter of what a two-stage design usually adds: with one short history
+  per user the linear blend of max-scaled sources already sits near what these features
+  can tell apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from backend.recommender.cf import ease_weights, item_gram, transition_matrix
+from backend.recommender.evaluation.dataset import LeaveOneOutData, load
+
+Matrix = npt.NDArray[np.float32]
+# The report's chosen hybrid (bench/EVALUATION.md): weights and recency decay.
+HYBRID = {"content": 0.3, "cf": 0.7, "popularity": 0.2, "sequence": 0.1}
+DECAY, SEQUENCE_DECAY, SEQUENCE_LAST, MAX_HISTORY = 0.85, 0.5, 5, 50
+EASE_LAMBDA, TEXT_ALPHA = 30.0, 1000.0
+
+
+def newest_first(history: Sequence[int]) -> list[int]:
+    """Distinct items, newest first, as ``user_history`` orders them."""
+    return list(dict.fromkeys(reversed(history)))[:MAX_HISTORY]
+
+
+def weighted(
+    histories: Sequence[Sequence[int]], n: int, decay: float, last: int | None = None
+) -> sp.csr_matrix:
+    rows, cols, vals = [], [], []
+    for u, h in enumerate(histories):
+        for p, i in enumerate(newest_first(h)[:last]):
+            rows.append(u)
+            cols.append(i)
+            vals.append(decay**p)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(len(histories), n), dtype=np.float64)
+
+
+def normalise(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> Matrix:
+    """Row-wise ``sources.normalise``: the best allowed candidate scores 1."""
+    top = np.where(blocked, 0.0, np.abs(scores)).max(axis=1, keepdims=True)
+    top[top == 0] = 1.0
+    return (scores / top).astype(np.float32)
+
+
+class Sources:
+    """Every source of the hybrid for one set of histories, raw and normalised."""
+
+    def __init__(self, histories: Sequence[Sequence[int]], n: int, vectors: Matrix) -> None:
+        self.histories = histories
+        binary = weighted(histories, n, 1.0)
+        self.blocked = binary.toarray() > 0
+        self.gram = item_gram(binary)
+        self.counts = np.asarray(binary.sum(axis=0)).ravel()
+        e = vectors.astype(np.float64)
+        self.ease = ease_weights(
+            None, lam=EASE_LAMBDA, gram=self.gram, text_gram=e @ e.T, content_alpha=TEXT_ALPHA
+        )
+        self.transitions = transition_matrix(histories, n)
+        decayed = weighted(histories, n, DECAY)
+        profile = np.asarray(decayed @ vectors)
+        profile /= np.maximum(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12)
+        # The snapshot's popularity counts every interaction, a repeated item each time.
+        every = np.fromiter((i for h in histories for i in h), dtype=np.int64)
+        logs = np.log1p(np.bincount(every, minlength=n).astype(np.float64))
+        recent = weighted(histories, n, SEQUENCE_DECAY, SEQUENCE_LAST)
+        self.raw: dict[str, Matrix] = {
+            "content": (profile @ vectors.T).astype(np.float32),
+            "cf": np.asarray(decayed @ self.ease, dtype=np.float32),
+            "sequence": np.asarray((recent @ self.transitions).toarray(), dtype=np.float32),
+            "popularity": np.tile((logs / logs.max()).astype(np.float32), (len(histories), 1)),
+        }
+        self.norm = {k: normalise(v, self.blocked) for k, v in self.raw.items()}
+
+    def blend(self, weights: dict[str, float], rows: slice = slice(None)) -> Matrix:
+        parts = [w * self.norm[k][rows] for k, w in weights.items() if w]
+        return np.sum(parts, axis=0)
+
+
+def target_ranks(scores: Matrix, blocked: npt.NDArray[np.bool_], targets: npt.NDArray[np.int64]):
+    """0-based rank of each row's target among its allowed items (ties count in its favour,
+    as ``tune_hybrid`` counts them)."""
+    s = np.where(blocked, -np.inf, scores)
+    t = s[np.arange(len(s)), targets]
+    return np.where(np.isfinite(t), (s > t[:, None]).sum(axis=1), 1 << 30)
+
+
+def ndcg10(ranks: npt.NDArray[np.int64]) -> float:
+    return float(np.where(ranks < 10, 1.0 / np.log2(ranks + 2.0), 0.0).mean())
+
+
+def blend_ndcg(src: Sources, weights: dict[str, float], targets: Sequence[int]) -> float:
+    t = np.asarray(targets)
+    ranks = [
+        target_ranks(
+            src.blend(weights, slice(a, a + 2048)), src.blocked[a : a + 2048], t[a : a + 2048]
+        )
+        for a in range(0, len(t), 2048)
+    ]
+    return ndcg10(np.concatenate(ranks))
+
+
+# --- the second stage ------------------------------------------------------------------------
+FEATURES = (
+    "cf", "content", "sequence", "cf_raw", "content_raw", "sequence_raw", "blend",
+    "rank_blend", "rank_cf", "rank_content", "rank_sequence", "log_popularity",
+    "history_length", "cosine_last", "cosine_max", "ease_from_last", "transition_from_last",
+    "transition_to_last", "co_count_last", "same_category_last", "same_category_share",
+)  # fmt: skip
+
+
+def row_ranks(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
+    order = np.argsort(-np.where(blocked, -np.inf, scores), axis=1, kind="stable")
+    ranks = np.empty(order.shape, dtype=np.int32)
+    np.put_along_axis(ranks, order, np.arange(order.shape[1], dtype=np.int32)[None, :], axis=1)
+    return ranks
+
+
+def candidates(src: Sources, blended: Matrix, k_blend: int = 100, k_each: int = 20):
+    """Per user: the blend's top ``k_blend`` and each personal source's top ``k_each``."""
+    tops = [np.argpartition(-np.where(src.blocked, -np.inf, blended), k_blend, axis=1)[:, :k_blend]]
+    for key in ("cf", "content", "sequence"):
+        s = np.where(src.blocked, -np.inf, src.norm[key])
+        tops.append(np.argpartition(-s, k_each, axis=1)[:, :k_each])
+    union = np.concatenate(tops, axis=1)
+    return [
+        np.setdiff1d(np.unique(row), np.flatnonzero(src.blocked[u])) for u, row in enumerate(union)
+    ]
+
+
+def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
+    """(rows × FEATURES, group sizes, candidate items per user) for every user."""
+    blended = src.blend(HYBRID)
+    cands = candidates(src, blended)
+    ranks = {k: row_ranks(src.norm[k], src.blocked) for k in ("cf", "content", "sequence")}
+    ranks["blend"] = row_ranks(blended, src.blocked)
+    forward, backward = src.transitions.tocsr(), src.transitions.T.tocsr()
+    log_pop = np.log1p(src.counts)
+    rows = []
+    for u, c in enumerate(cands):
+        past = newest_first(src.histories[u])
+        last = past[0]
+        cos = vectors[c] @ vectors[past].T
+        rows.append(
+            np.column_stack(
+                [
+                    src.norm["cf"][u, c], src.norm["content"][u, c], src.norm["sequence"][u, c],
+                    src.raw["cf"][u, c], src.raw["content"][u, c], src.raw["sequence"][u, c],
+                    blended[u, c], np.log1p(ranks["blend"][u, c]), np.log1p(ranks["cf"][u, c]),
+                    np.log1p(ranks["content"][u, c]), np.log1p(ranks["sequence"][u, c]),
+                    log_pop[c], np.full(len(c), len(past)), cos[:, 0], cos.max(axis=1),
+                    src.ease[last, c], forward[last, c].toarray().ravel(),
+                    backward[last, c].toarray().ravel(), src.gram[last, c],
+                    categories[c] == categories[last],
+                    (categories[c][:, None] == categories[past][None, :]).mean(axis=1),
+                ]
+            ).astype(np.float32)
+        )  # fmt: skip
+    return np.concatenate(rows), np.array([len(c) for c in cands]), cands
+
+
+def grouped_ndcg(scores, groups, labels) -> float:
+    """NDCG@10 over users; a user whose target is not a candidate counts 0."""
+    out, start = [], 0
+    for size in groups:
+        s, y = scores[start : start + size], labels[start : start + size]
+        start += size
+        rank = int((s > s[y > 0][0]).sum()) if y.any() else 1 << 30
+        out.append(1.0 / np.log2(rank + 2.0) if rank < 10 else 0.0)
+    return float(np.mean(out))
+
+
+def with_target(x, groups, labels):
+    """Only the users whose target is a candidate: the others teach a ranker nothing."""
+    starts = np.concatenate([[0], np.cumsum(groups)[:-1]])
+    keep = np.zeros(len(labels), dtype=bool)
+    for s, size in zip(starts, groups, strict=True):
+        keep[s : s + size] = labels[s : s + size].any()
+    sizes = [size for s, size in zip(starts, groups, strict=True) if labels[s : s + size].any()]
+    return x[keep], np.array(sizes), labels[keep]
+
+
+# --- commands --------------------------------------------------------------------------------
+def cmd_blend(data: LeaveOneOutData, vectors: Matrix, _cache: Path) -> None:
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    print(f"hybrid {HYBRID}: validation NDCG@10 {blend_ndcg(src, HYBRID, data.valid.targets):.4f}")
+    for key in src.norm:
+        print(f"  {key} alone: {blend_ndcg(src, {key: 1.0}, data.valid.targets):.4f}")
+
+
+def cmd_check(data: LeaveOneOutData, vectors: Matrix, _cache: Path) -> None:
+    """The matrices equal ``BlendStrategy.parts`` (the serving code) on 200 users."""
+    from backend.recommender.cf import CFParams
+    from backend.recommender.evaluation.context import SplitContext
+    from backend.recommender.strategies import BlendConfig, BlendStrategy
+
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    ctx = SplitContext(data, data.valid, vectors)
+    store = ctx.models(
+        CFParams(ease_lambda=EASE_LAMBDA, ease_content_alpha=TEXT_ALPHA),
+        kinds=("ease_content", "transitions"),
+    )
+    probe = BlendStrategy("hybrid", BlendConfig(weights=dict(HYBRID), recency_decay=DECAY), store)
+    worst, where = 0.0, ""
+    for u in np.random.default_rng(0).choice(len(ctx.requests), 200, replace=False):
+        found = probe.parts(ctx.snapshot, ctx.requests[u])
+        assert found is not None
+        parts, blocked = found
+        assert np.array_equal(blocked, src.blocked[u])
+        for key, values in parts.items():
+            diff = float(np.abs(values[~blocked] - src.norm[key][u, ~blocked]).max())
+            if diff > worst:
+                worst, where = diff, f"{key}, user {u}"
+    print(f"largest difference from BlendStrategy.parts over 200 users: {worst:.2e} ({where})")
+    assert worst < 1e-4, "the lab no longer matches the serving code"
+
+
+def cmd_extras(data: LeaveOneOutData, vectors: Matrix, _cache: Path) -> None:
+    """Extra collaborative sources beside the hybrid's, each on a small weight grid."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    decayed = weighted(data.valid.histories, data.n_items, DECAY)
+    binary = weighted(data.valid.histories, data.n_items, 1.0)
+    binary.data[:] = 1.0
+    extra: dict[str, Matrix] = {
+        "ease-from-last": np.asarray(
+            weighted(data.valid.histories, data.n_items, 1.0, 1) @ src.ease, dtype=np.float32
+        ),
+        "content-of-last": (
+            vectors[[newest_first(h)[0] for h in data.valid.histories]] @ vectors.T
+        ).astype(np.float32),
+    }
+    for lam in (300.0, 3000.0):
+        extra[f"ease-lambda{lam:g}"] = np.asarray(
+            decayed @ ease_weights(None, lam=lam, gram=src.gram), dtype=np.float32
+        )
+    # RP3beta: two-step random walk item → user → item, damped by the target's popularity.
+    pop = np.maximum(src.counts, 1.0)
+    walk = (sp.diags(1 / pop) @ binary.T) @ (
+        sp.diags(1 / np.maximum(np.asarray(binary.sum(axis=1)).ravel(), 1)) @ binary
+    )
+    for beta in (0.3, 0.6):
+        w = walk.toarray() / np.power(pop, beta)[None, :]
+        np.fill_diagonal(w, 0.0)
+        extra[f"rp3beta{beta:g}"] = np.asarray(decayed @ w, dtype=np.float32)
+    for key, values in extra.items():
+        src.norm[key] = normalise(values, src.blocked)
+        best = max(
+            (blend_ndcg(src, {**HYBRID, "cf": cf, key: w}, targets), w, cf)
+            for w in (0.05, 0.1, 0.2, 0.35)
+            for cf in (0.7, 0.55)
+        )
+        alone = blend_ndcg(src, {key: 1.0}, targets)
+        print(
+            f"{key}: alone {alone:.4f}; in the blend {best[0]:.4f} (weight {best[1]}, cf {best[2]})"
+        )
+
+
+def cmd_second_stage(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    names = sorted({p.category for p in data.products})
+    categories = np.array([names.index(p.category) for p in data.products])
+    n = data.n_items
+
+    def built(name: str, histories, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        path = cache / f"fusion-{data.name}-{name}.npz"
+        if path.exists():
+            z = np.load(path)
+            return z["x"], z["groups"], z["labels"]
+        started = time.perf_counter()
+        x, groups, cands = features(Sources(histories, n, vectors), vectors, categories)
+        labels = np.concatenate([c == t for c, t in zip(cands, targets, strict=True)]).astype(
+            np.float32
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x=x, groups=groups, labels=labels)
+        print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
+        return x, groups, labels
+
+    train = []
+    for k in range(1, 6):
+        users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
+        cut = [data.valid.histories[u][:-k] for u in users]
+        held = [data.valid.histories[u][-k] for u in users]
+        train.append(with_target(*built(f"cut{k}", cut, held)))
+    x, groups, labels = (np.concatenate([t[i] for t in train]) for i in range(3))
+    vx, vg, vy = built("valid", data.valid.histories, data.valid.targets)
+    print(f"training queries: {len(groups)}; validation users: {len(vg)}")
+    print(
+        f"  the blend alone, re-ranked: {grouped_ndcg(vx[:, FEATURES.index('blend')], vg, vy):.4f}"
+    )
+    started = time.perf_counter()
+    rank = _fit_ranker(x, groups, labels)
+    for trees in (200, 400, 600, 800, 1000):
+        print(f"  second stage, {trees} trees: {grouped_ndcg(rank(vx, trees), vg, vy):.4f}")
+    print(f"trained and scored in {time.perf_counter() - started:.0f} s")
+
+
+def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
+    try:
+        import lightgbm
+    except ImportError:
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        print("LightGBM is not installed: scikit-learn's gradient boosting, binary target")
+        hgb = HistGradientBoostingClassifier(
+            max_leaf_nodes=7, learning_rate=0.05, max_iter=1000, l2_regularization=10,
+            min_samples_leaf=200, early_stopping=False, random_state=0,
+        )  # fmt: skip
+        hgb.fit(x, labels)
+
+        def staged(v: np.ndarray, trees: int) -> np.ndarray:
+            for i, p in enumerate(hgb.staged_predict_proba(v), 1):
+                if i == trees:
+                    return p[:, 1]
+            raise ValueError(trees)
+
+        return staged
+    # Few trees' leaves, strong L2 and row/column sampling: ~8,500 training queries overfit
+    # a 31-leaf model within 100 trees.
+    model = lightgbm.LGBMRanker(
+        objective="lambdarank", lambdarank_truncation_level=20, num_leaves=7,
+        learning_rate=0.03, n_estimators=1000, min_child_samples=200, reg_lambda=10,
+        subsample=0.8, subsample_freq=1, colsample_bytree=0.8, n_jobs=1, verbose=-1,
+    )  # fmt: skip
+    model.fit(x, labels, group=groups)
+    return lambda v, trees: model.predict(v, num_iteration=trees)
+
+
+COMMANDS = {
+    "blend": cmd_blend,
+    "check": cmd_check,
+    "extras": cmd_extras,
+    "second-stage": cmd_second_stage,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=sorted(COMMANDS))
+    parser.add_argument(
+        "--dataset", type=Path, default=Path("../shared/datasets/amazon-scientific")
+    )
+    parser.add_argument("--cache", type=Path, default=Path("data/cache"))
+    args = parser.parse_args()
+    data = load(args.dataset)
+    found = sorted(args.cache.glob(f"{data.name}-*.npy"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise SystemExit(f"no item vectors in {args.cache}: run `shopwise evaluate` once first")
+    vectors = np.load(found[-1]).astype(np.float32)  # the newest, as the evaluation wrote it
+    started = time.perf_counter()
+    COMMANDS[args.command](data, vectors, args.cache)
+    print(f"{args.command}: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
