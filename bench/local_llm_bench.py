@@ -260,7 +260,8 @@ Run:
   {failures}.
 - Checks by the grammar the answer was asked under (`shape`: the model's own wording;
   `facts`: its facts verbatim; `auto` asks first answers under `facts` once under 10% of the
-  model's last 20 (at least 10) answers in its own words passed, and still every 10th in them): {by_grammar}.
+  model's last 20 (at least 10) answers in its own words passed, and still every 10th in
+  them): {by_grammar}.
 
 Two of the shipped texts, as the shopper sees them:
 
