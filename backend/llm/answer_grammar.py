@@ -172,7 +172,9 @@ def intro_pattern(shopper: str, count: int) -> dict[str, Any]:
     """ "Hi Amara!", then optionally a reviewed line ("Here are 5 picks for you."), the
     count said as a number or a word."""
     greeting = _one_of(_regex_word(g) for g in GREETINGS)
-    name = _regex_clause(shopper) or "there"
+    # The name exactly as the shop has it ("amara Ibrahim" was written when either case of
+    # its first letter was allowed).
+    name = _escaped(shopper) if shopper and not _UNSAFE & set(shopper) else "there"
     counts = [str(count), *(w for w, n in NUMBER_WORDS.items() if n == count)]
     lines = {_regex_word(line.replace("{count}", n)) for line in INTRO_LINES for n in counts}
     pattern = f"^{greeting} {name}[!,.]( {_one_of(lines)})?$"

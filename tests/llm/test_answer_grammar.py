@@ -241,6 +241,13 @@ def test_the_facts_grammar_of_a_known_request():
     assert not pattern.search(f"{other}.")  # another product's fact
     assert not pattern.search(f"we {clause.split(' ', 1)[1]}.")  # a fact reworded
     assert answer_schema_for(FACTS, level="facts").schema == c.answer_schema()
+    intro = re.compile(grammar["properties"]["intro"]["pattern"])
+    assert intro.search("Hi Alice Lee!") and intro.search(
+        "Welcome back Alice Lee, here are 3 picks for you."
+    )
+    assert intro.search("hello Alice Lee. Take a look at these picks.")
+    assert not intro.search("Hi alice Lee!")  # the name as the shop has it
+    assert not intro.search("Hi Alice Lee! Here are 4 picks for you.")  # the count is 3
 
 
 @pytest.mark.parametrize("seed", range(300))
