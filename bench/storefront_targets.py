@@ -2,7 +2,8 @@
 
 - **Events through ``POST /events/batch`` into PostgreSQL** (server mode: ``serve --workers 2``,
   Redis, ``shopwise worker``): ``--clients`` storefront clients each send batches of
-  ``--batch-size`` events with unique ids for ``--duration`` seconds; events/s accepted, and
+  ``--batch-size`` events with unique ids for ``--duration`` seconds (a batch shed with 503
+  or throttled with 429 sent again after its ``Retry-After``); events/s accepted, and
   stored == sent counted in the database afterwards.
 - **Uncached ``GET /recommend`` over HTTP against the engine alone** at ``--products``
   products (embedded server, nothing else running): the same users, each asked once (so
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -50,6 +53,7 @@ from bench.harness import (
 from bench.report import write_section
 
 HERE = Path(__file__).parent
+RESENDS = 3  # times a shed or throttled batch is sent again before it counts as an error
 
 
 # --- batch ingestion -------------------------------------------------------------------------
@@ -60,6 +64,7 @@ async def send_batches(
 ) -> dict[str, Any]:
     rng = random.Random(args.seed)
     sent = accepted = errors = 0
+    refused: Counter[int] = Counter()  # 503 / 429 answers, each batch re-sent after them
     latencies: list[float] = []
     counter = iter(range(10**9))
     limits = httpx.Limits(max_connections=args.clients)
@@ -75,24 +80,33 @@ async def send_batches(
                      "product_id": rng.choice(products), "event_id": f"{prefix}-{next(counter)}"}
                     for _ in range(args.batch_size)
                 ]  # fmt: skip
-                t0 = time.perf_counter()
-                try:
-                    r = await client.post("/events/batch", json={"events": events})
-                except httpx.HTTPError:
-                    errors += 1
-                    sent += len(events)
-                    continue
-                latencies.append((time.perf_counter() - t0) * 1000)
                 sent += len(events)
-                if r.status_code == 200:
-                    accepted += r.json()["accepted"]
+                # As a storefront does: a batch the API shed (503) or throttled (429) is sent
+                # again, the same event ids, after its Retry-After; the ids make it count once.
+                for _ in range(RESENDS + 1):
+                    t0 = time.perf_counter()
+                    try:
+                        r = await client.post("/events/batch", json={"events": events})
+                    except httpx.HTTPError:
+                        errors += 1
+                        break
+                    latencies.append((time.perf_counter() - t0) * 1000)
+                    if r.status_code in (429, 503):
+                        refused[r.status_code] += 1
+                        await asyncio.sleep(float(r.headers.get("Retry-After", "1")))
+                        continue
+                    if r.status_code == 200:
+                        accepted += r.json()["accepted"]
+                    else:
+                        errors += 1
+                    break
                 else:
-                    errors += 1
+                    errors += 1  # still refused after every re-send: lost to this client
 
         await asyncio.gather(*(one() for _ in range(args.clients)))
         seconds = time.perf_counter() - started
     return {"sent": sent, "accepted": accepted, "errors": errors, "seconds": seconds,
-            "latencies": latencies}  # fmt: skip
+            "latencies": latencies, "refused": dict(refused)}  # fmt: skip
 
 
 def batch_ingestion(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
@@ -205,11 +219,17 @@ def render(args: argparse.Namespace, batch: dict[str, Any] | None,
             f"unique events for {args.duration:.0f} s; load average {batch['load'][0]:.1f} → "
             f"{batch['load'][1]:.1f}):",
             "",
-            "| events/s accepted | sent | accepted | stored | errors | batch p50 / p99 ms |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            "| events/s accepted | sent | accepted | stored | errors | shed, sent again "
+            "| batch p50 / p99 ms |",
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
             f"| **{rate:,.0f}** | {batch['sent']:,} | {batch['accepted']:,} | "
             f"{batch['stored']:,} | {batch['errors']} | "
+            f"{sum(batch['refused'].values())} {json.dumps(batch['refused'])} | "
             f"{statistics.median(batch['latencies']):.0f} / {pct(batch['latencies'], 99):.0f} |",
+            "",
+            "A batch the API sheds (503) or throttles (429) is sent again, the same event ids, "
+            f"after its `Retry-After`, at most {RESENDS} times, as a storefront would; an error "
+            "is any other answer, or a batch still refused after that.",
             "",
             f"Target ≥ 1,000 events/s, none lost: **{'met' if rate >= 1000 and ok else 'not met'}**"
             f" ({rate:,.0f} events/s; stored {'==' if ok else '≠'} sent).",
