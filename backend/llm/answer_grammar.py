@@ -49,7 +49,6 @@ REASON_WORDS = 30  # the word budget per reason the prompt asks for
 CHARS_PER_WORD = 8  # a reason's length bound in the grammar: generous for English words
 INTRO_CHARS = 160
 MAX_CITED = 4  # fact ids one reason may cite in the shape grammar: more is never needed
-MAX_CLAUSES = 2  # facts one reason may restate in the facts grammar: 1 or 2
 GREETINGS = ("Hi", "Hello", "Hey", "Welcome back")
 _JOIN = "(, and | and |; |[.] )"
 # Characters a clause may hold as they are, and those written as a class (regex syntax in
@@ -110,11 +109,11 @@ def answer_schema_for(
     request_ids = [fact.id for fact in sheet.request]
 
     def reason(facts: tuple[Fact, ...]) -> dict[str, object]:
-        free = {"type": "string", "minLength": 1, "maxLength": words * CHARS_PER_WORD}
-        clauses = [c for c in (_regex_clause(f.clause or f.text) for f in facts) if c]
-        if level == "facts" and clauses:
-            return clauses_pattern(clauses, words * CHARS_PER_WORD)
-        return free
+        if level == "facts":
+            clauses = [c for c in (_regex_clause(f.clause or f.text) for f in facts) if c]
+            if clauses:
+                return clauses_pattern(clauses, words * CHARS_PER_WORD)
+        return {"type": "string", "minLength": 1, "maxLength": words * CHARS_PER_WORD}
 
     def cited(ids: list[str]) -> dict[str, object]:
         if not ids:
@@ -159,7 +158,7 @@ def clauses_pattern(clauses: list[str], max_chars: int) -> dict[str, Any]:
     different ones joined, then a full stop or "!". Written in the regex subset llama.cpp
     compiles (groups, alternation, classes, bounded repetition; no ``(?:``, no ``\\.``)."""
     unique = sorted(set(clauses))
-    if MAX_CLAUSES == 1 or len(unique) == 1:
+    if len(unique) == 1:
         said = _one_of(unique)
     else:  # each clause, then optionally a different one: a fact is never said twice
         said = _one_of(f"{c}({_JOIN}{_one_of(o for o in unique if o != c)})?" for c in unique)
@@ -174,7 +173,7 @@ def intro_pattern(shopper: str, count: int) -> dict[str, Any]:
     greeting = _one_of(_regex_word(g) for g in GREETINGS)
     # The name exactly as the shop has it ("amara Ibrahim" was written when either case of
     # its first letter was allowed).
-    name = _escaped(shopper) if shopper and not _UNSAFE & set(shopper) else "there"
+    name = _literal(shopper) or "there"
     counts = [str(count), *(w for w, n in NUMBER_WORDS.items() if n == count)]
     lines = {_regex_word(line.replace("{count}", n)) for line in INTRO_LINES for n in counts}
     pattern = f"^{greeting} {name}[!,.]( {_one_of(lines)})?$"
@@ -195,10 +194,18 @@ def _regex_word(word: str) -> str:
 
 def _regex_clause(text: str) -> str:
     """A clause as a regex for itself, its first letter in either case (it may open a
-    sentence); "" when it holds a character no pattern should carry."""
-    if not text or _UNSAFE & set(text):
-        return ""
-    return _regex_word(text)
+    sentence); "" when no pattern may carry it."""
+    return _regex_word(text) if _carried(text) else ""
+
+
+def _literal(text: str) -> str:
+    """``text`` as a regex for exactly itself; "" when no pattern may carry it."""
+    return _escaped(text) if _carried(text) else ""
+
+
+def _carried(text: str) -> bool:
+    """Whether a pattern may carry ``text``: not empty, no character of ``_UNSAFE``."""
+    return bool(text) and not _UNSAFE & set(text)
 
 
 def _escaped(text: str) -> str:

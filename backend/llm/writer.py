@@ -226,13 +226,11 @@ class CheckedWriter:
                     if truncated:  # cut off: the retry gets room for the whole answer
                         budget = min(4096, budget * 2)
                 outcome.max_tokens.append(budget)
-                started = time.perf_counter()
                 level = self.grammar.level(attempt)
+                schema = self.schema(request, level)
+                started = time.perf_counter()  # the model's time only, not the schema's
                 completion = self.client.complete(
-                    messages,
-                    json_mode=True,
-                    schema=self.schema(request, level),
-                    max_tokens=budget,
+                    messages, json_mode=True, schema=schema, max_tokens=budget
                 )
                 outcome.model_seconds += time.perf_counter() - started
                 outcome.tokens += completion.tokens or 0

@@ -25,7 +25,8 @@ from backend.llm.answer_grammar import (
     answer_schema_for,
 )
 from backend.llm.check import CheckVocabulary, check_answer
-from tests.llm.corpora.generate import HERE, products, request_of
+from tests.llm.corpora.evaluate import load
+from tests.llm.corpora.generate import products, request_of
 from tests.llm.fakes import GOOD_INTRO, GOOD_REASONS, ITEMS, REQUEST, vocabulary
 
 FACTS = REQUEST.facts()
@@ -151,7 +152,7 @@ def test_llama_cpp_compiles_the_schema_into_a_grammar():
 # -- the facts grammar: each reason made of its facts, verbatim --------------------------------
 # Requests of the demo shop: every shopper's top 5 under each strategy (the check corpus).
 CATALOG = products()
-CORPUS = [json.loads(line) for line in (HERE / "faithful.jsonl").read_text().splitlines()]
+CORPUS = load("faithful.jsonl")
 VOCAB_DEMO = CheckVocabulary.build(CATALOG.values())
 
 

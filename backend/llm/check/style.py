@@ -76,8 +76,5 @@ INTRO_LINES = (
     "Hope you enjoy these picks.", "Some picks chosen for you.",
 )  # fmt: skip
 
-# As written, for the answer grammar that offers a model only words the check accepts.
-STYLE_WORDS = frozenset((_FUNCTION + _STYLE).split())
-INTRO_WORDS = frozenset(_INTRO.split())
-STYLE_STEMS = frozenset(stem(w) for w in STYLE_WORDS)
-INTRO_STEMS = STYLE_STEMS | frozenset(stem(w) for w in INTRO_WORDS)
+STYLE_STEMS = frozenset(stem(w) for w in (_FUNCTION + _STYLE).split())
+INTRO_STEMS = STYLE_STEMS | frozenset(stem(w) for w in _INTRO.split())
