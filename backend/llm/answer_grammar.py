@@ -110,7 +110,8 @@ def answer_schema_for(
 
     def reason(facts: tuple[Fact, ...]) -> dict[str, object]:
         if level == "facts":
-            clauses = [c for c in (_regex_clause(f.clause or f.text) for f in facts) if c]
+            offered = (f.clause or f.text for f in facts if f.reason)
+            clauses = [c for c in map(_regex_clause, offered) if c]
             if clauses:
                 return clauses_pattern(clauses, words * CHARS_PER_WORD)
         return {"type": "string", "minLength": 1, "maxLength": words * CHARS_PER_WORD}

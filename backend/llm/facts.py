@@ -96,6 +96,10 @@ class Fact:
     # The fact as a clause a reason can say to the shopper ("it costs $23.49"), in words the
     # fact's text and licenses back; what the "facts" answer grammar offers a small model.
     clause: str = ""
+    # False for a fact that is true but speaks against the product ("it is out of stock"):
+    # the prompt shows it and a reason may mention it, but the "facts" grammar, which makes
+    # reasons out of clauses alone, does not offer it as a reason to buy.
+    reason: bool = True
 
     def line(self) -> str:
         return f"{self.id}: {self.text}"
@@ -240,9 +244,10 @@ def product_facts(
         licenses: Iterable[str] = (),
         names: Iterable[tuple[str, str | None]] = (),
         clause: str = "",
+        reason: bool = True,
     ) -> None:
         lic = frozenset(licenses) | frozenset(_number_words(text))
-        facts.append(Fact(ids.next(), kind, text, lic, tuple(names), clause or text))
+        facts.append(Fact(ids.next(), kind, text, lic, tuple(names), clause or text, reason))
 
     similar = ev.similar_to
     co_counts = {co.product_id: co.count for co in ev.co_interactions}
@@ -335,7 +340,13 @@ def product_facts(
             clause="it is in stock",
         )
     else:
-        add("stock", "out of stock", "unavailable".split(), clause="it is out of stock")
+        add(
+            "stock",
+            "out of stock",
+            "unavailable".split(),
+            clause="it is out of stock",
+            reason=False,
+        )
     own = [t for t in product.tags if t != slug(product.category)]
     if own:
         add("own_tags", f"tags: {', '.join(own)}", clause=f"it is tagged {_listed(own)}")

@@ -13,6 +13,7 @@ import copy
 import json
 import random
 import re
+from dataclasses import replace
 from importlib.util import find_spec
 
 import jsonschema
@@ -226,7 +227,7 @@ def test_the_facts_grammar_of_a_known_request():
     assert set(p2) == {"product_id", "reason"}  # no ids: judged against all its facts
     clauses = _clauses(p2["reason"]["pattern"])
     assert sorted(c for c in clauses if c[0].islower()) == sorted(
-        f.clause for f in FACTS.products[1].facts
+        f.clause for f in FACTS.products[1].facts if f.reason
     )
     pattern = re.compile(p2["reason"]["pattern"])
     clause = FACTS.products[1].facts[0].clause
@@ -249,6 +250,23 @@ def test_the_facts_grammar_of_a_known_request():
     assert intro.search("hello Alice Lee. Take a look at these picks.")
     assert not intro.search("Hi alice Lee!")  # the name as the shop has it
     assert not intro.search("Hi Alice Lee! Here are 4 picks for you.")  # the count is 3
+
+
+def test_the_facts_grammar_never_offers_out_of_stock_as_a_reason():
+    """True, and the prompt still shows it, but no reason to buy: the grammar builds
+    reasons from clauses alone, so it leaves that clause out."""
+    sold_out = replace(ITEMS[1].product, quantity=0)
+    request = replace(REQUEST, items=(ITEMS[0], replace(ITEMS[1], product=sold_out), ITEMS[2]))
+    sheet = request.facts()
+    stock = [f for f in sheet.products[1].facts if f.kind == "stock"]
+    assert [(f.text, f.reason) for f in stock] == [("out of stock", False)]
+    assert any(f.line().endswith(": out of stock") for f in sheet.products[1].facts)
+    pattern = facts_grammar(request)["properties"]["reasons"]["prefixItems"][1]["properties"][
+        "reason"
+    ]["pattern"]
+    assert "stock" not in pattern
+    in_stock = facts_grammar(REQUEST)["properties"]["reasons"]["prefixItems"][1]["properties"]
+    assert "[Ii]t is in stock" in in_stock["reason"]["pattern"]  # first letter either case
 
 
 @pytest.mark.parametrize("seed", range(300))
