@@ -39,6 +39,7 @@ target needs:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -364,11 +365,149 @@ def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
     return lambda v, trees: model.predict(v, num_iteration=trees)
 
 
+# --- the sequential model as a source ---------------------------------------------------------
+def sasrec_scores(
+    data: LeaveOneOutData, cache: Path, vectors: Matrix | None = None, **overrides: object
+) -> Matrix:
+    """SASRec's next-item logits after each validation history (users × items), trained as
+    the evaluation's baseline row trains it (validation histories, early stopping on the
+    validation targets, same cache key), so the source costs no second training."""
+    from backend.recommender import sequential
+
+    params = sequential.SeqParams(architecture="sasrec", max_epochs=16, patience=1)
+    params = dataclasses.replace(params, **overrides)  # type: ignore[arg-type]
+    model, info = sequential.cached_fit(
+        cache / "sequential",
+        f"{data.name}-valid",
+        data.valid.histories,
+        data.n_items,
+        params,
+        valid=(data.valid.histories, data.valid.targets),
+        text=vectors,
+        say=print,
+    )
+    print(
+        f"sasrec {overrides or 'defaults'}: epochs {info.epochs}, validation NDCG@10 "
+        f"{info.valid_ndcg10}, {'cached' if info.cached else f'{info.seconds:.0f} s'}"
+    )
+    return sequential.scores(model, data.valid.histories, params)
+
+
+def as_source(logits: Matrix, blocked: npt.NDArray[np.bool_], how: str) -> Matrix:
+    """Logits to a 0–1 source whose best allowed item scores 1."""
+    s = np.where(blocked, -np.inf, logits)
+    top = s.max(axis=1, keepdims=True)
+    if how.startswith("softmax"):  # exp((s - max) / T): the probability relative to the best
+        t = float(how.removeprefix("softmax"))
+        return np.exp((s - top) / t).astype(np.float32)
+    if how == "minmax":
+        low = np.where(blocked, np.inf, logits).min(axis=1, keepdims=True)
+        return np.where(blocked, 0.0, (logits - low) / np.maximum(top - low, 1e-9)).astype(
+            np.float32
+        )
+    if how.startswith("rank"):  # reciprocal rank, k as in RRF
+        k = float(how.removeprefix("rank"))
+        ranks = row_ranks(logits, blocked)
+        return ((k + 1) / (k + 1 + ranks)).astype(np.float32)
+    raise ValueError(how)
+
+
+def cmd_sasrec(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """SASRec's next-item scores as a sixth source, several scalings, on a weight grid."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    print(f"hybrid alone: {blend_ndcg(src, HYBRID, targets):.4f}")
+    for variant in SASREC_VARIANTS:
+        logits = sasrec_scores(data, cache, vectors, **variant)
+        sasrec_grid(src, logits, targets, ("softmax2", "minmax"))
+
+
+# What ``sasrec`` trains, one model each (the first is the evaluation's baseline).
+SASREC_VARIANTS: list[dict[str, object]] = [
+    {"text": "add"},
+    {"text": "init"},
+    {},
+    {"text": "add", "max_epochs": 30, "patience": 2},
+]
+
+
+def sasrec_grid(src: Sources, logits: Matrix, targets: Sequence[int], scalings) -> None:
+    for how in scalings:
+        src.norm["sasrec"] = as_source(logits, src.blocked, how)
+        alone = blend_ndcg(src, {"sasrec": 1.0}, targets)
+        scored = {
+            w: blend_ndcg(src, {**HYBRID, "sasrec": w}, targets)
+            for w in (0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
+        }
+        best = max(scored, key=lambda w: scored[w])
+        grid = ", ".join(f"{w:g}: {v:.4f}" for w, v in scored.items())
+        print(f"{how}: alone {alone:.4f}; in the blend best {scored[best]:.4f} at {best} ({grid})")
+
+
+def cmd_sasrec_tune(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Every weight re-chosen with the sequential source in (coordinate search, as
+    ``tune_hybrid``'s grid would choose them), per SASRec variant and scaling."""
+    from backend.recommender.evaluation.tuning import coordinate_search
+
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    axes = [
+        (0.1, 0.2, 0.3, 0.4, 0.5),  # content (cf = 1 - content)
+        (0.0, 0.05, 0.1, 0.2, 0.3),  # popularity
+        (0.0, 0.05, 0.1, 0.2, 0.4),  # sequence
+        (0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0),  # sasrec
+    ]
+
+    def weights(point: tuple[float, ...]) -> dict[str, float]:
+        c, p, q, s = point
+        return {"content": c, "cf": 1 - c, "popularity": p, "sequence": q, "sasrec": s}
+
+    for variant in SASREC_VARIANTS[: int(TUNE_VARIANTS)]:
+        logits = sasrec_scores(data, cache, vectors, **variant)
+        for how in ("softmax2", "minmax"):
+            src.norm["sasrec"] = as_source(logits, src.blocked, how)
+            best, seen = coordinate_search(
+                axes, lambda point: blend_ndcg(src, weights(point), targets)
+            )
+            print(f"{variant} {how}: {seen[best]:.4f} at {weights(best)} ({len(seen)} tried)")
+
+
+TUNE_VARIANTS = 1
+
+
+def cmd_sasrec_more(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Bigger or differently regularised SASRec+text, and two seeds averaged, each in the
+    blend chosen by ``sasrec-tune`` (content 0.4) on a small weight grid."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    blend = {**HYBRID, "content": 0.4, "cf": 0.6}
+    print(f"hybrid, content 0.4: {blend_ndcg(src, blend, targets):.4f}")
+
+    def grid(name: str, logits: Matrix) -> None:
+        src.norm["sasrec"] = as_source(logits, src.blocked, "softmax2")
+        scored = {w: blend_ndcg(src, {**blend, "sasrec": w}, targets) for w in (0.1, 0.2, 0.3, 0.5)}
+        best = max(scored, key=lambda w: scored[w])
+        print(
+            f"{name}: alone {blend_ndcg(src, {'sasrec': 1.0}, targets):.4f}; blend "
+            f"{scored[best]:.4f} at {best} ({', '.join(f'{v:.4f}' for v in scored.values())})"
+        )
+
+    base = sasrec_scores(data, cache, vectors, text="add")
+    other = sasrec_scores(data, cache, vectors, text="add", seed=8)
+    grid("text add, seed 8", other)
+    grid("text add, seeds 7 + 8 averaged", (base + other) / 2)
+    for variant in ({"hidden": 128}, {"dropout": 0.3}, {"hidden": 128, "inner": 512}):
+        grid(f"text add {variant}", sasrec_scores(data, cache, vectors, text="add", **variant))
+
+
 COMMANDS = {
     "blend": cmd_blend,
     "check": cmd_check,
     "extras": cmd_extras,
     "second-stage": cmd_second_stage,
+    "sasrec": cmd_sasrec,
+    "sasrec-tune": cmd_sasrec_tune,
+    "sasrec-more": cmd_sasrec_more,
 }
 
 
