@@ -500,6 +500,44 @@ def cmd_sasrec_more(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None
         grid(f"text add {variant}", sasrec_scores(data, cache, vectors, text="add", **variant))
 
 
+def zscore(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> Matrix:
+    """Per user: (score − mean) / std over the allowed items."""
+    allowed = ~blocked
+    n = allowed.sum(axis=1, keepdims=True)
+    mean = np.where(allowed, scores, 0.0).sum(axis=1, keepdims=True) / n
+    var = np.where(allowed, (scores - mean) ** 2, 0.0).sum(axis=1, keepdims=True) / n
+    return ((scores - mean) / np.maximum(np.sqrt(var), 1e-9)).astype(np.float32)
+
+
+def cmd_zscore(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Every source standardised per user instead of scaled by its best candidate, weights
+    re-chosen by coordinate search, with and without SASRec+text."""
+    from backend.recommender.evaluation.tuning import coordinate_search
+
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    logits = sasrec_scores(data, cache, vectors, text="add")
+    src.raw["sasrec"] = logits
+    for key in list(src.raw):
+        src.norm[key] = zscore(src.raw[key], src.blocked)
+    axes = [
+        (0.1, 0.2, 0.3, 0.5, 0.8),  # content (cf = 1)
+        (0.0, 0.05, 0.1, 0.2, 0.4),  # popularity
+        (0.0, 0.05, 0.1, 0.2, 0.4),  # sequence
+        (0.0, 0.1, 0.2, 0.4, 0.8),  # sasrec
+    ]
+
+    def weights(point: tuple[float, ...]) -> dict[str, float]:
+        c, p, q, s = point
+        return {"content": c, "cf": 1.0, "popularity": p, "sequence": q, "sasrec": s}
+
+    for label, sasrec_axis in (("without sasrec", (0.0,)), ("with sasrec", axes[3])):
+        best, seen = coordinate_search(
+            [*axes[:3], sasrec_axis], lambda point: blend_ndcg(src, weights(point), targets)
+        )
+        print(f"z-scores, {label}: {seen[best]:.4f} at {weights(best)} ({len(seen)} tried)")
+
+
 COMMANDS = {
     "blend": cmd_blend,
     "check": cmd_check,
@@ -508,6 +546,7 @@ COMMANDS = {
     "sasrec": cmd_sasrec,
     "sasrec-tune": cmd_sasrec_tune,
     "sasrec-more": cmd_sasrec_more,
+    "zscore": cmd_zscore,
 }
 
 

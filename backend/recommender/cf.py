@@ -177,7 +177,7 @@ def _reindexed(
     def score(sequence: Sequence[int]) -> FloatArray:
         own = src[np.asarray(sequence, dtype=np.int64)]
         logits = scorer(own[own >= 0].tolist())
-        out = np.full(len(src), -np.inf)
+        out = np.full(len(src), -np.inf, dtype=np.float32)
         out[keep] = logits[src[keep]]
         return out
 

@@ -123,9 +123,11 @@ class SASRec(nn.Module):
         return out
 
     def item_matrix(self) -> torch.Tensor:
+        weight: torch.Tensor = self.items.weight
         if self.text is None:
-            return self.items.weight
-        return self.items.weight + self.text()
+            return weight
+        projected: torch.Tensor = self.text()
+        return weight + projected
 
 
 class _TextItems(nn.Module):
@@ -148,8 +150,9 @@ def _principal(text: Vectors, dims: int, std: float = 0.02) -> npt.NDArray[np.fl
     """The text vectors' top principal components, scaled to the default init's spread."""
     centred = text.astype(np.float64) - text.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    projected = centred @ vt[:dims].T
-    return (projected * (std / max(float(projected.std()), 1e-12))).astype(np.float32)
+    projected: npt.NDArray[np.float64] = centred @ vt[:dims].T
+    scaled = projected * (std / max(float(projected.std()), 1e-12))
+    return np.asarray(scaled, dtype=np.float32)
 
 
 class GRU4Rec(nn.Module):
@@ -243,14 +246,14 @@ class NextItemScorer:
             self.table = model.item_matrix().detach().clone()
         self.n_items = self.table.shape[0] - 1
 
-    def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float64]:
+    def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float32]:
         tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
         if len(tail) == 0:
-            return np.zeros(self.n_items)
+            return np.zeros(self.n_items, dtype=np.float32)
         with torch.no_grad():
             hidden = self.model(torch.from_numpy(tail[None, :]), self.table)
-            logits = self.table[1:] @ hidden[0, -1]
-        return logits.numpy().astype(np.float64)
+            logits: npt.NDArray[np.float32] = (self.table[1:] @ hidden[0, -1]).numpy()
+        return logits
 
 
 def top_lists(

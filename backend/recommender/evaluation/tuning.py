@@ -133,9 +133,10 @@ def tune_hybrid(
     (``BlendStrategy.parts``, the very code that serves), so the grid costs one pass.
 
     With a ``next_item`` grid beyond 0 (the store's models carry a sequential scorer), one
-    more pass at the chosen decay re-chooses the order-aware weights around it: its weight ×
-    ``sequence`` × ``popularity``, the text/collaborative split held. A product of all six
-    axes would cost each user's pass eight times over.
+    more pass at the chosen decay re-chooses what moves with it: its weight × ``content``
+    (and so cf) × ``sequence``, popularity and rules held (on Scientific's validation split,
+    a full coordinate search moved only those; bench/fusion_lab.py ``sasrec-tune``). A
+    product of all six axes would cost each user's pass five times over.
     """
     combos = [
         {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r, "sequence": q, "next_item": 0.0}
@@ -150,8 +151,8 @@ def tune_hybrid(
     if any(next_item):
         chosen, decay = best[1], best[2]
         around = [
-            {**chosen, "popularity": p, "sequence": q, "next_item": n}
-            for p, q, n in itertools.product(popularity, sequence, next_item)
+            {**chosen, "content": c, "cf": 1.0 - c, "sequence": q, "next_item": n}
+            for c, q, n in itertools.product(content, sequence, next_item)
         ]
         scores = _score_combos(ctx, store, around, decay, track, "tune hybrid (next_item)")
         for combo, score in zip(around, scores, strict=True):

@@ -219,12 +219,11 @@ def next_item_scores(
     candidates count (chosen on Scientific's validation split, bench/fusion_lab.py)."""
     if models is None or models.next_item is None or not sequence:
         return None
-    logits = models.next_item(sequence)
+    logits = np.asarray(models.next_item(sequence), dtype=np.float64)
     finite = np.isfinite(logits)
     if not finite.any():
         return None
-    best = float(logits[finite].max())
-    return np.exp((np.where(finite, logits, -np.inf) - best) / temperature)
+    return np.exp((logits - float(logits[finite].max())) / temperature)
 
 
 def best_cf_kind(models: CFModels | None) -> str:
