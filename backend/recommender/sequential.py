@@ -231,6 +231,13 @@ def scores(
     return out
 
 
+def set_threads(n: int) -> int:
+    """torch's intra-op threads for the whole process; returns the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
+
+
 class NextItemScorer:
     """A trained model as the hybrid's ``next_item`` source: one shopper's ordered items
     (catalogue indexes, oldest first) → a logit per catalogue item.

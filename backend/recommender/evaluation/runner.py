@@ -132,8 +132,14 @@ def evaluate(
     say: Callable[[str], None] = lambda _m: None,
 ) -> Report:
     grid = grid or Grid()
-    with threadpool_limits(grid.blas_threads, "blas"):
-        return _evaluate(folder, embedder, cache_dir, grid, track, say)
+    # torch's own pool too: the hybrid's next-item source runs one small forward pass per
+    # user, where a second thread only waits (set before the training thread reads it).
+    torch_threads = sequential.set_threads(grid.blas_threads)
+    try:
+        with threadpool_limits(grid.blas_threads, "blas"):
+            return _evaluate(folder, embedder, cache_dir, grid, track, say)
+    finally:
+        sequential.set_threads(torch_threads)
 
 
 def _evaluate(
