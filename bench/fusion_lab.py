@@ -559,6 +559,30 @@ def cmd_zscore(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
         print(f"z-scores, {label}: {seen[best]:.4f} at {weights(best)} ({len(seen)} tried)")
 
 
+def cmd_recent_popularity(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Popularity among the newest items of every history (the files carry no timestamps:
+    the end of a history stands in for "lately"), beside or instead of all-time popularity."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    n = data.n_items
+    for last in (1, 3):
+        tail = np.fromiter((i for h in data.valid.histories for i in h[-last:]), dtype=np.int64)
+        logs = np.log1p(np.bincount(tail, minlength=n).astype(np.float64))
+        src.norm[f"recent{last}"] = normalise(
+            np.tile((logs / logs.max()).astype(np.float32), (len(targets), 1)), src.blocked
+        )
+        scored = {
+            (w, p): blend_ndcg(src, {**HYBRID, "popularity": p, f"recent{last}": w}, targets)
+            for w in (0.05, 0.1, 0.2, 0.3)
+            for p in (0.0, 0.1, 0.2)
+        }
+        best = max(scored, key=lambda k: scored[k])
+        print(
+            f"popularity of each history's last {last}: blend {scored[best]:.4f} at "
+            f"(weight, all-time popularity) {best}"
+        )
+
+
 COMMANDS = {
     "blend": cmd_blend,
     "check": cmd_check,
@@ -568,6 +592,7 @@ COMMANDS = {
     "sasrec-tune": cmd_sasrec_tune,
     "sasrec-more": cmd_sasrec_more,
     "zscore": cmd_zscore,
+    "recent-popularity": cmd_recent_popularity,
 }
 
 

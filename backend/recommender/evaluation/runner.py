@@ -289,7 +289,7 @@ def _evaluate(
         if was_cached:
             cached.append(f"{arch} model")
     notes = [
-        "How the hybrid scores: five sources, each scaled so its best allowed candidate "
+        "How the hybrid scores: six sources, each scaled so its best allowed candidate "
         "scores 1, then blended with the weights above. `content`: cosine similarity of every "
         "item's MiniLM vector to the weighted mean of the user's recent items' vectors; `cf`: "
         f"EASE (λ={ease_lambda:g}) with the text-embedding Gram matrix added to the item Gram "
@@ -297,10 +297,14 @@ def _evaluate(
         "`popularity`: log-popularity; `rules`: the weighted category/tag profile; "
         "`sequence`: item-to-item transitions counted in the split's ordered histories (an "
         "item followed by each of the next 3 items, weight 0.5^(distance−1), rows divided by "
-        "their total + 1), read from the user's 5 newest items with weight 0.5^position. A "
-        "user's items weigh action × recency_decay^position (newest first) in the other "
-        "sources. A source whose chosen weight is 0 was not kept: validation said it did not "
-        "help.",
+        "their total + 1), read from the user's 5 newest items with weight 0.5^position; "
+        "`next_item`: SASRec's next-item logits after the user's ordered items, as "
+        "exp((logit − best) / 2), from a SASRec whose items are their ID embedding plus a "
+        "learned projection of their MiniLM vector, trained like the baseline row (validation "
+        "histories, early stopping on validation; the test split read from the test "
+        "histories). A user's items weigh action × recency_decay^position (newest first) in "
+        "the other sources. A source whose chosen weight is 0 was not kept: validation said "
+        "it did not help.",
         "",
         "`hybrid+mmr` is the same ranking with the diversity control on (MMR over the "
         "text embeddings, λ=0.8, at most 4 items per category): intra-list diversity "
