@@ -42,6 +42,7 @@ def evaluate(
             rules=(0.0,),
             recency_decay=(0.7,),
             sequential=(),  # training SASRec is no smoke run
+            next_item=(0.0,),
         )
     with progress() as bar:
 

@@ -66,6 +66,9 @@ class CFModels:
     co_counts: sp.csr_matrix | None = None
     # Row-normalised "what comes next" weights from the shoppers' ordered sequences.
     transitions: sp.csr_matrix | None = None
+    # A sequential model's next-item logits for one shopper's ordered item indexes, over
+    # ``item_ids`` (``sequential.NextItemScorer``); trained apart from the models above.
+    next_item: Callable[[Sequence[int]], FloatArray] | None = None
     n_users: int = 0
     n_interactions: int = 0
     trained_at: float = field(default_factory=time.time)
@@ -95,6 +98,7 @@ class CFModels:
             ("ease", self.ease),
             ("ease_content", self.ease_content),
             ("transitions", self.transitions),
+            ("next_item", self.next_item),
         ]
         return [n for n, m in names if m is not None]
 
@@ -151,12 +155,33 @@ class CFModels:
             ease_content=dense(self.ease_content),
             co_counts=remap(self.co_counts),
             transitions=remap(self.transitions),
+            next_item=_reindexed(self.next_item, src, keep),
             _aligned={},
             _gram=None,
         )
         self._aligned.clear()  # only the newest alignment is worth its memory
         self._aligned[cache_key] = result
         return result
+
+
+def _reindexed(
+    scorer: Callable[[Sequence[int]], FloatArray] | None,
+    src: npt.NDArray[np.int64],
+    keep: npt.NDArray[np.int64],
+) -> Callable[[Sequence[int]], FloatArray] | None:
+    """``scorer`` in another item order: new item j is the model's ``src[j]`` (-1: unknown to
+    the model, which then scores it -inf, i.e. 0 once the source is scaled)."""
+    if scorer is None:
+        return None
+
+    def score(sequence: Sequence[int]) -> FloatArray:
+        own = src[np.asarray(sequence, dtype=np.int64)]
+        logits = scorer(own[own >= 0].tolist())
+        out = np.full(len(src), -np.inf, dtype=np.float32)
+        out[keep] = logits[src[keep]]
+        return out
+
+    return score
 
 
 _SPARSE = ("bm25", "cosine", "co_counts", "transitions")

@@ -31,6 +31,8 @@ import torch
 from torch import nn
 
 ARCHITECTURES = ("sasrec", "gru4rec")
+TEXT_MODES = ("none", "init", "add")
+Vectors = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +55,11 @@ class SeqParams:
     eval_every: int = 2
     patience: int = 2  # evaluations without improvement before stopping
     seed: int = 7
+    # Product text in the item representation (sparse catalogues: most items are seen a few
+    # times, so an ID embedding alone learns little about them). "none": IDs only; "init":
+    # ID embeddings start from the text vectors' principal components; "add": each item is
+    # its ID embedding plus a learned projection of its (fixed) text vector.
+    text: str = "none"
     # One thread: on a shared, oversubscribed machine OpenMP's threads wait on each other and
     # two run slower than one.
     threads: int = 1
@@ -60,6 +67,8 @@ class SeqParams:
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"architecture must be one of {ARCHITECTURES}")
+        if self.text not in TEXT_MODES:
+            raise ValueError(f"text must be one of {TEXT_MODES}")
 
 
 @dataclass
@@ -74,9 +83,10 @@ class FitInfo:
 class SASRec(nn.Module):
     """RecBole's SASRec: item + position embeddings, post-norm causal transformer layers."""
 
-    def __init__(self, n_items: int, params: SeqParams) -> None:
+    def __init__(self, n_items: int, params: SeqParams, text: Vectors | None = None) -> None:
         super().__init__()
         self.items = nn.Embedding(n_items + 1, params.hidden, padding_idx=0)
+        self.text = _TextItems(text, params) if text is not None and params.text == "add" else None
         self.positions = nn.Embedding(params.max_len, params.hidden)
         self.norm = nn.LayerNorm(params.hidden, eps=1e-12)
         self.drop = nn.Dropout(params.dropout)
@@ -93,18 +103,56 @@ class SASRec(nn.Module):
         mask = torch.triu(torch.full((params.max_len, params.max_len), float("-inf")), 1)
         self.register_buffer("causal", mask, persistent=False)
         self.apply(_init)
+        if text is not None and params.text == "init":
+            start = torch.from_numpy(_principal(text, params.hidden))
+            # Fewer components than dimensions (tiny catalogues): the rest stay random.
+            self.items.weight.data[1:, : start.shape[1]] = start
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
+    def forward(self, seq: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
+        """Hidden state after each position; ``table`` is ``item_matrix()`` when the caller
+        already has it (with text, computing it is most of a single sequence's cost)."""
         # Right-padded: real items first, so no position attends only to padding.
         length = seq.shape[1]
         pos = torch.arange(length, device=seq.device)
-        x = self.drop(self.norm(self.items(seq) + self.positions(pos)[None]))
+        if table is None and self.text is not None:
+            table = self.item_matrix()
+        embedded = table[seq] if table is not None else self.items(seq)
+        x = self.drop(self.norm(embedded + self.positions(pos)[None]))
         causal: torch.Tensor = self.causal  # type: ignore[assignment]
         out: torch.Tensor = self.encoder(x, mask=causal[:length, :length], is_causal=True)
         return out
 
     def item_matrix(self) -> torch.Tensor:
-        return self.items.weight
+        weight: torch.Tensor = self.items.weight
+        if self.text is None:
+            return weight
+        projected: torch.Tensor = self.text()
+        return weight + projected
+
+
+class _TextItems(nn.Module):
+    """A learned projection of each item's fixed text vector (row 0, padding, stays 0)."""
+
+    def __init__(self, text: Vectors, params: SeqParams) -> None:
+        super().__init__()
+        padded = np.zeros((len(text) + 1, text.shape[1]), dtype=np.float32)
+        padded[1:] = text
+        self.register_buffer("vectors", torch.from_numpy(padded), persistent=False)
+        self.project = nn.Linear(text.shape[1], params.hidden, bias=False)
+
+    def forward(self) -> torch.Tensor:
+        vectors: torch.Tensor = self.vectors  # type: ignore[assignment]
+        out: torch.Tensor = self.project(vectors)
+        return out
+
+
+def _principal(text: Vectors, dims: int, std: float = 0.02) -> npt.NDArray[np.float32]:
+    """The text vectors' top principal components, scaled to the default init's spread."""
+    centred = text.astype(np.float64) - text.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    projected: npt.NDArray[np.float64] = centred @ vt[:dims].T
+    scaled = projected * (std / max(float(projected.std()), 1e-12))
+    return np.asarray(scaled, dtype=np.float32)
 
 
 class GRU4Rec(nn.Module):
@@ -118,8 +166,9 @@ class GRU4Rec(nn.Module):
         self.out = nn.Linear(params.gru_hidden, params.hidden)
         self.apply(_init)
 
-    def forward(self, seq: torch.Tensor) -> torch.Tensor:
-        hidden, _ = self.gru(self.drop(self.items(seq)))
+    def forward(self, seq: torch.Tensor, table: torch.Tensor | None = None) -> torch.Tensor:
+        embedded = table[seq] if table is not None else self.items(seq)
+        hidden, _ = self.gru(self.drop(embedded))
         out: torch.Tensor = self.out(hidden)
         return out
 
@@ -137,10 +186,12 @@ def _init(module: nn.Module) -> None:
         module.bias.data.zero_()
 
 
-def build_model(n_items: int, params: SeqParams) -> SASRec | GRU4Rec:
+def build_model(n_items: int, params: SeqParams, text: Vectors | None = None) -> SASRec | GRU4Rec:
     """Item 0 is padding; catalogue item i is token i + 1."""
     if params.architecture == "sasrec":
-        return SASRec(n_items, params)
+        if params.text != "none" and text is None:
+            raise ValueError(f"text={params.text!r} needs the items' text vectors")
+        return SASRec(n_items, params, text if params.text != "none" else None)
     return GRU4Rec(n_items, params)
 
 
@@ -166,17 +217,50 @@ def scores(
     lengths = np.asarray([max(1, min(len(h), params.max_len)) for h in histories])
     out = np.zeros((len(histories), 0), dtype=np.float32)
     with torch.no_grad():
-        items = model.item_matrix()[1:]
+        table = model.item_matrix()
+        items = table[1:]
         out = np.zeros((len(histories), items.shape[0]), dtype=np.float32)
         order = np.argsort(lengths, kind="stable")  # similar lengths share a batch
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             width = int(lengths[rows].max())
-            hidden = model(torch.from_numpy(tokens[rows, :width]))
+            hidden = model(torch.from_numpy(tokens[rows, :width]), table)
             last = torch.from_numpy(lengths[rows] - 1)
             state = hidden[torch.arange(len(rows)), last]
             out[rows] = (state @ items.T).numpy()
     return out
+
+
+def set_threads(n: int) -> int:
+    """torch's intra-op threads for the whole process; returns the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n)
+    return previous
+
+
+class NextItemScorer:
+    """A trained model as the hybrid's ``next_item`` source: one shopper's ordered items
+    (catalogue indexes, oldest first) → a logit per catalogue item.
+
+    The item table is computed once here, so a request costs one forward pass over at most
+    ``max_len`` positions and one (items × hidden) product.
+    """
+
+    def __init__(self, model: SASRec | GRU4Rec, params: SeqParams) -> None:
+        model.eval()
+        self.model, self.params = model, params
+        with torch.no_grad():
+            self.table = model.item_matrix().detach().clone()
+        self.n_items = self.table.shape[0] - 1
+
+    def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float32]:
+        tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
+        if len(tail) == 0:
+            return np.zeros(self.n_items, dtype=np.float32)
+        with torch.no_grad():
+            hidden = self.model(torch.from_numpy(tail[None, :]), self.table)
+            logits: npt.NDArray[np.float32] = (self.table[1:] @ hidden[0, -1]).numpy()
+        return logits
 
 
 def top_lists(
@@ -210,6 +294,7 @@ def fit(
     *,
     valid: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
     epochs: int | None = None,
+    text: Vectors | None = None,
     say: Callable[[str], None] = lambda _m: None,
 ) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """Train on every next-item step of ``sequences``.
@@ -222,7 +307,7 @@ def fit(
     try:
         torch.manual_seed(params.seed)
         rng = np.random.default_rng(params.seed)
-        model = build_model(n_items, params)
+        model = build_model(n_items, params, text)
         optimiser = torch.optim.Adam(
             model.parameters(), lr=params.lr, weight_decay=params.weight_decay
         )
@@ -293,6 +378,7 @@ def cached_fit(
     *,
     valid: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
     epochs: int | None = None,
+    text: Vectors | None = None,
     say: Callable[[str], None] = lambda _m: None,
 ) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """``fit``, or the same model from the cache (keyed by the data and every setting)."""
@@ -303,16 +389,18 @@ def cached_fit(
         digest.update(np.asarray(seq, dtype=np.int64).tobytes() + b"|")
     if valid is not None:
         digest.update(np.asarray(valid[1], dtype=np.int64).tobytes())
+    if text is not None and params.text != "none":
+        digest.update(np.ascontiguousarray(text, dtype=np.float32).tobytes())
     key = f"{name}-{params.architecture}-{digest.hexdigest()[:16]}"
     if cache_dir is not None:
         weights, meta = cache_dir / f"{key}.pt", cache_dir / f"{key}.json"
         if weights.exists() and meta.exists():
-            model = build_model(n_items, params)
+            model = build_model(n_items, params, text)
             model.load_state_dict(torch.load(weights, weights_only=True))
             info = FitInfo(**json.loads(meta.read_text(encoding="utf-8")))
             info.curve = [tuple(p) for p in info.curve]  # type: ignore[misc]
             return model, replace(info, cached=True)
-    model, info = fit(sequences, n_items, params, valid=valid, epochs=epochs, say=say)
+    model, info = fit(sequences, n_items, params, valid=valid, epochs=epochs, text=text, say=say)
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), weights)
@@ -320,4 +408,13 @@ def cached_fit(
     return model, info
 
 
-__all__ = ["ARCHITECTURES", "FitInfo", "SeqParams", "cached_fit", "fit", "scores", "top_lists"]
+__all__ = [
+    "ARCHITECTURES",
+    "FitInfo",
+    "NextItemScorer",
+    "SeqParams",
+    "cached_fit",
+    "fit",
+    "scores",
+    "top_lists",
+]

@@ -103,6 +103,9 @@ def test_evaluation_end_to_end(tmp_path):
     low, high = hybrid["test_ci95"]["ndcg10"]
     assert low <= hybrid["test_ndcg10"] <= high
     assert body["paired_test"]["a"] == "hybrid" and body["grids"]["ease"]
-    assert list((tmp_path / "sequential").glob("Tiny-valid-sasrec-*.pt"))  # models cached
+    # Both SASRecs cached: the baseline row's and the hybrid's, with the items' text.
+    assert len(list((tmp_path / "sequential").glob("Tiny-valid-sasrec-*.pt"))) == 2
+    assert "next_item" in report.hybrid_weights  # tried on validation, kept or not
+    assert "next-item source was" in text
     chart(report, tmp_path / "evaluation.png")
     assert (tmp_path / "evaluation.png").stat().st_size > 1000

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.recommender.cf import ease_weights
-from backend.recommender.evaluation.context import SplitContext
+from backend.recommender.cf import CFParams, ease_weights
+from backend.recommender.evaluation.context import SplitContext, no_track
 from backend.recommender.evaluation.dataset import load
 from backend.recommender.evaluation.report import edge_step, grid_edges
-from backend.recommender.evaluation.tuning import coordinate_search, line_search
+from backend.recommender.evaluation.tuning import coordinate_search, line_search, tune_hybrid
 from tests.evaluation.test_runner import write_dataset
 from tests.recommender.fakes import FakeEmbedder
 
@@ -97,3 +97,33 @@ def test_split_context_inverts_each_ease_once_and_matches_the_closed_form(tmp_pa
     b = -p / np.diag(p)
     np.fill_diagonal(b, 0.0)
     assert plain == pytest.approx(b.astype(np.float32), abs=1e-6)
+
+
+@pytest.mark.parametrize(("oracle", "kept"), [(True, 5.0), (False, 0.0)])
+def test_the_next_item_weight_is_kept_only_when_validation_gains(tmp_path, oracle, kept):
+    """A fake sequential model that knows every validation target is kept at the weight
+    that puts the target first; one that ranks every target last is dropped (weight 0)."""
+    write_dataset(tmp_path / "tiny")
+    data = load(tmp_path / "tiny")
+    ctx = SplitContext(
+        data, data.valid, FakeEmbedder(dim=16).encode([p.name for p in data.products])
+    )
+    store = ctx.models(CFParams(ease_lambda=10.0), kinds=("ease", "transitions"))
+    answers = {tuple(h): t for h, t in zip(data.valid.histories, data.valid.targets, strict=True)}
+
+    def scorer(sequence):
+        logits = np.zeros(data.n_items)
+        logits[answers[tuple(sequence)]] = 10.0 if oracle else -10.0
+        return logits
+
+    models = store.current()
+    assert models is not None
+    models.next_item = scorer
+    # Text alone finds the shopper's group but not always the next item in it (0.85).
+    grids = dict(content=(1.0,), popularity=(0.0,), rules=(0.0,), recency_decay=(0.7,))
+    without, _, before = tune_hybrid(ctx, store, sequence=(0.0,), track=no_track, **grids)
+    weights, _, after = tune_hybrid(
+        ctx, store, sequence=(0.0,), track=no_track, next_item=(0.0, 5.0), **grids
+    )
+    assert without["next_item"] == 0.0 and weights["next_item"] == kept
+    assert before < 0.9 and after == (pytest.approx(1.0) if oracle else before)

@@ -58,6 +58,15 @@ def findings(report: Report) -> list[str]:
         if weight > 0
         else "The sequence source was dropped: validation chose weight 0 for it."
     )
+    if "next_item" in report.hybrid_weights:
+        weight = report.hybrid_weights["next_item"]
+        out.append(
+            f"The sequential model's next-item source was kept (validation chose weight "
+            f"{weight:g})."
+            if weight > 0
+            else "The sequential model's next-item source was dropped: validation chose "
+            "weight 0 for it."
+        )
     for name, scored in report.grids.items():
         edges = grid_edges(scored)
         if edges:

@@ -14,11 +14,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from threadpoolctl import threadpool_limits
 
 from backend.recommender import sequential
-from backend.recommender.cf import CFParams
+from backend.recommender.cf import CFParams, ModelStore
 from backend.recommender.embedder import Embedder, Vectors
 from backend.recommender.evaluation import tuning
 from backend.recommender.evaluation.context import (
@@ -70,6 +71,11 @@ class Grid:
     popularity: Sequence[float] = (0.0, 0.05, 0.1, 0.2)
     rules: Sequence[float] = (0.0, 0.05)
     sequence: Sequence[float] = (0.0, 0.05, 0.1, 0.2, 0.4)
+    # The sequential model's next-item scores in the hybrid (all 0: not tried). Its model is
+    # SASRec trained like the baseline row, with the items' text in their representation
+    # (``next_item_text``; "none" reuses the baseline row's model as it is).
+    next_item: Sequence[float] = (0.0, 0.1, 0.2, 0.3, 0.5)
+    next_item_text: str = "add"
     recency_decay: Sequence[float] = (0.7, 0.85)
     # Sequential baselines (empty: skip them); RecBole's defaults, epochs by early stopping.
     sequential: Sequence[str] = ("sasrec",)
@@ -126,8 +132,14 @@ def evaluate(
     say: Callable[[str], None] = lambda _m: None,
 ) -> Report:
     grid = grid or Grid()
-    with threadpool_limits(grid.blas_threads, "blas"):
-        return _evaluate(folder, embedder, cache_dir, grid, track, say)
+    # torch's own pool too: the hybrid's next-item source runs one small forward pass per
+    # user, where a second thread only waits (set before the training thread reads it).
+    torch_threads = sequential.set_threads(grid.blas_threads)
+    try:
+        with threadpool_limits(grid.blas_threads, "blas"):
+            return _evaluate(folder, embedder, cache_dir, grid, track, say)
+    finally:
+        sequential.set_threads(torch_threads)
 
 
 def _evaluate(
@@ -149,11 +161,12 @@ def _evaluate(
         arch: pool.submit(_fit_sequential, data, arch, grid, seq_dir, say)
         for arch in grid.sequential
     }
-    pool.shutdown(wait=False)
     cached: list[str] = []
     embeddings, from_cache = item_embeddings(data, embedder, cache_dir)
     if from_cache:
         cached.append("item text embeddings")
+    hybrid_fit = _hybrid_sequential(data, grid, embeddings, fits, pool, seq_dir, say)
+    pool.shutdown(wait=False)
     valid = SplitContext(data, data.valid, embeddings)
     test = SplitContext(data, data.test, embeddings)
     chosen: dict[str, str] = {}
@@ -188,6 +201,17 @@ def _evaluate(
         CFParams(ease_lambda=ease_lambda, ease_content_alpha=alpha),
         kinds=("ease_content", "transitions"),
     )
+    next_item, next_item_label = None, ""
+    if hybrid_fit is not None:
+        model, fitted, seq_params = hybrid_fit.result()
+        next_item = sequential.NextItemScorer(model, seq_params)
+        next_item_label = (
+            f"SASRec, text={seq_params.text}, epochs={fitted.epochs} "
+            f"({'read from the cache' if fitted.cached else f'{fitted.seconds / 60:.1f} min'})"
+        )
+        if fitted.cached:
+            cached.append("the hybrid's sequential model")
+        _with_next_item(hybrid_store, next_item)
     weights, decay, tuned_ndcg = tuning.tune_hybrid(
         valid,
         hybrid_store,
@@ -197,6 +221,7 @@ def _evaluate(
         sequence=grid.sequence,
         recency_decay=grid.recency_decay,
         track=track,  # type: ignore[arg-type]
+        next_item=grid.next_item if next_item is not None else (0.0,),
     )
     chosen["hybrid"] = (
         ", ".join(f"{k}={v:g}" for k, v in weights.items()) + f", recency_decay={decay:g}"
@@ -219,6 +244,9 @@ def _evaluate(
         store = split_ctx.models(
             params, kinds=("bm25", "als", "ease", "ease_content", "transitions")
         )
+        # The model trained on the validation histories ranks the test split from the test
+        # histories, as the baseline row does (RecBole's leave-one-out protocol).
+        _with_next_item(store, next_item)
         cos_store = split_ctx.models(replace(params, knn_neighbours=k_cos), kinds=("cosine",))
         strategies: list[tuple[Strategy, bool, str]] = [
             (PopularityStrategy(), True, "interaction counts of the split"),
@@ -238,7 +266,8 @@ def _evaluate(
             (
                 BlendStrategy("hybrid", hybrid_config, store),
                 False,
-                f"{chosen['hybrid']}; cf = EASE+text (alpha={alpha:g})",
+                f"{chosen['hybrid']}; cf = EASE+text (alpha={alpha:g})"
+                + (f"; next_item = {next_item_label}" if weights.get("next_item") else ""),
             ),
             (
                 BlendStrategy("hybrid+mmr", diverse_config, store),
@@ -260,7 +289,7 @@ def _evaluate(
         if was_cached:
             cached.append(f"{arch} model")
     notes = [
-        "How the hybrid scores: five sources, each scaled so its best allowed candidate "
+        "How the hybrid scores: six sources, each scaled so its best allowed candidate "
         "scores 1, then blended with the weights above. `content`: cosine similarity of every "
         "item's MiniLM vector to the weighted mean of the user's recent items' vectors; `cf`: "
         f"EASE (λ={ease_lambda:g}) with the text-embedding Gram matrix added to the item Gram "
@@ -268,10 +297,14 @@ def _evaluate(
         "`popularity`: log-popularity; `rules`: the weighted category/tag profile; "
         "`sequence`: item-to-item transitions counted in the split's ordered histories (an "
         "item followed by each of the next 3 items, weight 0.5^(distance−1), rows divided by "
-        "their total + 1), read from the user's 5 newest items with weight 0.5^position. A "
-        "user's items weigh action × recency_decay^position (newest first) in the other "
-        "sources. A source whose chosen weight is 0 was not kept: validation said it did not "
-        "help.",
+        "their total + 1), read from the user's 5 newest items with weight 0.5^position; "
+        "`next_item`: SASRec's next-item logits after the user's ordered items, as "
+        "exp((logit − best) / 2), from a SASRec whose items are their ID embedding plus a "
+        "learned projection of their MiniLM vector, trained like the baseline row (validation "
+        "histories, early stopping on validation; the test split read from the test "
+        "histories). A user's items weigh action × recency_decay^position (newest first) in "
+        "the other sources. A source whose chosen weight is 0 was not kept: validation said "
+        "it did not help.",
         "",
         "`hybrid+mmr` is the same ranking with the diversity control on (MMR over the "
         "text embeddings, λ=0.8, at most 4 items per category): intra-list diversity "
@@ -306,12 +339,15 @@ def _fit_sequential(
     grid: Grid,
     cache_dir: Path | None,
     say: Callable[[str], None],
+    text: str = "none",
+    vectors: Vectors | None = None,
 ) -> tuple[sequential.SASRec | sequential.GRU4Rec, sequential.FitInfo, sequential.SeqParams]:
     """Train on the validation histories, early stopping on their targets (or read the cache)."""
     params = sequential.SeqParams(
-        architecture=arch, max_epochs=grid.seq_max_epochs, patience=grid.seq_patience
+        architecture=arch, max_epochs=grid.seq_max_epochs, patience=grid.seq_patience, text=text
     )
-    say(f"training {arch} on the validation histories (early stopping on validation)")
+    with_text = f" with the items' text ({text})" if text != "none" else ""
+    say(f"training {arch}{with_text} on the validation histories (early stopping on validation)")
     model, fitted = sequential.cached_fit(
         cache_dir,
         f"{data.name}-valid",
@@ -319,9 +355,36 @@ def _fit_sequential(
         data.n_items,
         params,
         valid=(data.valid.histories, data.valid.targets),
+        text=vectors,
         say=say,
     )
     return model, fitted, params
+
+
+def _hybrid_sequential(
+    data: LeaveOneOutData,
+    grid: Grid,
+    embeddings: Vectors,
+    fits: dict[str, Future[tuple[Any, sequential.FitInfo, sequential.SeqParams]]],
+    pool: ThreadPoolExecutor,
+    cache_dir: Path | None,
+    say: Callable[[str], None],
+) -> Future[tuple[Any, sequential.FitInfo, sequential.SeqParams]] | None:
+    """The model behind the hybrid's ``next_item`` source: the baseline row's own when it is
+    the same model, else one more fit queued behind the baselines' in their thread."""
+    if not any(grid.next_item):
+        return None
+    if grid.next_item_text == "none" and "sasrec" in fits:
+        return fits["sasrec"]
+    return pool.submit(
+        _fit_sequential, data, "sasrec", grid, cache_dir, say, grid.next_item_text, embeddings
+    )
+
+
+def _with_next_item(store: ModelStore, scorer: sequential.NextItemScorer | None) -> None:
+    models = store.current()
+    if models is not None and scorer is not None:
+        models.next_item = scorer
 
 
 def _sequential_row(

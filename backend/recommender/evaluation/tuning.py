@@ -19,7 +19,7 @@ from backend.recommender.evaluation.context import SplitContext, Track, times
 from backend.recommender.strategies import BlendConfig, BlendStrategy
 
 K = TypeVar("K")
-ORDER = ("content", "cf", "popularity", "rules", "sequence")
+ORDER = ("content", "cf", "popularity", "rules", "sequence", "next_item")
 
 
 def coordinate_search(
@@ -127,44 +127,72 @@ def tune_hybrid(
     sequence: Sequence[float],
     recency_decay: Sequence[float],
     track: Track[int],
+    next_item: Sequence[float] = (0.0,),
 ) -> tuple[dict[str, float], float, float]:
     """One pass per recency decay; every weighting is scored from the same per-user parts
-    (``BlendStrategy.parts``, the very code that serves), so the grid costs one pass."""
+    (``BlendStrategy.parts``, the very code that serves), so the grid costs one pass.
+
+    With a ``next_item`` grid beyond 0 (the store's models carry a sequential scorer), one
+    more pass at the chosen decay re-chooses what moves with it: its weight × ``content``
+    (and so cf) × ``sequence``, popularity and rules held (on Scientific's validation split,
+    a full coordinate search moved only those; bench/fusion_lab.py ``sasrec-tune``). A
+    product of all six axes would cost each user's pass five times over.
+    """
     combos = [
-        {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r, "sequence": q}
+        {"content": c, "cf": 1.0 - c, "popularity": p, "rules": r, "sequence": q, "next_item": 0.0}
         for c, p, r, q in itertools.product(content, popularity, rules, sequence)
     ]
     best: tuple[float, dict[str, float], float] = (-1.0, combos[0], recency_decay[0])
-    matrix = np.array([[combo[s] for s in ORDER] for combo in combos], dtype=np.float32)
     for decay in recency_decay:
-        probe = BlendStrategy(
-            "hybrid",
-            BlendConfig(
-                weights={s: 1.0 for s in ORDER if any(combo[s] for combo in combos)},
-                recency_decay=decay,
-            ),
-            store,
-        )
-        ranks: list[list[int | None]] = [[] for _ in combos]
-        for u in track(range(len(ctx.requests)), f"tune hybrid (decay {decay})", len(ctx.requests)):
-            found = probe.parts(ctx.snapshot, ctx.requests[u])
-            target = ctx.split.targets[u]
-            if found is None:
-                for r in ranks:
-                    r.append(None)
-                continue
-            parts, blocked = found
-            stacked = np.stack([parts.get(s, np.zeros(len(blocked))) for s in ORDER]).astype(
-                np.float32
-            )
-            blended = matrix @ stacked
-            blended[:, blocked] = -np.inf
-            target_scores = blended[:, target]
-            above = (blended > target_scores[:, None]).sum(axis=1)
-            for k, position in enumerate(above.tolist()):
-                ranks[k].append(int(position) if np.isfinite(target_scores[k]) else None)
-        for combo, r in zip(combos, ranks, strict=True):
-            score = _ndcg_from_ranks(r)
+        scores = _score_combos(ctx, store, combos, decay, track, f"tune hybrid (decay {decay})")
+        for combo, score in zip(combos, scores, strict=True):
+            if score > best[0]:
+                best = (score, combo, decay)
+    if any(next_item):
+        chosen, decay = best[1], best[2]
+        around = [
+            {**chosen, "content": c, "cf": 1.0 - c, "sequence": q, "next_item": n}
+            for c, q, n in itertools.product(content, sequence, next_item)
+        ]
+        scores = _score_combos(ctx, store, around, decay, track, "tune hybrid (next_item)")
+        for combo, score in zip(around, scores, strict=True):
             if score > best[0]:
                 best = (score, combo, decay)
     return best[1], best[2], best[0]
+
+
+def _score_combos(
+    ctx: SplitContext,
+    store: ModelStore,
+    combos: Sequence[dict[str, float]],
+    decay: float,
+    track: Track[int],
+    label: str,
+) -> list[float]:
+    """Validation NDCG@10 of each weighting, from one pass over the users."""
+    matrix = np.array([[combo.get(s, 0.0) for s in ORDER] for combo in combos], dtype=np.float32)
+    probe = BlendStrategy(
+        "hybrid",
+        BlendConfig(
+            weights={s: 1.0 for s in ORDER if any(combo.get(s) for combo in combos)},
+            recency_decay=decay,
+        ),
+        store,
+    )
+    ranks: list[list[int | None]] = [[] for _ in combos]
+    for u in track(range(len(ctx.requests)), label, len(ctx.requests)):
+        found = probe.parts(ctx.snapshot, ctx.requests[u])
+        target = ctx.split.targets[u]
+        if found is None:
+            for r in ranks:
+                r.append(None)
+            continue
+        parts, blocked = found
+        stacked = np.stack([parts.get(s, np.zeros(len(blocked))) for s in ORDER]).astype(np.float32)
+        blended = matrix @ stacked
+        blended[:, blocked] = -np.inf
+        target_scores = blended[:, target]
+        above = (blended > target_scores[:, None]).sum(axis=1)
+        for k, position in enumerate(above.tolist()):
+            ranks[k].append(int(position) if np.isfinite(target_scores[k]) else None)
+    return [_ndcg_from_ranks(r) for r in ranks]

@@ -46,6 +46,8 @@ from backend.recommender.strategies.sources import (
     best_cf_kind,
     cf_scores,
     content_scores,
+    item_sequence,
+    next_item_scores,
     normalise,
     past_actions,
     past_items_profile,
@@ -55,7 +57,7 @@ from backend.recommender.strategies.sources import (
 )
 from backend.recommender.strategies.weighted import WeightedStrategy
 
-SOURCES = ("content", "cf", "rules", "popularity", "sequence")
+SOURCES = ("content", "cf", "rules", "popularity", "sequence", "next_item")
 MAX_CO_INTERACTIONS = 3
 
 DETAILS = {
@@ -64,6 +66,7 @@ DETAILS = {
     "rules": "matches the categories and tags you interact with most",
     "popularity": "popular in the shop",
     "sequence": "shoppers often pick it right after the items you chose most recently",
+    "next_item": "a model of shopping sequences predicts it as your next pick",
 }
 
 
@@ -163,7 +166,9 @@ class BlendStrategy:
 
     def _models(self, snapshot: CatalogSnapshot) -> CFModels | None:
         weights = self.config.weights
-        if self.models is None or not (weights.get("cf") or weights.get("sequence")):
+        if self.models is None or not (
+            weights.get("cf") or weights.get("sequence") or weights.get("next_item")
+        ):
             return None
         return self.models.for_items(id(snapshot), lambda: [p.id for p in snapshot.products])
 
@@ -269,6 +274,10 @@ class BlendStrategy:
             raw["cf"] = cf_scores(models, cf_kind, history)
         if weights.get("sequence"):
             raw["sequence"] = transition_scores(models, history, self.config.sequence_decay)
+        if weights.get("next_item"):
+            raw["next_item"] = next_item_scores(
+                models, item_sequence(snapshot, request, self.action_weights)
+            )
         if weights.get("rules"):
             profile = weighted_profile(
                 request.interactions,
@@ -481,6 +490,7 @@ def hybrid(
     rules: float = 0.0,
     popularity: float = 0.0,
     sequence: float = 0.0,
+    next_item: float = 0.0,
     **knobs: object,
 ) -> BlendStrategy:
     """The default strategy: every source, blended."""
@@ -491,6 +501,7 @@ def hybrid(
             "rules": rules,
             "popularity": popularity,
             "sequence": sequence,
+            "next_item": next_item,
         },
         **knobs,  # type: ignore[arg-type]
     )

@@ -191,6 +191,41 @@ def transition_scores(
     return np.asarray(models.transitions[items].T @ weights, dtype=np.float64).ravel()
 
 
+def item_sequence(
+    snapshot: CatalogSnapshot,
+    request: RecommendRequest,
+    action_weights: Mapping[str, float] = DEFAULT_ACTION_WEIGHTS,
+) -> list[int]:
+    """The shopper's items in the order they came, oldest first, repeats kept: what a
+    sequential model reads (``History`` keeps each item once, newest first)."""
+    events = sorted(
+        (e for e in request.interactions if e.product_id is not None),
+        key=lambda e: e.created_at,
+    )
+    return [
+        i
+        for e in events
+        if action_weights.get(e.action, 0.0) > 0
+        and (i := snapshot.index.get(e.product_id)) is not None  # type: ignore[arg-type]
+    ]
+
+
+def next_item_scores(
+    models: CFModels | None, sequence: list[int], temperature: float = 2.0
+) -> FloatArray | None:
+    """The sequential model's next-item probabilities, relative to its favourite: exp((logit −
+    best) / T). Logits have no fixed sign or scale, so ``normalise``'s max-scaling cannot be
+    applied to them directly; T = 2 flattens the softmax so more than the first few
+    candidates count (chosen on Scientific's validation split, bench/fusion_lab.py)."""
+    if models is None or models.next_item is None or not sequence:
+        return None
+    logits = np.asarray(models.next_item(sequence), dtype=np.float64)
+    finite = np.isfinite(logits)
+    if not finite.any():
+        return None
+    return np.exp((logits - float(logits[finite].max())) / temperature)
+
+
 def best_cf_kind(models: CFModels | None) -> str:
     """The strongest model that is trained: EASE with text, EASE, then item-item BM25."""
     if models is not None:
