@@ -224,8 +224,7 @@ class EventProcessor:
         ids = [e.interaction_id for e in chunk]
         now = self.clock()
         with session_scope(self.db) as session:
-            done = crud.processed_interaction_ids(session=session, ids=ids)
-            alive = crud.existing_interaction_ids(session=session, ids=ids)
+            alive, done = crud.ledger(session=session, ids=ids)
             new = [e for e in chunk if e.interaction_id not in done and e.interaction_id in alive]
             pairs: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
             for event in new:
