@@ -80,26 +80,51 @@ class Target:
     database_url: str | None  # None: nothing is stored (the bare app)
 
 
-@contextmanager
-def embedded(tmp: str, args: argparse.Namespace, lifted: bool) -> Iterator[Target]:
-    url = f"sqlite:///{Path(tmp) / 'shop.db'}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = app_env(url, None, "", tmp, lift_rate_limit=lifted)
-    with process(serve_cmd(port, 1), env, f"{base}/health"):
-        wait_ready(base)
-        yield Target(f"embedded, {'limit lifted' if lifted else 'default limits'}", base, url)
+@dataclass(frozen=True)
+class Code:
+    """Which checkout the app processes run: this one, or ``--baseline`` (a tree of an earlier
+    commit), so a change is measured against its baseline in one run, under the same load."""
+
+    root: Path | None = None  # None: this checkout
+
+    @property
+    def tag(self) -> str:
+        return "" if self.root is None else " [baseline]"
+
+    def cmd(self, args: list[str]) -> list[str]:
+        # -P: the working directory (this checkout) is not put first on sys.path, so the
+        # baseline's PYTHONPATH decides which backend is imported.
+        return args if self.root is None else [args[0], "-P", *args[1:]]
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return env if self.root is None else env | {"PYTHONPATH": str(self.root)}
 
 
 @contextmanager
-def server_mode(pg_url: str, tmp: str, prefix: str, lifted: bool) -> Iterator[Target]:
+def embedded(tmp: str, url: str, lifted: bool, code: Code = Code()) -> Iterator[Target]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted)
-    worker = [sys.executable, "-m", "backend.cli", "worker"]
-    with process(serve_cmd(port, 2), env, f"{base}/health"), process(worker, env, None):
+    env = code.env(app_env(url, None, "", tmp, lift_rate_limit=lifted))
+    with process(code.cmd(serve_cmd(port, 1)), env, f"{base}/health"):
         wait_ready(base)
-        name = f"server mode, {'limit lifted' if lifted else 'default limits'}"
+        name = f"embedded, {'limit lifted' if lifted else 'default limits'}{code.tag}"
+        yield Target(name, base, url)
+
+
+@contextmanager
+def server_mode(
+    pg_url: str, tmp: str, prefix: str, lifted: bool, code: Code = Code()
+) -> Iterator[Target]:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = code.env(app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted))
+    worker = code.cmd([sys.executable, "-m", "backend.cli", "worker"])
+    with (
+        process(code.cmd(serve_cmd(port, 2)), env, f"{base}/health"),
+        process(worker, env, None),
+    ):
+        wait_ready(base)
+        name = f"server mode, {'limit lifted' if lifted else 'default limits'}{code.tag}"
         yield Target(name, base, pg_url)
 
 
@@ -208,6 +233,11 @@ def main() -> None:
     parser.add_argument("--profile-db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
+    parser.add_argument("--baseline", type=Path, help="also run the app targets from this tree "
+                        "of an earlier commit (e.g. `git archive <commit> | tar -x -C DIR`), "
+                        "each on a database of its own, next to this checkout's")  # fmt: skip
+    parser.add_argument("--baseline-order", choices=["first", "last"], default="first",
+                        help="the baseline before or after this checkout")  # fmt: skip
     args = parser.parse_args()
     command = "python -m bench.storefront_load " + " ".join(sys.argv[1:])
     if args.profile:
@@ -237,38 +267,45 @@ def main() -> None:
         if not sample and target.database_url is not None:
             sample = httpx.get(f"{target.base}/recommend/{users[-1]}").content
 
+    codes = [Code()]
+    if args.baseline is not None:
+        baseline = Code(args.baseline.resolve())
+        codes = [baseline, Code()] if args.baseline_order == "first" else [Code(), baseline]
     with tempfile.TemporaryDirectory() as tmp:
         if "embedded" in args.modes:
-            url = f"sqlite:///{Path(tmp) / 'shop.db'}"
-            users = seed(url, args.products, args.users, random.Random(args.seed))
-            products = product_ids(url)
-            if not args.no_warm_start:
-                print("indexing the catalog (embedding model) …", flush=True)
-                env = app_env(url, None, "", tmp)
-                subprocess.run([sys.executable, "-m", "backend.cli", "index"], env=env,
-                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-            for lifted in lifts:
-                started = time.perf_counter()
-                with embedded(tmp, args, lifted) as target:
-                    if warm is None and lifted and not args.no_warm_start:
-                        print("warm start …", flush=True)
-                        warm = warm_start(target.base, users, started,
-                                          time.perf_counter() - started)  # fmt: skip
-                    measured(target, users, products)
-        if "server" in args.modes:
-            with ExitStack() as stack:
-                pg_url = stack.enter_context(postgres_database())
-                users = seed(pg_url, args.products, args.users, random.Random(args.seed))
-                products = product_ids(pg_url)
+            for n, code in enumerate(codes):  # each on a fresh copy of the same seeded shop
+                url = f"sqlite:///{Path(tmp) / f'shop{n}.db'}"
+                users = seed(url, args.products, args.users, random.Random(args.seed))
+                products = product_ids(url)
+                indexed = not args.no_warm_start and code.root is None
+                if indexed:
+                    print("indexing the catalog (embedding model) …", flush=True)
+                    env = app_env(url, None, "", tmp)
+                    subprocess.run([sys.executable, "-m", "backend.cli", "index"], env=env,
+                                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
                 for lifted in lifts:
-                    prefix = f"{run}:{int(lifted)}:"
-                    with server_mode(pg_url, tmp, prefix, lifted) as target:
+                    started = time.perf_counter()
+                    with embedded(tmp, url, lifted, code) as target:
+                        if warm is None and lifted and indexed:
+                            print("warm start …", flush=True)
+                            warm = warm_start(target.base, users, started,
+                                              time.perf_counter() - started)  # fmt: skip
                         measured(target, users, products)
-                    client = redis.Redis.from_url(REDIS_URL)
-                    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-                    if keys:
-                        client.delete(*keys)
-                    client.close()
+        if "server" in args.modes:
+            for code in codes:
+                with ExitStack() as stack:
+                    pg_url = stack.enter_context(postgres_database())
+                    users = seed(pg_url, args.products, args.users, random.Random(args.seed))
+                    products = product_ids(pg_url)
+                    for lifted in lifts:
+                        prefix = f"{run}:{int(lifted)}{code.tag.strip(' []')}:"
+                        with server_mode(pg_url, tmp, prefix, lifted, code) as target:
+                            measured(target, users, products)
+                        client = redis.Redis.from_url(REDIS_URL)
+                        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+                        if keys:
+                            client.delete(*keys)
+                        client.close()
         if "bare" in args.modes:
             users = users or [str(uuid.uuid4()) for _ in range(args.users)]
             products = products or [str(uuid.uuid4()) for _ in range(args.products)]
@@ -276,8 +313,9 @@ def main() -> None:
             with bare(tmp, body) as target:
                 measured(target, users, products)
 
-    plot(phases, "closed", HERE / "storefront_closed.png")
-    plot(phases, "open", HERE / "storefront_open.png")
+    # Next to the report: a run written elsewhere leaves the report's own plots alone.
+    plot(phases, "closed", args.report.parent / "storefront_closed.png")
+    plot(phases, "open", args.report.parent / "storefront_open.png")
     text = render(args, command, phases, warm, loads)
     print(text)
     write_section(args.report, "storefront", "Storefront load: closed and open loop", text)
