@@ -49,10 +49,13 @@ from typing import Any
 
 import httpx
 import redis
+import sqlalchemy as sa
 
 from bench.harness import (
+    POSTGRES_URL,
     REDIS_URL,
     app_env,
+    cpu_seconds,
     free_port,
     postgres_database,
     process,
@@ -78,6 +81,57 @@ class Target:
     name: str
     base: str
     database_url: str | None  # None: nothing is stored (the bare app)
+    # The app's processes by role (their children counted with them): "api", "worker".
+    pids: tuple[tuple[str, int], ...] = ()
+
+    def cpu(self) -> CpuSample:
+        """CPU time each of the app's processes, and the PostgreSQL backends serving its
+        database, have used so far."""
+        sample = {role: tree_cpu(pid, {}) for role, pid in self.pids}
+        if self.database_url is not None and self.database_url.startswith("postgresql"):
+            backends: dict[int, float] = {}
+            for pid in postgres_backends(self.database_url):
+                tree_cpu(pid, backends)  # (a backend has no children)
+            sample["postgres"] = backends
+        return sample
+
+
+CpuSample = dict[str, dict[int, float]]  # role -> process -> CPU seconds so far
+
+
+def tree_cpu(pid: int, into: dict[int, float]) -> dict[int, float]:
+    """A process's CPU time and its living descendants' (uvicorn's worker processes), Linux."""
+    try:
+        into[pid] = cpu_seconds(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                tree_cpu(int(child), into)
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # gone meanwhile
+    return into
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """The server processes serving this database's connections (one per connection)."""
+    database = sa.engine.make_url(database_url).database
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.connect() as conn:
+            pids = conn.execute(  # (this connection is to another database)
+                sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database}
+            ).scalars()
+            return [int(pid) for pid in pids]
+    finally:
+        admin.dispose()
+
+
+def cpu_used(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """CPU seconds per role between two samples (a process that started meanwhile counts
+    from zero; one that ended meanwhile is lost: connections are pooled, so few)."""
+    return {
+        role: sum(cpu - before.get(role, {}).get(pid, 0.0) for pid, cpu in pids.items())
+        for role, pids in after.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -105,10 +159,10 @@ def embedded(tmp: str, url: str, lifted: bool, code: Code = Code()) -> Iterator[
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = code.env(app_env(url, None, "", tmp, lift_rate_limit=lifted))
-    with process(code.cmd(serve_cmd(port, 1)), env, f"{base}/health"):
+    with process(code.cmd(serve_cmd(port, 1)), env, f"{base}/health") as server:
         wait_ready(base)
         name = f"embedded, {'limit lifted' if lifted else 'default limits'}{code.tag}"
-        yield Target(name, base, url)
+        yield Target(name, base, url, (("api", server.pid),))
 
 
 @contextmanager
@@ -120,12 +174,12 @@ def server_mode(
     env = code.env(app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted))
     worker = code.cmd([sys.executable, "-m", "backend.cli", "worker"])
     with (
-        process(code.cmd(serve_cmd(port, 2)), env, f"{base}/health"),
-        process(worker, env, None),
+        process(code.cmd(serve_cmd(port, 2)), env, f"{base}/health") as server,
+        process(worker, env, None) as worker_process,
     ):
         wait_ready(base)
         name = f"server mode, {'limit lifted' if lifted else 'default limits'}{code.tag}"
-        yield Target(name, base, pg_url)
+        yield Target(name, base, pg_url, (("api", server.pid), ("worker", worker_process.pid)))
 
 
 @contextmanager
@@ -137,8 +191,8 @@ def bare(tmp: str, sample: bytes) -> Iterator[Target]:
     env = dict(os.environ) | {"BENCH_BARE_JSON": str(path)}
     with process(
         uvicorn("bench.storefront_traffic:bare_app", port, 1), env, f"{base}/health/ready"
-    ):
-        yield Target("bare FastAPI (same routes, no work)", base, None)
+    ) as server:
+        yield Target("bare FastAPI (same routes, no work)", base, None, (("api", server.pid),))
 
 
 def wait_stored(target: Target, prefix: str, expected: int, seconds: float = 60) -> int:
@@ -166,6 +220,7 @@ def run_target(
     phases: list[Phase] = []
     for loop in ("closed", "open"):
         prefix = f"{run}-{key}-{loop}"
+        cpu = target.cpu()
         traffic = Traffic(prefix, shoppers, products, args.event_share, args.retry_share,
                           random.Random(f"{loop}{args.seed}"))  # fmt: skip
         if loop == "closed":
@@ -180,8 +235,43 @@ def run_target(
             asyncio.run(open_loop(target.base, phase, traffic, rate, args.duration, rng))
         if target.database_url is not None:
             phase.stored = wait_stored(target, prefix, len(phase.accepted_ids))
+            time.sleep(SETTLE_SECONDS)  # the work the phase left behind, counted with it
+        phase.cpu_seconds = cpu_used(cpu, target.cpu())
+        if target.database_url is not None:
+            phase.worker = worker_detail(target.base)
         phases.append(phase)
     return phases
+
+
+# After a phase's events are stored, the worker's deferred work (lists waiting for a shopper's
+# events to pause, PRECOMPUTE_DEBOUNCE_SECONDS) is still to come: it belongs to that phase.
+SETTLE_SECONDS = 3.0
+
+
+def worker_detail(base: str) -> str | None:
+    """What /health says of the event worker (the in-process one counts its lists)."""
+    try:
+        health = httpx.get(f"{base}/health", timeout=10).json()
+        return str(health["components"]["worker"]["detail"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+
+
+def cpu_lines(phases: list[Phase]) -> list[str]:
+    """The app's CPU per answered request: less moved by other work on the machine than rates
+    and tails are (PostgreSQL and Redis are not counted)."""
+    lines = ["", "CPU per 2xx request (the app's processes and their children, and the "
+             "PostgreSQL backends of its database, from each phase's start until its events "
+             "are stored and 3 s after; Redis not counted):", ""]  # fmt: skip
+    for p in phases:
+        if p.cpu_seconds is not None and p.ok:
+            parts = {k: v * 1000 / p.ok for k, v in p.cpu_seconds.items()}
+            split = ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) if len(parts) > 1 else ""
+            total = f"{sum(parts.values()):.2f} ms" + (f" ({split})" if split else "")
+            lines.append(f"- {p.target} ({p.loop}): {total}")
+    lines += ["", "The event worker after each phase (/health, counted since the start):", ""]
+    lines += [f"- {p.target} ({p.loop}): {p.worker}" for p in phases if p.worker]
+    return lines
 
 
 def warm_start(base: str, users: list[str], started: float, ready_after: float) -> dict[str, Any]:
@@ -316,7 +406,7 @@ def main() -> None:
     # Next to the report: a run written elsewhere leaves the report's own plots alone.
     plot(phases, "closed", args.report.parent / "storefront_closed.png")
     plot(phases, "open", args.report.parent / "storefront_open.png")
-    text = render(args, command, phases, warm, loads)
+    text = render(args, command, phases, warm, loads) + "\n".join(cpu_lines(phases))
     print(text)
     write_section(args.report, "storefront", "Storefront load: closed and open loop", text)
 
