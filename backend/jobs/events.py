@@ -71,6 +71,17 @@ class ProcessReport:
     segments: str | None = None  # "done" | "failed": shopper segments recomputed
 
 
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """One chunk's transaction: what the ledger said, and the counters after it."""
+
+    new: int
+    duplicates: int
+    gone: int
+    since_retrain: int
+    since_segments: int
+
+
 class EventProcessor:
     def __init__(
         self,
@@ -120,16 +131,23 @@ class EventProcessor:
         # debounce, so the dict's order is the order lists come due.
         self._due: dict[uuid.UUID, float] = {}
         self._retrain_due_logged = False
+        # Bumped with the ledger, in each batch's transaction: one statement for both.
+        self._counters = [SINCE_RETRAIN] + (
+            [SINCE_SEGMENTS] if segments is not None and segment_threshold > 0 else []
+        )
 
     def process(self, events: Sequence[StreamEvent]) -> ProcessReport:
         unique = list({e.interaction_id: e for e in events}.values())
         processed = duplicates = skipped = 0
-        since_retrain = 0
+        since_retrain = since_segments = 0
         for start in range(0, len(unique), self.commit_every):
             chunk = unique[start : start + self.commit_every]
-            new, dup, gone, since = _retry(functools.partial(self._count, chunk))
-            processed, duplicates, skipped = processed + new, duplicates + dup, skipped + gone
-            since_retrain = max(since_retrain, since)
+            counted = _retry(functools.partial(self._count, chunk))
+            processed += counted.new
+            duplicates += counted.duplicates
+            skipped += counted.gone
+            since_retrain = max(since_retrain, counted.since_retrain)
+            since_segments = max(since_segments, counted.since_segments)
             if self.on_commit is not None:
                 self.on_commit(processed + duplicates + skipped)
         due = self.monotonic() + self.debounce
@@ -138,7 +156,7 @@ class EventProcessor:
             self._due[user_id] = due
         precomputed = self.flush_due()
         retrain = self._maybe_retrain(since_retrain) if processed else None
-        segments = self._maybe_resegment(processed) if processed else None
+        segments = self._maybe_resegment(since_segments) if processed else None
         self._measure(unique, processed, duplicates, skipped)
         return ProcessReport(
             len(events), processed, duplicates, skipped, precomputed, retrain, segments
@@ -224,8 +242,9 @@ class EventProcessor:
         if self.metrics is not None and n:
             self.metrics.worker_processed.labels("failed").inc(n)
 
-    def _count(self, chunk: Sequence[StreamEvent]) -> tuple[int, int, int, int]:
-        """Ledger, co-interaction counts and the retrain counter: one transaction."""
+    def _count(self, chunk: Sequence[StreamEvent]) -> _Counted:
+        """Ledger, co-interaction counts and the retrain and segment counters: one
+        transaction."""
         ids = [e.interaction_id for e in chunk]
         now = self.clock()
         with session_scope(self.db) as session:
@@ -248,12 +267,18 @@ class EventProcessor:
             crud.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
             crud.remove_from_outbox(session=session, ids=ids)  # handled: no sweep needed
             since = (
-                crud.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
+                crud.bump_counters(session=session, names=self._counters, by=len(new), at=now)
                 if new
-                else 0
+                else {}
             )
         gone = sum(1 for e in chunk if e.interaction_id not in alive)
-        return len(new), len(chunk) - len(new) - gone, gone, since
+        return _Counted(
+            len(new),
+            len(chunk) - len(new) - gone,
+            gone,
+            since.get(SINCE_RETRAIN, 0),
+            since.get(SINCE_SEGMENTS, 0),
+        )
 
     def precompute(self, user_id: uuid.UUID) -> int:
         """Store the default strategy's list for this user; 1 if stored, 0 if not."""
@@ -315,16 +340,11 @@ class EventProcessor:
         log.info("model retrained after %d events", since)
         return "done"
 
-    def _maybe_resegment(self, processed: int) -> str | None:
-        """Recompute the segments every ``segment_threshold`` accepted events. Unlike the
-        retrain counter this one is bumped after the batch: a crash may skip a few events'
-        worth of it, which only delays a recompute."""
+    def _maybe_resegment(self, since: int) -> str | None:
+        """Recompute the segments every ``segment_threshold`` accepted events (the counter
+        is bumped with the ledger, in the batch's transaction)."""
         if self.segments is None or self.segment_threshold <= 0:
             return None
-        with session_scope(self.db) as session:
-            since = crud.bump_counter(
-                session=session, name=SINCE_SEGMENTS, by=processed, at=self.clock()
-            )
         if since < self.segment_threshold:
             return None
         try:
@@ -343,7 +363,7 @@ class EventProcessor:
         return f"{since} event(s) since the last retrain" + (" (retrain due)" if due else "")
 
 
-def _retry(fn: Callable[[], tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+def _retry(fn: Callable[[], _Counted]) -> _Counted:
     """Two workers on the same rows (a reclaim racing a slow worker) collide on a key or a
     lock; the ledger makes running the chunk again safe."""
     for attempt in range(1, ATTEMPTS + 1):

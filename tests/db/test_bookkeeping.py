@@ -104,3 +104,16 @@ def test_earlier_purchases_are_the_ones_before_by_time_then_id(db):
         assert newest_two == sorted([p["Pocket Speaker"].id, p["Cast Iron Skillet"].id])
         assert before(ids[0], T0) == []
         assert before(last, T0 + timedelta(seconds=3), limit=50)[-1] == p["Desk Lamp"].id
+
+
+def test_counters_are_bumped_together_and_started_when_missing(db):
+    with session_scope(db) as s:
+        assert crud.bump_counters(session=s, names=["a", "b"], by=3, at=T0) == {"a": 3, "b": 3}
+    with session_scope(db) as s:
+        crud.set_counter(session=s, name="b", value=0, at=T0)
+        assert crud.bump_counters(session=s, names=["b", "a", "c"], by=2, at=T0) == {
+            "a": 5, "b": 2, "c": 2
+        }  # fmt: skip
+        assert crud.bump_counter(session=s, name="a", by=1, at=T0) == 6
+    with Session(db) as s:
+        assert [crud.get_counter(session=s, name=n) for n in "abcd"] == [6, 2, 2, 0]

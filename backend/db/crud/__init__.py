@@ -7,6 +7,7 @@ from __future__ import annotations
 from backend.db.crud.bookkeeping import (
     bump_co_interactions,
     bump_counter,
+    bump_counters,
     co_interactions,
     earlier_purchases,
     get_counter,
@@ -58,6 +59,7 @@ __all__ = [
     "apply_cart_and_wishlist",
     "bump_co_interactions",
     "bump_counter",
+    "bump_counters",
     "cart",
     "catalog_version",
     "claim_outbox",

@@ -22,10 +22,13 @@ from backend.db.models import (
 
 # Statements every worker batch runs, built once (building cost about as much as running).
 _MARK = sa.insert(ProcessedEvent.__table__)  # type: ignore[attr-defined]
+# Every named counter of a batch in one round trip, with its new value (RETURNING: SQLite
+# 3.35+, PostgreSQL).
 _BUMP = (
     sa.update(WorkerCounter)
-    .where(col(WorkerCounter.name) == sa.bindparam("counter"))
+    .where(col(WorkerCounter.name).in_(sa.bindparam("names", expanding=True)))
     .values(value=col(WorkerCounter.value) + sa.bindparam("by"), updated_at=sa.bindparam("at"))
+    .returning(col(WorkerCounter.name), col(WorkerCounter.value))
 )
 _COUNTER = select(WorkerCounter.value).where(col(WorkerCounter.name) == sa.bindparam("counter"))
 # Which of a batch's events still exist, and which of those the ledger holds: one round trip
@@ -149,11 +152,22 @@ def co_interactions(
 
 
 def bump_counter(*, session: Session, name: str, by: int, at: datetime) -> int:
-    result = session.execute(_BUMP, {"counter": name, "by": by, "at": at})
-    if result.rowcount == 0:  # type: ignore[attr-defined]
-        session.add(WorkerCounter(name=name, value=by, updated_at=at))
+    return bump_counters(session=session, names=[name], by=by, at=at)[name]
+
+
+def bump_counters(
+    *, session: Session, names: Sequence[str], by: int, at: datetime
+) -> dict[str, int]:
+    """Add ``by`` to each named counter (a missing one starts at ``by``); their new values."""
+    ordered = sorted(set(names))  # one lock order in every worker
+    rows = session.execute(_BUMP, {"names": ordered, "by": by, "at": at})
+    values = {name: int(value) for name, value in rows}
+    missing = [name for name in ordered if name not in values]
+    if missing:
+        session.add_all(WorkerCounter(name=name, value=by, updated_at=at) for name in missing)
         session.flush()
-    return get_counter(session=session, name=name)
+        values |= dict.fromkeys(missing, by)
+    return values
 
 
 def set_counter(*, session: Session, name: str, value: int, at: datetime) -> None:
