@@ -114,11 +114,13 @@ class Settings(BaseSettings):
     redis_retry_seconds: float = Field(default=1.0, gt=0, le=60)
     # A precomputed list older than this is not served; the answer is computed live.
     precompute_max_age_seconds: int = Field(default=900, ge=0)
-    # The worker refreshes a shopper's precomputed list at most once per this many seconds: a
-    # burst of their events costs one or two precomputes, the last event always gets one.
+    # The worker refreshes a shopper's precomputed list once their events have paused this
+    # many seconds, unless a request has ranked it since: a burst of events costs one
+    # precompute, and a shopper who asks right after their event is not ranked twice.
     precompute_debounce_seconds: float = Field(default=1.5, ge=0, le=60)
-    # In the API's process (no Redis) the worker refreshes lists while no request is in
-    # flight; one that has waited this long is refreshed anyway, so busy hours cannot starve it.
+    # In the API's process (no Redis) the worker refreshes lists only while no request is in
+    # flight; one that has waited this long for such a moment is given up (the shopper's next
+    # request ranks it live), so a busy process sheds this work instead of queueing it.
     precompute_max_wait_seconds: float = Field(default=2.0, ge=0, le=60)
     # Accepted events between two model retrains (0: never retrain on volume).
     retrain_threshold: int = Field(default=5000, ge=0)

@@ -49,10 +49,13 @@ from typing import Any
 
 import httpx
 import redis
+import sqlalchemy as sa
 
 from bench.harness import (
+    POSTGRES_URL,
     REDIS_URL,
     app_env,
+    cpu_seconds,
     free_port,
     postgres_database,
     process,
@@ -78,29 +81,105 @@ class Target:
     name: str
     base: str
     database_url: str | None  # None: nothing is stored (the bare app)
+    # The app's processes by role (their children counted with them): "api", "worker".
+    pids: tuple[tuple[str, int], ...] = ()
+
+    def cpu(self) -> CpuSample:
+        """CPU time each of the app's processes, and the PostgreSQL backends serving its
+        database, have used so far."""
+        sample = {role: tree_cpu(pid, {}) for role, pid in self.pids}
+        if self.database_url is not None and self.database_url.startswith("postgresql"):
+            backends: dict[int, float] = {}
+            for pid in postgres_backends(self.database_url):
+                tree_cpu(pid, backends)  # (a backend has no children)
+            sample["postgres"] = backends
+        return sample
+
+
+CpuSample = dict[str, dict[int, float]]  # role -> process -> CPU seconds so far
+
+
+def tree_cpu(pid: int, into: dict[int, float]) -> dict[int, float]:
+    """A process's CPU time and its living descendants' (uvicorn's worker processes), Linux."""
+    try:
+        into[pid] = cpu_seconds(pid)
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                tree_cpu(int(child), into)
+    except (FileNotFoundError, ProcessLookupError):
+        pass  # gone meanwhile
+    return into
+
+
+def postgres_backends(database_url: str) -> list[int]:
+    """The server processes serving this database's connections (one per connection)."""
+    database = sa.engine.make_url(database_url).database
+    admin = sa.create_engine(POSTGRES_URL)
+    try:
+        with admin.connect() as conn:
+            pids = conn.execute(  # (this connection is to another database)
+                sa.text("SELECT pid FROM pg_stat_activity WHERE datname = :d"), {"d": database}
+            ).scalars()
+            return [int(pid) for pid in pids]
+    finally:
+        admin.dispose()
+
+
+def cpu_used(before: CpuSample, after: CpuSample) -> dict[str, float]:
+    """CPU seconds per role between two samples (a process that started meanwhile counts
+    from zero; one that ended meanwhile is lost: connections are pooled, so few)."""
+    return {
+        role: sum(cpu - before.get(role, {}).get(pid, 0.0) for pid, cpu in pids.items())
+        for role, pids in after.items()
+    }
+
+
+@dataclass(frozen=True)
+class Code:
+    """Which checkout the app processes run: this one, or ``--baseline`` (a tree of an earlier
+    commit), so a change is measured against its baseline in one run, under the same load."""
+
+    root: Path | None = None  # None: this checkout
+
+    @property
+    def tag(self) -> str:
+        return "" if self.root is None else " [baseline]"
+
+    def cmd(self, args: list[str]) -> list[str]:
+        # -P: the working directory (this checkout) is not put first on sys.path, so the
+        # baseline's PYTHONPATH decides which backend is imported.
+        return args if self.root is None else [args[0], "-P", *args[1:]]
+
+    def env(self, env: dict[str, str]) -> dict[str, str]:
+        return env if self.root is None else env | {"PYTHONPATH": str(self.root)}
 
 
 @contextmanager
-def embedded(tmp: str, args: argparse.Namespace, lifted: bool) -> Iterator[Target]:
-    url = f"sqlite:///{Path(tmp) / 'shop.db'}"
+def embedded(tmp: str, url: str, lifted: bool, code: Code = Code()) -> Iterator[Target]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = app_env(url, None, "", tmp, lift_rate_limit=lifted)
-    with process(serve_cmd(port, 1), env, f"{base}/health"):
+    env = code.env(app_env(url, None, "", tmp, lift_rate_limit=lifted))
+    with process(code.cmd(serve_cmd(port, 1)), env, f"{base}/health") as server:
         wait_ready(base)
-        yield Target(f"embedded, {'limit lifted' if lifted else 'default limits'}", base, url)
+        name = f"embedded, {'limit lifted' if lifted else 'default limits'}{code.tag}"
+        yield Target(name, base, url, (("api", server.pid),))
 
 
 @contextmanager
-def server_mode(pg_url: str, tmp: str, prefix: str, lifted: bool) -> Iterator[Target]:
+def server_mode(
+    pg_url: str, tmp: str, prefix: str, lifted: bool, code: Code = Code()
+) -> Iterator[Target]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted)
-    worker = [sys.executable, "-m", "backend.cli", "worker"]
-    with process(serve_cmd(port, 2), env, f"{base}/health"), process(worker, env, None):
+    env = code.env(app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted))
+    worker = code.cmd([sys.executable, "-m", "backend.cli", "worker"])
+    with (
+        process(code.cmd(serve_cmd(port, 2)), env, f"{base}/health") as server,
+        process(worker, env, None) as worker_process,
+    ):
         wait_ready(base)
-        name = f"server mode, {'limit lifted' if lifted else 'default limits'}"
-        yield Target(name, base, pg_url)
+        name = f"server mode, {'limit lifted' if lifted else 'default limits'}{code.tag}"
+        yield Target(name, base, pg_url, (("api", server.pid), ("worker", worker_process.pid)))
 
 
 @contextmanager
@@ -112,8 +191,8 @@ def bare(tmp: str, sample: bytes) -> Iterator[Target]:
     env = dict(os.environ) | {"BENCH_BARE_JSON": str(path)}
     with process(
         uvicorn("bench.storefront_traffic:bare_app", port, 1), env, f"{base}/health/ready"
-    ):
-        yield Target("bare FastAPI (same routes, no work)", base, None)
+    ) as server:
+        yield Target("bare FastAPI (same routes, no work)", base, None, (("api", server.pid),))
 
 
 def wait_stored(target: Target, prefix: str, expected: int, seconds: float = 60) -> int:
@@ -141,6 +220,7 @@ def run_target(
     phases: list[Phase] = []
     for loop in ("closed", "open"):
         prefix = f"{run}-{key}-{loop}"
+        cpu = target.cpu()
         traffic = Traffic(prefix, shoppers, products, args.event_share, args.retry_share,
                           random.Random(f"{loop}{args.seed}"))  # fmt: skip
         if loop == "closed":
@@ -155,8 +235,43 @@ def run_target(
             asyncio.run(open_loop(target.base, phase, traffic, rate, args.duration, rng))
         if target.database_url is not None:
             phase.stored = wait_stored(target, prefix, len(phase.accepted_ids))
+            time.sleep(SETTLE_SECONDS)  # the work the phase left behind, counted with it
+        phase.cpu_seconds = cpu_used(cpu, target.cpu())
+        if target.database_url is not None:
+            phase.worker = worker_detail(target.base)
         phases.append(phase)
     return phases
+
+
+# After a phase's events are stored, the worker's deferred work (lists waiting for a shopper's
+# events to pause, PRECOMPUTE_DEBOUNCE_SECONDS) is still to come: it belongs to that phase.
+SETTLE_SECONDS = 3.0
+
+
+def worker_detail(base: str) -> str | None:
+    """What /health says of the event worker (the in-process one counts its lists)."""
+    try:
+        health = httpx.get(f"{base}/health", timeout=10).json()
+        return str(health["components"]["worker"]["detail"])
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+
+
+def cpu_lines(phases: list[Phase]) -> list[str]:
+    """The app's CPU per answered request: less moved by other work on the machine than rates
+    and tails are (PostgreSQL and Redis are not counted)."""
+    lines = ["", "CPU per 2xx request (the app's processes and their children, and the "
+             "PostgreSQL backends of its database, from each phase's start until its events "
+             "are stored and 3 s after; Redis not counted):", ""]  # fmt: skip
+    for p in phases:
+        if p.cpu_seconds is not None and p.ok:
+            parts = {k: v * 1000 / p.ok for k, v in p.cpu_seconds.items()}
+            split = ", ".join(f"{k} {v:.2f}" for k, v in parts.items()) if len(parts) > 1 else ""
+            total = f"{sum(parts.values()):.2f} ms" + (f" ({split})" if split else "")
+            lines.append(f"- {p.target} ({p.loop}): {total}")
+    lines += ["", "The event worker after each phase (/health, counted since the start):", ""]
+    lines += [f"- {p.target} ({p.loop}): {p.worker}" for p in phases if p.worker]
+    return lines
 
 
 def warm_start(base: str, users: list[str], started: float, ready_after: float) -> dict[str, Any]:
@@ -208,6 +323,11 @@ def main() -> None:
     parser.add_argument("--profile-db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
+    parser.add_argument("--baseline", type=Path, help="also run the app targets from this tree "
+                        "of an earlier commit (e.g. `git archive <commit> | tar -x -C DIR`), "
+                        "each on a database of its own, next to this checkout's")  # fmt: skip
+    parser.add_argument("--baseline-order", choices=["first", "last"], default="first",
+                        help="the baseline before or after this checkout")  # fmt: skip
     args = parser.parse_args()
     command = "python -m bench.storefront_load " + " ".join(sys.argv[1:])
     if args.profile:
@@ -237,38 +357,45 @@ def main() -> None:
         if not sample and target.database_url is not None:
             sample = httpx.get(f"{target.base}/recommend/{users[-1]}").content
 
+    codes = [Code()]
+    if args.baseline is not None:
+        baseline = Code(args.baseline.resolve())
+        codes = [baseline, Code()] if args.baseline_order == "first" else [Code(), baseline]
     with tempfile.TemporaryDirectory() as tmp:
         if "embedded" in args.modes:
-            url = f"sqlite:///{Path(tmp) / 'shop.db'}"
-            users = seed(url, args.products, args.users, random.Random(args.seed))
-            products = product_ids(url)
-            if not args.no_warm_start:
-                print("indexing the catalog (embedding model) …", flush=True)
-                env = app_env(url, None, "", tmp)
-                subprocess.run([sys.executable, "-m", "backend.cli", "index"], env=env,
-                               check=True, stdout=subprocess.DEVNULL)  # fmt: skip
-            for lifted in lifts:
-                started = time.perf_counter()
-                with embedded(tmp, args, lifted) as target:
-                    if warm is None and lifted and not args.no_warm_start:
-                        print("warm start …", flush=True)
-                        warm = warm_start(target.base, users, started,
-                                          time.perf_counter() - started)  # fmt: skip
-                    measured(target, users, products)
-        if "server" in args.modes:
-            with ExitStack() as stack:
-                pg_url = stack.enter_context(postgres_database())
-                users = seed(pg_url, args.products, args.users, random.Random(args.seed))
-                products = product_ids(pg_url)
+            for n, code in enumerate(codes):  # each on a fresh copy of the same seeded shop
+                url = f"sqlite:///{Path(tmp) / f'shop{n}.db'}"
+                users = seed(url, args.products, args.users, random.Random(args.seed))
+                products = product_ids(url)
+                indexed = not args.no_warm_start and code.root is None
+                if indexed:
+                    print("indexing the catalog (embedding model) …", flush=True)
+                    env = app_env(url, None, "", tmp)
+                    subprocess.run([sys.executable, "-m", "backend.cli", "index"], env=env,
+                                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
                 for lifted in lifts:
-                    prefix = f"{run}:{int(lifted)}:"
-                    with server_mode(pg_url, tmp, prefix, lifted) as target:
+                    started = time.perf_counter()
+                    with embedded(tmp, url, lifted, code) as target:
+                        if warm is None and lifted and indexed:
+                            print("warm start …", flush=True)
+                            warm = warm_start(target.base, users, started,
+                                              time.perf_counter() - started)  # fmt: skip
                         measured(target, users, products)
-                    client = redis.Redis.from_url(REDIS_URL)
-                    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-                    if keys:
-                        client.delete(*keys)
-                    client.close()
+        if "server" in args.modes:
+            for code in codes:
+                with ExitStack() as stack:
+                    pg_url = stack.enter_context(postgres_database())
+                    users = seed(pg_url, args.products, args.users, random.Random(args.seed))
+                    products = product_ids(pg_url)
+                    for lifted in lifts:
+                        prefix = f"{run}:{int(lifted)}{code.tag.strip(' []')}:"
+                        with server_mode(pg_url, tmp, prefix, lifted, code) as target:
+                            measured(target, users, products)
+                        client = redis.Redis.from_url(REDIS_URL)
+                        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+                        if keys:
+                            client.delete(*keys)
+                        client.close()
         if "bare" in args.modes:
             users = users or [str(uuid.uuid4()) for _ in range(args.users)]
             products = products or [str(uuid.uuid4()) for _ in range(args.products)]
@@ -276,9 +403,10 @@ def main() -> None:
             with bare(tmp, body) as target:
                 measured(target, users, products)
 
-    plot(phases, "closed", HERE / "storefront_closed.png")
-    plot(phases, "open", HERE / "storefront_open.png")
-    text = render(args, command, phases, warm, loads)
+    # Next to the report: a run written elsewhere leaves the report's own plots alone.
+    plot(phases, "closed", args.report.parent / "storefront_closed.png")
+    plot(phases, "open", args.report.parent / "storefront_open.png")
+    text = render(args, command, phases, warm, loads) + "\n".join(cpu_lines(phases))
     print(text)
     write_section(args.report, "storefront", "Storefront load: closed and open loop", text)
 

@@ -68,6 +68,8 @@ class Phase:
     sent_ids: set[str] = field(default_factory=set)
     stored: int | None = None
     rate: float | None = None  # open loop: the target arrival rate
+    cpu_seconds: dict[str, float] | None = None  # the app's processes by role, over the phase
+    worker: str | None = None  # what /health said of the event worker after the phase
 
     def record(self, kind: str, event_id: str | None, status: int, ms: float) -> None:
         if event_id is not None:

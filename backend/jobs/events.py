@@ -2,19 +2,28 @@
 
 For every event ``EventProcessor`` counts co-interactions (frequently bought together),
 refreshes the user's precomputed recommendations, has their explanation prepared (when an
-LLM writes them) and counts towards the next model retrain. A shopper's list is refreshed at
-most once per ``precompute_debounce_seconds``: the first event after a quiet spell refreshes it
-at once, later ones within the window leave it due, and ``flush_due`` (which the worker loops
-call between batches) refreshes it when the window ends, so the last event of a burst always
-gets its list. In the API's own process (``quiet``: no request in flight) a list is refreshed
-between requests, not during them, and waits at most ``precompute_max_wait_seconds`` for such
-a moment; a shopper whose answer a request has ranked and cached since their last event is
-skipped (their next request is a cache hit, and their next event schedules a refresh anyway).
+LLM writes them) and counts towards the next model retrain.
+
+A shopper's list is refreshed once their events have paused for
+``precompute_debounce_seconds`` (each event moves the moment on), and then only if no
+request has ranked and cached their answer since their last event. A list refreshed at once
+was duplicate work when the shopper's next ``GET /recommend`` came right away (the request
+ranked it too: the storefront loads a page after its view event) and wasted when their next
+event came first; a burst of events now costs one refresh, for the newest profile. The last
+event of a burst always gets its list, unless a request got there first. ``flush_due``, which
+the worker loops call between batches, refreshes what has come due.
+
+In the API's own process (``quiet``: no request in flight) a list is refreshed only between
+requests, never while one is in flight: the refresh holds the GIL and SQLite's writer, and a
+live answer costs less than a precomputed one (ranking it is part of both). A list that has
+waited ``precompute_max_wait_seconds`` for such a moment is given up: the shopper's next
+request ranks it, so a busy process sheds this work instead of queueing it.
+
 A list the worker has not caught up with is never served: the recommender checks its profile
-version. Statistics go through a ledger
-(``processed_event``) in the same transaction, so a message delivered twice (a worker died
-after committing but before acking) is counted once. Precomputing is a replace, so
-repeating it is harmless. ``backend.jobs.worker`` runs it over a stream.
+version. Statistics go through a ledger (``processed_event``) in the same transaction, so a
+message delivered twice (a worker died after committing but before acking) is counted once.
+Precomputing is a replace, so repeating it is harmless. ``backend.jobs.worker`` runs it over
+a stream.
 """
 
 from __future__ import annotations
@@ -62,6 +71,17 @@ class ProcessReport:
     segments: str | None = None  # "done" | "failed": shopper segments recomputed
 
 
+@dataclass(frozen=True, slots=True)
+class _Counted:
+    """One chunk's transaction: what the ledger said, and the counters after it."""
+
+    new: int
+    duplicates: int
+    gone: int
+    since_retrain: int
+    since_segments: int
+
+
 class EventProcessor:
     def __init__(
         self,
@@ -99,97 +119,100 @@ class EventProcessor:
         self.clock = clock
         self.debounce = max(precompute_debounce_seconds, 0.0)
         self.monotonic = monotonic  # test seam for the debounce window
-        # None: refresh at once (a worker process of its own). Else lists wait for a moment
-        # without requests, at most ``max_wait`` seconds.
+        # None: refresh when due (a worker process of its own). Else lists are refreshed only
+        # while no request is in flight, and given up after ``max_wait`` seconds without such
+        # a moment.
         self.quiet = quiet
         self.max_wait = max(precompute_max_wait_seconds, 0.0)
+        self.precomputed = 0  # lists stored
         self.skipped_precomputes = 0  # answered from the cache since the event: not needed
-        self._refreshed: dict[uuid.UUID, float] = {}  # user -> when their list was last computed
-        self._due: dict[uuid.UUID, float] = {}  # user -> when their deferred refresh is due
+        self.dropped_precomputes = 0  # no moment without requests in time: ranked live instead
+        # user -> when their list is due. Every event re-inserts its shopper at now +
+        # debounce, so the dict's order is the order lists come due.
+        self._due: dict[uuid.UUID, float] = {}
         self._retrain_due_logged = False
+        # Bumped with the ledger, in each batch's transaction: one statement for both.
+        self._counters = [SINCE_RETRAIN] + (
+            [SINCE_SEGMENTS] if segments is not None and segment_threshold > 0 else []
+        )
 
     def process(self, events: Sequence[StreamEvent]) -> ProcessReport:
         unique = list({e.interaction_id: e for e in events}.values())
         processed = duplicates = skipped = 0
-        since_retrain = 0
+        since_retrain = since_segments = 0
         for start in range(0, len(unique), self.commit_every):
             chunk = unique[start : start + self.commit_every]
-            new, dup, gone, since = _retry(functools.partial(self._count, chunk))
-            processed, duplicates, skipped = processed + new, duplicates + dup, skipped + gone
-            since_retrain = max(since_retrain, since)
+            counted = _retry(functools.partial(self._count, chunk))
+            processed += counted.new
+            duplicates += counted.duplicates
+            skipped += counted.gone
+            since_retrain = max(since_retrain, counted.since_retrain)
+            since_segments = max(since_segments, counted.since_segments)
             if self.on_commit is not None:
                 self.on_commit(processed + duplicates + skipped)
-        precomputed = 0
-        now = self.monotonic()
+        due = self.monotonic() + self.debounce
         for user_id in dict.fromkeys(e.user_id for e in unique):
-            last = self._refreshed.get(user_id)
-            if last is not None and now - last < self.debounce:
-                self._due.setdefault(user_id, last + self.debounce)  # refreshed when it ends
-            elif self.quiet is not None:
-                self._due.setdefault(user_id, now)  # now, or at the next moment without requests
-            else:
-                precomputed += self._refresh(user_id, now)
-        precomputed += self.flush_due()
+            self._due.pop(user_id, None)  # to the end: due after everyone already waiting
+            self._due[user_id] = due
+        precomputed = self.flush_due()
         retrain = self._maybe_retrain(since_retrain) if processed else None
-        segments = self._maybe_resegment(processed) if processed else None
+        segments = self._maybe_resegment(since_segments) if processed else None
         self._measure(unique, processed, duplicates, skipped)
         return ProcessReport(
             len(events), processed, duplicates, skipped, precomputed, retrain, segments
         )
 
     def flush_due(self, *, everything: bool = False) -> int:
-        """Refresh the lists whose debounce window has ended (``everything``: all deferred
-        ones, before stopping); returns how many were stored."""
-        now = self.monotonic()
-        due = sorted(
-            ((u, at) for u, at in self._due.items() if everything or at <= now),
-            key=lambda item: item[1],
-        )
+        """Refresh the lists that have come due (``everything``: all waiting ones, before
+        stopping); returns how many were stored."""
         stored = 0
-        for user_id, at in due:  # the longest waiting first
-            if not everything and self._held(at):
-                break  # a request came in: the rest waits for the next quiet moment
-            stored += self._refresh(user_id, now)
+        for user_id, at in list(self._due.items()):  # the longest waiting first
+            if everything:
+                stored += self._refresh(user_id)
+                continue
             now = self.monotonic()
-            if not everything and self.quiet is not None and not self.quiet():
-                # Overdue lists refreshed while requests are in flight: one per round, so a
-                # backlog is worked off between the worker's polls, not in one block.
-                break
-        # Forget shoppers whose window has passed: the map stays as small as the active set.
-        quiet = [u for u, at in self._refreshed.items() if now - at >= self.debounce]
-        for user_id in quiet:
-            if user_id not in self._due:
-                del self._refreshed[user_id]
+            if at > now:
+                break  # the rest comes due later
+            if self.quiet is not None:
+                if now - at > self.max_wait:
+                    del self._due[user_id]  # the next request ranks it live
+                    self.dropped_precomputes += 1
+                    continue
+                if not self.quiet():
+                    break  # a request is in flight: the rest waits for the next quiet moment
+            stored += self._refresh(user_id)
         return stored
 
     @property
     def deferred(self) -> int:
-        """Shoppers whose list waits for the end of their debounce window or a quiet moment."""
+        """Shoppers whose list waits for their events to pause or for a quiet moment."""
         return len(self._due)
 
     def next_due_in(self) -> float | None:
-        """Seconds until a deferred list is due (0: due now, waiting for a quiet moment);
-        None when none is deferred. The in-process worker polls by it."""
-        if not self._due:
-            return None
-        return max(0.0, min(self._due.values()) - self.monotonic())
+        """Seconds until a list is due (0: due now, waiting for a quiet moment); None when
+        none waits. The worker loops poll by it."""
+        for at in self._due.values():  # the first is the earliest
+            return max(0.0, at - self.monotonic())
+        return None
 
-    def _held(self, due_at: float) -> bool:
-        """Requests are in flight and this list has not waited ``max_wait`` yet."""
-        if self.quiet is None or self.quiet():
-            return False
-        return self.monotonic() - due_at < self.max_wait
-
-    def _refresh(self, user_id: uuid.UUID, now: float) -> int:
-        self._due.pop(user_id, None)
-        self._refreshed[user_id] = now
+    def _refresh(self, user_id: uuid.UUID) -> int:
+        del self._due[user_id]
         if self.recommender.answer_cached(user_id, top_n=self.top_n):
             self.skipped_precomputes += 1  # a request ranked it since the event
             return 0
         stored = self.precompute(user_id)
         if stored:
+            self.precomputed += 1
             self._prepare(user_id)
         return stored
+
+    def precompute_status(self) -> str:
+        """What became of the lists that came due, for /health."""
+        return (
+            f"{self.precomputed} list(s) precomputed, {self.skipped_precomputes} already "
+            f"answered by a request, {self.dropped_precomputes} given up while busy, "
+            f"{self.deferred} waiting"
+        )
 
     def _prepare(self, user_id: uuid.UUID) -> None:
         if self.prepare is None:
@@ -219,13 +242,13 @@ class EventProcessor:
         if self.metrics is not None and n:
             self.metrics.worker_processed.labels("failed").inc(n)
 
-    def _count(self, chunk: Sequence[StreamEvent]) -> tuple[int, int, int, int]:
-        """Ledger, co-interaction counts and the retrain counter: one transaction."""
+    def _count(self, chunk: Sequence[StreamEvent]) -> _Counted:
+        """Ledger, co-interaction counts and the retrain and segment counters: one
+        transaction."""
         ids = [e.interaction_id for e in chunk]
         now = self.clock()
         with session_scope(self.db) as session:
-            done = crud.processed_interaction_ids(session=session, ids=ids)
-            alive = crud.existing_interaction_ids(session=session, ids=ids)
+            alive, done = crud.ledger(session=session, ids=ids)
             new = [e for e in chunk if e.interaction_id not in done and e.interaction_id in alive]
             pairs: Counter[tuple[uuid.UUID, uuid.UUID, str]] = Counter()
             for event in new:
@@ -244,12 +267,18 @@ class EventProcessor:
             crud.mark_processed(session=session, ids=[e.interaction_id for e in new], at=now)
             crud.remove_from_outbox(session=session, ids=ids)  # handled: no sweep needed
             since = (
-                crud.bump_counter(session=session, name=SINCE_RETRAIN, by=len(new), at=now)
+                crud.bump_counters(session=session, names=self._counters, by=len(new), at=now)
                 if new
-                else 0
+                else {}
             )
         gone = sum(1 for e in chunk if e.interaction_id not in alive)
-        return len(new), len(chunk) - len(new) - gone, gone, since
+        return _Counted(
+            len(new),
+            len(chunk) - len(new) - gone,
+            gone,
+            since.get(SINCE_RETRAIN, 0),
+            since.get(SINCE_SEGMENTS, 0),
+        )
 
     def precompute(self, user_id: uuid.UUID) -> int:
         """Store the default strategy's list for this user; 1 if stored, 0 if not."""
@@ -311,16 +340,11 @@ class EventProcessor:
         log.info("model retrained after %d events", since)
         return "done"
 
-    def _maybe_resegment(self, processed: int) -> str | None:
-        """Recompute the segments every ``segment_threshold`` accepted events. Unlike the
-        retrain counter this one is bumped after the batch: a crash may skip a few events'
-        worth of it, which only delays a recompute."""
+    def _maybe_resegment(self, since: int) -> str | None:
+        """Recompute the segments every ``segment_threshold`` accepted events (the counter
+        is bumped with the ledger, in the batch's transaction)."""
         if self.segments is None or self.segment_threshold <= 0:
             return None
-        with session_scope(self.db) as session:
-            since = crud.bump_counter(
-                session=session, name=SINCE_SEGMENTS, by=processed, at=self.clock()
-            )
         if since < self.segment_threshold:
             return None
         try:
@@ -339,7 +363,7 @@ class EventProcessor:
         return f"{since} event(s) since the last retrain" + (" (retrain due)" if due else "")
 
 
-def _retry(fn: Callable[[], tuple[int, int, int, int]]) -> tuple[int, int, int, int]:
+def _retry(fn: Callable[[], _Counted]) -> _Counted:
     """Two workers on the same rows (a reclaim racing a slow worker) collide on a key or a
     lock; the ledger makes running the chunk again safe."""
     for attempt in range(1, ATTEMPTS + 1):

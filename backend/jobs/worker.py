@@ -83,10 +83,18 @@ class StreamWorker:
             if deliveries:
                 log.info("reclaimed %d message(s) left pending by another worker", len(deliveries))
         if not deliveries:
-            deliveries = self.stream.read(self.consumer, self.batch_size, self.block_ms)
+            deliveries = self.stream.read(self.consumer, self.batch_size, self._block_ms())
         self.handle(deliveries)
-        self.processor.flush_due()  # lists whose debounce window ended, even when idle
+        self.processor.flush_due()  # lists that came due, even when no event arrives
         return len(deliveries)
+
+    def _block_ms(self) -> int:
+        """Wait for messages until the next list is due, at most ``block_ms`` (never 0:
+        Redis reads 0 as 'wait forever')."""
+        due_in = self.processor.next_due_in()
+        if due_in is None:
+            return self.block_ms
+        return max(1, min(self.block_ms, int(due_in * 1000) + 1))
 
     def handle(self, deliveries: Sequence[Delivery]) -> None:
         good: list[Delivery] = []
@@ -212,13 +220,13 @@ class InProcessWorker:
             self._flush(everything=self._stop.is_set())
 
     def _poll_seconds(self) -> float:
-        """How long to wait for events: until the next deferred list is due, and every
-        10 ms while one waits for a moment without requests."""
+        """How long to wait for events: until the next list is due, and every 10 ms while
+        one waits for a moment without requests."""
         due_in = self.processor.next_due_in()
         return 0.2 if due_in is None else min(0.2, max(due_in, 0.01))
 
     def _flush(self, *, everything: bool) -> None:
-        """Lists whose debounce window ended (all deferred ones when stopping)."""
+        """Lists that came due (all waiting ones when stopping)."""
         try:
             self.processor.flush_due(everything=everything)
         except Exception:  # a stale list is never served; the shopper's answer is computed live
@@ -245,7 +253,7 @@ class InProcessWorker:
         )
         if self.failed:
             detail += f", {self.failed} failed (last: {self.last_error})"
-        detail += f"; {self.processor.retrain_status()}"
+        detail += f"; {self.processor.precompute_status()}; {self.processor.retrain_status()}"
         return StreamStatus(backend="in-process", status=state, detail=detail)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from sqlmodel import Session, func, select
@@ -79,9 +80,13 @@ def test_a_batch_event_invalidates_cached_recommendations_and_explanations(api, 
 
 def test_the_in_process_worker_precomputes_and_recommend_serves_it(api, shop, components):
     bob = shop.users["bob"].id
+    components.processor.debounce = 0  # due at once (the pause before it: tests/jobs)
     r = api.post("/events", json=event(shop, action="purchase", product="Cast Iron Skillet"))
     assert r.status_code == 201
     components.stream.join()  # the background worker has handled the event
+    deadline = time.monotonic() + 10
+    while components.processor.deferred and time.monotonic() < deadline:
+        time.sleep(0.01)  # and stored the list, at its first moment without a request
     components.cache.delete(f"rec:recommendations:{bob}")
     recommender = components.recommender
     hits = recommender.precomputed_hits
@@ -97,4 +102,5 @@ def test_the_in_process_worker_precomputes_and_recommend_serves_it(api, shop, co
     ]
     health = api.get("/health").json()["components"]
     assert health["worker"]["status"] == "ok" and "1 processed" in health["worker"]["detail"]
+    assert "1 list(s) precomputed" in health["worker"]["detail"]
     assert health["events"]["detail"].startswith("memory: in-process queue")

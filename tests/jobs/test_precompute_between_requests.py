@@ -1,6 +1,7 @@
-"""In the API's own process the worker refreshes lists between requests, not during them, and
-no longer than ``precompute_max_wait_seconds`` later; a shopper a request has already ranked
-and cached since their last event is not precomputed at all (the clock is a fake)."""
+"""In the API's own process the worker refreshes lists between requests, never during them,
+and gives up a list that found no such moment within ``precompute_max_wait_seconds`` (the
+shopper's next request ranks it live); a shopper a request has already ranked and cached since
+their last event is not precomputed at all (the clock is a fake)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,19 @@ def stream(components):
 
 
 class Requests:
-    """Stands in for the admission middleware's count of requests in flight."""
+    """Stands in for the admission middleware's count of requests in flight; ``arrive_after``
+    quiet answers, a request comes in."""
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.arrive_after: int | None = None
 
     def quiet(self) -> bool:
+        if self.arrive_after is not None:
+            if self.arrive_after == 0:
+                self.in_flight, self.arrive_after = self.in_flight + 1, None
+            else:
+                self.arrive_after -= 1
         return self.in_flight == 0
 
 
@@ -49,6 +57,7 @@ def processor(components, clock, requests: Requests, max_wait: float = 2.0) -> E
         monotonic=clock,
         quiet=requests.quiet,
         precompute_max_wait_seconds=max_wait,
+        precompute_debounce_seconds=0,  # due at once: what is tested here is the waiting
     )
 
 
@@ -75,36 +84,38 @@ def test_a_quiet_process_refreshes_at_once(components, shop, stream, clock):
     assert report.precomputed == 1 and proc.deferred == 0
 
 
-def test_busy_hours_delay_a_list_by_the_max_wait_at_most(components, shop, stream, clock):
+def test_a_list_that_finds_no_quiet_moment_in_time_is_given_up(components, shop, stream, clock):
     requests = Requests()
-    requests.in_flight = 1  # never quiet
+    requests.in_flight = 1  # busy
     proc = processor(components, clock, requests, max_wait=2.0)
     proc.process(deliver(components, shop, stream, ("bob", "view", "Desk Lamp")))
-    clock.now += 1.0
+    clock.now += 1.5
     proc.process(deliver(components, shop, stream, ("dave", "view", "Desk Lamp"), start=1))
-    clock.now += 1.0  # bob has waited 2 s, dave 1 s
+    clock.now += 1.0  # bob has waited 2.5 s, dave 1 s
+    assert proc.flush_due() == 0  # never during a request
+    assert (proc.dropped_precomputes, proc.deferred) == (1, 1)
+    requests.in_flight = 0
     assert proc.flush_due() == 1
-    assert stored_version(components.db, shop.users["bob"].id) == 1
-    assert stored_version(components.db, shop.users["dave"].id) is None
-    clock.now += 1.0
-    assert proc.flush_due() == 1 and proc.deferred == 0
+    assert stored_version(components.db, shop.users["bob"].id) is None  # ranked live instead
     assert stored_version(components.db, shop.users["dave"].id) == 1
+    assert proc.precompute_status() == (
+        "1 list(s) precomputed, 0 already answered by a request, 1 given up while busy, 0 waiting"
+    )
 
 
-def test_an_overdue_backlog_is_refreshed_one_list_per_round_while_busy(
-    components, shop, stream, clock
-):
+def test_a_backlog_is_refreshed_until_a_request_comes_in(components, shop, stream, clock):
     requests = Requests()
     requests.in_flight = 1
     proc = processor(components, clock, requests, max_wait=2.0)
-    events = [("bob", "view", "Desk Lamp"), ("dave", "view", "Desk Lamp")]
+    events = [("bob", "view", "Desk Lamp"), ("dave", "view", "Desk Lamp"),
+              ("carol", "view", "Desk Lamp")]  # fmt: skip
     proc.process(deliver(components, shop, stream, *events))
-    clock.now += 3.0  # both overdue
-    assert proc.flush_due() == 1 and proc.deferred == 1
-    assert proc.flush_due() == 1 and proc.deferred == 0
-    requests.in_flight = 0  # quiet: a backlog goes in one round
-    proc.process(deliver(components, shop, stream, *events, start=2))
-    assert proc.deferred == 0
+    requests.in_flight = 0
+    requests.arrive_after = 1  # quiet for the first list, then a request arrives
+    assert proc.flush_due() == 1 and proc.deferred == 2
+    assert stored_version(components.db, shop.users["bob"].id) == 1  # the longest waiting
+    requests.in_flight = 0
+    assert proc.flush_due() == 2 and proc.deferred == 0
 
 
 def test_a_shopper_answered_from_the_cache_since_the_event_is_not_precomputed(

@@ -1,5 +1,6 @@
-"""The worker refreshes a shopper's precomputed list at most once per debounce window, and the
-last event of a burst always gets its list (the clock is a fake: no waiting)."""
+"""The worker refreshes a shopper's precomputed list once their events have paused for the
+debounce window: a burst costs one precompute, for the newest profile; a shopper a request has
+ranked since their last event costs none (the clock is a fake: no waiting)."""
 
 from __future__ import annotations
 
@@ -87,27 +88,27 @@ BURST = [
 ]
 
 
-def test_a_burst_costs_two_precomputes_and_the_last_event_gets_its_list(
-    components, shop, stream, clock
-):
+def test_a_burst_costs_one_precompute_for_its_last_event(components, shop, stream, clock):
     proc = processor(components, clock)
     bob = shop.users["bob"].id
     reports = []
     for i, event in enumerate(BURST):  # one delivery per event, 0.3 s apart
         reports.append(proc.process(deliver(components, shop, stream, event, start=i)))
         clock.now += 0.3
-    assert [r.precomputed for r in reports] == [1, 0, 0, 0, 0]
-    assert stored_version(components.db, bob) == 1  # the first event's list: stale, not served
-    assert proc.deferred == 1
-    assert proc.flush_due() == 0  # the window (2 s from the first refresh) has not ended
-    clock.now = 102.0
+    assert [r.precomputed for r in reports] == [0, 0, 0, 0, 0]
+    assert stored_version(components.db, bob) is None and proc.deferred == 1
+    clock.now = 100.0 + 4 * 0.3 + 1.9  # 1.9 s after the last event
+    assert proc.flush_due() == 0
+    assert proc.next_due_in() == pytest.approx(0.1)
+    clock.now += 0.1
     assert proc.flush_due() == 1
     assert stored_version(components.db, bob) == len(BURST)  # reflects the last event
-    assert proc.deferred == 0
+    assert proc.deferred == 0 and proc.next_due_in() is None
     assert proc.flush_due() == 0  # nothing left to do
+    assert proc.precomputed == 1
 
 
-def test_another_shopper_is_not_held_back(components, shop, stream, clock):
+def test_each_shopper_has_their_own_moment(components, shop, stream, clock):
     proc = processor(components, clock)
     proc.process(deliver(components, shop, stream, ("bob", "view", "Desk Lamp")))
     clock.now += 0.5
@@ -115,31 +116,39 @@ def test_another_shopper_is_not_held_back(components, shop, stream, clock):
         components, shop, stream,
         ("bob", "view", "Phone Case"), ("dave", "view", "Desk Lamp"), start=1,
     )  # fmt: skip
-    report = proc.process(second)
-    assert report.precomputed == 1  # dave's, at once; bob's waits for his window
-    assert stored_version(components.db, shop.users["dave"].id) == 1
+    assert proc.process(second).precomputed == 0
+    clock.now += 2.0  # both due: bob and dave's events paused at the same moment
+    bob, dave = shop.users["bob"].id, shop.users["dave"].id
+    third = deliver(components, shop, stream, ("bob", "view", "Travel Charger"), start=3)
+    assert proc.process(third).precomputed == 1  # dave's; bob's moved on with his new event
+    assert stored_version(components.db, dave) == 1
+    assert stored_version(components.db, bob) is None
+    clock.now += 2.0
+    assert proc.flush_due() == 1 and stored_version(components.db, bob) == 3
+
+
+def test_a_later_batch_refreshes_what_has_come_due(components, shop, stream, clock):
+    proc = processor(components, clock)
+    proc.process(deliver(components, shop, stream, ("bob", "view", "Desk Lamp")))
+    clock.now += 2.5  # bob's events have paused; dave's event brings the worker round
+    report = proc.process(deliver(components, shop, stream, ("dave", "view", "Desk Lamp"), start=1))
+    assert report.precomputed == 1 and proc.deferred == 1
     assert stored_version(components.db, shop.users["bob"].id) == 1
-    assert proc.deferred == 1
+    assert stored_version(components.db, shop.users["dave"].id) is None
 
 
-def test_after_a_quiet_spell_an_event_refreshes_at_once(components, shop, stream, clock):
+def test_a_shopper_who_asks_right_after_the_event_is_not_ranked_twice(
+    components, shop, stream, clock
+):
     proc = processor(components, clock)
+    bob = shop.users["bob"].id
     proc.process(deliver(components, shop, stream, ("bob", "view", "Desk Lamp")))
-    clock.now += 2.5
-    report = proc.process(deliver(components, shop, stream, ("bob", "view", "Phone Case"), start=1))
-    assert report.precomputed == 1 and proc.deferred == 0
-    assert stored_version(components.db, shop.users["bob"].id) == 2
-
-
-def test_a_later_batch_refreshes_what_has_become_due(components, shop, stream, clock):
-    proc = processor(components, clock)
-    proc.process(deliver(components, shop, stream, ("bob", "view", "Desk Lamp")))
-    clock.now += 1.0
-    proc.process(deliver(components, shop, stream, ("bob", "view", "Phone Case"), start=1))
-    clock.now += 1.5  # bob's window has ended; dave's event brings the worker round
-    report = proc.process(deliver(components, shop, stream, ("dave", "view", "Desk Lamp"), start=2))
-    assert report.precomputed == 2
-    assert stored_version(components.db, shop.users["bob"].id) == 2
+    live = components.recommender.recommend(bob, top_n=components.settings.default_top_n)
+    assert not live.cached  # ranked by the request, and cached
+    clock.now += 2.0
+    assert proc.flush_due() == 0
+    assert (proc.precomputed, proc.skipped_precomputes) == (0, 1)
+    assert stored_version(components.db, bob) is None and proc.deferred == 0
 
 
 def test_without_a_window_every_delivery_refreshes(components, shop, stream, clock):
@@ -161,7 +170,7 @@ def test_the_in_process_worker_refreshes_deferred_lists_when_it_stops(
         for i, event in enumerate(BURST[:3]):
             track(components, shop, event, start=i)
             stream.join()
-        assert proc.deferred == 1  # bob's second and third events wait for the window
+        assert proc.deferred == 1  # bob's list waits for his events to pause
     finally:
         worker.stop()
     assert worker.processed == 3 and proc.deferred == 0

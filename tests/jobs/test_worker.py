@@ -11,7 +11,7 @@ from backend.db import crud
 from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
 from backend.infra.stream import InProcessEventStream
 from backend.jobs.events import BOUGHT_TOGETHER, EventProcessor
-from backend.jobs.worker import InProcessWorker
+from backend.jobs.worker import InProcessWorker, StreamWorker
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
 
@@ -81,8 +81,8 @@ def test_precomputed_lists_are_served_while_fresh_and_match_the_live_answer(
     bob = shop.users["bob"].id
     post(components, shop, ("bob", "purchase", "Cast Iron Skillet"))
     recommender = components.recommender
-    report = components.processor.process(stream.take(100, timeout=0))
-    assert report.precomputed == 1
+    components.processor.process(stream.take(100, timeout=0))
+    assert components.processor.flush_due(everything=True) == 1  # as when bob's events pause
     max_age, recommender.precompute_max_age_seconds = recommender.precompute_max_age_seconds, 0
     live = recommender.recommend(bob, top_n=components.settings.default_top_n)
     recommender.precompute_max_age_seconds = max_age
@@ -147,3 +147,26 @@ def test_the_in_process_worker_drains_the_queue_in_the_background(components, sh
         assert s.exec(select(func.count()).select_from(ProcessedEvent)).one() == 2
     assert ("Phone Case", "Desk Lamp") in co_bought(components.db, shop)
     assert worker.status().status == "degraded"  # stopped
+
+
+class DueIn:
+    """A processor with a list due in ``seconds`` (None: none waits)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+
+    def next_due_in(self) -> float | None:
+        return self.seconds
+
+
+@pytest.mark.parametrize(
+    ("due_in", "block_ms"), [(None, 1000), (5.0, 1000), (0.25, 251), (0.0, 1), (0.0004, 1)]
+)
+def test_the_stream_worker_waits_for_messages_until_the_next_list_is_due(due_in, block_ms):
+    worker = StreamWorker(
+        stream=None,  # type: ignore[arg-type]
+        processor=DueIn(due_in),  # type: ignore[arg-type]
+        consumer="w1",
+        block_ms=1000,
+    )
+    assert worker._block_ms() == block_ms  # never 0: Redis would wait forever

@@ -7,11 +7,12 @@ from __future__ import annotations
 from backend.db.crud.bookkeeping import (
     bump_co_interactions,
     bump_counter,
+    bump_counters,
     co_interactions,
     earlier_purchases,
     get_counter,
+    ledger,
     mark_processed,
-    processed_interaction_ids,
     set_counter,
 )
 from backend.db.crud.catalog import (
@@ -26,7 +27,6 @@ from backend.db.crud.catalog import (
 )
 from backend.db.crud.events import (
     apply_cart_and_wishlist,
-    existing_interaction_ids,
     existing_users_and_products,
     find_events,
     has_event_ids_of,
@@ -59,12 +59,12 @@ __all__ = [
     "apply_cart_and_wishlist",
     "bump_co_interactions",
     "bump_counter",
+    "bump_counters",
     "cart",
     "catalog_version",
     "claim_outbox",
     "co_interactions",
     "earlier_purchases",
-    "existing_interaction_ids",
     "existing_user_ids",
     "existing_users_and_products",
     "find_events",
@@ -76,6 +76,7 @@ __all__ = [
     "insert_new_events",
     "interaction_counts",
     "last_index_run",
+    "ledger",
     "list_categories",
     "list_products",
     "list_users",
@@ -84,7 +85,6 @@ __all__ = [
     "outbox_size",
     "lock_profiles",
     "save_profiles",
-    "processed_interaction_ids",
     "product_facets",
     "products_by_action",
     "profile_version",

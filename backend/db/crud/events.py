@@ -200,9 +200,3 @@ class _CartChange:
     emptied: bool = False
     added: int = 0
     first_added: datetime | None = None
-
-
-def existing_interaction_ids(*, session: Session, ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    if not ids:
-        return set()
-    return set(session.exec(select(Interaction.id).where(col(Interaction.id).in_(ids))).all())
