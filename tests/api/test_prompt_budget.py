@@ -100,3 +100,17 @@ def test_every_shipped_template_still_renders_within_the_default_budget(name: st
     library = PromptLibrary(PROJECT_ROOT / "prompts")
     library.validate(name, library.file_source(name))
     trial_render(library, name, max_tokens=150)
+
+
+def test_an_honest_render_never_reads_the_cpu_clock(monkeypatch):
+    """The CPU clock is a system call (a moment for the kernel to reschedule the request
+    thread); until half the budget has passed on the wall clock it cannot be spent."""
+    import backend.llm.prompts as prompts
+
+    reads = []
+    real = prompts.time.thread_time
+    monkeypatch.setattr(prompts.time, "thread_time", lambda: reads.append(1) or real())
+    source = "{% for i in range(500) %}{{ i * 2 }}{% endfor %}"  # a few hundred ticks
+    library = PromptLibrary(PROJECT_ROOT / "prompts").with_draft("t.j2", source)
+    assert library.render("t.j2").startswith("024")
+    assert reads == []
