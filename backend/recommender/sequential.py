@@ -253,14 +253,66 @@ class NextItemScorer:
             self.table = model.item_matrix().detach().clone()
         self.n_items = self.table.shape[0] - 1
 
-    def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float32]:
+    def __call__(
+        self, sequence: Sequence[int], candidates: npt.NDArray[np.int64] | None = None
+    ) -> npt.NDArray[np.float32]:
+        """Logits per item; with ``candidates`` only those are scored (the rest −inf): at
+        100k items the full (items × hidden) product is most of a request's cost."""
         tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
         if len(tail) == 0:
             return np.zeros(self.n_items, dtype=np.float32)
         with torch.no_grad():
             hidden = self.model(torch.from_numpy(tail[None, :]), self.table)
-            logits: npt.NDArray[np.float32] = (self.table[1:] @ hidden[0, -1]).numpy()
-        return logits
+            state = hidden[0, -1]
+            if candidates is None:
+                logits: npt.NDArray[np.float32] = (self.table[1:] @ state).numpy()
+                return logits
+            out = np.full(self.n_items, -np.inf, dtype=np.float32)
+            rows = torch.from_numpy(np.asarray(candidates, dtype=np.int64) + 1)
+            out[candidates] = (self.table[rows] @ state).numpy()
+        return out
+
+    def save(self, path: Path, *, seconds: float = 0.0, epochs: int = 0) -> None:
+        """``path`` (tensors only: ``torch.load(weights_only=True)`` reads it without running
+        code) and ``path.with_suffix(".json")`` (settings). The item table is saved as
+        computed, so loading needs neither the text vectors nor the text projection."""
+        state = {k: v for k, v in self.model.state_dict().items() if not k.startswith("text.")}
+        meta = {
+            "params": asdict(self.params),
+            "n_items": self.n_items,
+            "epochs": epochs,
+            "seconds": round(seconds, 2),
+            "table_sha256": hashlib.sha256(self.table.numpy().tobytes()).hexdigest(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"state": state, "table": self.table}, tmp)
+        path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> NextItemScorer:
+        """The scorer ``save`` wrote; raises ``ValueError`` (or OSError) on a damaged file."""
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        params = SeqParams(**meta["params"])
+        saved = torch.load(path, weights_only=True)
+        table = saved["table"]
+        if tuple(table.shape) != (meta["n_items"] + 1, params.hidden):
+            raise ValueError(f"{path}: item table of shape {tuple(table.shape)}")
+        if hashlib.sha256(table.numpy().tobytes()).hexdigest() != meta["table_sha256"]:
+            raise ValueError(f"{path}: item table does not match its digest")
+        # The text projection is already in the table: build the model without it.
+        model = build_model(meta["n_items"], replace(params, text="none"))
+        model.load_state_dict(saved["state"])
+        scorer = cls(model, params)
+        scorer.table = table
+        return scorer
+
+    @property
+    def nbytes(self) -> int:
+        """Parameters and item table, in bytes (what a server holds for this source)."""
+        own = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return int(own + self.table.numel() * self.table.element_size())
 
 
 def top_lists(

@@ -2,7 +2,9 @@
 
 Sources score every product: ``content`` (text-embedding similarity to the user's weighted
 recent items), ``cf`` (a collaborative model), ``sequence`` (what tends to come next after
-the newest items, from the transition model), ``rules`` (category/tag affinity of the
+the newest items, from the transition model), ``next_item`` (a sequential model's
+next-item probabilities after the shopper's ordered items; in catalogues above 50k products
+only the other sources' best candidates are scored), ``rules`` (category/tag affinity of the
 weighted profile) and ``popularity`` (a log-popularity prior, and the whole answer for a
 cold start without a segment; with one, the segment's favourites fill it). Each is scaled so
 its best allowed candidate scores 1, then blended with configurable weights; the optional
@@ -47,6 +49,7 @@ from backend.recommender.strategies.sources import (
     cf_scores,
     content_scores,
     item_sequence,
+    next_item_candidates,
     next_item_scores,
     normalise,
     past_actions,
@@ -276,7 +279,9 @@ class BlendStrategy:
             raw["sequence"] = transition_scores(models, history, self.config.sequence_decay)
         if weights.get("next_item"):
             raw["next_item"] = next_item_scores(
-                models, item_sequence(snapshot, request, self.action_weights)
+                models,
+                item_sequence(snapshot, request, self.action_weights),
+                candidates=next_item_candidates(raw, blocked),
             )
         if weights.get("rules"):
             profile = weighted_profile(
