@@ -29,12 +29,10 @@ log = logging.getLogger(__name__)
 
 
 class NextItemModel(Protocol):
-    """One shopper's ordered item indexes (oldest first) → a logit per item; with
-    ``candidates``, only those need a finite score (``sequential.NextItemScorer``)."""
+    """One shopper's ordered item indexes (oldest first) → a logit per item
+    (``sequential.NextItemScorer``)."""
 
-    def __call__(
-        self, sequence: Sequence[int], candidates: npt.NDArray[np.int64] | None = None
-    ) -> FloatArray: ...
+    def __call__(self, sequence: Sequence[int]) -> FloatArray: ...
 
 
 EASE_MAX_ITEMS = 10_000  # a dense items×items float32 matrix: 400 MB at 10k items
@@ -188,19 +186,11 @@ def _reindexed(
     if scorer is None:
         return None
 
-    def score(
-        sequence: Sequence[int], candidates: npt.NDArray[np.int64] | None = None
-    ) -> FloatArray:
+    def score(sequence: Sequence[int]) -> FloatArray:
         own = src[np.asarray(sequence, dtype=np.int64)]
+        logits = scorer(own[own >= 0].tolist())
         out = np.full(len(src), -np.inf, dtype=np.float32)
-        if candidates is None:
-            logits = scorer(own[own >= 0].tolist())
-            out[keep] = logits[src[keep]]
-            return out
-        wanted = np.asarray(candidates, dtype=np.int64)
-        wanted = wanted[src[wanted] >= 0]
-        logits = scorer(own[own >= 0].tolist(), src[wanted])
-        out[wanted] = logits[src[wanted]]
+        out[keep] = logits[src[keep]]
         return out
 
     return score

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -50,6 +51,8 @@ class SeqParams:
     # (an epoch is ~90 GFLOP of full-softmax cross-entropy over 4,385 items).
     lr: float = 3e-3
     weight_decay: float = 0.0
+    # Fewer sequences per batch in larger catalogues (``batch_for``): the full-softmax logits
+    # are (positions × items), 5.5 GB of peak memory at 100k items with 128 per batch.
     batch_size: int = 128
     max_epochs: int = 16
     eval_every: int = 2
@@ -238,6 +241,9 @@ def set_threads(n: int) -> int:
     return previous
 
 
+_THREADS = threading.Lock()
+
+
 class NextItemScorer:
     """A trained model as the hybrid's ``next_item`` source: one shopper's ordered items
     (catalogue indexes, oldest first) → a logit per catalogue item.
@@ -253,24 +259,26 @@ class NextItemScorer:
             self.table = model.item_matrix().detach().clone()
         self.n_items = self.table.shape[0] - 1
 
-    def __call__(
-        self, sequence: Sequence[int], candidates: npt.NDArray[np.int64] | None = None
-    ) -> npt.NDArray[np.float32]:
-        """Logits per item; with ``candidates`` only those are scored (the rest −inf): at
-        100k items the full (items × hidden) product is most of a request's cost."""
+    def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float32]:
         tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
         if len(tail) == 0:
             return np.zeros(self.n_items, dtype=np.float32)
+        # torch's pool of threads is process-wide, and on a busy machine its threads wait on
+        # each other: at 100k items under load, 2 threads took 170 ms median for what 1 does
+        # in 0.9 ms. The lock keeps concurrent requests from restoring each other's setting.
+        with _THREADS:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.params.threads)
+            try:
+                return self._logits(tail)
+            finally:
+                torch.set_num_threads(previous)
+
+    def _logits(self, tail: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         with torch.no_grad():
             hidden = self.model(torch.from_numpy(tail[None, :]), self.table)
-            state = hidden[0, -1]
-            if candidates is None:
-                logits: npt.NDArray[np.float32] = (self.table[1:] @ state).numpy()
-                return logits
-            out = np.full(self.n_items, -np.inf, dtype=np.float32)
-            rows = torch.from_numpy(np.asarray(candidates, dtype=np.int64) + 1)
-            out[candidates] = (self.table[rows] @ state).numpy()
-        return out
+            logits: npt.NDArray[np.float32] = (self.table[1:] @ hidden[0, -1]).numpy()
+        return logits
 
     def save(self, path: Path, *, seconds: float = 0.0, epochs: int = 0) -> None:
         """``path`` (tensors only: ``torch.load(weights_only=True)`` reads it without running
@@ -339,6 +347,16 @@ def ndcg10(lists: Sequence[Sequence[int]], targets: Sequence[int]) -> float:
     return total / max(len(targets), 1)
 
 
+# Items × sequences per training batch: 128 sequences up to 10,000 items, fewer beyond.
+LOGITS_BUDGET = 128 * 10_000
+
+
+def batch_for(n_items: int, params: SeqParams) -> int:
+    """Sequences per training batch: ``params.batch_size``, fewer in catalogues so large that
+    the batch's (positions × items) logits and their gradient would not fit in memory."""
+    return max(8, min(params.batch_size, LOGITS_BUDGET // max(n_items, 1)))
+
+
 def fit(
     sequences: Sequence[Sequence[int]],
     n_items: int,
@@ -372,14 +390,14 @@ def fit(
         since_best = 0
         started = time.perf_counter()
         lengths = (inputs > 0).sum(axis=1)
+        per_batch = batch_for(n_items, params)
         for epoch in range(1, budget + 1):
             model.train()
             # Batches of similar length, cut to their longest sequence: most shoppers have
             # a handful of items, so padding every batch to ``max_len`` would waste ~85%.
             order = np.lexsort((rng.random(len(inputs)), lengths))
             batches = [
-                order[start : start + params.batch_size]
-                for start in range(0, len(order), params.batch_size)
+                order[start : start + per_batch] for start in range(0, len(order), per_batch)
             ]
             total = 0.0
             for b in rng.permutation(len(batches)):

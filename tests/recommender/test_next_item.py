@@ -131,48 +131,33 @@ def test_text_modes_need_the_vectors():
         fit(sequences(8), N_ITEMS, SeqParams(text="add", **SMALL), epochs=1)
 
 
-def test_scoring_only_candidates_gives_their_full_scores_and_minus_infinity_elsewhere():
-    params = SeqParams(batch_size=32, threads=1, max_epochs=2, **SMALL)
-    model, _ = fit(sequences(32), N_ITEMS, params, epochs=2)
+def test_a_request_scores_with_one_torch_thread_and_leaves_the_setting_as_it_was():
+    import torch
+
+    from backend.recommender.sequential import set_threads
+
+    params = SeqParams(batch_size=32, threads=1, max_epochs=1, **SMALL)
+    model, _ = fit(sequences(8), N_ITEMS, params, epochs=1)
     scorer = NextItemScorer(model, params)
-    full = scorer([0, 1])
-    some = np.array([2, 5, 7])
-    partial = scorer([0, 1], some)
-    np.testing.assert_allclose(partial[some], full[some], rtol=1e-5, atol=1e-6)
-    assert np.isneginf(np.delete(partial, some)).all()
+    seen: list[int] = []
+    real = scorer.model
+
+    def recording(seq, table):
+        seen.append(torch.get_num_threads())
+        return real(seq, table)
+
+    scorer.model = recording
+    previous = set_threads(2)
+    try:
+        scorer([0, 1])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        set_threads(previous)
 
 
-def test_realigned_models_pass_the_candidates_in_the_models_order():
-    ids = [p.id for p in CATALOG]
-    asked = []
+def test_large_catalogues_train_on_fewer_sequences_per_batch():
+    from backend.recommender.sequential import batch_for
 
-    def scorer(sequence, candidates=None):
-        asked.append(None if candidates is None else candidates.tolist())
-        return np.arange(len(ids), dtype=np.float64)
-
-    flipped = CFModels(version="t", item_ids=ids, next_item=scorer).aligned(
-        1, lambda: list(reversed(ids))
-    )
-    out = flipped.next_item([0], np.array([0, 2]))
-    assert asked == [[len(ids) - 1, len(ids) - 3]]
-    assert out[0] == len(ids) - 1 and out[2] == len(ids) - 3
-    assert np.isneginf(np.delete(out, [0, 2])).all()
-
-
-def test_large_catalogues_score_the_other_sources_best_candidates(monkeypatch):
-    from backend.recommender.strategies import sources
-
-    blocked = np.zeros(10, dtype=bool)
-    blocked[9] = True
-    others = {
-        "content": np.array([0.9, 0.1, 0, 0, 0, 0, 0, 0, 0, 5.0]),
-        "cf": np.array([0, 0, 0, 0.5, 0.4, 0, 0, 0, 0, 0]),
-        "sequence": None,
-    }
-    assert sources.next_item_candidates(others, blocked) is None  # small: score everything
-    monkeypatch.setattr(sources, "NEXT_ITEM_FULL_UP_TO", 5)
-    monkeypatch.setattr(sources, "NEXT_ITEM_CANDIDATES", 2)
-    got = sources.next_item_candidates(others, blocked)
-    assert got is not None and got.tolist() == [0, 1, 3, 4]  # 9 is blocked
-    nothing = {"content": np.zeros(10)}
-    assert sources.next_item_candidates(nothing, blocked) is None  # no candidates: all
+    assert batch_for(4_385, SeqParams()) == 128  # the evaluation's catalogue: unchanged
+    assert batch_for(100_000, SeqParams()) == 12
+    assert batch_for(10_000_000, SeqParams()) == 8

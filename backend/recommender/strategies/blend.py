@@ -3,8 +3,7 @@
 Sources score every product: ``content`` (text-embedding similarity to the user's weighted
 recent items), ``cf`` (a collaborative model), ``sequence`` (what tends to come next after
 the newest items, from the transition model), ``next_item`` (a sequential model's
-next-item probabilities after the shopper's ordered items; in catalogues above 50k products
-only the other sources' best candidates are scored), ``rules`` (category/tag affinity of the
+next-item probabilities after the shopper's ordered items), ``rules`` (category/tag affinity of the
 weighted profile) and ``popularity`` (a log-popularity prior, and the whole answer for a
 cold start without a segment; with one, the segment's favourites fill it). Each is scaled so
 its best allowed candidate scores 1, then blended with configurable weights; the optional
@@ -49,7 +48,6 @@ from backend.recommender.strategies.sources import (
     cf_scores,
     content_scores,
     item_sequence,
-    next_item_candidates,
     next_item_scores,
     normalise,
     past_actions,
@@ -279,9 +277,7 @@ class BlendStrategy:
             raw["sequence"] = transition_scores(models, history, self.config.sequence_decay)
         if weights.get("next_item"):
             raw["next_item"] = next_item_scores(
-                models,
-                item_sequence(snapshot, request, self.action_weights),
-                candidates=next_item_candidates(raw, blocked),
+                models, item_sequence(snapshot, request, self.action_weights)
             )
         if weights.get("rules"):
             profile = weighted_profile(
