@@ -68,6 +68,9 @@ class TrainReport:
 # serving: the next_item source is left out (its weight then counts for nothing).
 NEXT_ITEM_MIN_SEQUENCES = 50
 NEXT_ITEM_EPOCHS = 10
+# The worker retrains between event batches: fewer epochs rather than a stalled worker (at
+# 100k products an epoch takes ~18 min on one thread, bench/retrieval_bench.py).
+NEXT_ITEM_MAX_SECONDS = 20 * 60
 
 
 class TrainingService:
@@ -89,6 +92,7 @@ class TrainingService:
         next_item_epochs: int = NEXT_ITEM_EPOCHS,
         next_item_min_sequences: int = NEXT_ITEM_MIN_SEQUENCES,
         next_item_params: SeqParams | None = None,
+        next_item_max_seconds: float = NEXT_ITEM_MAX_SECONDS,
     ) -> None:
         self.db = db
         self.snapshots = snapshots
@@ -103,6 +107,7 @@ class TrainingService:
         self.next_item_epochs = next_item_epochs
         self.next_item_min_sequences = next_item_min_sequences
         self.next_item_params = next_item_params  # None: SASRec's defaults
+        self.next_item_max_seconds = next_item_max_seconds
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._training = False
@@ -233,6 +238,7 @@ class TrainingService:
             params,
             epochs=self.next_item_epochs,
             text=text.astype(np.float32) if text is not None else None,
+            max_seconds=self.next_item_max_seconds,
         )
         scorer = sequential.NextItemScorer(model, params)
         log.info(

@@ -366,8 +366,12 @@ def fit(
     epochs: int | None = None,
     text: Vectors | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    max_seconds: float | None = None,
 ) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """Train on every next-item step of ``sequences``.
+
+    ``max_seconds``: no epoch is started that would, at the pace so far, end after it (at
+    least one always runs); ``FitInfo.epochs`` says how many ran.
 
     With ``valid`` (histories, targets) the epoch count is chosen by early stopping on
     validation NDCG@10 and the best model is returned; otherwise it trains ``epochs`` epochs.
@@ -387,7 +391,7 @@ def fit(
         budget = epochs if epochs is not None else params.max_epochs
         best: tuple[float, int, dict[str, Any] | None] = (-1.0, 0, None)
         curve: list[tuple[int, float]] = []
-        since_best = 0
+        since_best, done = 0, 0
         started = time.perf_counter()
         lengths = (inputs > 0).sum(axis=1)
         per_batch = batch_for(n_items, params)
@@ -414,6 +418,11 @@ def fit(
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
                 total += float(loss.detach()) * len(batch)
+            done = epoch
+            elapsed = time.perf_counter() - started
+            if max_seconds is not None and elapsed * (epoch + 1) / epoch > max_seconds:
+                say(f"  {params.architecture}: stopped after {epoch} epochs ({elapsed:.0f} s)")
+                break
             if valid is None or epoch % params.eval_every:
                 continue
             histories, targets = valid
@@ -434,7 +443,7 @@ def fit(
         if valid is not None and best[2] is not None:
             model.load_state_dict(best[2])
             return model, FitInfo(best[1], seconds, best[0], curve)
-        return model, FitInfo(budget, seconds, None, curve)
+        return model, FitInfo(done, seconds, None, curve)
     finally:
         torch.set_num_threads(old_threads)
 

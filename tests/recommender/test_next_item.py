@@ -161,3 +161,11 @@ def test_large_catalogues_train_on_fewer_sequences_per_batch():
     assert batch_for(4_385, SeqParams()) == 128  # the evaluation's catalogue: unchanged
     assert batch_for(100_000, SeqParams()) == 12
     assert batch_for(10_000_000, SeqParams()) == 8
+
+
+def test_a_time_budget_stops_training_after_the_epoch_that_reaches_it():
+    params = SeqParams(batch_size=32, threads=1, **SMALL)
+    _, info = fit(sequences(32), N_ITEMS, params, epochs=50, max_seconds=1e-9)
+    assert info.epochs == 1  # at least one epoch, then no more
+    _, info = fit(sequences(32), N_ITEMS, params, epochs=3, max_seconds=None)
+    assert info.epochs == 3
