@@ -152,6 +152,7 @@ def build_components(
         ),
         models_dir=settings.data_dir / "models",
         auto_train=settings.cf_auto_train,
+        next_item=settings.hybrid_next_item_weight > 0,
     )
     budget = RenderBudget(
         seconds=settings.template_render_seconds,
@@ -317,6 +318,7 @@ def _blend_config(settings: Settings) -> BlendConfig:
             "rules": settings.hybrid_rules_weight,
             "popularity": settings.hybrid_popularity_weight,
             "sequence": settings.hybrid_sequence_weight,
+            "next_item": settings.hybrid_next_item_weight,
         },
         recency_decay=settings.hybrid_recency_decay,
         half_life_days=settings.interaction_half_life_days,

@@ -8,7 +8,10 @@ What is measured, at ``--size`` products (default 100k):
 - Similar-products and search latency, median and p99, with and without filters, through
   ``SearchService`` (the service's paths) and, for reference, Chroma's own ``where`` filter.
 - Hybrid recommend latency engine-side (no explanation), p50/p99, with item-item CF trained
-  on synthetic interactions and the embedding matrix in the snapshot.
+  on synthetic interactions, the embedding matrix in the snapshot and the ``next_item``
+  source: a SASRec of the served shape (items' text added) with random weights — a request's
+  cost does not depend on the weights' values; its training time is measured apart
+  (``--hybrid-only``).
 - Resident memory of a process holding what a server holds: snapshot with embeddings, CF
   models, the Chroma client with its index loaded, and the sentence model.
 
@@ -24,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,6 +46,7 @@ from backend.recommender.cf import CFModels, ModelStore, train, user_items_matri
 from backend.recommender.cf import save as save_models
 from backend.recommender.embedder import SentenceTransformerEmbedder, content_hash, product_text
 from backend.recommender.profile import InteractionRecord
+from backend.recommender.sequential import NextItemScorer
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager
 from backend.recommender.strategies import BlendConfig, BlendStrategy, RecommendRequest
 from backend.recommender.strategies.base import CandidateFilter
@@ -50,7 +55,9 @@ from backend.services.search import SearchService
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 # The served blend at 100k products (EASE is not trained above 10k items: BM25 is the cf).
-HYBRID = BlendConfig(weights={"content": 0.4, "cf": 0.6, "popularity": 0.05, "sequence": 0.1})
+HYBRID = BlendConfig(
+    weights={"content": 0.4, "cf": 0.6, "popularity": 0.2, "sequence": 0.1, "next_item": 0.2}
+)
 NOUNS = (
     "drill kettle lamp headphones skillet charger speaker backpack jacket sneakers blender "
     "monitor keyboard tent bottle watch"
@@ -168,6 +175,28 @@ def train_on_histories(
     return models, matrix.nnz, time.perf_counter() - started
 
 
+def random_next_item(vectors: np.ndarray) -> NextItemScorer:
+    """The served next-item model's shape (SASRec, the items' text added) with random
+    weights: what a request costs does not depend on the weights' values."""
+    from backend.recommender.sequential import NextItemScorer, SeqParams, build_model
+
+    params = SeqParams(text="add")
+    return NextItemScorer(build_model(len(vectors), params, vectors), params)
+
+
+def next_item_training(
+    histories: list[list[int]], vectors: np.ndarray, sample: int
+) -> tuple[float, float]:
+    """(seconds per epoch over every history, extrapolated from one epoch on ``sample`` of
+    them; growth of the process's peak memory while training, MB)."""
+    from backend.recommender.sequential import SeqParams, fit
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _, info = fit(histories[:sample], len(vectors), SeqParams(text="add"), epochs=1, text=vectors)
+    grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - peak
+    return info.seconds * len(histories) / min(sample, len(histories)), grown
+
+
 def history_requests(
     histories: list[list[int]], products: Sequence[ProductRecord], count: int
 ) -> list[RecommendRequest]:
@@ -186,7 +215,9 @@ def history_requests(
 
 
 def hybrid_only(args: argparse.Namespace) -> None:
-    """The hybrid with and without the sequence source, same snapshot, same requests."""
+    """The hybrid with and without the next_item source, same snapshot, same requests; the
+    next-item model's training time and memory."""
+    from backend.recommender.sequential import SeqParams, batch_for
     from bench.report import write_section
 
     rng = np.random.default_rng(3)
@@ -197,11 +228,15 @@ def hybrid_only(args: argparse.Namespace) -> None:
     snapshot = CatalogSnapshot.build(products, popularity, version="bench")
     snapshot.attach_embeddings([p.id for p in products], vectors)
     histories, triples = synthetic_histories(rng, args.users, args.size)
+    # First, while the process is small: its peak memory then shows what training adds.
+    epoch_seconds, train_mb = next_item_training(histories, vectors, args.seq_sample)
+    print(f"next-item training: {epoch_seconds:.0f} s per epoch, +{train_mb:.0f} MB", flush=True)
     models, pairs, train_seconds = train_on_histories(histories, triples, products, args)
+    models.next_item = scorer = random_next_item(vectors)
     requests = history_requests(histories, products, args.queries * 2)
     rows = []
-    without = BlendConfig(weights={k: v for k, v in HYBRID.weights.items() if k != "sequence"})
-    for label, config in (("without sequence", without), ("with sequence", HYBRID)):
+    without = BlendConfig(weights={k: v for k, v in HYBRID.weights.items() if k != "next_item"})
+    for label, config in (("without next_item", without), ("with next_item", HYBRID)):
         hybrid = BlendStrategy("hybrid", config, ModelStore(models))
         hybrid.recommend(snapshot, requests[0])  # aligns the models to the snapshot once
         ms, cpu = [], []
@@ -224,7 +259,11 @@ def hybrid_only(args: argparse.Namespace) -> None:
             f"{args.size:,} products with random unit vectors (latency does not depend on "
             "their values), BM25 item-item and item-to-item transitions trained on "
             f"{pairs:,} user-item pairs ({args.users:,} users) in {train_seconds:.0f} s; "
-            f"the transition matrix holds {models.transitions.nnz:,} pairs.",
+            f"the transition matrix holds {models.transitions.nnz:,} pairs. The next_item "
+            "source is SASRec of the served shape (2 layers, d=64, the items' 384-d text "
+            "projected and added) with random weights: a request's cost does not depend on "
+            f"their values. It holds {scorer.nbytes / 2**20:.0f} MB (parameters and the item "
+            "table) and scores every product, with one torch thread.",
             "",
             "| hybrid recommend, engine-side, top 10 with evidence | median | p99 | CPU median "
             "| CPU p99 |",
@@ -235,9 +274,16 @@ def hybrid_only(args: argparse.Namespace) -> None:
             "matrix products use both cores, so it can exceed the wall time): on a quiet "
             "machine the wall time is the figure to judge; on a busy one, CPU time shows the "
             "work without the waiting.",
+            "",
+            f"Training the next-item model (full-softmax cross-entropy over {args.size:,} "
+            f"items, one thread, {batch_for(args.size, SeqParams())} sequences per batch): "
+            f"{epoch_seconds / 60:.1f} min per epoch over the "
+            f"{args.users:,} histories (one epoch on {args.seq_sample:,} of them, scaled), "
+            f"so {10 * epoch_seconds / 60:.0f} min for the 10 epochs `shopwise train` runs; "
+            f"peak memory +{train_mb:.0f} MB while training.",
         ]
     )
-    write_section(args.report, "retrieval-sequence", "Hybrid with the sequence source", body)
+    write_section(args.report, "retrieval-sequence", "Hybrid with the sequential sources", body)
 
 
 def main() -> None:
@@ -249,10 +295,17 @@ def main() -> None:
     parser.add_argument("--report", type=Path, default=Path(__file__).with_name("REPORT.md"))
     parser.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--seq-sample",
+        type=int,
+        default=640,
+        help="Histories the next-item model trains one epoch on (timed, scaled to all)",
+    )
+    parser.add_argument(
         "--hybrid-only",
         action="store_true",
-        help="Only the hybrid's latency with and without the sequence source (no model, no "
-        "Chroma: random unit vectors), written to its own report section",
+        help="Only the hybrid's latency with and without the next_item source and that "
+        "model's training cost (no MiniLM, no Chroma: random unit vectors), written to its "
+        "own report section",
     )
     args = parser.parse_args()
     if args.probe is not None:
@@ -357,6 +410,7 @@ def main() -> None:
         # 3. Hybrid engine-side latency with item-item CF over synthetic interactions.
         histories, triples = synthetic_histories(rng, args.users, args.size)
         models, pairs, train_seconds = train_on_histories(histories, triples, products, args)
+        models.next_item = random_next_item(vectors)
         hybrid = BlendStrategy("hybrid", HYBRID, ModelStore(models))
         requests = history_requests(histories, products, args.queries * 2)
         hybrid.recommend(snapshot, requests[0])  # aligns the models to the snapshot once
@@ -407,8 +461,8 @@ def main() -> None:
             "",
             "| hybrid recommend, engine-side (no explanation) | median | p99 |",
             "| --- | ---: | ---: |",
-            "| content + item-item BM25 (K=100) + popularity + sequence (transitions), top 10 "
-            f"with evidence | {stats(hybrid_ms)} |",
+            "| content + item-item BM25 (K=100) + popularity + sequence (transitions) + "
+            f"next_item (SASRec, random weights), top 10 with evidence | {stats(hybrid_ms)} |",
             "",
             f"BM25 item-item and the transitions trained on {pairs:,} user-item pairs "
             f"({args.users:,} users) in {train_seconds:.0f} s. Target p99 ≤ 20 ms.",

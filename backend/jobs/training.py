@@ -2,9 +2,12 @@
 
 ``shopwise train`` and the event worker (after ``RETRAIN_THRESHOLD`` new events) call
 ``train_now``: it trains, saves the arrays under ``DATA_DIR/models`` and records a
-``model_version`` row. A serving process picks the newest version up by itself (a cheap
-check, rate-limited, on the recommend path) and, when none exists yet, trains one in a
-background thread, so the API starts fast and never trains inside a request.
+``model_version`` row. It also fits the hybrid's ``next_item`` source, SASRec with the items'
+text on the shoppers' ordered items, for a fixed number of epochs (a shop has no held-out
+targets to stop on; the evaluation's early stopping chose ~10 on Amazon Scientific).
+A serving process picks the newest version up by itself (a cheap check, rate-limited, on the
+recommend path) and, when none exists yet, trains one in a background thread, so the API
+starts fast and never trains inside a request.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -30,6 +34,9 @@ from backend.recommender.cf import save as save_models
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
 from backend.recommender.snapshot import SnapshotManager
 
+if TYPE_CHECKING:
+    from backend.recommender.sequential import NextItemScorer, SeqParams
+
 log = logging.getLogger(__name__)
 
 
@@ -41,13 +48,29 @@ class TrainReport:
     n_items: int
     n_interactions: int
     seconds: float
+    next_item_seconds: float | None = None  # None: the next-item model was not trained
+    next_item_deferred: bool = False  # there was one to train, left for a later training
 
     def __str__(self) -> str:
+        sequential = (
+            f" (next-item model {self.next_item_seconds:.1f} s)"
+            if self.next_item_seconds is not None
+            else ""
+        )
         return (
             f"version {self.version}: {', '.join(self.kinds) or 'no models'} on "
             f"{self.n_interactions} user-item pairs ({self.n_users} users, {self.n_items} items) "
-            f"in {self.seconds:.1f} s"
+            f"in {self.seconds:.1f} s{sequential}"
         )
+
+
+# Below this many shoppers with two or more items a sequential model learns nothing worth
+# serving: the next_item source is left out (its weight then counts for nothing).
+NEXT_ITEM_MIN_SEQUENCES = 50
+NEXT_ITEM_EPOCHS = 10
+# The worker retrains between event batches: fewer epochs rather than a stalled worker (at
+# 100k products an epoch takes ~18 min on one thread, bench/retrieval_bench.py).
+NEXT_ITEM_MAX_SECONDS = 20 * 60
 
 
 class TrainingService:
@@ -65,6 +88,11 @@ class TrainingService:
         auto_train: bool = True,
         check_every_seconds: float = 30.0,
         inline_train_below: int = 20_000,
+        next_item: bool = True,
+        next_item_epochs: int = NEXT_ITEM_EPOCHS,
+        next_item_min_sequences: int = NEXT_ITEM_MIN_SEQUENCES,
+        next_item_params: SeqParams | None = None,
+        next_item_max_seconds: float = NEXT_ITEM_MAX_SECONDS,
     ) -> None:
         self.db = db
         self.snapshots = snapshots
@@ -75,14 +103,25 @@ class TrainingService:
         self.auto_train = auto_train
         self.inline_train_below = inline_train_below
         self.check_every_seconds = check_every_seconds
+        self.next_item = next_item
+        self.next_item_epochs = next_item_epochs
+        self.next_item_min_sequences = next_item_min_sequences
+        self.next_item_params = next_item_params  # None: SASRec's defaults
+        self.next_item_max_seconds = next_item_max_seconds
         self._lock = threading.Lock()
         self._check_lock = threading.Lock()
         self._training = False
         self._last_check = 0.0
 
     def train_now(
-        self, *, reason: str = "manual", progress: Callable[[str], None] | None = None
+        self,
+        *,
+        reason: str = "manual",
+        progress: Callable[[str], None] | None = None,
+        next_item: bool = True,
     ) -> TrainReport:
+        """Train, save and record a version; ``next_item=False`` leaves the sequential model
+        out (the report's ``next_item_deferred`` says whether there was one to train)."""
         started = time.perf_counter()
         snapshot = self.snapshots.get()
         ids = [p.id for p in snapshot.products]
@@ -111,16 +150,25 @@ class TrainingService:
             if not sequences[u] or sequences[u][-1] != i:  # a repeated view is not a step
                 sequences[u].append(i)
         matrix = user_items_matrix(triples, len(users), len(ids))
+        text = (
+            snapshot.embeddings
+            if snapshot.embeddings is not None and np.any(snapshot.embeddings)
+            else None
+        )
         models: CFModels = train(
             matrix,
             ids,
             params=self.params,
-            item_embeddings=snapshot.embeddings
-            if snapshot.embeddings is not None and np.any(snapshot.embeddings)
-            else None,
+            item_embeddings=text,
             progress=progress,
             sequences=sequences,
         )
+        next_item_seconds = None
+        enough = self._enough_sequences(sequences)
+        if self.next_item and enough and next_item:
+            models.next_item, next_item_seconds = self._fit_next_item(
+                sequences, len(ids), text, progress
+            )
         save_models(models, self.model_path(models.version))
         seconds = time.perf_counter() - started
         self.store.set(models)
@@ -131,6 +179,8 @@ class TrainingService:
             n_items=len(ids),
             n_interactions=models.n_interactions,
             seconds=seconds,
+            next_item_seconds=next_item_seconds,
+            next_item_deferred=self.next_item and enough and not next_item,
         )
         with session_scope(self.db) as session:
             session.add(
@@ -148,6 +198,58 @@ class TrainingService:
             )
         log.info("collaborative models trained: %s", report)
         return report
+
+    def _enough_sequences(self, sequences: list[list[int]]) -> bool:
+        """Whether a sequential model has enough to learn from (says so in the log if not)."""
+        if not self.next_item:
+            return False
+        usable = sum(1 for s in sequences if len(s) >= 2)
+        if usable >= self.next_item_min_sequences:
+            return True
+        log.info(
+            "next-item model not trained: %d shoppers with two or more items (needs %d); "
+            "the hybrid's next_item source is left out",
+            usable,
+            self.next_item_min_sequences,
+        )
+        return False
+
+    def _fit_next_item(
+        self,
+        sequences: list[list[int]],
+        n_items: int,
+        text: np.ndarray | None,
+        progress: Callable[[str], None] | None,
+    ) -> tuple[NextItemScorer, float]:
+        """SASRec on the shoppers' ordered items (with the items' text when indexed)."""
+        usable = sum(1 for s in sequences if len(s) >= 2)
+        from backend.recommender import sequential  # torch: imported only to train
+
+        params = replace(
+            self.next_item_params or sequential.SeqParams(),
+            text="add" if text is not None else "none",
+        )
+        if progress is not None:
+            epochs = self.next_item_epochs
+            progress(f"next-item model (SASRec, text={params.text}, {epochs} epochs)")
+        model, info = sequential.fit(
+            sequences,
+            n_items,
+            params,
+            epochs=self.next_item_epochs,
+            text=text.astype(np.float32) if text is not None else None,
+            max_seconds=self.next_item_max_seconds,
+        )
+        scorer = sequential.NextItemScorer(model, params)
+        log.info(
+            "next-item model trained: %d sequences, %d items, %d epochs in %.1f s, %.1f MB",
+            usable,
+            n_items,
+            info.epochs,
+            info.seconds,
+            scorer.nbytes / 2**20,
+        )
+        return scorer, info.seconds
 
     def latest_version(self) -> ModelVersion | None:
         with Session(self.db) as session:
@@ -196,9 +298,11 @@ class TrainingService:
         if not pending:
             return
         if pending <= self.inline_train_below:
-            # A small shop trains in well under a second: do it now, deterministically.
-            self.train_now(reason="startup")
-            return
+            # A small shop trains in well under a second: do it now, deterministically. The
+            # next-item model takes seconds: it follows in the background (with the rest).
+            report = self.train_now(reason="startup", next_item=False)
+            if not report.next_item_deferred:
+                return
         with self._lock:
             if self._training:
                 return

@@ -11,19 +11,29 @@ snapshot is current (``aligned``), so a catalog change never needs a retrain to 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
 FloatArray = npt.NDArray[np.float32]
+log = logging.getLogger(__name__)
+
+
+class NextItemModel(Protocol):
+    """One shopper's ordered item indexes (oldest first) → a logit per item
+    (``sequential.NextItemScorer``)."""
+
+    def __call__(self, sequence: Sequence[int]) -> FloatArray: ...
+
 
 EASE_MAX_ITEMS = 10_000  # a dense items×items float32 matrix: 400 MB at 10k items
 
@@ -68,7 +78,9 @@ class CFModels:
     transitions: sp.csr_matrix | None = None
     # A sequential model's next-item logits for one shopper's ordered item indexes, over
     # ``item_ids`` (``sequential.NextItemScorer``); trained apart from the models above.
-    next_item: Callable[[Sequence[int]], FloatArray] | None = None
+    next_item: NextItemModel | None = None
+    # Why a saved next-item model could not be loaded (the source is then absent).
+    next_item_error: str | None = None
     n_users: int = 0
     n_interactions: int = 0
     trained_at: float = field(default_factory=time.time)
@@ -165,10 +177,10 @@ class CFModels:
 
 
 def _reindexed(
-    scorer: Callable[[Sequence[int]], FloatArray] | None,
+    scorer: NextItemModel | None,
     src: npt.NDArray[np.int64],
     keep: npt.NDArray[np.int64],
-) -> Callable[[Sequence[int]], FloatArray] | None:
+) -> NextItemModel | None:
     """``scorer`` in another item order: new item j is the model's ``src[j]`` (-1: unknown to
     the model, which then scores it -inf, i.e. 0 once the source is scaled)."""
     if scorer is None:
@@ -213,6 +225,13 @@ def save(models: CFModels, path: Path) -> None:
         if getattr(models, name) is not None:
             arrays[name] = getattr(models, name)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if models.next_item is not None:
+        from backend.recommender.sequential import NextItemScorer  # torch: only when needed
+
+        if not isinstance(models.next_item, NextItemScorer):
+            raise TypeError("only a sequential.NextItemScorer can be saved")
+        models.next_item.save(next_item_path(path))
+        arrays["next_item"] = np.array([next_item_path(path).name])  # expected on load
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
@@ -243,7 +262,32 @@ def load(path: Path) -> CFModels:
         for name in _DENSE:
             if name in f:
                 setattr(models, name, np.asarray(f[name], dtype=np.float32))
+        expects_next_item = "next_item" in f
+    if expects_next_item:
+        _load_next_item(models, next_item_path(path))
     return models
+
+
+def next_item_path(path: Path) -> Path:
+    """Where the sequential model of the CF models at ``path`` lives (beside them)."""
+    return path.with_name(f"{path.stem}-sequential.pt")
+
+
+def _load_next_item(models: CFModels, path: Path) -> None:
+    """A missing or damaged file costs the ``next_item`` source only, never the CF models:
+    the hybrid then blends the others (its weight counts for nothing) and says why in the
+    log and ``next_item_error``."""
+    from backend.recommender.sequential import NextItemScorer
+
+    try:
+        scorer = NextItemScorer.load(path)
+        if scorer.n_items != models.n_items:
+            raise ValueError(f"{scorer.n_items} items, the CF models have {models.n_items}")
+    except Exception as exc:  # torch reports damage as RuntimeError, pickle or zip errors
+        models.next_item_error = f"next-item model {path.name} unusable: {exc}"
+        log.error("%s; recommending without the next_item source", models.next_item_error)
+        return
+    models.next_item = scorer
 
 
 def user_items_matrix(

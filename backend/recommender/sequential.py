@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -50,6 +51,8 @@ class SeqParams:
     # (an epoch is ~90 GFLOP of full-softmax cross-entropy over 4,385 items).
     lr: float = 3e-3
     weight_decay: float = 0.0
+    # Fewer sequences per batch in larger catalogues (``batch_for``): the full-softmax logits
+    # are (positions × items), 5.5 GB of peak memory at 100k items with 128 per batch.
     batch_size: int = 128
     max_epochs: int = 16
     eval_every: int = 2
@@ -238,6 +241,9 @@ def set_threads(n: int) -> int:
     return previous
 
 
+_THREADS = threading.Lock()
+
+
 class NextItemScorer:
     """A trained model as the hybrid's ``next_item`` source: one shopper's ordered items
     (catalogue indexes, oldest first) → a logit per catalogue item.
@@ -257,10 +263,64 @@ class NextItemScorer:
         tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
         if len(tail) == 0:
             return np.zeros(self.n_items, dtype=np.float32)
+        # torch's pool of threads is process-wide, and on a busy machine its threads wait on
+        # each other: at 100k items under load, 2 threads took 170 ms median for what 1 does
+        # in 0.9 ms. The lock keeps concurrent requests from restoring each other's setting.
+        with _THREADS:
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.params.threads)
+            try:
+                return self._logits(tail)
+            finally:
+                torch.set_num_threads(previous)
+
+    def _logits(self, tail: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
         with torch.no_grad():
             hidden = self.model(torch.from_numpy(tail[None, :]), self.table)
             logits: npt.NDArray[np.float32] = (self.table[1:] @ hidden[0, -1]).numpy()
         return logits
+
+    def save(self, path: Path, *, seconds: float = 0.0, epochs: int = 0) -> None:
+        """``path`` (tensors only: ``torch.load(weights_only=True)`` reads it without running
+        code) and ``path.with_suffix(".json")`` (settings). The item table is saved as
+        computed, so loading needs neither the text vectors nor the text projection."""
+        state = {k: v for k, v in self.model.state_dict().items() if not k.startswith("text.")}
+        meta = {
+            "params": asdict(self.params),
+            "n_items": self.n_items,
+            "epochs": epochs,
+            "seconds": round(seconds, 2),
+            "table_sha256": hashlib.sha256(self.table.numpy().tobytes()).hexdigest(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        torch.save({"state": state, "table": self.table}, tmp)
+        path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> NextItemScorer:
+        """The scorer ``save`` wrote; raises ``ValueError`` (or OSError) on a damaged file."""
+        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+        params = SeqParams(**meta["params"])
+        saved = torch.load(path, weights_only=True)
+        table = saved["table"]
+        if tuple(table.shape) != (meta["n_items"] + 1, params.hidden):
+            raise ValueError(f"{path}: item table of shape {tuple(table.shape)}")
+        if hashlib.sha256(table.numpy().tobytes()).hexdigest() != meta["table_sha256"]:
+            raise ValueError(f"{path}: item table does not match its digest")
+        # The text projection is already in the table: build the model without it.
+        model = build_model(meta["n_items"], replace(params, text="none"))
+        model.load_state_dict(saved["state"])
+        scorer = cls(model, params)
+        scorer.table = table
+        return scorer
+
+    @property
+    def nbytes(self) -> int:
+        """Parameters and item table, in bytes (what a server holds for this source)."""
+        own = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return int(own + self.table.numel() * self.table.element_size())
 
 
 def top_lists(
@@ -287,6 +347,16 @@ def ndcg10(lists: Sequence[Sequence[int]], targets: Sequence[int]) -> float:
     return total / max(len(targets), 1)
 
 
+# Items × sequences per training batch: 128 sequences up to 10,000 items, fewer beyond.
+LOGITS_BUDGET = 128 * 10_000
+
+
+def batch_for(n_items: int, params: SeqParams) -> int:
+    """Sequences per training batch: ``params.batch_size``, fewer in catalogues so large that
+    the batch's (positions × items) logits and their gradient would not fit in memory."""
+    return max(8, min(params.batch_size, LOGITS_BUDGET // max(n_items, 1)))
+
+
 def fit(
     sequences: Sequence[Sequence[int]],
     n_items: int,
@@ -296,8 +366,12 @@ def fit(
     epochs: int | None = None,
     text: Vectors | None = None,
     say: Callable[[str], None] = lambda _m: None,
+    max_seconds: float | None = None,
 ) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """Train on every next-item step of ``sequences``.
+
+    ``max_seconds``: no epoch is started that would, at the pace so far, end after it (at
+    least one always runs); ``FitInfo.epochs`` says how many ran.
 
     With ``valid`` (histories, targets) the epoch count is chosen by early stopping on
     validation NDCG@10 and the best model is returned; otherwise it trains ``epochs`` epochs.
@@ -317,17 +391,17 @@ def fit(
         budget = epochs if epochs is not None else params.max_epochs
         best: tuple[float, int, dict[str, Any] | None] = (-1.0, 0, None)
         curve: list[tuple[int, float]] = []
-        since_best = 0
+        since_best, done = 0, 0
         started = time.perf_counter()
         lengths = (inputs > 0).sum(axis=1)
+        per_batch = batch_for(n_items, params)
         for epoch in range(1, budget + 1):
             model.train()
             # Batches of similar length, cut to their longest sequence: most shoppers have
             # a handful of items, so padding every batch to ``max_len`` would waste ~85%.
             order = np.lexsort((rng.random(len(inputs)), lengths))
             batches = [
-                order[start : start + params.batch_size]
-                for start in range(0, len(order), params.batch_size)
+                order[start : start + per_batch] for start in range(0, len(order), per_batch)
             ]
             total = 0.0
             for b in rng.permutation(len(batches)):
@@ -344,6 +418,11 @@ def fit(
                 loss.backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
                 total += float(loss.detach()) * len(batch)
+            done = epoch
+            elapsed = time.perf_counter() - started
+            if max_seconds is not None and elapsed * (epoch + 1) / epoch > max_seconds:
+                say(f"  {params.architecture}: stopped after {epoch} epochs ({elapsed:.0f} s)")
+                break
             if valid is None or epoch % params.eval_every:
                 continue
             histories, targets = valid
@@ -364,7 +443,7 @@ def fit(
         if valid is not None and best[2] is not None:
             model.load_state_dict(best[2])
             return model, FitInfo(best[1], seconds, best[0], curve)
-        return model, FitInfo(budget, seconds, None, curve)
+        return model, FitInfo(done, seconds, None, curve)
     finally:
         torch.set_num_threads(old_threads)
 

@@ -129,3 +129,43 @@ def test_text_modes_need_the_vectors():
         SeqParams(text="bert")
     with pytest.raises(ValueError):
         fit(sequences(8), N_ITEMS, SeqParams(text="add", **SMALL), epochs=1)
+
+
+def test_a_request_scores_with_one_torch_thread_and_leaves_the_setting_as_it_was():
+    import torch
+
+    from backend.recommender.sequential import set_threads
+
+    params = SeqParams(batch_size=32, threads=1, max_epochs=1, **SMALL)
+    model, _ = fit(sequences(8), N_ITEMS, params, epochs=1)
+    scorer = NextItemScorer(model, params)
+    seen: list[int] = []
+    real = scorer.model
+
+    def recording(seq, table):
+        seen.append(torch.get_num_threads())
+        return real(seq, table)
+
+    scorer.model = recording
+    previous = set_threads(2)
+    try:
+        scorer([0, 1])
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        set_threads(previous)
+
+
+def test_large_catalogues_train_on_fewer_sequences_per_batch():
+    from backend.recommender.sequential import batch_for
+
+    assert batch_for(4_385, SeqParams()) == 128  # the evaluation's catalogue: unchanged
+    assert batch_for(100_000, SeqParams()) == 12
+    assert batch_for(10_000_000, SeqParams()) == 8
+
+
+def test_a_time_budget_stops_training_after_the_epoch_that_reaches_it():
+    params = SeqParams(batch_size=32, threads=1, **SMALL)
+    _, info = fit(sequences(32), N_ITEMS, params, epochs=50, max_seconds=1e-9)
+    assert info.epochs == 1  # at least one epoch, then no more
+    _, info = fit(sequences(32), N_ITEMS, params, epochs=3, max_seconds=None)
+    assert info.epochs == 3

@@ -2,7 +2,8 @@
 
 Sources score every product: ``content`` (text-embedding similarity to the user's weighted
 recent items), ``cf`` (a collaborative model), ``sequence`` (what tends to come next after
-the newest items, from the transition model), ``rules`` (category/tag affinity of the
+the newest items, from the transition model), ``next_item`` (a sequential model's
+next-item probabilities after the shopper's ordered items), ``rules`` (category/tag affinity of the
 weighted profile) and ``popularity`` (a log-popularity prior, and the whole answer for a
 cold start without a segment; with one, the segment's favourites fill it). Each is scaled so
 its best allowed candidate scores 1, then blended with configurable weights; the optional
