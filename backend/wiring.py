@@ -226,6 +226,7 @@ def build_components(
         top_n=settings.default_top_n,
         retrain_threshold=settings.retrain_threshold,
         retrain=lambda: training.train_now(reason="threshold"),
+        retrain_in_background=True,
         segments=segments.recompute,
         segment_threshold=settings.segment_recompute_threshold,
         metrics=metrics,

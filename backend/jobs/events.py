@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 import uuid
 from collections import Counter
@@ -67,7 +68,8 @@ class ProcessReport:
     duplicates: int  # already in the ledger: a redelivery
     skipped: int  # the interaction no longer exists
     precomputed: int  # users whose list was refreshed
-    retrain: str | None = None  # "due" | "done" | "failed"
+    # "due" | "done" | "failed"; in the background "started" | "running"
+    retrain: str | None = None
     segments: str | None = None  # "done" | "failed": shopper segments recomputed
 
 
@@ -102,6 +104,7 @@ class EventProcessor:
         monotonic: Callable[[], float] = time.monotonic,
         quiet: Callable[[], bool] | None = None,
         precompute_max_wait_seconds: float = 2.0,
+        retrain_in_background: bool = False,
     ) -> None:
         self.db = db
         self.metrics = metrics
@@ -131,6 +134,8 @@ class EventProcessor:
         # debounce, so the dict's order is the order lists come due.
         self._due: dict[uuid.UUID, float] = {}
         self._retrain_due_logged = False
+        self.retrain_in_background = retrain_in_background
+        self._retrain_thread: threading.Thread | None = None
         # Bumped with the ledger, in each batch's transaction: one statement for both.
         self._counters = [SINCE_RETRAIN] + (
             [SINCE_SEGMENTS] if segments is not None and segment_threshold > 0 else []
@@ -328,17 +333,37 @@ class EventProcessor:
                 log.info("model retrain due: %d events since the last one", since)
                 self._retrain_due_logged = True
             return "due"  # the counter in worker_counter records it
+        if not self.retrain_in_background:
+            return self._run_retrain(self.retrain, since)
+        if self._retrain_thread is not None and self._retrain_thread.is_alive():
+            return "running"
+        # A retrain fits the next-item model too: minutes on a large catalogue. In its own
+        # thread the worker goes on counting events and refreshing lists meanwhile.
+        self._retrain_thread = threading.Thread(
+            target=self._run_retrain, args=(self.retrain, since), name="retrain", daemon=True
+        )
+        self._retrain_thread.start()
+        return "started"
+
+    def _run_retrain(self, retrain: RetrainFn, since: int) -> str:
         try:
-            self.retrain()
+            retrain()
         except Exception:
             log.exception("model retrain failed; will try again after the next batch")
             return "failed"
         now = self.clock()
         with session_scope(self.db) as session:
-            crud.set_counter(session=session, name=SINCE_RETRAIN, value=0, at=now)
+            # Less the events it was started for: those counted while it trained (in the
+            # background) count towards the next retrain.
+            crud.bump_counter(session=session, name=SINCE_RETRAIN, by=-since, at=now)
             crud.bump_counter(session=session, name=RETRAINS, by=1, at=now)
         log.info("model retrained after %d events", since)
         return "done"
+
+    def wait_for_retrain(self, timeout: float | None = None) -> None:
+        """Let a background retrain finish (a stopping worker, tests)."""
+        if self._retrain_thread is not None:
+            self._retrain_thread.join(timeout)
 
     def _maybe_resegment(self, since: int) -> str | None:
         """Recompute the segments every ``segment_threshold`` accepted events (the counter

@@ -56,8 +56,14 @@ class VectorIndex:
             else 0
         )
         cf = f"CF models {models.version}" if models else "no CF models yet"
+        # A saved next-item model that would not load: the hybrid answers without that source.
+        model_problem = models.next_item_error if models else None
         if state is None:
             detail = f"vector index not built yet (run `shopwise index`); {cf}"
+            if model_problem:
+                return StreamStatus(
+                    backend="chroma", status="degraded", detail=f"{model_problem}; {detail}"
+                )
             return StreamStatus(backend="chroma", status="ok", detail=detail)
         last = state.last_run
         detail = (
@@ -66,7 +72,7 @@ class VectorIndex:
             f"{int(last.get('unchanged', 0))} unchanged; {cf}"
         )
         self.store.expected_vectors = state.vectors
-        problem = self._problem(state.vectors, in_memory, snapshot is not None)
+        problem = self._problem(state.vectors, in_memory, snapshot is not None) or model_problem
         if problem:
             return StreamStatus(backend="chroma", status="degraded", detail=f"{problem}; {detail}")
         return StreamStatus(backend="chroma", status="ok", detail=detail)

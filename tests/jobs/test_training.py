@@ -21,6 +21,7 @@ from backend.recommender.profile import InteractionRecord
 from backend.recommender.sequential import SeqParams
 from backend.recommender.snapshot import SnapshotManager
 from backend.recommender.strategies import BlendConfig, BlendStrategy, RecommendRequest
+from backend.services.vectors import VectorIndex
 from tests.factories import Shop, make_user
 
 SMALL = SeqParams(hidden=16, inner=32, layers=1, heads=1, dropout=0.0, lr=1e-2, batch_size=16)
@@ -128,6 +129,8 @@ def test_a_damaged_next_item_file_costs_that_source_only(db, ordered, tmp_path, 
     assert models.next_item is None
     assert models.next_item_error is not None and weights.name in models.next_item_error
     assert "recommending without the next_item source" in caplog.text
+    health = VectorIndex(db=db, store=None).status(ordered.get(), models)
+    assert health.status == "degraded" and weights.name in health.detail
     strategy = BlendStrategy(
         "hybrid", BlendConfig(weights={"cf": 0.6, "next_item": 0.2}), fresh.store
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -122,6 +123,39 @@ def test_retraining_is_triggered_by_the_threshold(components, shop, stream):
     assert processor.process(stream.take(100, timeout=0)).retrain == "done"
     assert calls == [1]
     assert processor.retrain_status().startswith("0 event(s)")
+
+
+def test_a_background_retrain_lets_events_through_and_keeps_their_count(
+    components, shop, stream
+):
+    """The worker goes on while the model trains; the events counted meanwhile are not
+    forgotten when it finishes, and a second retrain never starts beside the first."""
+    started, release = threading.Event(), threading.Event()
+    calls = []
+
+    def slow_retrain() -> None:
+        calls.append(1)
+        started.set()
+        assert release.wait(10)
+
+    processor = EventProcessor(
+        db=components.db,
+        recommender=components.recommender,
+        top_n=5,
+        retrain_threshold=2,
+        retrain=slow_retrain,
+        retrain_in_background=True,
+    )
+    post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
+    assert processor.process(stream.take(100, timeout=0)).retrain == "started"
+    assert started.wait(10)
+    post(components, shop, ("bob", "view", "Travel Charger"), ("bob", "view", "Desk Lamp"))
+    report = processor.process(stream.take(100, timeout=0))  # not held up by the training
+    assert (report.processed, report.retrain) == (2, "running")
+    release.set()
+    processor.wait_for_retrain(10)
+    assert calls == [1]
+    assert processor.retrain_status().startswith("2 event(s)")  # 4 counted, 2 trained on
 
 
 def test_without_a_trainer_a_due_retrain_is_recorded(components, shop, stream):
