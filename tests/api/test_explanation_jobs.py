@@ -191,7 +191,9 @@ def test_an_event_changes_the_ranking_and_a_new_job_is_prepared_for_the_new_list
     assert response.status_code == 201, response.text
     components.stream.join()  # the event worker has processed it
     queue = components.explanations.workers.queue
-    [prepared] = queue.take("test", timeout=0.5)
+    # The new list is ranked once the shopper's events pause (the debounce), then prepared.
+    wait = components.settings.precompute_debounce_seconds + 5
+    [prepared] = queue.take("test", timeout=wait)
     assert prepared.priority == PREPARE and prepared.user_id == bob
     assert prepared.item_ids != old_job.item_ids  # the purchase moved the list
     runner = components.explanations.workers.runner
