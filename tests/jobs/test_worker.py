@@ -125,9 +125,7 @@ def test_retraining_is_triggered_by_the_threshold(components, shop, stream):
     assert processor.retrain_status().startswith("0 event(s)")
 
 
-def test_a_background_retrain_lets_events_through_and_keeps_their_count(
-    components, shop, stream
-):
+def test_a_background_retrain_lets_events_through_and_keeps_their_count(components, shop, stream):
     """The worker goes on while the model trains; the events counted meanwhile are not
     forgotten when it finishes, and a second retrain never starts beside the first."""
     started, release = threading.Event(), threading.Event()
