@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
+from scipy.special import erf as _erf
 from torch import nn
 
 ARCHITECTURES = ("sasrec", "gru4rec")
@@ -258,11 +259,16 @@ class NextItemScorer:
         with torch.no_grad():
             self.table = model.item_matrix().detach().clone()
         self.n_items = self.table.shape[0] - 1
+        self._fast: _NumpySASRec | None = None  # built on first use, from the final table
 
     def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float32]:
         tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
         if len(tail) == 0:
             return np.zeros(self.n_items, dtype=np.float32)
+        if isinstance(self.model, SASRec):
+            if self._fast is None:
+                self._fast = _NumpySASRec(self.model, self.table)
+            return self._fast(tail)
         # torch's pool of threads is process-wide, and on a busy machine its threads wait on
         # each other: at 100k items under load, 2 threads took 170 ms median for what 1 does
         # in 0.9 ms. The lock keeps concurrent requests from restoring each other's setting.
@@ -321,6 +327,77 @@ class NextItemScorer:
         """Parameters and item table, in bytes (what a server holds for this source)."""
         own = sum(p.numel() * p.element_size() for p in self.model.parameters())
         return int(own + self.table.numel() * self.table.element_size())
+
+
+class _NumpySASRec:
+    """SASRec's forward pass for one shopper in numpy, the same arithmetic as the torch
+    model in eval mode (post-norm layers, exact GELU, causal attention).
+
+    Serving scores one short sequence per request, where torch's per-operation dispatch is
+    most of the cost (0.9 ms for what is ~0.1 ms of arithmetic at 1,000 items). Only the
+    newest position's output is needed, so the last layer computes only that row.
+    """
+
+    def __init__(self, model: SASRec, table: torch.Tensor) -> None:
+        def arr(t: torch.Tensor) -> npt.NDArray[np.float32]:
+            return t.detach().numpy().astype(np.float32, copy=True)
+
+        self.table = arr(table)
+        self.scores_table = np.ascontiguousarray(self.table[1:])
+        self.positions = arr(model.positions.weight)
+        self.norm = (arr(model.norm.weight), arr(model.norm.bias), model.norm.eps)
+        self.heads = model.encoder.layers[0].self_attn.num_heads
+        self.layers = []
+        for layer in model.encoder.layers:
+            attn = layer.self_attn
+            self.layers.append(
+                (
+                    arr(attn.in_proj_weight).T.copy(),
+                    arr(attn.in_proj_bias),
+                    arr(attn.out_proj.weight).T.copy(),
+                    arr(attn.out_proj.bias),
+                    (arr(layer.norm1.weight), arr(layer.norm1.bias), layer.norm1.eps),
+                    arr(layer.linear1.weight).T.copy(),
+                    arr(layer.linear1.bias),
+                    arr(layer.linear2.weight).T.copy(),
+                    arr(layer.linear2.bias),
+                    (arr(layer.norm2.weight), arr(layer.norm2.bias), layer.norm2.eps),
+                )
+            )
+
+    @staticmethod
+    def _layer_norm(
+        x: npt.NDArray[np.float32], norm: tuple[npt.NDArray[np.float32], ...]
+    ) -> npt.NDArray[np.float32]:
+        weight, bias, eps = norm
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        out: npt.NDArray[np.float32] = (x - mean) / np.sqrt(var + eps) * weight + bias
+        return out
+
+    def __call__(self, tail: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
+        n = len(tail)
+        x = self._layer_norm(self.table[tail] + self.positions[:n], self.norm)
+        d = x.shape[1]
+        h = self.heads
+        dh = d // h
+        causal = np.triu(np.full((n, n), -np.inf, dtype=np.float32), 1)
+        for depth, (w_in, b_in, w_out, b_out, n1, w1, b1, w2, b2, n2) in enumerate(self.layers):
+            last = depth == len(self.layers) - 1
+            qkv = x @ w_in + b_in
+            q = (qkv[-1:, :d] if last else qkv[:, :d]).reshape(-1, h, dh).transpose(1, 0, 2)
+            k = qkv[:, d : 2 * d].reshape(n, h, dh).transpose(1, 2, 0)
+            v = qkv[:, 2 * d :].reshape(n, h, dh).transpose(1, 0, 2)
+            att = (q / np.float32(math.sqrt(dh))) @ k + (causal[-1:] if last else causal)
+            att = np.exp(att - att.max(axis=-1, keepdims=True))
+            att /= att.sum(axis=-1, keepdims=True)
+            mixed = (att @ v).transpose(1, 0, 2).reshape(-1, d) @ w_out + b_out
+            x = self._layer_norm((x[-1:] if last else x) + mixed, n1)
+            inner = x @ w1 + b1
+            inner = 0.5 * inner * (1.0 + _erf(inner / np.float32(math.sqrt(2.0))))
+            x = self._layer_norm(x + inner @ w2 + b2, n2)
+        logits: npt.NDArray[np.float32] = self.scores_table @ x[-1]
+        return logits
 
 
 def top_lists(

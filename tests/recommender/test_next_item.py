@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+import torch
 
+from backend.recommender import sequential
 from backend.recommender.cf import CFModels, ModelStore
 from backend.recommender.profile import InteractionRecord
 from backend.recommender.sequential import NextItemScorer, SeqParams, fit, scores, top_lists
@@ -169,3 +171,28 @@ def test_a_time_budget_stops_training_after_the_epoch_that_reaches_it():
     assert info.epochs == 1  # at least one epoch, then no more
     _, info = fit(sequences(32), N_ITEMS, params, epochs=3, max_seconds=None)
     assert info.epochs == 3
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_numpy_forward_pass_equals_the_torch_model(seed):
+    """Serving scores with a numpy copy of SASRec's arithmetic; on random models (with and
+    without text, any depth and head count) and random sequences (one item up to longer
+    than ``max_len``) it must give torch's logits."""
+    rng = np.random.default_rng(seed)
+    n_items = int(rng.integers(5, 60))
+    params = sequential.SeqParams(
+        hidden=8 * int(rng.integers(1, 5)),
+        heads=int(rng.choice([1, 2, 4])),
+        inner=int(rng.integers(8, 40)),
+        layers=int(rng.integers(1, 4)),
+        max_len=int(rng.integers(3, 12)),
+        text="add" if seed % 2 else "none",
+    )
+    text = rng.normal(size=(n_items, 6)).astype(np.float32) if seed % 2 else None
+    torch.manual_seed(seed)
+    scorer = sequential.NextItemScorer(sequential.build_model(n_items, params, text), params)
+    for _ in range(10):
+        sequence = list(rng.integers(0, n_items, int(rng.integers(1, params.max_len + 4))))
+        tail = np.asarray(sequence[-params.max_len :], dtype=np.int64) + 1
+        expected = scorer._logits(tail)
+        np.testing.assert_allclose(scorer(sequence), expected, rtol=1e-4, atol=1e-4)
