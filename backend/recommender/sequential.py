@@ -329,6 +329,9 @@ class NextItemScorer:
         return int(own + self.table.numel() * self.table.element_size())
 
 
+_Norm = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], float]  # weight, bias, eps
+
+
 class _NumpySASRec:
     """SASRec's forward pass for one shopper in numpy, the same arithmetic as the torch
     model in eval mode (post-norm layers, exact GELU, causal attention).
@@ -366,9 +369,7 @@ class _NumpySASRec:
             )
 
     @staticmethod
-    def _layer_norm(
-        x: npt.NDArray[np.float32], norm: tuple[npt.NDArray[np.float32], ...]
-    ) -> npt.NDArray[np.float32]:
+    def _layer_norm(x: npt.NDArray[np.float32], norm: _Norm) -> npt.NDArray[np.float32]:
         weight, bias, eps = norm
         mean = x.mean(axis=-1, keepdims=True)
         var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
