@@ -70,6 +70,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -77,6 +78,9 @@ import scipy.sparse as sp
 
 from backend.recommender.cf import ease_weights, item_gram, transition_matrix
 from backend.recommender.evaluation.dataset import LeaveOneOutData, load
+
+if TYPE_CHECKING:  # torch loads only for the commands that train a sequential model
+    from backend.recommender.sequential import GRU4Rec, SASRec, SeqParams
 
 Matrix = npt.NDArray[np.float32]
 # The report's chosen hybrid (bench/EVALUATION.md): weights and recency decay.
@@ -263,26 +267,16 @@ def cmd_check(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
     from backend.recommender.strategies import BlendConfig, BlendStrategy
 
     src = Sources(data.valid.histories, data.n_items, vectors)
-    src.norm["next_item"] = as_source(
-        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
-    )
     ctx = SplitContext(data, data.valid, vectors)
     store = ctx.models(
         CFParams(ease_lambda=EASE_LAMBDA, ease_content_alpha=TEXT_ALPHA),
         kinds=("ease_content", "transitions"),
     )
-    params = sequential.SeqParams(max_epochs=16, patience=1, text="add")
-    model, _ = sequential.cached_fit(
-        cache / "sequential",
-        f"{data.name}-valid",
-        data.valid.histories,
-        data.n_items,
-        params,
-        valid=(data.valid.histories, data.valid.targets),
-        text=vectors,
-    )
+    model, params = valid_sasrec(data, cache, vectors, text="add")
     models = store.current()
     assert models is not None
+    logits = sequential.scores(model, data.valid.histories, params)
+    src.norm["next_item"] = as_source(logits, src.blocked, "softmax2")
     models.next_item = sequential.NextItemScorer(model, params)
     weights = {**HYBRID, "next_item": 0.2}
     probe = BlendStrategy("hybrid", BlendConfig(weights=weights, recency_decay=DECAY), store)
@@ -412,30 +406,32 @@ def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
 
 
 # --- the sequential model as a source ---------------------------------------------------------
-def sasrec_scores(
+def valid_sasrec(
     data: LeaveOneOutData, cache: Path, vectors: Matrix | None = None, **overrides: object
-) -> Matrix:
-    """SASRec's next-item logits after each validation history (users × items), trained as
-    the evaluation's baseline row trains it (validation histories, early stopping on the
-    validation targets, same cache key), so the source costs no second training."""
+) -> tuple[SASRec | GRU4Rec, SeqParams]:
+    """SASRec trained as the evaluation's baseline row trains it (validation histories,
+    early stopping on the validation targets, the same cache), with ``overrides``."""
     from backend.recommender import sequential
+    from backend.recommender.evaluation.runner import fit_on_validation
 
     params = sequential.SeqParams(architecture="sasrec", max_epochs=16, patience=1)
     params = dataclasses.replace(params, **overrides)  # type: ignore[arg-type]
-    model, info = sequential.cached_fit(
-        cache / "sequential",
-        f"{data.name}-valid",
-        data.valid.histories,
-        data.n_items,
-        params,
-        valid=(data.valid.histories, data.valid.targets),
-        text=vectors,
-        say=print,
-    )
+    model, info = fit_on_validation(data, params, cache / "sequential", vectors, say=print)
     print(
         f"sasrec {overrides or 'defaults'}: epochs {info.epochs}, validation NDCG@10 "
         f"{info.valid_ndcg10}, {'cached' if info.cached else f'{info.seconds:.0f} s'}"
     )
+    return model, params
+
+
+def sasrec_scores(
+    data: LeaveOneOutData, cache: Path, vectors: Matrix | None = None, **overrides: object
+) -> Matrix:
+    """SASRec's next-item logits after each validation history (users × items), from the
+    model ``valid_sasrec`` trains, so the source costs no second training."""
+    from backend.recommender import sequential
+
+    model, params = valid_sasrec(data, cache, vectors, **overrides)
     return sequential.scores(model, data.valid.histories, params)
 
 

@@ -348,7 +348,21 @@ def _fit_sequential(
     )
     with_text = f" with the items' text ({text})" if text != "none" else ""
     say(f"training {arch}{with_text} on the validation histories (early stopping on validation)")
-    model, fitted = sequential.cached_fit(
+    model, fitted = fit_on_validation(data, params, cache_dir, vectors, say)
+    return model, fitted, params
+
+
+def fit_on_validation(
+    data: LeaveOneOutData,
+    params: sequential.SeqParams,
+    cache_dir: Path | None,
+    vectors: Vectors | None = None,
+    say: Callable[[str], None] = lambda _m: None,
+) -> tuple[sequential.SASRec | sequential.GRU4Rec, sequential.FitInfo]:
+    """A sequential model trained on the validation histories with early stopping on their
+    targets, cached by data and settings: the baseline row, the hybrid's next_item source and
+    the fusion lab all read the same model."""
+    return sequential.cached_fit(
         cache_dir,
         f"{data.name}-valid",
         data.valid.histories,
@@ -358,7 +372,6 @@ def _fit_sequential(
         text=vectors,
         say=say,
     )
-    return model, fitted, params
 
 
 def _hybrid_sequential(
