@@ -60,11 +60,7 @@ class VectorIndex:
         model_problem = models.next_item_error if models else None
         if state is None:
             detail = f"vector index not built yet (run `shopwise index`); {cf}"
-            if model_problem:
-                return StreamStatus(
-                    backend="chroma", status="degraded", detail=f"{model_problem}; {detail}"
-                )
-            return StreamStatus(backend="chroma", status="ok", detail=detail)
+            return _status(model_problem, detail)
         last = state.last_run
         detail = (
             f"{state.vectors} vectors ({state.model_id}), {in_memory} in memory; last index "
@@ -72,10 +68,8 @@ class VectorIndex:
             f"{int(last.get('unchanged', 0))} unchanged; {cf}"
         )
         self.store.expected_vectors = state.vectors
-        problem = self._problem(state.vectors, in_memory, snapshot is not None) or model_problem
-        if problem:
-            return StreamStatus(backend="chroma", status="degraded", detail=f"{problem}; {detail}")
-        return StreamStatus(backend="chroma", status="ok", detail=detail)
+        problem = self._problem(state.vectors, in_memory, snapshot is not None)
+        return _status(problem or model_problem, detail)
 
     def _problem(self, expected: int, in_memory: int, loaded: bool) -> str | None:
         """Why vector answers are degraded, if they are (checked without touching Chroma)."""
@@ -101,3 +95,10 @@ class VectorHealth:
 
     def status(self) -> StreamStatus:
         return self.index.status(self.snapshots.loaded, self.models.current_unchecked())
+
+
+def _status(problem: str | None, detail: str) -> StreamStatus:
+    """Degraded, with the problem first, when there is one."""
+    if problem:
+        return StreamStatus(backend="chroma", status="degraded", detail=f"{problem}; {detail}")
+    return StreamStatus(backend="chroma", status="ok", detail=detail)
