@@ -503,7 +503,8 @@ class TrainingService:
     def complete_in_background(self) -> None:
         """The worker's start in server mode, where the API processes fit no next-item model:
         in a background thread (events go on meanwhile), a full version when the newest has
-        no next-item model and the shop has the sequences for one, or when none exists."""
+        no next-item model and the shop has the sequences for one; when none exists, the
+        quick models first (saved at once) and then the full version, under one lock."""
         self._start_background(self._complete)
 
     def _complete(self) -> None:
@@ -516,7 +517,13 @@ class TrainingService:
             history = self._read(self.snapshots.get())
             if not history.triples:
                 return  # nothing to train on yet: the first retrain will
-            if latest is not None and not self._enough_sequences(history.usable):
+            if latest is None:
+                # The API processes wait (bounded) for a first version rather than serve
+                # without one: the quick models first, as their own inline training would.
+                report = self._train(reason="worker start", next_item=False)
+                if not report.next_item_deferred:
+                    return
+            elif not self._enough_sequences(history.usable):
                 return  # the newest version is all this shop can have
             self._train(reason="worker start")
 

@@ -264,6 +264,20 @@ def test_server_mode_api_trains_quick_models_only_and_the_worker_completes_them(
     assert len(versions(db)) == 2
 
 
+def test_on_a_cold_shop_the_worker_saves_the_quick_models_before_the_full_version(
+    db, ordered, tmp_path
+):
+    """The API processes wait for a first version: it comes after the quick training, not
+    after the next-item model's seconds."""
+    worker = service(db, ordered, tmp_path)
+    worker.complete_in_background()
+    assert worker._thread is not None
+    worker._thread.join(60)
+    saved = versions(db)
+    assert [("next_item" in v.kinds) for v in saved] == [False, True]
+    assert {v.reason for v in saved} == {"worker start"}
+
+
 def test_a_worker_on_a_shop_without_enough_sequences_keeps_the_newest_version(
     db, ordered, tmp_path
 ):
