@@ -130,8 +130,12 @@ def create_app(
             refresher.stop()
             if explainers is not None:
                 explainers.stop()
+            # A training in progress stops between batches (a torch thread still training
+            # at interpreter exit aborts the process), the worker's retrain included.
+            built.training.close()
             if built.background_worker is not None:
                 built.background_worker.stop()
+                built.processor.wait_for_retrain(timeout=10)
             built.impressions.stop()  # writes what is still queued
             if components is None:
                 built.db.dispose()

@@ -153,6 +153,10 @@ def build_components(
         models_dir=settings.data_dir / "models",
         auto_train=settings.cf_auto_train,
         next_item=settings.hybrid_next_item_weight > 0,
+        # With Redis, `shopwise worker` processes read the events, and one of them trains the
+        # full version (the next-item model: seconds of CPU per shop); every API process
+        # doing it too cost the requests a core. Without Redis the API is the only process.
+        background_training=not (serving and isinstance(a.events, RedisEventStream)),
     )
     budget = RenderBudget(
         seconds=settings.template_render_seconds,
@@ -477,7 +481,8 @@ def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
     steps: dict[str, Callable[[], object]] = {
         "engine snapshot": components.snapshots.get,
         "prompt templates": lambda: compile_templates(components.prompts),
-        "collaborative models": components.training.ensure_current,
+        # A cold shop's first training, next-item model included, when this process runs it.
+        "collaborative models": components.training.warm_start,
         "embedding model and vector index": warm_search,
     }
     settings = components.settings

@@ -172,6 +172,7 @@ def engine_times(url: str, tmp: str, users: list[str], top_n: int) -> dict[str, 
         t0 = time.perf_counter()
         svc.recommend_json(uuid.UUID(user_id), top_n=top_n)
         times["service"].append((time.perf_counter() - t0) * 1000)
+    components.training.close()  # a training thread alive at exit aborts the interpreter
     components.db.dispose()
     return times
 

@@ -21,7 +21,7 @@ from backend.jobs.worker import InProcessWorker, StreamWorkerMonitor
 from backend.llm.explainer import TemplateExplainer
 from backend.llm.explanation_cache import CachedExplainer
 from backend.llm.slots import LocalModelSlots
-from backend.wiring import build_components
+from backend.wiring import build_components, warmup_steps
 from tests.llm.fakes import FakeLLM
 from tests.recommender.fakes import FakeEmbedder
 
@@ -130,5 +130,26 @@ def test_the_services_share_one_snapshot_one_cache_and_the_trained_models(offlin
         assert components.recommender.location is components.location
         assert components.recommender.experiments is components.experiments
         assert components.recommender.impressions is components.impressions
+    finally:
+        components.db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("redis", "serving", "trains"),
+    [(False, True, True), (True, True, False), (True, False, True)],
+    ids=["embedded API", "server-mode API", "worker or CLI"],
+)
+def test_only_the_process_that_reads_the_events_trains_in_the_background(
+    offline, redis, serving, trains
+) -> None:
+    """Server mode's API processes leave the next-item model to the worker (one trainer,
+    not one per API process); without Redis the API process is the only one."""
+    url = "redis://127.0.0.1:1/0" if redis else None
+    settings = offline.model_copy(update={"redis_url": url})
+    components = build_components(settings, default_adapters(settings), serving=serving)
+    try:
+        assert components.training.background_training is trains
+        steps = warmup_steps(components)
+        assert steps["collaborative models"] == components.training.warm_start
     finally:
         components.db.dispose()

@@ -86,8 +86,9 @@ def index(
 def train() -> None:
     """Train the collaborative models (item-item BM25/cosine, ALS, EASE) and record a version."""
     components = _offline()
+    # A running API or worker may be training: wait for it (saying so) rather than fail.
     report = components.training.train_now(
-        reason="cli", progress=lambda step: typer.echo(f"  {step}…")
+        reason="cli", progress=lambda step: typer.echo(f"  {step}…"), wait=None
     )
     typer.echo(f"trained {report}")
     components.db.dispose()

@@ -97,10 +97,16 @@ def worker(
     explainers = components.explanations.workers
     if explainers is not None and not burst:
         explainers.start(consumer)
+    if not burst:
+        # The API processes fit no next-item model in server mode: this worker does, in a
+        # background thread, when the newest version lacks one.
+        components.training.complete_in_background()
     try:
         runner.run(stop, burst=burst)
     finally:
         if explainers is not None:
             explainers.stop()
+        components.training.close()  # stops a training between batches (a clean exit)
+        components.processor.wait_for_retrain(timeout=10)
         components.db.dispose()
     typer.echo(f"worker {consumer}: {runner.handled} message(s) handled")

@@ -47,6 +47,8 @@ from backend.db.engine import session_scope
 from backend.db.history import recent_history
 from backend.db.models import Action, UserRecommendation, as_utc, utcnow
 from backend.infra.stream import StreamEvent
+from backend.jobs.priority import lower_this_thread
+from backend.jobs.training import TrainingBusy, TrainingStopped
 from backend.observability.metrics import Metrics
 from backend.services.recommend import RecommendationService
 
@@ -68,7 +70,8 @@ class ProcessReport:
     duplicates: int  # already in the ledger: a redelivery
     skipped: int  # the interaction no longer exists
     precomputed: int  # users whose list was refreshed
-    # "due" | "done" | "failed"; in the background "started" | "running"
+    # "due" | "done" | "skipped" (another process trains) | "failed" | "stopped"; in the
+    # background "started" | "running"
     retrain: str | None = None
     segments: str | None = None  # "done" | "failed": shopper segments recomputed
 
@@ -340,14 +343,29 @@ class EventProcessor:
         # A retrain fits the next-item model too: minutes on a large catalogue. In its own
         # thread the worker goes on counting events and refreshing lists meanwhile.
         self._retrain_thread = threading.Thread(
-            target=self._run_retrain, args=(self.retrain, since), name="retrain", daemon=True
+            target=self._background_retrain,
+            args=(self.retrain, since),
+            name="retrain",
+            daemon=True,
         )
         self._retrain_thread.start()
         return "started"
 
+    def _background_retrain(self, retrain: RetrainFn, since: int) -> None:
+        lower_this_thread()  # the events and the lists first
+        self._run_retrain(retrain, since)
+
     def _run_retrain(self, retrain: RetrainFn, since: int) -> str:
+        """The counter is lowered only by a retrain that ran: one skipped (another process
+        trains), stopped or failed is tried again after the next batch."""
         try:
             retrain()
+        except TrainingBusy as exc:
+            log.info("model retrain skipped: %s; will try again after the next batch", exc)
+            return "skipped"
+        except TrainingStopped:
+            log.info("model retrain stopped: shutting down")
+            return "stopped"
         except Exception:
             log.exception("model retrain failed; will try again after the next batch")
             return "failed"

@@ -75,6 +75,10 @@ class SeqParams:
             raise ValueError(f"text must be one of {TEXT_MODES}")
 
 
+class FitStopped(Exception):
+    """``fit`` was told to stop; it returns no model."""
+
+
 @dataclass
 class FitInfo:
     epochs: int  # epochs of the returned model
@@ -445,8 +449,12 @@ def fit(
     text: Vectors | None = None,
     say: Callable[[str], None] = lambda _m: None,
     max_seconds: float | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> tuple[SASRec | GRU4Rec, FitInfo]:
     """Train on every next-item step of ``sequences``.
+
+    ``stop``: asked between batches; when it says so the fit raises ``FitStopped`` (a process
+    shutting down: a torch thread still training at interpreter exit aborts it).
 
     ``max_seconds``: no epoch is started that would, at the pace so far, end after it (at
     least one always runs); ``FitInfo.epochs`` says how many ran.
@@ -483,6 +491,8 @@ def fit(
             ]
             total = 0.0
             for b in rng.permutation(len(batches)):
+                if stop is not None and stop():
+                    raise FitStopped(f"stopped in epoch {epoch}")
                 batch = batches[b]
                 width = int(lengths[batch].max())
                 seq = torch.from_numpy(inputs[batch, :width])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +13,7 @@ from sqlmodel import Session, func, select
 from backend.db import crud
 from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
 from backend.infra.stream import InProcessEventStream
+from backend.jobs import events as events_module
 from backend.jobs.events import BOUGHT_TOGETHER, EventProcessor
 from backend.jobs.worker import InProcessWorker, StreamWorker
 
@@ -202,3 +205,57 @@ def test_the_stream_worker_waits_for_messages_until_the_next_list_is_due(due_in,
         block_ms=1000,
     )
     assert worker._block_ms() == block_ms  # never 0: Redis would wait forever
+
+
+def test_a_retrain_finding_another_training_skips_and_keeps_its_count(components, shop, stream):
+    """Another process holds the training lock: the retrain does not train beside it, and
+    its events still count, so it runs after the next batch."""
+    training = components.training
+    processor = EventProcessor(
+        db=components.db,
+        recommender=components.recommender,
+        top_n=5,
+        retrain_threshold=2,
+        retrain=lambda: training.train_now(reason="threshold"),  # as wired
+    )
+    held = training.lock.try_acquire()
+    assert held is not None
+    post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
+    assert processor.process(stream.take(100, timeout=0)).retrain == "skipped"
+    assert processor.retrain_status().startswith("2 event(s)")
+    held.release()
+    post(components, shop, ("bob", "view", "Travel Charger"))
+    assert processor.process(stream.take(100, timeout=0)).retrain == "done"
+    assert processor.retrain_status().startswith("0 event(s)")
+    assert training.latest_version() is not None
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread nice values are Linux's")
+def test_a_background_retrain_runs_at_the_lowest_priority(components, shop, stream, monkeypatch):
+    seen, lowered = [], []
+    real_lower = events_module.lower_this_thread
+
+    def lower() -> int | None:  # records the thread (a run under `nice -n 19` shows no change)
+        lowered.append(threading.get_native_id())
+        return real_lower()
+
+    monkeypatch.setattr(events_module, "lower_this_thread", lower)
+
+    def retrain() -> None:
+        tid = threading.get_native_id()
+        seen.append((tid in lowered, os.getpriority(os.PRIO_PROCESS, tid)))
+
+    processor = EventProcessor(
+        db=components.db,
+        recommender=components.recommender,
+        top_n=5,
+        retrain_threshold=1,
+        retrain=retrain,
+        retrain_in_background=True,
+    )
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    post(components, shop, ("bob", "view", "Desk Lamp"))
+    assert processor.process(stream.take(100, timeout=0)).retrain == "started"
+    processor.wait_for_retrain(10)
+    assert seen == [(True, 19)]
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
