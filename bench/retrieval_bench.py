@@ -268,7 +268,7 @@ def hybrid_only(args: argparse.Namespace) -> None:
             "source is SASRec of the served shape (2 layers, d=64, the items' 384-d text "
             "projected and added) with random weights: a request's cost does not depend on "
             f"their values. It holds {scorer.nbytes / 2**20:.0f} MB (parameters and the item "
-            "table) and scores every product, with one torch thread.",
+            "table) and scores every product on one thread.",
             "",
             "| hybrid recommend, engine-side, top 10 with evidence | median | p99 | CPU median "
             "| CPU p99 |",
