@@ -32,6 +32,8 @@ import torch
 from scipy.special import erf as _erf
 from torch import nn
 
+from backend.recommender.matvec import matvec
+
 ARCHITECTURES = ("sasrec", "gru4rec")
 TEXT_MODES = ("none", "init", "add")
 Vectors = npt.NDArray[np.float32]
@@ -401,8 +403,7 @@ class _NumpySASRec:
             inner = x @ w1 + b1
             inner = 0.5 * inner * (1.0 + _erf(inner / np.float32(math.sqrt(2.0))))
             x = self._layer_norm(x + inner @ w2 + b2, n2)
-        logits: npt.NDArray[np.float32] = self.scores_table @ x[-1]
-        return logits
+        return matvec(self.scores_table, x[-1])
 
 
 def top_lists(
