@@ -151,6 +151,14 @@ def engine_times(url: str, tmp: str, users: list[str], top_n: int) -> dict[str, 
     components = build_components(Settings())
     for step in warmup_steps(components).values():
         step()
+    # A new shop trains a first version inline, then the full one (the next-item model too)
+    # in a background thread: at 10,000 products that takes minutes. Timed beside it, the
+    # engine and the service shared the 2 cores with an EASE inversion, which also went on
+    # through the HTTP phase (a daemon thread of this process), and the server then served
+    # the first version while the engine had ranked with it too, by chance of timing. Wait
+    # for it: every phase measures the same newest models, with nothing training beside it.
+    while components.training.training:  # it puts the version it saved in use when done
+        time.sleep(0.5)
     svc = components.recommender
     snapshot = svc.snapshots.get()
     strategy = svc.strategies[svc.default_strategy]
