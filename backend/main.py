@@ -41,6 +41,7 @@ from backend.api.routes import (
 )
 from backend.api.security import authorize
 from backend.config import Settings, get_settings
+from backend.infra.blas import one_thread_per_request
 from backend.observability.load import RequestLoad
 from backend.observability.metrics import Metrics
 from backend.recommender.snapshot import SnapshotManager
@@ -95,6 +96,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        one_thread_per_request()  # requests run side by side, each on a thread of its own
         built = components or build_components(config, metrics=metrics, load=load)
         app.state.components = built
         warmup = app.state.warmup = Warmup(warmup_steps(built))

@@ -57,6 +57,7 @@ def worker(
 ) -> None:
     """Consume the event stream (precomputed recommendations, co-purchase stats, retrains)
     and, with an LLM configured, the explanation queue."""
+    from backend.infra.blas import one_thread_per_request
     from backend.infra.outbox import OutboxSweeper
     from backend.infra.stream import RedisEventStream
     from backend.jobs.worker import StreamWorker
@@ -65,6 +66,7 @@ def worker(
     config = settings()
     configure_logging(config)
     lower_priority(niceness)
+    one_thread_per_request()  # one shopper's products at a time, beside the API on the same cores
     if not config.redis_url:
         raise error(
             "shopwise worker needs REDIS_URL; without Redis the API does this work in-process."

@@ -1,0 +1,64 @@
+"""Serving processes run BLAS and OpenMP on one thread (backend/infra/blas.py says why).
+
+Each check runs in a process of its own: the limit holds for the rest of a process, and the
+test's own process must keep whatever it had.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# The most threads any BLAS or OpenMP library loaded in the process may use.
+THREADS = (
+    "from threadpoolctl import threadpool_info; "
+    "print(max(i['num_threads'] for i in threadpool_info()))"
+)
+
+
+def run(code: str, tmp_path: Path) -> list[int]:
+    env = os.environ | {
+        # What an unlimited process has on this 2-core machine.
+        "OPENBLAS_NUM_THREADS": "2",
+        "OMP_NUM_THREADS": "2",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
+        "DATA_DIR": str(tmp_path / "data"),
+        "REDIS_URL": "",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+        env=env,
+    ).stdout
+    return [int(line) for line in out.split() if line.isdigit()]
+
+
+def test_the_app_limits_blas_to_one_thread_when_it_starts(tmp_path):
+    run("from backend.cli import app; app(['migrate'], standalone_mode=False)", tmp_path)
+    code = (
+        "import numpy\n"
+        f"def threads():\n    {THREADS}\n"
+        "from fastapi.testclient import TestClient\n"
+        "from backend.main import create_app\n"
+        "threads()\n"
+        "with TestClient(create_app(warm_in_background=False)):\n"
+        "    threads()\n"
+        # Loaded after the start: scipy's own OpenBLAS (EASE), torch's OpenMP (SASRec).
+        "    import scipy.linalg, torch\n"
+        "    scipy.linalg.inv(numpy.eye(300))\n"
+        "    threads()\n"
+    )
+    assert run(code, tmp_path) == [2, 1, 1]
+
+
+def test_batch_commands_keep_every_blas_thread(tmp_path):
+    """Importing the app and the worker leaves BLAS alone: only starting them limits it."""
+    code = f"import numpy, backend.main, backend.cli.worker\n{THREADS}\n"
+    assert run(code, tmp_path) == [2]
