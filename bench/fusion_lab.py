@@ -179,6 +179,14 @@ FEATURES = (
 )  # fmt: skip
 
 
+# With SASRec's next-item source: its max-scaled score exp((logit − best) / 2), that score's
+# log (the logit's distance from the user's best), its rank, and the candidate's text cosine to
+# the plain mean of the history's vectors and the mean of its cosines to them.
+NEXT_FEATURES = (
+    "next_item", "next_item_log", "rank_next_item", "cosine_history_mean", "cosine_mean",
+)  # fmt: skip
+
+
 def row_ranks(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
     order = np.argsort(-np.where(blocked, -np.inf, scores), axis=1, kind="stable")
     ranks = np.empty(order.shape, dtype=np.int32)
@@ -186,10 +194,16 @@ def row_ranks(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> npt.NDArray[np.
     return ranks
 
 
-def candidates(src: Sources, blended: Matrix, k_blend: int = 100, k_each: int = 20):
+def candidates(
+    src: Sources,
+    blended: Matrix,
+    k_blend: int = 100,
+    k_each: int = 20,
+    personal: Sequence[str] = ("cf", "content", "sequence"),
+):
     """Per user: the blend's top ``k_blend`` and each personal source's top ``k_each``."""
     tops = [np.argpartition(-np.where(src.blocked, -np.inf, blended), k_blend, axis=1)[:, :k_blend]]
-    for key in ("cf", "content", "sequence"):
+    for key in personal:
         s = np.where(src.blocked, -np.inf, src.norm[key])
         tops.append(np.argpartition(-s, k_each, axis=1)[:, :k_each])
     union = np.concatenate(tops, axis=1)
@@ -198,12 +212,23 @@ def candidates(src: Sources, blended: Matrix, k_blend: int = 100, k_each: int = 
     ]
 
 
-def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
-    """(rows × FEATURES, group sizes, candidate items per user) for every user."""
-    blended = src.blend(HYBRID)
-    cands = candidates(src, blended)
+def features(
+    src: Sources,
+    vectors: Matrix,
+    categories: npt.NDArray[np.int64],
+    weights: dict[str, float] = HYBRID,
+):
+    """(rows × FEATURES, group sizes, candidate items per user) for every user; with a
+    ``next_item`` source in ``src`` the rows carry NEXT_FEATURES after FEATURES, its top
+    items join the candidates and "blend" is the blend of ``weights``."""
+    blended = src.blend(weights)
+    nxt = "next_item" in src.norm
+    personal = ("cf", "content", "sequence", "next_item") if nxt else ("cf", "content", "sequence")
+    cands = candidates(src, blended, personal=personal)
     ranks = {k: row_ranks(src.norm[k], src.blocked) for k in ("cf", "content", "sequence")}
     ranks["blend"] = row_ranks(blended, src.blocked)
+    if nxt:
+        ranks["next_item"] = row_ranks(src.norm["next_item"], src.blocked)
     forward, backward = src.transitions.tocsr(), src.transitions.T.tocsr()
     log_pop = np.log1p(src.counts)
     rows = []
@@ -211,6 +236,14 @@ def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
         past = newest_first(src.histories[u])
         last = past[0]
         cos = vectors[c] @ vectors[past].T
+        more = []
+        if nxt:
+            mean = vectors[past].mean(axis=0)
+            more = [
+                src.norm["next_item"][u, c], np.log(np.maximum(src.norm["next_item"][u, c], 1e-30)),
+                np.log1p(ranks["next_item"][u, c]),
+                vectors[c] @ (mean / max(float(np.linalg.norm(mean)), 1e-12)), cos.mean(axis=1),
+            ]  # fmt: skip
         rows.append(
             np.column_stack(
                 [
@@ -223,21 +256,34 @@ def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
                     backward[last, c].toarray().ravel(), src.gram[last, c],
                     categories[c] == categories[last],
                     (categories[c][:, None] == categories[past][None, :]).mean(axis=1),
+                    *more,
                 ]
             ).astype(np.float32)
         )  # fmt: skip
     return np.concatenate(rows), np.array([len(c) for c in cands]), cands
 
 
-def grouped_ndcg(scores, groups, labels) -> float:
-    """NDCG@10 over users; a user whose target is not a candidate counts 0."""
+def grouped_gains(scores, groups, labels) -> npt.NDArray[np.float64]:
+    """Each user's NDCG@10; a user whose target is not a candidate counts 0."""
     out, start = [], 0
     for size in groups:
         s, y = scores[start : start + size], labels[start : start + size]
         start += size
         rank = int((s > s[y > 0][0]).sum()) if y.any() else 1 << 30
         out.append(1.0 / np.log2(rank + 2.0) if rank < 10 else 0.0)
-    return float(np.mean(out))
+    return np.asarray(out)
+
+
+def grouped_ndcg(scores, groups, labels) -> float:
+    """NDCG@10 over users; a user whose target is not a candidate counts 0."""
+    return float(grouped_gains(scores, groups, labels).mean())
+
+
+def some_users(x, groups, labels, users: npt.NDArray[np.int64]):
+    """The rows of ``users`` (indexes into ``groups``), in that order."""
+    starts = np.concatenate([[0], np.cumsum(groups)[:-1]])
+    rows = np.concatenate([np.arange(starts[u], starts[u] + groups[u]) for u in users])
+    return x[rows], groups[users], labels[rows]
 
 
 def with_target(x, groups, labels):
@@ -372,6 +418,111 @@ def cmd_second_stage(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> Non
     for trees in (200, 400, 600, 800, 1000):
         print(f"  second stage, {trees} trees: {grouped_ndcg(rank(vx, trees), vg, vy):.4f}")
     print(f"trained and scored in {time.perf_counter() - started:.0f} s")
+
+
+# The hybrid as ``shopwise evaluate`` chooses it now (bench/EVALUATION.md), SASRec+text in.
+HYBRID_NEXT = {**HYBRID, "content": 0.4, "cf": 0.6, "next_item": 0.2}
+CUTS = range(1, 6)  # training queries: each validation history cut by its last k items
+TREES = (200, 400, 600, 800, 1000)
+
+
+def cut_sasrec_scores(
+    data: LeaveOneOutData, cache: Path, vectors: Matrix, name: str, cut, held
+) -> Matrix:
+    """SASRec+text trained as ``valid_sasrec`` trains it, on cut histories with early stopping
+    on their held-out items: the model the validation queries see never trained on their
+    targets, so the training queries' model must not have trained on theirs either."""
+    from backend.recommender import sequential
+
+    params = sequential.SeqParams(architecture="sasrec", max_epochs=16, patience=1, text="add")
+    model, info = sequential.cached_fit(
+        cache / "sequential", f"{data.name}-{name}", cut, data.n_items, params,
+        valid=(cut, held), text=vectors, say=print,
+    )  # fmt: skip
+    print(
+        f"sasrec on {name}: epochs {info.epochs}, NDCG@10 on the held items {info.valid_ndcg10}, "
+        f"{'cached' if info.cached else f'{info.seconds:.0f} s'}"
+    )
+    return sequential.scores(model, cut, params)
+
+
+def cmd_second_stage_next(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """``second-stage`` with SASRec+text's next-item score, its rank and two more text
+    cosines as features (NEXT_FEATURES), its top 20 among the candidates and the current
+    six-source hybrid as the "blend" feature. Each cut's SASRec is trained on the cut
+    histories (``cut_sasrec_scores``). Three protocols: (a) train on the cut queries, score
+    every validation user; (b) two folds of the validation users, each scored by a ranker
+    trained on the cut queries plus the other fold's validation queries; (c) the same two
+    folds with the validation queries alone (no cut queries: the training and scored queries
+    then come from one SASRec and one distribution)."""
+    names = sorted({p.category for p in data.products})
+    categories = np.array([names.index(p.category) for p in data.products])
+    n = data.n_items
+
+    def built(name: str, histories, targets, logits: Callable[[], Matrix]):
+        path = cache / f"fusion-next-{data.name}-{name}.npz"
+        if path.exists():
+            z = np.load(path)
+            return z["x"], z["groups"], z["labels"]
+        started = time.perf_counter()
+        src = Sources(histories, n, vectors)
+        src.norm["next_item"] = as_source(logits(), src.blocked, "softmax2")
+        x, groups, cands = features(src, vectors, categories, HYBRID_NEXT)
+        labels = np.concatenate([c == t for c, t in zip(cands, targets, strict=True)]).astype(
+            np.float32
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x=x, groups=groups, labels=labels)
+        print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
+        return x, groups, labels
+
+    vx, vg, vy = built(
+        "valid", data.valid.histories, data.valid.targets,
+        lambda: sasrec_scores(data, cache, vectors, text="add"),
+    )  # fmt: skip
+    starts = np.cumsum(vg) - vg
+    recall = float(np.mean([vy[a : a + g].any() for a, g in zip(starts, vg, strict=True)]))
+    blend_col = FEATURES.index("blend")
+    print(f"validation users: {len(vg)}, target among the candidates: {recall:.3f}")
+    print(f"  the six-source blend alone, re-ranked: {grouped_ndcg(vx[:, blend_col], vg, vy):.4f}")
+    train = []
+    for k in CUTS:
+        users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
+        cut = [data.valid.histories[u][:-k] for u in users]
+        held = [data.valid.histories[u][-k] for u in users]
+        train.append(
+            with_target(
+                *built(
+                    f"cut{k}", cut, held,
+                    lambda cut=cut, held=held, k=k: cut_sasrec_scores(
+                        data, cache, vectors, f"cut{k}", cut, held
+                    ),
+                )
+            )
+        )  # fmt: skip
+    x, groups, labels = (np.concatenate([t[i] for t in train]) for i in range(3))
+    print(f"training queries from the cuts: {len(groups)}")
+
+    def report(label: str, gains: dict[int, npt.NDArray[np.float64]], started: float) -> None:
+        scored = ", ".join(f"{t}: {g.mean():.4f}" for t, g in gains.items())
+        print(f"  {label} (trees {scored}) in {time.perf_counter() - started:.0f} s")
+
+    started = time.perf_counter()
+    rank = _fit_ranker(x, groups, labels)
+    report("(a) cut queries", {t: grouped_gains(rank(vx, t), vg, vy) for t in TREES}, started)
+    folds = np.array_split(np.random.default_rng(0).permutation(len(vg)), 2)
+    for label, with_cuts in (("(b) cuts + other fold", True), ("(c) other fold only", False)):
+        started = time.perf_counter()
+        gains = {t: np.zeros(len(vg)) for t in TREES}
+        for f, scored_users in enumerate(folds):
+            fx, fg, fy = with_target(*some_users(vx, vg, vy, np.sort(folds[1 - f])))
+            if with_cuts:
+                fx, fg, fy = (np.concatenate(p) for p in ((x, fx), (groups, fg), (labels, fy)))
+            rank = _fit_ranker(fx, fg, fy)
+            sx, sg, sy = some_users(vx, vg, vy, scored_users)
+            for t in TREES:
+                gains[t][scored_users] = grouped_gains(rank(sx, t), sg, sy)
+        report(label, gains, started)
 
 
 def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
@@ -609,6 +760,7 @@ COMMANDS = {
     "check": cmd_check,
     "extras": cmd_extras,
     "second-stage": cmd_second_stage,
+    "second-stage-next": cmd_second_stage_next,
     "sasrec": cmd_sasrec,
     "sasrec-tune": cmd_sasrec_tune,
     "sasrec-more": cmd_sasrec_more,
