@@ -446,15 +446,9 @@ def cut_sasrec_scores(
     return sequential.scores(model, cut, params)
 
 
-def cmd_second_stage_next(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
-    """``second-stage`` with SASRec+text's next-item score, its rank and two more text
-    cosines as features (NEXT_FEATURES), its top 20 among the candidates and the current
-    six-source hybrid as the "blend" feature. Each cut's SASRec is trained on the cut
-    histories (``cut_sasrec_scores``). Three protocols: (a) train on the cut queries, score
-    every validation user; (b) two folds of the validation users, each scored by a ranker
-    trained on the cut queries plus the other fold's validation queries; (c) the same two
-    folds with the validation queries alone (no cut queries: the training and scored queries
-    then come from one SASRec and one distribution)."""
+def next_stage_data(data: LeaveOneOutData, vectors: Matrix, cache: Path):
+    """(validation features, groups, labels), (the cut queries' ones, users whose held item
+    is a candidate), built once and cached as ``fusion-next-*.npz``."""
     names = sorted({p.category for p in data.products})
     categories = np.array([names.index(p.category) for p in data.products])
     n = data.n_items
@@ -476,15 +470,10 @@ def cmd_second_stage_next(data: LeaveOneOutData, vectors: Matrix, cache: Path) -
         print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
         return x, groups, labels
 
-    vx, vg, vy = built(
+    valid = built(
         "valid", data.valid.histories, data.valid.targets,
         lambda: sasrec_scores(data, cache, vectors, text="add"),
     )  # fmt: skip
-    starts = np.cumsum(vg) - vg
-    recall = float(np.mean([vy[a : a + g].any() for a, g in zip(starts, vg, strict=True)]))
-    blend_col = FEATURES.index("blend")
-    print(f"validation users: {len(vg)}, target among the candidates: {recall:.3f}")
-    print(f"  the six-source blend alone, re-ranked: {grouped_ndcg(vx[:, blend_col], vg, vy):.4f}")
     train = []
     for k in CUTS:
         users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
@@ -500,32 +489,77 @@ def cmd_second_stage_next(data: LeaveOneOutData, vectors: Matrix, cache: Path) -
                 )
             )
         )  # fmt: skip
-    x, groups, labels = (np.concatenate([t[i] for t in train]) for i in range(3))
-    print(f"training queries from the cuts: {len(groups)}")
+    return valid, tuple(np.concatenate([t[i] for t in train]) for i in range(3))
+
+
+def protocols(valid, cuts, fit=None, protocols: str = "abc") -> None:
+    """The three protocols of ``second-stage-next``: validation NDCG@10 per tree count."""
+    fit = fit or _fit_ranker
+    vx, vg, vy = valid
+    x, groups, labels = cuts
 
     def report(label: str, gains: dict[int, npt.NDArray[np.float64]], started: float) -> None:
         scored = ", ".join(f"{t}: {g.mean():.4f}" for t, g in gains.items())
-        print(f"  {label} (trees {scored}) in {time.perf_counter() - started:.0f} s")
+        print(f"  {label} (trees {scored}) in {time.perf_counter() - started:.0f} s", flush=True)
 
-    started = time.perf_counter()
-    rank = _fit_ranker(x, groups, labels)
-    report("(a) cut queries", {t: grouped_gains(rank(vx, t), vg, vy) for t in TREES}, started)
+    if "a" in protocols:
+        started = time.perf_counter()
+        rank = fit(x, groups, labels)
+        report("(a) cut queries", {t: grouped_gains(rank(vx, t), vg, vy) for t in TREES}, started)
     folds = np.array_split(np.random.default_rng(0).permutation(len(vg)), 2)
     for label, with_cuts in (("(b) cuts + other fold", True), ("(c) other fold only", False)):
+        if label[1] not in protocols:
+            continue
         started = time.perf_counter()
         gains = {t: np.zeros(len(vg)) for t in TREES}
         for f, scored_users in enumerate(folds):
             fx, fg, fy = with_target(*some_users(vx, vg, vy, np.sort(folds[1 - f])))
             if with_cuts:
                 fx, fg, fy = (np.concatenate(p) for p in ((x, fx), (groups, fg), (labels, fy)))
-            rank = _fit_ranker(fx, fg, fy)
+            rank = fit(fx, fg, fy)
             sx, sg, sy = some_users(vx, vg, vy, scored_users)
             for t in TREES:
                 gains[t][scored_users] = grouped_gains(rank(sx, t), sg, sy)
         report(label, gains, started)
 
 
-def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
+def cmd_second_stage_next(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """``second-stage`` with SASRec+text's next-item score, its rank and two more text
+    cosines as features (NEXT_FEATURES), its top 20 among the candidates and the current
+    six-source hybrid as the "blend" feature. Each cut's SASRec is trained on the cut
+    histories (``cut_sasrec_scores``). Three protocols: (a) train on the cut queries, score
+    every validation user; (b) two folds of the validation users, each scored by a ranker
+    trained on the cut queries plus the other fold's validation queries; (c) the same two
+    folds with the validation queries alone (no cut queries: the training and scored queries
+    then come from one SASRec and one distribution)."""
+    valid, cuts = next_stage_data(data, vectors, cache)
+    vx, vg, vy = valid
+    starts = np.cumsum(vg) - vg
+    recall = float(np.mean([vy[a : a + g].any() for a, g in zip(starts, vg, strict=True)]))
+    blend_col = FEATURES.index("blend")
+    print(f"validation users: {len(vg)}, target among the candidates: {recall:.3f}")
+    print(f"  the six-source blend alone, re-ranked: {grouped_ndcg(vx[:, blend_col], vg, vy):.4f}")
+    print(f"training queries from the cuts: {len(cuts[1])}")
+    protocols(valid, cuts)
+
+
+def cmd_second_stage_next_ablation(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """``second-stage-next`` without the NEXT_FEATURES columns (what SASRec's features add
+    beyond its candidates and the blend), and with a larger ranker (15 leaves)."""
+    valid, cuts = next_stage_data(data, vectors, cache)
+    keep = len(FEATURES)
+    print("without NEXT_FEATURES:")
+    protocols((valid[0][:, :keep], *valid[1:]), (cuts[0][:, :keep], *cuts[1:]), protocols="ac")
+    print("15 leaves, 100 per leaf:")
+    protocols(
+        valid,
+        cuts,
+        fit=lambda x, g, y: _fit_ranker(x, g, y, num_leaves=15, min_child_samples=100),
+        protocols="ac",
+    )
+
+
+def _fit_ranker(x, groups, labels, **overrides: object) -> Callable[[np.ndarray, int], np.ndarray]:
     try:
         import lightgbm
     except ImportError:
@@ -547,11 +581,12 @@ def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
         return staged
     # Few trees' leaves, strong L2 and row/column sampling: ~8,500 training queries overfit
     # a 31-leaf model within 100 trees.
-    model = lightgbm.LGBMRanker(
+    settings: dict[str, object] = dict(
         objective="lambdarank", lambdarank_truncation_level=20, num_leaves=7,
         learning_rate=0.03, n_estimators=1000, min_child_samples=200, reg_lambda=10,
         subsample=0.8, subsample_freq=1, colsample_bytree=0.8, n_jobs=1, verbose=-1,
     )  # fmt: skip
+    model = lightgbm.LGBMRanker(**{**settings, **overrides})
     model.fit(x, labels, group=groups)
     return lambda v, trees: model.predict(v, num_iteration=trees)
 
@@ -755,17 +790,46 @@ def cmd_recent_popularity(data: LeaveOneOutData, vectors: Matrix, cache: Path) -
         )
 
 
+def cmd_rank_blend(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Ranks instead of (or beside) max-scaled scores: every personal source as a reciprocal
+    rank (k + 1) / (k + 1 + rank) in the current hybrid's weights, and the hybrid plus a
+    reciprocal-rank fusion of its personal sources on a small weight grid."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
+    personal = ("cf", "content", "sequence", "next_item")
+    ranks = {key: row_ranks(src.norm[key], src.blocked) for key in personal}
+    scores = dict(src.norm)
+    for k in (10.0, 60.0):
+        for key in personal:
+            src.norm[key] = ((k + 1) / (k + 1 + ranks[key])).astype(np.float32)
+        alone = blend_ndcg(src, HYBRID_NEXT, targets)
+        print(f"every source as a reciprocal rank, k={k:g}: {alone:.4f}")
+        src.norm["rrf"] = np.sum([src.norm[key] for key in personal], axis=0) / len(personal)
+        src.norm.update({key: scores[key] for key in personal})
+        grid = {
+            w: blend_ndcg(src, {**HYBRID_NEXT, "rrf": w}, targets) for w in (0.1, 0.2, 0.4, 0.8)
+        }
+        print(f"  hybrid + w × RRF: {', '.join(f'{w:g}: {v:.4f}' for w, v in grid.items())}")
+        del src.norm["rrf"]
+
+
 COMMANDS = {
     "blend": cmd_blend,
     "check": cmd_check,
     "extras": cmd_extras,
     "second-stage": cmd_second_stage,
     "second-stage-next": cmd_second_stage_next,
+    "second-stage-next-ablation": cmd_second_stage_next_ablation,
     "sasrec": cmd_sasrec,
     "sasrec-tune": cmd_sasrec_tune,
     "sasrec-more": cmd_sasrec_more,
     "zscore": cmd_zscore,
     "recent-popularity": cmd_recent_popularity,
+    "rank-blend": cmd_rank_blend,
 }
 
 
