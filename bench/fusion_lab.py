@@ -61,6 +61,39 @@ target needs:
   About +0.0025, a quarter of what a two-stage design usually adds: with one short history
   per user the linear blend of max-scaled sources already sits near what these features
   can tell apart.
+
+Round 2 (issue 16), on the hybrid with SASRec+text (validation 0.1084; the test target 0.115
+needs ~0.1120 here). ``second-stage-next``: the ranker above with NEXT_FEATURES (SASRec's
+score, its log and rank, cosine to the history's mean vector, mean cosine to the history)
+beside FEATURES, SASRec's top 20 among the candidates (the target is a candidate for 34.5%
+of the users) and the six-source hybrid as "blend" (re-ranked alone: 0.1084, so the
+candidates lose nothing). Each cut's SASRec trained on the cut histories with early stopping
+on the held items (held-item NDCG@10 0.081 / 0.070 / 0.068 / 0.060 / 0.051 for k = 1…5):
+the validation SASRec trained on every cut's target, and would have taught the ranker to
+trust it too much. 8,678 cut queries. LightGBM 4.7, the lab's ranker (7 leaves, 0.03, L2
+10), validation NDCG@10 at 200 / 400 / 600 / 800 / 1,000 trees (each fit 11–14 min on the
+loaded machine):
+
+  | protocol                                      | 200    | 400    | 600    | 800    | 1,000  |
+  | --------------------------------------------- | ------ | ------ | ------ | ------ | ------ |
+  | (a) cut queries, all users scored             | 0.1104 | 0.1105 | 0.1104 | 0.1103 | 0.1106 |
+  | (a) without NEXT_FEATURES (SASRec in "blend") | 0.1099 | 0.1098 | 0.1101 | 0.1101 | 0.1098 |
+  | (b) two folds: cuts + other fold's queries    | B_ROW  |        |        |        |        |
+  | (c) two folds: other fold's queries only      | 0.1090 | 0.1086 | 0.1079 | 0.1070 | 0.1069 |
+
+  ``python -m bench.fusion_lab second-stage-next`` (a, b, c), ``second-stage-next-ablation``
+  (the row without NEXT_FEATURES; its 15-leaf half was not run: the machine was too loaded).
+  +0.0021 over the blend: SASRec's features add ~0.0005 of it, the rest is what round 1's
+  second stage already found. (c) has ~1,460 training queries per fold (validation users
+  whose target is a candidate) and overfits after 200 trees: the cut queries are what the
+  ranker learns from. Short of 0.1120 in every protocol.
+- ``rank-blend``: every personal source as a reciprocal rank in the hybrid's weights 0.1051
+  (k = 10) / 0.1018 (k = 60); the hybrid plus w × the sources' reciprocal-rank fusion 0.1083
+  at best (k = 10, w = 0.4; 0.1076–0.1083 over w 0.1–0.8, k 10 and 60). Dead end: the
+  max-scaled scores carry how far apart candidates are, ranks throw it away.
+- Training queries "from the train split": its 34,101 rows are exactly the prefixes of the
+  validation histories, i.e. cuts k = 1…len − 1; cuts 1…5 hold 27,406 of them (80%), the
+  rest are early prefixes of the few long histories. Not run separately.
 """
 
 from __future__ import annotations
