@@ -69,24 +69,27 @@ beside FEATURES, SASRec's top 20 among the candidates (the target is a candidate
 of the users) and the six-source hybrid as "blend" (re-ranked alone: 0.1084, so the
 candidates lose nothing). Each cut's SASRec trained on the cut histories with early stopping
 on the held items (held-item NDCG@10 0.081 / 0.070 / 0.068 / 0.060 / 0.051 for k = 1…5):
-the validation SASRec trained on every cut's target, and would have taught the ranker to
-trust it too much. 8,678 cut queries. LightGBM 4.7, the lab's ranker (7 leaves, 0.03, L2
-10), validation NDCG@10 at 200 / 400 / 600 / 800 / 1,000 trees (each fit 11–14 min on the
-loaded machine):
+the validation SASRec trained on every cut's target, and would look better on the training
+queries than on the scored ones. 8,678 cut queries. LightGBM 4.7, the lab's ranker (7
+leaves, 0.03, L2 10), validation NDCG@10 at 200 / 400 / 600 / 800 / 1,000 trees (each fit
+6–14 min on the loaded machine):
 
   | protocol                                      | 200    | 400    | 600    | 800    | 1,000  |
   | --------------------------------------------- | ------ | ------ | ------ | ------ | ------ |
   | (a) cut queries, all users scored             | 0.1104 | 0.1105 | 0.1104 | 0.1103 | 0.1106 |
   | (a) without NEXT_FEATURES (SASRec in "blend") | 0.1099 | 0.1098 | 0.1101 | 0.1101 | 0.1098 |
-  | (b) two folds: cuts + other fold's queries    | B_ROW  |        |        |        |        |
+  | (a) 15 leaves, 100 per leaf                   | 0.1104 | 0.1100 | 0.1097 | 0.1098 | 0.1092 |
+  | (b) two folds: cuts + other fold's queries    | 0.1105 | 0.1103 | 0.1103 | 0.1106 | 0.1108 |
   | (c) two folds: other fold's queries only      | 0.1090 | 0.1086 | 0.1079 | 0.1070 | 0.1069 |
 
-  ``python -m bench.fusion_lab second-stage-next`` (a, b, c), ``second-stage-next-ablation``
-  (the row without NEXT_FEATURES; its 15-leaf half was not run: the machine was too loaded).
-  +0.0021 over the blend: SASRec's features add ~0.0005 of it, the rest is what round 1's
-  second stage already found. (c) has ~1,460 training queries per fold (validation users
-  whose target is a candidate) and overfits after 200 trees: the cut queries are what the
-  ranker learns from. Short of 0.1120 in every protocol.
+  ``python -m bench.fusion_lab second-stage-next`` (a, b, c; 56 min on the loaded machine,
+  features 16 min of it), ``second-stage-next-ablation`` (the rows without NEXT_FEATURES and
+  with 15 leaves; the 15-leaf row was run on its own, ``protocols(..., protocols="a")``).
+  (b) 0.1108 at 1,000 trees, (a) 0.1106: +0.0021–0.0024 over the blend. SASRec's features
+  add ~0.0005 of it, the rest is what round 1's second stage already found. (c) has ~1,460
+  training queries per fold (validation users whose target is a candidate) and overfits
+  after 200 trees: the cut queries are what the ranker learns from. Short of 0.1120 in
+  every protocol; the 15-leaf ranker only overfits sooner.
 - ``rank-blend``: every personal source as a reciprocal rank in the hybrid's weights 0.1051
   (k = 10) / 0.1018 (k = 60); the hybrid plus w × the sources' reciprocal-rank fusion 0.1083
   at best (k = 10, w = 0.4; 0.1076–0.1083 over w 0.1–0.8, k 10 and 60). Dead end: the
