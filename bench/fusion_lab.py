@@ -61,6 +61,42 @@ target needs:
   About +0.0025, a quarter of what a two-stage design usually adds: with one short history
   per user the linear blend of max-scaled sources already sits near what these features
   can tell apart.
+
+Round 2 (issue 16), on the hybrid with SASRec+text (validation 0.1084; the test target 0.115
+needs ~0.1120 here). ``second-stage-next``: the ranker above with NEXT_FEATURES (SASRec's
+score, its log and rank, cosine to the history's mean vector, mean cosine to the history)
+beside FEATURES, SASRec's top 20 among the candidates (the target is a candidate for 34.5%
+of the users) and the six-source hybrid as "blend" (re-ranked alone: 0.1084, so the
+candidates lose nothing). Each cut's SASRec trained on the cut histories with early stopping
+on the held items (held-item NDCG@10 0.081 / 0.070 / 0.068 / 0.060 / 0.051 for k = 1…5):
+the validation SASRec trained on every cut's target, and would look better on the training
+queries than on the scored ones. 8,678 cut queries. LightGBM 4.7, the lab's ranker (7
+leaves, 0.03, L2 10), validation NDCG@10 at 200 / 400 / 600 / 800 / 1,000 trees (each fit
+6–14 min on the loaded machine):
+
+  | protocol                                      | 200    | 400    | 600    | 800    | 1,000  |
+  | --------------------------------------------- | ------ | ------ | ------ | ------ | ------ |
+  | (a) cut queries, all users scored             | 0.1104 | 0.1105 | 0.1104 | 0.1103 | 0.1106 |
+  | (a) without NEXT_FEATURES (SASRec in "blend") | 0.1099 | 0.1098 | 0.1101 | 0.1101 | 0.1098 |
+  | (a) 15 leaves, 100 per leaf                   | 0.1104 | 0.1100 | 0.1097 | 0.1098 | 0.1092 |
+  | (b) two folds: cuts + other fold's queries    | 0.1105 | 0.1103 | 0.1103 | 0.1106 | 0.1108 |
+  | (c) two folds: other fold's queries only      | 0.1090 | 0.1086 | 0.1079 | 0.1070 | 0.1069 |
+
+  ``python -m bench.fusion_lab second-stage-next`` (a, b, c; 56 min on the loaded machine,
+  features 16 min of it), ``second-stage-next-ablation`` (the rows without NEXT_FEATURES and
+  with 15 leaves; the 15-leaf row was run on its own, ``protocols(..., protocols="a")``).
+  (b) 0.1108 at 1,000 trees, (a) 0.1106: +0.0021–0.0024 over the blend. SASRec's features
+  add ~0.0005 of it, the rest is what round 1's second stage already found. (c) has ~1,460
+  training queries per fold (validation users whose target is a candidate) and overfits
+  after 200 trees: the cut queries are what the ranker learns from. Short of 0.1120 in
+  every protocol; the 15-leaf ranker only overfits sooner.
+- ``rank-blend``: every personal source as a reciprocal rank in the hybrid's weights 0.1051
+  (k = 10) / 0.1018 (k = 60); the hybrid plus w × the sources' reciprocal-rank fusion 0.1083
+  at best (k = 10, w = 0.4; 0.1076–0.1083 over w 0.1–0.8, k 10 and 60). Dead end: the
+  max-scaled scores carry how far apart candidates are, ranks throw it away.
+- Training queries "from the train split": its 34,101 rows are exactly the prefixes of the
+  validation histories, i.e. cuts k = 1…len − 1; cuts 1…5 hold 27,406 of them (80%), the
+  rest are early prefixes of the few long histories. Not run separately.
 """
 
 from __future__ import annotations
@@ -179,6 +215,14 @@ FEATURES = (
 )  # fmt: skip
 
 
+# With SASRec's next-item source: its max-scaled score exp((logit − best) / 2), that score's
+# log (the logit's distance from the user's best), its rank, and the candidate's text cosine to
+# the plain mean of the history's vectors and the mean of its cosines to them.
+NEXT_FEATURES = (
+    "next_item", "next_item_log", "rank_next_item", "cosine_history_mean", "cosine_mean",
+)  # fmt: skip
+
+
 def row_ranks(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> npt.NDArray[np.int32]:
     order = np.argsort(-np.where(blocked, -np.inf, scores), axis=1, kind="stable")
     ranks = np.empty(order.shape, dtype=np.int32)
@@ -186,10 +230,16 @@ def row_ranks(scores: Matrix, blocked: npt.NDArray[np.bool_]) -> npt.NDArray[np.
     return ranks
 
 
-def candidates(src: Sources, blended: Matrix, k_blend: int = 100, k_each: int = 20):
+def candidates(
+    src: Sources,
+    blended: Matrix,
+    k_blend: int = 100,
+    k_each: int = 20,
+    personal: Sequence[str] = ("cf", "content", "sequence"),
+):
     """Per user: the blend's top ``k_blend`` and each personal source's top ``k_each``."""
     tops = [np.argpartition(-np.where(src.blocked, -np.inf, blended), k_blend, axis=1)[:, :k_blend]]
-    for key in ("cf", "content", "sequence"):
+    for key in personal:
         s = np.where(src.blocked, -np.inf, src.norm[key])
         tops.append(np.argpartition(-s, k_each, axis=1)[:, :k_each])
     union = np.concatenate(tops, axis=1)
@@ -198,12 +248,23 @@ def candidates(src: Sources, blended: Matrix, k_blend: int = 100, k_each: int = 
     ]
 
 
-def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
-    """(rows × FEATURES, group sizes, candidate items per user) for every user."""
-    blended = src.blend(HYBRID)
-    cands = candidates(src, blended)
+def features(
+    src: Sources,
+    vectors: Matrix,
+    categories: npt.NDArray[np.int64],
+    weights: dict[str, float] = HYBRID,
+):
+    """(rows × FEATURES, group sizes, candidate items per user) for every user; with a
+    ``next_item`` source in ``src`` the rows carry NEXT_FEATURES after FEATURES, its top
+    items join the candidates and "blend" is the blend of ``weights``."""
+    blended = src.blend(weights)
+    nxt = "next_item" in src.norm
+    personal = ("cf", "content", "sequence", "next_item") if nxt else ("cf", "content", "sequence")
+    cands = candidates(src, blended, personal=personal)
     ranks = {k: row_ranks(src.norm[k], src.blocked) for k in ("cf", "content", "sequence")}
     ranks["blend"] = row_ranks(blended, src.blocked)
+    if nxt:
+        ranks["next_item"] = row_ranks(src.norm["next_item"], src.blocked)
     forward, backward = src.transitions.tocsr(), src.transitions.T.tocsr()
     log_pop = np.log1p(src.counts)
     rows = []
@@ -211,6 +272,14 @@ def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
         past = newest_first(src.histories[u])
         last = past[0]
         cos = vectors[c] @ vectors[past].T
+        more = []
+        if nxt:
+            mean = vectors[past].mean(axis=0)
+            more = [
+                src.norm["next_item"][u, c], np.log(np.maximum(src.norm["next_item"][u, c], 1e-30)),
+                np.log1p(ranks["next_item"][u, c]),
+                vectors[c] @ (mean / max(float(np.linalg.norm(mean)), 1e-12)), cos.mean(axis=1),
+            ]  # fmt: skip
         rows.append(
             np.column_stack(
                 [
@@ -223,21 +292,34 @@ def features(src: Sources, vectors: Matrix, categories: npt.NDArray[np.int64]):
                     backward[last, c].toarray().ravel(), src.gram[last, c],
                     categories[c] == categories[last],
                     (categories[c][:, None] == categories[past][None, :]).mean(axis=1),
+                    *more,
                 ]
             ).astype(np.float32)
         )  # fmt: skip
     return np.concatenate(rows), np.array([len(c) for c in cands]), cands
 
 
-def grouped_ndcg(scores, groups, labels) -> float:
-    """NDCG@10 over users; a user whose target is not a candidate counts 0."""
+def grouped_gains(scores, groups, labels) -> npt.NDArray[np.float64]:
+    """Each user's NDCG@10; a user whose target is not a candidate counts 0."""
     out, start = [], 0
     for size in groups:
         s, y = scores[start : start + size], labels[start : start + size]
         start += size
         rank = int((s > s[y > 0][0]).sum()) if y.any() else 1 << 30
         out.append(1.0 / np.log2(rank + 2.0) if rank < 10 else 0.0)
-    return float(np.mean(out))
+    return np.asarray(out)
+
+
+def grouped_ndcg(scores, groups, labels) -> float:
+    """NDCG@10 over users; a user whose target is not a candidate counts 0."""
+    return float(grouped_gains(scores, groups, labels).mean())
+
+
+def some_users(x, groups, labels, users: npt.NDArray[np.int64]):
+    """The rows of ``users`` (indexes into ``groups``), in that order."""
+    starts = np.concatenate([[0], np.cumsum(groups)[:-1]])
+    rows = np.concatenate([np.arange(starts[u], starts[u] + groups[u]) for u in users])
+    return x[rows], groups[users], labels[rows]
 
 
 def with_target(x, groups, labels):
@@ -374,7 +456,146 @@ def cmd_second_stage(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> Non
     print(f"trained and scored in {time.perf_counter() - started:.0f} s")
 
 
-def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
+# The hybrid as ``shopwise evaluate`` chooses it now (bench/EVALUATION.md), SASRec+text in.
+HYBRID_NEXT = {**HYBRID, "content": 0.4, "cf": 0.6, "next_item": 0.2}
+CUTS = range(1, 6)  # training queries: each validation history cut by its last k items
+TREES = (200, 400, 600, 800, 1000)
+
+
+def cut_sasrec_scores(
+    data: LeaveOneOutData, cache: Path, vectors: Matrix, name: str, cut, held
+) -> Matrix:
+    """SASRec+text trained as ``valid_sasrec`` trains it, on cut histories with early stopping
+    on their held-out items: the model the validation queries see never trained on their
+    targets, so the training queries' model must not have trained on theirs either."""
+    from backend.recommender import sequential
+
+    params = sequential.SeqParams(architecture="sasrec", max_epochs=16, patience=1, text="add")
+    model, info = sequential.cached_fit(
+        cache / "sequential", f"{data.name}-{name}", cut, data.n_items, params,
+        valid=(cut, held), text=vectors, say=print,
+    )  # fmt: skip
+    print(
+        f"sasrec on {name}: epochs {info.epochs}, NDCG@10 on the held items {info.valid_ndcg10}, "
+        f"{'cached' if info.cached else f'{info.seconds:.0f} s'}"
+    )
+    return sequential.scores(model, cut, params)
+
+
+def next_stage_data(data: LeaveOneOutData, vectors: Matrix, cache: Path):
+    """(validation features, groups, labels), (the cut queries' ones, users whose held item
+    is a candidate), built once and cached as ``fusion-next-*.npz``."""
+    names = sorted({p.category for p in data.products})
+    categories = np.array([names.index(p.category) for p in data.products])
+    n = data.n_items
+
+    def built(name: str, histories, targets, logits: Callable[[], Matrix]):
+        path = cache / f"fusion-next-{data.name}-{name}.npz"
+        if path.exists():
+            z = np.load(path)
+            return z["x"], z["groups"], z["labels"]
+        started = time.perf_counter()
+        src = Sources(histories, n, vectors)
+        src.norm["next_item"] = as_source(logits(), src.blocked, "softmax2")
+        x, groups, cands = features(src, vectors, categories, HYBRID_NEXT)
+        labels = np.concatenate([c == t for c, t in zip(cands, targets, strict=True)]).astype(
+            np.float32
+        )
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(path, x=x, groups=groups, labels=labels)
+        print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
+        return x, groups, labels
+
+    valid = built(
+        "valid", data.valid.histories, data.valid.targets,
+        lambda: sasrec_scores(data, cache, vectors, text="add"),
+    )  # fmt: skip
+    train = []
+    for k in CUTS:
+        users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
+        cut = [data.valid.histories[u][:-k] for u in users]
+        held = [data.valid.histories[u][-k] for u in users]
+        train.append(
+            with_target(
+                *built(
+                    f"cut{k}", cut, held,
+                    lambda cut=cut, held=held, k=k: cut_sasrec_scores(
+                        data, cache, vectors, f"cut{k}", cut, held
+                    ),
+                )
+            )
+        )  # fmt: skip
+    return valid, tuple(np.concatenate([t[i] for t in train]) for i in range(3))
+
+
+def protocols(valid, cuts, fit=None, protocols: str = "abc") -> None:
+    """The three protocols of ``second-stage-next``: validation NDCG@10 per tree count."""
+    fit = fit or _fit_ranker
+    vx, vg, vy = valid
+    x, groups, labels = cuts
+
+    def report(label: str, gains: dict[int, npt.NDArray[np.float64]], started: float) -> None:
+        scored = ", ".join(f"{t}: {g.mean():.4f}" for t, g in gains.items())
+        print(f"  {label} (trees {scored}) in {time.perf_counter() - started:.0f} s", flush=True)
+
+    if "a" in protocols:
+        started = time.perf_counter()
+        rank = fit(x, groups, labels)
+        report("(a) cut queries", {t: grouped_gains(rank(vx, t), vg, vy) for t in TREES}, started)
+    folds = np.array_split(np.random.default_rng(0).permutation(len(vg)), 2)
+    for label, with_cuts in (("(b) cuts + other fold", True), ("(c) other fold only", False)):
+        if label[1] not in protocols:
+            continue
+        started = time.perf_counter()
+        gains = {t: np.zeros(len(vg)) for t in TREES}
+        for f, scored_users in enumerate(folds):
+            fx, fg, fy = with_target(*some_users(vx, vg, vy, np.sort(folds[1 - f])))
+            if with_cuts:
+                fx, fg, fy = (np.concatenate(p) for p in ((x, fx), (groups, fg), (labels, fy)))
+            rank = fit(fx, fg, fy)
+            sx, sg, sy = some_users(vx, vg, vy, scored_users)
+            for t in TREES:
+                gains[t][scored_users] = grouped_gains(rank(sx, t), sg, sy)
+        report(label, gains, started)
+
+
+def cmd_second_stage_next(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """``second-stage`` with SASRec+text's next-item score, its rank and two more text
+    cosines as features (NEXT_FEATURES), its top 20 among the candidates and the current
+    six-source hybrid as the "blend" feature. Each cut's SASRec is trained on the cut
+    histories (``cut_sasrec_scores``). Three protocols: (a) train on the cut queries, score
+    every validation user; (b) two folds of the validation users, each scored by a ranker
+    trained on the cut queries plus the other fold's validation queries; (c) the same two
+    folds with the validation queries alone (no cut queries: the training and scored queries
+    then come from one SASRec and one distribution)."""
+    valid, cuts = next_stage_data(data, vectors, cache)
+    vx, vg, vy = valid
+    starts = np.cumsum(vg) - vg
+    recall = float(np.mean([vy[a : a + g].any() for a, g in zip(starts, vg, strict=True)]))
+    blend_col = FEATURES.index("blend")
+    print(f"validation users: {len(vg)}, target among the candidates: {recall:.3f}")
+    print(f"  the six-source blend alone, re-ranked: {grouped_ndcg(vx[:, blend_col], vg, vy):.4f}")
+    print(f"training queries from the cuts: {len(cuts[1])}")
+    protocols(valid, cuts)
+
+
+def cmd_second_stage_next_ablation(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """``second-stage-next`` without the NEXT_FEATURES columns (what SASRec's features add
+    beyond its candidates and the blend), and with a larger ranker (15 leaves)."""
+    valid, cuts = next_stage_data(data, vectors, cache)
+    keep = len(FEATURES)
+    print("without NEXT_FEATURES:")
+    protocols((valid[0][:, :keep], *valid[1:]), (cuts[0][:, :keep], *cuts[1:]), protocols="ac")
+    print("15 leaves, 100 per leaf:")
+    protocols(
+        valid,
+        cuts,
+        fit=lambda x, g, y: _fit_ranker(x, g, y, num_leaves=15, min_child_samples=100),
+        protocols="ac",
+    )
+
+
+def _fit_ranker(x, groups, labels, **overrides: object) -> Callable[[np.ndarray, int], np.ndarray]:
     try:
         import lightgbm
     except ImportError:
@@ -396,11 +617,12 @@ def _fit_ranker(x, groups, labels) -> Callable[[np.ndarray, int], np.ndarray]:
         return staged
     # Few trees' leaves, strong L2 and row/column sampling: ~8,500 training queries overfit
     # a 31-leaf model within 100 trees.
-    model = lightgbm.LGBMRanker(
+    settings: dict[str, object] = dict(
         objective="lambdarank", lambdarank_truncation_level=20, num_leaves=7,
         learning_rate=0.03, n_estimators=1000, min_child_samples=200, reg_lambda=10,
         subsample=0.8, subsample_freq=1, colsample_bytree=0.8, n_jobs=1, verbose=-1,
     )  # fmt: skip
+    model = lightgbm.LGBMRanker(**{**settings, **overrides})
     model.fit(x, labels, group=groups)
     return lambda v, trees: model.predict(v, num_iteration=trees)
 
@@ -604,16 +826,46 @@ def cmd_recent_popularity(data: LeaveOneOutData, vectors: Matrix, cache: Path) -
         )
 
 
+def cmd_rank_blend(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Ranks instead of (or beside) max-scaled scores: every personal source as a reciprocal
+    rank (k + 1) / (k + 1 + rank) in the current hybrid's weights, and the hybrid plus a
+    reciprocal-rank fusion of its personal sources on a small weight grid."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
+    personal = ("cf", "content", "sequence", "next_item")
+    ranks = {key: row_ranks(src.norm[key], src.blocked) for key in personal}
+    scores = dict(src.norm)
+    for k in (10.0, 60.0):
+        for key in personal:
+            src.norm[key] = ((k + 1) / (k + 1 + ranks[key])).astype(np.float32)
+        alone = blend_ndcg(src, HYBRID_NEXT, targets)
+        print(f"every source as a reciprocal rank, k={k:g}: {alone:.4f}")
+        src.norm["rrf"] = np.sum([src.norm[key] for key in personal], axis=0) / len(personal)
+        src.norm.update({key: scores[key] for key in personal})
+        grid = {
+            w: blend_ndcg(src, {**HYBRID_NEXT, "rrf": w}, targets) for w in (0.1, 0.2, 0.4, 0.8)
+        }
+        print(f"  hybrid + w × RRF: {', '.join(f'{w:g}: {v:.4f}' for w, v in grid.items())}")
+        del src.norm["rrf"]
+
+
 COMMANDS = {
     "blend": cmd_blend,
     "check": cmd_check,
     "extras": cmd_extras,
     "second-stage": cmd_second_stage,
+    "second-stage-next": cmd_second_stage_next,
+    "second-stage-next-ablation": cmd_second_stage_next_ablation,
     "sasrec": cmd_sasrec,
     "sasrec-tune": cmd_sasrec_tune,
     "sasrec-more": cmd_sasrec_more,
     "zscore": cmd_zscore,
     "recent-popularity": cmd_recent_popularity,
+    "rank-blend": cmd_rank_blend,
 }
 
 
