@@ -145,9 +145,13 @@ def engine_times(url: str, tmp: str, users: list[str], top_n: int) -> dict[str, 
     from backend.config import Settings
     from backend.db import crud
     from backend.db.models import as_utc
+    from backend.infra.blas import one_thread_per_request
     from backend.recommender.profile import InteractionRecord
     from backend.wiring import build_components, warmup_steps
 
+    # As in the server: with OpenBLAS's second thread spinning beside it, the engine's wall
+    # time was twice its CPU time, which flattered the HTTP / engine ratio.
+    one_thread_per_request()
     components = build_components(Settings())
     for step in warmup_steps(components).values():
         step()
