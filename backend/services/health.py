@@ -159,11 +159,15 @@ class Warmup:
     models). Until every step has finished, ``/health/ready`` answers 503 "warming up" and
     names the steps still loading, so a load balancer sends no traffic to a cold process. A
     failed step counts as finished (the request path retries it and reports the failure the
-    usual way), so one broken loader never holds readiness back for good.
+    usual way), so one broken loader never holds readiness back for good. ``then`` runs once
+    they all have, before the process says it is ready.
     """
 
-    def __init__(self, steps: dict[str, Callable[[], object]]) -> None:
+    def __init__(
+        self, steps: dict[str, Callable[[], object]], then: Callable[[], object] | None = None
+    ) -> None:
         self._steps = dict(steps)
+        self._then = then
         self._pending = list(self._steps)
         self._failed: dict[str, str] = {}
         self._timings: dict[str, float] = {}
@@ -214,5 +218,7 @@ class Warmup:
             with self._lock:
                 self._timings[name] = time.perf_counter() - started
                 self._pending.remove(name)
+        if self._then is not None:
+            self._then()
         self._done.set()
         log.info("warm start done: %s", self.health().detail)

@@ -1,4 +1,5 @@
-"""Serving processes run BLAS and OpenMP on one thread (backend/infra/blas.py says why).
+"""What a serving process sets for itself: BLAS and OpenMP on one thread (backend/infra/blas.py
+says why), and what its warm start loaded frozen out of the garbage collector (backend/main.py).
 
 Each check runs in a process of its own: the limit holds for the rest of a process, and the
 test's own process must keep whatever it had.
@@ -62,3 +63,17 @@ def test_batch_commands_keep_every_blas_thread(tmp_path):
     """Importing the app and the worker leaves BLAS alone: only starting them limits it."""
     code = f"import numpy, backend.main, backend.cli.worker\n{THREADS}\n"
     assert run(code, tmp_path) == [2]
+
+
+def test_the_served_app_freezes_what_its_warm_start_loaded(tmp_path):
+    run("from backend.cli import app; app(['migrate'], standalone_mode=False)", tmp_path)
+    code = (
+        "import gc\n"
+        "from fastapi.testclient import TestClient\n"
+        "from backend.main import create_app\n"
+        "print(gc.get_freeze_count())\n"
+        "with TestClient(create_app(warm_in_background=False)):\n"
+        "    print(gc.get_freeze_count())\n"
+    )
+    before, served = run(code, tmp_path)
+    assert before == 0 and served > 10_000
