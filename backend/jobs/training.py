@@ -154,11 +154,12 @@ class TrainingService:
         self.inline_wait_seconds = inline_wait_seconds
         self.warm_wait_seconds = warm_wait_seconds
         self.lock = TrainingLock(models_dir)
-        self._flag_lock = threading.Lock()  # guards _training
+        self._flag_lock = threading.Lock()  # guards _training and _loader
         self._check_lock = threading.Lock()
         self._stop = threading.Event()
         self._training = False
         self._thread: threading.Thread | None = None
+        self._loader: threading.Thread | None = None  # a newer version, read beside requests
         # A cold shop's first full training, begun inline by this process: the warm start's.
         self._first_training: threading.Thread | None = None
         self._last_check = 0.0
@@ -362,7 +363,8 @@ class TrainingService:
         return total - (latest.events_seen if latest else 0)
 
     def ensure_current(self) -> None:
-        """Load a newer saved version, or train a first one; rate-limited and cheap.
+        """Load a newer saved version (beside the requests once one serves), or train a first
+        one; rate-limited and cheap.
 
         Checks are serialised and the clock is set when one ends, so a request arriving
         while a small shop's first model trains inline waits for it instead of answering
@@ -391,6 +393,10 @@ class TrainingService:
         of training; a larger shop's first training goes on while the process serves. And
         never more than ``warm_wait_seconds``. A server-mode API process trains no next-item
         model and never waits for the worker's."""
+        if self.next_item:
+            # Reading a next-item model imports torch (seconds of CPU): before the process
+            # says it is ready, not when the first version with one is loaded.
+            import backend.recommender.sequential  # noqa: F401
         self.ensure_current()
         first = self._first_training
         if first is None:
@@ -403,7 +409,15 @@ class TrainingService:
             )
 
     def _check(self) -> None:
-        if self._load_newest() or self.store.current_unchecked() is not None:
+        if self.store.current_unchecked() is not None:
+            # A newer version loads beside the requests, which keep the current one meanwhile:
+            # reading a next-item model imports torch, and every request waited on this
+            # check for it (server mode, open loop: p99 4.1 s and 39 requests shed as the
+            # API processes picked up the worker's version).
+            if self._unloaded_version() is not None:
+                self._load_in_background()
+            return
+        if self._load_newest():
             return
         if not self.auto_train:
             return
@@ -465,6 +479,19 @@ class TrainingService:
         self.store.set(load_models(self.model_path(latest.version)))
         log.info("loaded collaborative models %s", latest.version)
         return True
+
+    def _load_in_background(self) -> None:
+        with self._flag_lock:
+            if self._loader is not None and self._loader.is_alive():
+                return
+            self._loader = threading.Thread(target=self._load_logged, name="cf-load", daemon=True)
+            self._loader.start()
+
+    def _load_logged(self) -> None:
+        try:
+            self._load_newest()
+        except Exception:  # the next check tries again; the current models keep serving
+            log.exception("could not load the newest collaborative models")
 
     def _start_background(self, work: Callable[[], object]) -> threading.Thread | None:
         with self._flag_lock:

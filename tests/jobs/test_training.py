@@ -255,7 +255,10 @@ def test_server_mode_api_trains_quick_models_only_and_the_worker_completes_them(
     saved = versions(db)
     assert [v.reason for v in saved] == ["startup", "worker start"]
     assert "next_item" in saved[-1].kinds
-    models = api.store.current()  # the API's next check loads the worker's version
+    assert api.store.current() is quick  # the API's next check: the requests keep the quick
+    assert api._loader is not None  # models while the worker's version loads beside them
+    api._loader.join(30)
+    models = api.store.current()
     assert models is not None and models.version == saved[-1].version
     assert models.next_item is not None
 
