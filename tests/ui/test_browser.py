@@ -386,7 +386,11 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
             panel.get_by_role("button", name="Save version").click()
             saved = panel.get_by_text(f"Saved {name} as v1 by {EDITOR}")
             expect(saved).to_be_visible()
-            expect(panel.get_by_role("textbox", name="Note (why this change)")).to_have_value("")
+            note = panel.get_by_role("textbox", name="Note (why this change)")
+            # While Streamlit reruns the script the old input can still be on the page beside
+            # the new, emptied one (CI saw both, "strict mode violation"): wait for the rerun.
+            expect(note).to_have_count(1)
+            expect(note).to_have_value("")
             _shot(page, "4-saved-with-a-note", saved)
 
             # 5. The history: who, when, why, and the diff against the file.
