@@ -417,32 +417,60 @@ def cmd_extras(data: LeaveOneOutData, vectors: Matrix, _cache: Path) -> None:
         )
 
 
-def cmd_second_stage(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+def category_codes(data: LeaveOneOutData) -> npt.NDArray[np.int64]:
     names = sorted({p.category for p in data.products})
-    categories = np.array([names.index(p.category) for p in data.products])
+    return np.array([names.index(p.category) for p in data.products])
+
+
+def validation_cuts(data: LeaveOneOutData, ks: Sequence[int]):
+    """For each k: the validation histories longer than k cut by their last k items, and the
+    k-th last item of each (the training queries of a second stage)."""
+    for k in ks:
+        users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
+        cut = [data.valid.histories[u][:-k] for u in users]
+        held = [data.valid.histories[u][-k] for u in users]
+        yield k, cut, held
+
+
+def cached_features(
+    path: Path,
+    name: str,
+    sources: Callable[[], Sources],
+    targets: Sequence[int],
+    vectors: Matrix,
+    categories: npt.NDArray[np.int64],
+    weights: dict[str, float] = HYBRID,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, group sizes, labels: the candidate is the user's target) for one set of
+    queries, read from ``path`` when it was built before."""
+    if path.exists():
+        z = np.load(path)
+        return z["x"], z["groups"], z["labels"]
+    started = time.perf_counter()
+    x, groups, cands = features(sources(), vectors, categories, weights)
+    labels = np.concatenate([c == t for c, t in zip(cands, targets, strict=True)]).astype(
+        np.float32
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, x=x, groups=groups, labels=labels)
+    print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
+    return x, groups, labels
+
+
+def cmd_second_stage(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    categories = category_codes(data)
     n = data.n_items
 
     def built(name: str, histories, targets) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         path = cache / f"fusion-{data.name}-{name}.npz"
-        if path.exists():
-            z = np.load(path)
-            return z["x"], z["groups"], z["labels"]
-        started = time.perf_counter()
-        x, groups, cands = features(Sources(histories, n, vectors), vectors, categories)
-        labels = np.concatenate([c == t for c, t in zip(cands, targets, strict=True)]).astype(
-            np.float32
+        return cached_features(
+            path, name, lambda: Sources(histories, n, vectors), targets, vectors, categories
         )
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, x=x, groups=groups, labels=labels)
-        print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
-        return x, groups, labels
 
-    train = []
-    for k in range(1, 6):
-        users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
-        cut = [data.valid.histories[u][:-k] for u in users]
-        held = [data.valid.histories[u][-k] for u in users]
-        train.append(with_target(*built(f"cut{k}", cut, held)))
+    train = [
+        with_target(*built(f"cut{k}", cut, held))
+        for k, cut, held in validation_cuts(data, range(1, 6))
+    ]
     x, groups, labels = (np.concatenate([t[i] for t in train]) for i in range(3))
     vx, vg, vy = built("valid", data.valid.histories, data.valid.targets)
     print(f"training queries: {len(groups)}; validation users: {len(vg)}")
@@ -485,36 +513,24 @@ def cut_sasrec_scores(
 def next_stage_data(data: LeaveOneOutData, vectors: Matrix, cache: Path):
     """(validation features, groups, labels), (the cut queries' ones, users whose held item
     is a candidate), built once and cached as ``fusion-next-*.npz``."""
-    names = sorted({p.category for p in data.products})
-    categories = np.array([names.index(p.category) for p in data.products])
+    categories = category_codes(data)
     n = data.n_items
 
     def built(name: str, histories, targets, logits: Callable[[], Matrix]):
+        def sources() -> Sources:
+            src = Sources(histories, n, vectors)
+            src.norm["next_item"] = as_source(logits(), src.blocked, "softmax2")
+            return src
+
         path = cache / f"fusion-next-{data.name}-{name}.npz"
-        if path.exists():
-            z = np.load(path)
-            return z["x"], z["groups"], z["labels"]
-        started = time.perf_counter()
-        src = Sources(histories, n, vectors)
-        src.norm["next_item"] = as_source(logits(), src.blocked, "softmax2")
-        x, groups, cands = features(src, vectors, categories, HYBRID_NEXT)
-        labels = np.concatenate([c == t for c, t in zip(cands, targets, strict=True)]).astype(
-            np.float32
-        )
-        cache.mkdir(parents=True, exist_ok=True)
-        np.savez(path, x=x, groups=groups, labels=labels)
-        print(f"  {name}: {len(groups)} users, features in {time.perf_counter() - started:.0f} s")
-        return x, groups, labels
+        return cached_features(path, name, sources, targets, vectors, categories, HYBRID_NEXT)
 
     valid = built(
         "valid", data.valid.histories, data.valid.targets,
         lambda: sasrec_scores(data, cache, vectors, text="add"),
     )  # fmt: skip
     train = []
-    for k in CUTS:
-        users = [u for u, h in enumerate(data.valid.histories) if len(h) > k]
-        cut = [data.valid.histories[u][:-k] for u in users]
-        held = [data.valid.histories[u][-k] for u in users]
+    for k, cut, held in validation_cuts(data, CUTS):
         train.append(
             with_target(
                 *built(
