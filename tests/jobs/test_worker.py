@@ -41,6 +41,19 @@ def post(components, shop, *events):
     return result
 
 
+def retrainer(components, threshold: int, retrain=None, *, background: bool = False):
+    """An event processor that retrains after ``threshold`` events (``retrain``: the
+    trainer; None, none is wired)."""
+    return EventProcessor(
+        db=components.db,
+        recommender=components.recommender,
+        top_n=5,
+        retrain_threshold=threshold,
+        retrain=retrain,
+        retrain_in_background=background,
+    )
+
+
 def co_bought(db, shop) -> dict[tuple[str, str], int]:
     by_id = {p.id: name for name, p in shop.products.items()}
     with Session(db) as s:
@@ -112,13 +125,7 @@ def test_precomputed_lists_are_served_while_fresh_and_match_the_live_answer(
 
 def test_retraining_is_triggered_by_the_threshold(components, shop, stream):
     calls = []
-    processor = EventProcessor(
-        db=components.db,
-        recommender=components.recommender,
-        top_n=5,
-        retrain_threshold=3,
-        retrain=lambda: calls.append(1),
-    )
+    processor = retrainer(components, 3, lambda: calls.append(1))
     post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
     assert processor.process(stream.take(100, timeout=0)).retrain is None
     assert "2 event(s) since the last retrain" in processor.retrain_status()
@@ -139,14 +146,7 @@ def test_a_background_retrain_lets_events_through_and_keeps_their_count(componen
         started.set()
         assert release.wait(10)
 
-    processor = EventProcessor(
-        db=components.db,
-        recommender=components.recommender,
-        top_n=5,
-        retrain_threshold=2,
-        retrain=slow_retrain,
-        retrain_in_background=True,
-    )
+    processor = retrainer(components, 2, slow_retrain, background=True)
     post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
     assert processor.process(stream.take(100, timeout=0)).retrain == "started"
     assert started.wait(10)
@@ -160,9 +160,7 @@ def test_a_background_retrain_lets_events_through_and_keeps_their_count(componen
 
 
 def test_without_a_trainer_a_due_retrain_is_recorded(components, shop, stream):
-    processor = EventProcessor(
-        db=components.db, recommender=components.recommender, top_n=5, retrain_threshold=2
-    )
+    processor = retrainer(components, 2)
     post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
     assert processor.process(stream.take(100, timeout=0)).retrain == "due"
     assert processor.retrain_status().endswith("(retrain due)")
@@ -211,13 +209,7 @@ def test_a_retrain_finding_another_training_skips_and_keeps_its_count(components
     """Another process holds the training lock: the retrain does not train beside it, and
     its events still count, so it runs after the next batch."""
     training = components.training
-    processor = EventProcessor(
-        db=components.db,
-        recommender=components.recommender,
-        top_n=5,
-        retrain_threshold=2,
-        retrain=lambda: training.train_now(reason="threshold"),  # as wired
-    )
+    processor = retrainer(components, 2, lambda: training.train_now(reason="threshold"))  # as wired
     held = training.lock.try_acquire()
     assert held is not None
     post(components, shop, ("bob", "view", "Desk Lamp"), ("bob", "view", "Phone Case"))
@@ -245,14 +237,7 @@ def test_a_background_retrain_runs_at_the_lowest_priority(components, shop, stre
         tid = threading.get_native_id()
         seen.append((tid in lowered, os.getpriority(os.PRIO_PROCESS, tid)))
 
-    processor = EventProcessor(
-        db=components.db,
-        recommender=components.recommender,
-        top_n=5,
-        retrain_threshold=1,
-        retrain=retrain,
-        retrain_in_background=True,
-    )
+    processor = retrainer(components, 1, retrain, background=True)
     mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     post(components, shop, ("bob", "view", "Desk Lamp"))
     assert processor.process(stream.take(100, timeout=0)).retrain == "started"
