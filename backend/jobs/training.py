@@ -96,8 +96,10 @@ class TrainingStopped(Exception):
 
 @dataclass(frozen=True, slots=True)
 class _History:
-    """What a training reads: each shopper's weighted items and ordered items."""
+    """What a training reads: each shopper's weighted items and ordered items, as indexes
+    into ``snapshot``'s products."""
 
+    snapshot: CatalogSnapshot
     events_seen: int
     n_users: int
     triples: list[tuple[int, int, float]]
@@ -205,12 +207,13 @@ class TrainingService:
         reason: str,
         progress: Callable[[str], None] | None = None,
         next_item: bool = True,
+        history: _History | None = None,
     ) -> TrainReport:
-        """``train_now`` under the lock."""
+        """``train_now`` under the lock; ``history``: what the caller has read already."""
         started = time.perf_counter()
-        snapshot = self.snapshots.get()
+        history = history or self._read(self.snapshots.get())
+        snapshot = history.snapshot
         ids = [p.id for p in snapshot.products]
-        history = self._read(snapshot)
         matrix = user_items_matrix(history.triples, history.n_users, len(ids))
         text = (
             snapshot.embeddings
@@ -289,7 +292,7 @@ class TrainingService:
             if not sequences[u] or sequences[u][-1] != i:  # a repeated view is not a step
                 sequences[u].append(i)
         usable = sum(1 for s in sequences if len(s) >= 2)
-        return _History(events_seen, len(users), triples, sequences, usable)
+        return _History(snapshot, events_seen, len(users), triples, sequences, usable)
 
     def _stopping(self) -> None:
         if self._stop.is_set():
@@ -547,12 +550,11 @@ class TrainingService:
             if latest is None:
                 # The API processes wait (bounded) for a first version rather than serve
                 # without one: the quick models first, as their own inline training would.
-                report = self._train(reason="worker start", next_item=False)
-                if not report.next_item_deferred:
-                    return
-            elif not self._enough_sequences(history.usable):
-                return  # the newest version is all this shop can have
-            self._train(reason="worker start")
+                report = self._train(reason="worker start", next_item=False, history=history)
+                if report.next_item_deferred:
+                    self._train(reason="worker start")  # with what came in meanwhile
+            elif self._enough_sequences(history.usable):  # else the newest is all it can have
+                self._train(reason="worker start", history=history)
 
     def _complete_already(self) -> bool:
         latest = self.latest_version()
