@@ -44,7 +44,8 @@ from what serves. Only validation targets are read: nothing here may tune on tes
   ``shopwise evaluate`` with the kept source (cold, shared machine, 19.2 min): validation
   0.1084, test 0.1111 (was 0.1105).
 
-Run: ``python -m bench.fusion_lab blend`` (``check``, ``extras``, ``second-stage``), with
+Run: ``python -m bench.fusion_lab blend`` (``check``, ``extras``, ``second-stage``,
+``signals``, ``signals-cf``, ``signals-tune``, ``signals-more``; one per ``COMMANDS`` key), with
 ``--dataset`` the RecBole folder. Item vectors come from the evaluation's cache (``--cache``).
 
 Measured on Scientific validation (the hybrid: 0.1067), none reaching the 0.111 the test
@@ -97,6 +98,50 @@ leaves, 0.03, L2 10), validation NDCG@10 at 200 / 400 / 600 / 800 / 1,000 trees 
 - Training queries "from the train split": its 34,101 rows are exactly the prefixes of the
   validation histories, i.e. cuts k = 1…len − 1; cuts 1…5 hold 27,406 of them (80%), the
   rest are early prefixes of the few long histories. Not run separately.
+
+Round 3 (issue 16): information the six sources do not use yet, on validation only, against
+the hybrid with SASRec+text (HYBRID_NEXT, 0.1084; ~0.1125 needed). ``signals``: each new
+source added to the hybrid with its weights fixed, the new weight on 0.02–0.5 ("alone": the
+source by itself):
+
+  | new source                                                 | alone  | + hybrid (w)  |
+  | ---------------------------------------------------------- | ------ | ------------- |
+  | TF-IDF cosine (sublinear tf, part numbers one token)       | 0.0716 | 0.1082 (0.02) |
+  |   the same, each item's 50 nearest only                    | 0.0697 | 0.1082 (0.02) |
+  |   the same, from the newest item only                      | 0.0669 | 0.1083 (0.1)  |
+  | BM25 (an item's terms as the query, k1 1.2, b 0.75)        | 0.0751 | 0.1085 (0.1)  |
+  |   the same, each item's 50 nearest only                    | 0.0740 | 0.1083 (0.1)  |
+  |   the same, from the newest item only                      | 0.0731 | 0.1081 (0.1)  |
+  | brand affinity (recency-weighted share of the history)     | ties   | 0.1084 (0.02) |
+  | leaf-category affinity (the same over the category path)   | ties   | 0.1080 (0.02) |
+  | co-occurrence up to 10 steps after, weight 1/gap           | 0.0781 | 0.1082 (0.02) |
+  | co-occurrence up to 10 steps either way, 1/gap             | 0.0876 | 0.1083 (0.02) |
+  | co-occurrence up to 3 steps either way, 1/gap              | 0.0876 | 0.1083 (0.02) |
+  | co-occurrence up to 50 steps either way, gap^-0.5          | 0.0882 | 0.1083 (0.02) |
+  | transitions backwards (what precedes the user's items)     | 0.0730 | 0.1084 (0.02) |
+  | user-kNN (idf-weighted decayed histories' cosine), k 50    | 0.0886 | 0.1085 (0.05) |
+  | user-kNN, k 200                                            | 0.0912 | 0.1086 (0.2)  |
+  | GRU4Rec next-item scores (IDs, 16 epochs, still rising)    | 0.0496 | 0.1088 (0.1)  |
+
+  Brand and leaf category give every item of a brand the same score, and ``target_ranks``
+  counts ties in the target's favour, so their "alone" figures (0.19 / 0.16) mean nothing;
+  in the blend the other sources break the ties. GRU4Rec's 0.1088 is a lone point (0.1082 at
+  0.05 and at 0.2): noise. ``signals-cf``: the side information inside EASE, as the MiniLM
+  Gram already is (XᵀX + 1000·EEᵀ + β·G as ``cf``), for β 1…300: every G lowers the hybrid —
+  TF-IDF 0.1080 / 0.1081 / 0.1058 at β 1 / 3 / 10, same-brand 0.1082 / 0.1070 / 0.1042,
+  same-leaf 0.1071 / 0.1050 / 0.1009, TF-IDF instead of MiniLM 0.0973 at best; MiniLM alone
+  stays best (0.1084). ``signals-tune``: every weight re-chosen by coordinate search with
+  BM25, brand and two-way co-occurrence beside the six sources: 0.1091 (content 0.2, cf 0.8,
+  popularity 0.2, sequence 0.05, next_item 0.3, bm25 0.1, brand 0.1, co-occurrence 0.05)
+  against 0.1083 re-chosen without them. Chosen on half the users and scored on the other
+  half: −0.0002 and +0.0010 (one extra at a time: BM25 −0.0006 / +0.0007, brand +0.0007 /
+  +0.0014, co-occurrence +0.0005 / −0.0014). Not integrated: +0.0007 at most, under half
+  of the +0.0016 that 0.1100 needs, and within the fold-to-fold spread. Exact brand and
+  part-number tokens, the category path, longer-range or backward co-occurrence, user
+  neighbourhoods and a second sequential model add next to nothing to EASE over the
+  text-augmented Gram plus SASRec+text, though most of them rank well alone. ``signals`` 4 min,
+  ``signals-cf`` 4–7 min, ``signals-tune`` 4 min, ``signals-more`` 2 min (the GRU4Rec fit 1
+  min), SASRec+text from the evaluation's cache (its fit ~2 min when cold), loaded machine.
 """
 
 from __future__ import annotations
@@ -1122,6 +1167,24 @@ def cmd_signals_tune(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> Non
         print(f"re-chosen {label}: {seen[best]:.4f} at {weights(best)} ({len(seen)} tried)")
     for key in ("bm25", "brand", "cooc-w10-both-p1"):
         print(f"  {key}: {half_split_gain(src, key, {**weights(best), key: 0.0}, targets)}")
+    t = np.asarray(targets)
+
+    def on(rows: npt.NDArray[np.int64], point: tuple[float, ...]) -> float:
+        s = np.sum([v * src.norm[k][rows] for k, v in weights(point).items() if v], axis=0)
+        return ndcg10(target_ranks(s, src.blocked[rows], t[rows]))
+
+    # Every weight chosen on half the users, scored on the other half, with and without the
+    # extras: the gain a weight grid not tuned on the scored users keeps.
+    for pick in (0, 1):
+        chosen, scored = np.arange(pick, len(t), 2), np.arange(1 - pick, len(t), 2)
+        found = {
+            label: on(scored, coordinate_search(used, lambda p, c=chosen: on(c, p))[0])
+            for label, used in (("without", axes[:4] + [(0.0,)] * 3), ("with", axes))
+        }
+        print(
+            f"  fold {pick}: without the extras {found['without']:.4f}, with them "
+            f"{found['with']:.4f} ({found['with'] - found['without']:+.4f})"
+        )
 
 
 def cmd_signals_more(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
