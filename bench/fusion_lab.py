@@ -44,7 +44,8 @@ from what serves. Only validation targets are read: nothing here may tune on tes
   ``shopwise evaluate`` with the kept source (cold, shared machine, 19.2 min): validation
   0.1084, test 0.1111 (was 0.1105).
 
-Run: ``python -m bench.fusion_lab blend`` (``check``, ``extras``, ``second-stage``), with
+Run: ``python -m bench.fusion_lab blend`` (``check``, ``extras``, ``second-stage``,
+``signals``, ``signals-cf``, ``signals-tune``, ``signals-more``; one per ``COMMANDS`` key), with
 ``--dataset`` the RecBole folder. Item vectors come from the evaluation's cache (``--cache``).
 
 Measured on Scientific validation (the hybrid: 0.1067), none reaching the 0.111 the test
@@ -97,12 +98,57 @@ leaves, 0.03, L2 10), validation NDCG@10 at 200 / 400 / 600 / 800 / 1,000 trees 
 - Training queries "from the train split": its 34,101 rows are exactly the prefixes of the
   validation histories, i.e. cuts k = 1…len − 1; cuts 1…5 hold 27,406 of them (80%), the
   rest are early prefixes of the few long histories. Not run separately.
+
+Round 3 (issue 16): information the six sources do not use yet, on validation only, against
+the hybrid with SASRec+text (HYBRID_NEXT, 0.1084; ~0.1125 needed). ``signals``: each new
+source added to the hybrid with its weights fixed, the new weight on 0.02–0.5 ("alone": the
+source by itself):
+
+  | new source                                                 | alone  | + hybrid (w)  |
+  | ---------------------------------------------------------- | ------ | ------------- |
+  | TF-IDF cosine (sublinear tf, part numbers one token)       | 0.0716 | 0.1082 (0.02) |
+  |   the same, each item's 50 nearest only                    | 0.0697 | 0.1082 (0.02) |
+  |   the same, from the newest item only                      | 0.0669 | 0.1083 (0.1)  |
+  | BM25 (an item's terms as the query, k1 1.2, b 0.75)        | 0.0751 | 0.1085 (0.1)  |
+  |   the same, each item's 50 nearest only                    | 0.0740 | 0.1083 (0.1)  |
+  |   the same, from the newest item only                      | 0.0731 | 0.1081 (0.1)  |
+  | brand affinity (recency-weighted share of the history)     | ties   | 0.1084 (0.02) |
+  | leaf-category affinity (the same over the category path)   | ties   | 0.1080 (0.02) |
+  | co-occurrence up to 10 steps after, weight 1/gap           | 0.0781 | 0.1082 (0.02) |
+  | co-occurrence up to 10 steps either way, 1/gap             | 0.0876 | 0.1083 (0.02) |
+  | co-occurrence up to 3 steps either way, 1/gap              | 0.0876 | 0.1083 (0.02) |
+  | co-occurrence up to 50 steps either way, gap^-0.5          | 0.0882 | 0.1083 (0.02) |
+  | transitions backwards (what precedes the user's items)     | 0.0730 | 0.1084 (0.02) |
+  | user-kNN (idf-weighted decayed histories' cosine), k 50    | 0.0886 | 0.1085 (0.05) |
+  | user-kNN, k 200                                            | 0.0912 | 0.1086 (0.2)  |
+  | GRU4Rec next-item scores (IDs, 16 epochs, still rising)    | 0.0496 | 0.1088 (0.1)  |
+
+  Brand and leaf category give every item of a brand the same score, and ``target_ranks``
+  counts ties in the target's favour, so their "alone" figures (0.19 / 0.16) mean nothing;
+  in the blend the other sources break the ties. GRU4Rec's 0.1088 is a lone point (0.1082 at
+  0.05 and at 0.2): noise. ``signals-cf``: the side information inside EASE, as the MiniLM
+  Gram already is (XᵀX + 1000·EEᵀ + β·G as ``cf``), for β 1…300: every G lowers the hybrid —
+  TF-IDF 0.1080 / 0.1081 / 0.1058 at β 1 / 3 / 10, same-brand 0.1082 / 0.1070 / 0.1042,
+  same-leaf 0.1071 / 0.1050 / 0.1009, TF-IDF instead of MiniLM 0.0973 at best; MiniLM alone
+  stays best (0.1084). ``signals-tune``: every weight re-chosen by coordinate search with
+  BM25, brand and two-way co-occurrence beside the six sources: 0.1091 (content 0.2, cf 0.8,
+  popularity 0.2, sequence 0.05, next_item 0.3, bm25 0.1, brand 0.1, co-occurrence 0.05)
+  against 0.1083 re-chosen without them. Chosen on half the users and scored on the other
+  half: −0.0002 and +0.0010 (one extra at a time: BM25 −0.0006 / +0.0007, brand +0.0007 /
+  +0.0014, co-occurrence +0.0005 / −0.0014). Not integrated: +0.0007 at most, under half
+  of the +0.0016 that 0.1100 needs, and within the fold-to-fold spread. Exact brand and
+  part-number tokens, the category path, longer-range or backward co-occurrence, user
+  neighbourhoods and a second sequential model add next to nothing to EASE over the
+  text-augmented Gram plus SASRec+text, though most of them rank well alone. ``signals`` 4 min,
+  ``signals-cf`` 4–7 min, ``signals-tune`` 4 min, ``signals-more`` 2 min (the GRU4Rec fit 1
+  min), SASRec+text from the evaluation's cache (its fit ~2 min when cold), loaded machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -869,6 +915,317 @@ def cmd_rank_blend(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
         del src.norm["rrf"]
 
 
+# --- round 3: new information (lexical text, brand / leaf category, longer co-occurrence) ----
+_TOKEN = r"[a-z0-9]+(?:[-./][a-z0-9]+)*"  # keeps part numbers and sizes whole: dw4524, 4-1/2
+
+
+def item_terms(data: LeaveOneOutData) -> sp.csr_matrix:
+    """Items × terms counts over "title. category. brand tags" (the same fields MiniLM reads)."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    texts = [f"{p.name} {p.category} {' '.join(p.tags)}" for p in data.products]
+    counts = CountVectorizer(lowercase=True, token_pattern=_TOKEN, dtype=np.float64)
+    return sp.csr_matrix(counts.fit_transform(texts))
+
+
+def tfidf_similarity(terms: sp.csr_matrix, how: str = "tfidf") -> Matrix:
+    """Item × item lexical similarity, diagonal 0: cosine of sublinear TF-IDF, or BM25 (each
+    item's terms as the query, idf-weighted, against every item as a BM25 document)."""
+    n_items = terms.shape[0]
+    df = np.asarray((terms > 0).sum(axis=0)).ravel()
+    if how == "tfidf":
+        idf = np.log((1 + n_items) / (1 + df)) + 1
+        x = terms.copy()
+        x.data = 1 + np.log(x.data)
+        x = sp.csr_matrix(x @ sp.diags(idf))
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=1)).ravel())
+        x = sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ x)
+        sim = (x @ x.T).toarray()
+    else:  # bm25, k1 = 1.2, b = 0.75
+        idf = np.log(1 + (n_items - df + 0.5) / (df + 0.5))
+        length = np.asarray(terms.sum(axis=1)).ravel()
+        x = terms.tocoo()
+        k = 1.2 * (0.25 + 0.75 * length[x.row] / length.mean())
+        docs = sp.csr_matrix(((x.data * 2.2) / (x.data + k), (x.row, x.col)), shape=terms.shape)
+        query = sp.csr_matrix((terms > 0).astype(np.float64) @ sp.diags(idf))
+        sim = (query @ docs.T).toarray()
+        sim /= np.maximum(sim.diagonal(), 1e-12)[:, None]  # 1 = as close as the item itself
+    np.fill_diagonal(sim, 0.0)
+    return sim.astype(np.float32)
+
+
+def keep_top(sim: Matrix, k: int) -> Matrix:
+    """Each row's ``k`` largest entries, the rest 0 (item-kNN pruning)."""
+    out = np.zeros_like(sim)
+    top = np.argpartition(-sim, k, axis=1)[:, :k]
+    np.put_along_axis(out, top, np.take_along_axis(sim, top, axis=1), axis=1)
+    return out
+
+
+def attribute_affinity(
+    histories: Sequence[Sequence[int]], n: int, codes: npt.NDArray[np.int64], decay: float
+) -> Matrix:
+    """Per user and item: the recency-weighted share of the user's items that share the
+    item's attribute code (brand or leaf category); code −1 matches nothing."""
+    onehot = sp.csr_matrix(
+        (np.ones(int((codes >= 0).sum())), (np.flatnonzero(codes >= 0), codes[codes >= 0])),
+        shape=(n, int(codes.max()) + 1),
+    )
+    w = weighted(histories, n, decay)
+    share = np.asarray((w @ onehot).toarray()) / np.asarray(w.sum(axis=1))
+    return np.asarray(share @ onehot.T.toarray(), dtype=np.float32)
+
+
+def brand_codes(data: LeaveOneOutData) -> npt.NDArray[np.int64]:
+    """The brand (the item's tags, as ``dataset.parse_item`` reads "title. path. brand.")."""
+    names: dict[str, int] = {}
+    codes = []
+    for p in data.products:
+        words = set(re.findall(r"[a-z0-9]+", p.category.lower()))
+        brand = p.tags[0] if p.tags and p.tags[0] not in words else None  # else no brand
+        codes.append(names.setdefault(brand, len(names)) if brand else -1)
+    return np.array(codes)
+
+
+def cooccurrence(
+    sequences: Sequence[Sequence[int]], n: int, window: int, both: bool, gap_power: float
+) -> sp.csr_matrix:
+    """C[i, j]: j within ``window`` steps after i (before as well when ``both``), each time
+    weighted gap ** −gap_power, rows divided by their total + 1 as ``transition_matrix``."""
+    rows, cols, vals = [], [], []
+    for seq in sequences:
+        s = np.asarray(seq, dtype=np.int64)
+        for d in range(1, min(window, len(s) - 1) + 1):
+            a, b = s[:-d], s[d:]
+            keep = a != b
+            pairs = [(a[keep], b[keep])] + ([(b[keep], a[keep])] if both else [])
+            for x, y in pairs:
+                rows.append(x)
+                cols.append(y)
+                vals.append(np.full(len(x), d**-gap_power, dtype=np.float32))
+    c = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+    c.sum_duplicates()
+    totals = np.asarray(c.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / (totals + 1.0)) @ c)
+
+
+def new_signals(data: LeaveOneOutData, histories: Sequence[Sequence[int]]) -> dict[str, Matrix]:
+    """Every round-3 candidate source, users × items, raw, for ``histories``."""
+    n = data.n_items
+    decayed = weighted(histories, n, DECAY)
+    recent = weighted(histories, n, SEQUENCE_DECAY, SEQUENCE_LAST)
+    last = weighted(histories, n, 1.0, 1)
+    terms = item_terms(data)
+    out: dict[str, Matrix] = {}
+    for how in ("tfidf", "bm25"):
+        sim = tfidf_similarity(terms, how)
+        out[f"{how}"] = np.asarray(decayed @ sim, dtype=np.float32)
+        out[f"{how}-knn50"] = np.asarray(decayed @ keep_top(sim, 50), dtype=np.float32)
+        out[f"{how}-last"] = np.asarray(last @ sim, dtype=np.float32)
+    out["brand"] = attribute_affinity(histories, n, brand_codes(data), DECAY)
+    out["leaf-category"] = attribute_affinity(histories, n, category_codes(data), DECAY)
+    for window, both, power in ((10, False, 1.0), (10, True, 1.0), (3, True, 1.0), (50, True, 0.5)):
+        c = cooccurrence(histories, n, window, both, power)
+        name = f"cooc-w{window}{'-both' if both else ''}-p{power:g}"
+        out[name] = np.asarray((recent @ c).toarray(), dtype=np.float32)
+    out["back-transitions"] = np.asarray(
+        (recent @ transition_matrix([h[::-1] for h in histories], n)).toarray(), dtype=np.float32
+    )
+    return out
+
+
+def half_split_gain(src: Sources, key: str, weights, targets: Sequence[int]) -> str:
+    """The extra source's weight chosen on the even users, scored on the odd ones (and the
+    other way round): whether the gain survives a weight not tuned on the scored users."""
+    t = np.asarray(targets)
+
+    def on(rows: npt.NDArray[np.int64], w: float) -> float:
+        full = {**weights, key: w}
+        s = np.sum([v * src.norm[k][rows] for k, v in full.items() if v], axis=0)
+        return ndcg10(target_ranks(s, src.blocked[rows], t[rows]))
+
+    out = []
+    for pick, score in ((0, 1), (1, 0)):
+        chosen_rows = np.arange(pick, len(t), 2)
+        scored_rows = np.arange(score, len(t), 2)
+        w = max((0.0, *SIGNAL_WEIGHTS), key=lambda x: on(chosen_rows, x))
+        out.append(f"w={w:g}: {on(scored_rows, w) - on(scored_rows, 0.0):+.4f}")
+    return "; ".join(out)
+
+
+SIGNAL_WEIGHTS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def cmd_signals(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Round 3: each new source alone and added to the six-source hybrid (its weight on a
+    grid, the hybrid's weights fixed), with a half-split check of the gain."""
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    src.raw.clear()
+    base = blend_ndcg(src, HYBRID_NEXT, targets)
+    print(f"hybrid with next_item: {base:.4f}")
+    started = time.perf_counter()
+    extra = new_signals(data, data.valid.histories)
+    print(f"new sources built in {time.perf_counter() - started:.0f} s")
+    for key, values in extra.items():
+        src.norm[key] = normalise(values, src.blocked)
+        alone = blend_ndcg(src, {key: 1.0}, targets)
+        scored = {w: blend_ndcg(src, {**HYBRID_NEXT, key: w}, targets) for w in SIGNAL_WEIGHTS}
+        best = max(scored, key=lambda w: scored[w])
+        grid = ", ".join(f"{w:g}: {v:.4f}" for w, v in scored.items())
+        print(f"{key}: alone {alone:.4f}; + hybrid best {scored[best]:.4f} at {best} ({grid})")
+        if scored[best] > base + 0.0005:
+            print(f"  half-split: {half_split_gain(src, key, HYBRID_NEXT, targets)}")
+        del src.norm[key]
+
+
+def onehot_gram(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+    """G[i, j] = 1 when items i and j share the code (brand, leaf category); −1 matches none."""
+    same = (codes[:, None] == codes[None, :]) & (codes[:, None] >= 0)
+    return same.astype(np.float64)
+
+
+SIDE_BETAS = (1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+
+
+def cmd_signals_cf(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Round 3, the side information inside EASE (as the MiniLM Gram is): the TF-IDF Gram,
+    the same-brand and same-leaf-category Grams added to XᵀX + α·EEᵀ, each on a small grid,
+    as the hybrid's ``cf``."""
+    targets = data.valid.targets
+    n = data.n_items
+    src = Sources(data.valid.histories, n, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    src.raw.clear()
+    print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
+    decayed = weighted(data.valid.histories, n, DECAY)
+    e = vectors.astype(np.float64)
+    minilm = e @ e.T
+    tfidf = tfidf_similarity(item_terms(data)).astype(np.float64)
+    np.fill_diagonal(tfidf, 1.0)
+    grams = {
+        "tfidf": tfidf, "brand": onehot_gram(brand_codes(data)),
+        "leaf": onehot_gram(category_codes(data)),
+    }  # fmt: skip
+    variants = [("minilm only", 1000.0, None, 0.0)]
+    variants += [("tfidf instead", 0.0, "tfidf", a) for a in (300.0, 1000.0, 3000.0)]
+    variants += [(f"minilm + {g}", 1000.0, g, a) for g in grams for a in SIDE_BETAS]
+    best_cf = (0.0, "", src.norm["cf"])
+    for label, alpha, extra, beta in variants:
+        text = alpha * minilm + (beta * grams[extra] if extra else 0.0)
+        w = ease_weights(None, lam=EASE_LAMBDA, gram=src.gram, text_gram=text, content_alpha=1.0)
+        src.norm["cf"] = normalise(np.asarray(decayed @ w, dtype=np.float32), src.blocked)
+        alone = blend_ndcg(src, {"cf": 1.0}, targets)
+        mixed = blend_ndcg(src, HYBRID_NEXT, targets)
+        print(f"cf = EASE + {label} (β={beta:g}): alone {alone:.4f}; in the hybrid {mixed:.4f}")
+        if mixed > best_cf[0]:
+            best_cf = (mixed, f"{label} {beta:g}", src.norm["cf"])
+    print(f"best cf: {best_cf[1]} ({best_cf[0]:.4f})")
+
+
+def cmd_signals_tune(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Round 3: every weight re-chosen (coordinate search) with the three extra sources that
+    came closest in ``signals`` beside the six-source hybrid, and each one's half-split gain."""
+    from backend.recommender.evaluation.tuning import coordinate_search
+
+    targets = data.valid.targets
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    src.raw.clear()
+    extra_sources = new_signals(data, data.valid.histories)
+    for key in ("bm25", "brand", "cooc-w10-both-p1"):
+        src.norm[key] = normalise(extra_sources[key], src.blocked)
+    del extra_sources
+    axes = [
+        (0.2, 0.3, 0.4, 0.5, 0.6),  # content (cf = 1 - content)
+        (0.1, 0.15, 0.2, 0.3),  # popularity
+        (0.0, 0.05, 0.1, 0.2),  # sequence
+        (0.1, 0.2, 0.3, 0.4),  # next_item
+        (0.0, 0.05, 0.1, 0.2),  # bm25
+        (0.0, 0.02, 0.05, 0.1, 0.15, 0.2),  # brand
+        (0.0, 0.02, 0.05, 0.1),  # co-occurrence both ways
+    ]
+
+    def weights(point: tuple[float, ...]) -> dict[str, float]:
+        c, p, q, s, b, r, o = point
+        return {
+            "content": c, "cf": 1 - c, "popularity": p, "sequence": q, "next_item": s,
+            "bm25": b, "brand": r, "cooc-w10-both-p1": o,
+        }  # fmt: skip
+
+    for label, used in (("without the extras", axes[:4] + [(0.0,)] * 3), ("with them", axes)):
+        best, seen = coordinate_search(used, lambda point: blend_ndcg(src, weights(point), targets))
+        print(f"re-chosen {label}: {seen[best]:.4f} at {weights(best)} ({len(seen)} tried)")
+    for key in ("bm25", "brand", "cooc-w10-both-p1"):
+        print(f"  {key}: {half_split_gain(src, key, {**weights(best), key: 0.0}, targets)}")
+    t = np.asarray(targets)
+
+    def on(rows: npt.NDArray[np.int64], point: tuple[float, ...]) -> float:
+        s = np.sum([v * src.norm[k][rows] for k, v in weights(point).items() if v], axis=0)
+        return ndcg10(target_ranks(s, src.blocked[rows], t[rows]))
+
+    # Every weight chosen on half the users, scored on the other half, with and without the
+    # extras: the gain a weight grid not tuned on the scored users keeps.
+    for pick in (0, 1):
+        chosen, scored = np.arange(pick, len(t), 2), np.arange(1 - pick, len(t), 2)
+        found = {
+            label: on(scored, coordinate_search(used, lambda p, c=chosen: on(c, p))[0])
+            for label, used in (("without", axes[:4] + [(0.0,)] * 3), ("with", axes))
+        }
+        print(
+            f"  fold {pick}: without the extras {found['without']:.4f}, with them "
+            f"{found['with']:.4f} ({found['with'] - found['without']:+.4f})"
+        )
+
+
+def cmd_signals_more(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Round 3, two more views of the same interactions: user-kNN (the recency-weighted
+    histories' cosine, each user's k nearest users' items) and GRU4Rec's next-item scores
+    (the baseline's training, IDs only), each added to the six-source hybrid."""
+    targets = data.valid.targets
+    n = data.n_items
+    src = Sources(data.valid.histories, n, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    src.raw.clear()
+    print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
+    decayed = weighted(data.valid.histories, n, DECAY)
+    binary = weighted(data.valid.histories, n, 1.0)
+    idf = np.log(len(targets) / np.maximum(src.counts, 1.0))  # a shared rare item says more
+    profile = sp.csr_matrix(decayed @ sp.diags(idf))
+    norms = np.sqrt(np.asarray(profile.multiply(profile).sum(axis=1)).ravel())
+    profile = sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-12)) @ profile)
+    users = (profile @ profile.T).toarray().astype(np.float32)
+    np.fill_diagonal(users, 0.0)
+    extra: dict[str, Matrix] = {}
+    for k in (50, 200):
+        extra[f"user-knn{k}"] = np.asarray(binary.T @ keep_top(users, k).T, dtype=np.float32).T
+    del users
+    extra["gru4rec"] = as_source(
+        sasrec_scores(data, cache, None, architecture="gru4rec"), src.blocked, "softmax2"
+    )
+    for key, values in extra.items():
+        src.norm[key] = normalise(values, src.blocked)
+        alone = blend_ndcg(src, {key: 1.0}, targets)
+        scored = {w: blend_ndcg(src, {**HYBRID_NEXT, key: w}, targets) for w in SIGNAL_WEIGHTS}
+        best = max(scored, key=lambda w: scored[w])
+        grid = ", ".join(f"{w:g}: {v:.4f}" for w, v in scored.items())
+        print(f"{key}: alone {alone:.4f}; + hybrid best {scored[best]:.4f} at {best} ({grid})")
+        if scored[best] > blend_ndcg(src, HYBRID_NEXT, targets) + 0.0005:
+            print(f"  half-split: {half_split_gain(src, key, HYBRID_NEXT, targets)}")
+        del src.norm[key]
+
+
 COMMANDS = {
     "blend": cmd_blend,
     "check": cmd_check,
@@ -882,6 +1239,10 @@ COMMANDS = {
     "zscore": cmd_zscore,
     "recent-popularity": cmd_recent_popularity,
     "rank-blend": cmd_rank_blend,
+    "signals": cmd_signals,
+    "signals-cf": cmd_signals_cf,
+    "signals-more": cmd_signals_more,
+    "signals-tune": cmd_signals_tune,
 }
 
 
