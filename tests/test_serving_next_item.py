@@ -1,6 +1,7 @@
 """A served app's warm start loads a model version with a next-item model and never imports
 torch (only training needs it; the model is saved as numpy arrays, backend/recommender/
-next_item.py). In a process of its own: the test's process has torch already.
+next_item.py). In a process of its own: the test's process has torch already. The catalogue
+is not indexed, so the embedding model (sentence-transformers, on torch) is not loaded either.
 """
 
 from __future__ import annotations
