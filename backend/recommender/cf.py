@@ -296,11 +296,11 @@ def _converted(legacy: Path) -> NumpySASRec:
     """A version saved before the .npz format (``torch.save``) is read through torch once
     and written beside it as the .npz the next reader loads without torch.
 
-    Why not drop its next-item model and let the worker refit: an upgrade would serve
-    without the source (and report "degraded") for as long as a refit takes (20 minutes at
-    100k products, ``training.NEXT_ITEM_MAX_SECONDS``) to retrain a model that is fine. Reading
-    it costs the first process the torch import every load cost before; only once per
-    version, and only until the next training saves a version in the new format.
+    Why not drop its next-item model and let the worker refit: nothing would start the
+    refit (the version's recorded kinds list next_item), and an upgraded shop would serve
+    without the source (its health "degraded") until the next retrain, for a model that is
+    fine. Reading it costs the first process that loads it the torch import every load cost
+    before: once per version, and only until the next training saves one in the new format.
     """
     npz = legacy.with_suffix(".npz")
     if npz.exists():  # another process converted it already
