@@ -45,8 +45,8 @@ from backend.jobs.indexing import Indexer
 from backend.recommender.cf import CFModels, ModelStore, train, user_items_matrix
 from backend.recommender.cf import save as save_models
 from backend.recommender.embedder import SentenceTransformerEmbedder, content_hash, product_text
+from backend.recommender.next_item import NumpySASRec
 from backend.recommender.profile import InteractionRecord
-from backend.recommender.sequential import NextItemScorer
 from backend.recommender.snapshot import CatalogSnapshot, ProductRecord, SnapshotManager
 from backend.recommender.strategies import BlendConfig, BlendStrategy, RecommendRequest
 from backend.recommender.strategies.base import CandidateFilter
@@ -175,13 +175,16 @@ def train_on_histories(
     return models, matrix.nnz, time.perf_counter() - started
 
 
-def random_next_item(vectors: np.ndarray) -> NextItemScorer:
-    """The served next-item model's shape (SASRec, the items' text added) with random
-    weights: what a request costs does not depend on the weights' values."""
-    from backend.recommender.sequential import NextItemScorer, SeqParams, build_model
+def random_next_item(vectors: np.ndarray) -> NumpySASRec:
+    """The served next-item model (SASRec, the items' text added, in the numpy form that is
+    saved and served) with random weights: what a request costs does not depend on the
+    weights' values."""
+    from backend.recommender.sequential import SASRec, SeqParams, build_model, to_numpy
 
     params = SeqParams(text="add")
-    return NextItemScorer(build_model(len(vectors), params, vectors), params)
+    model = build_model(len(vectors), params, vectors)
+    assert isinstance(model, SASRec)
+    return to_numpy(model, params)
 
 
 def next_item_training(
@@ -269,8 +272,9 @@ def hybrid_only(args: argparse.Namespace) -> None:
             f"the transition matrix holds {models.transitions.nnz:,} pairs. The next_item "
             "source is SASRec of the served shape (2 layers, d=64, the items' 384-d text "
             "projected and added) with random weights: a request's cost does not depend on "
-            f"their values. It holds {scorer.nbytes / 2**20:.0f} MB (parameters and the item "
-            "table) and scores every product on one thread.",
+            f"their values. It holds {scorer.nbytes / 2**20:.0f} MB (the served arrays: the item "
+            "table, text projection added in, and the layers) and scores every product on one "
+            "thread.",
             "",
             "| hybrid recommend, engine-side, top 10 with evidence | median | p99 | CPU median "
             "| CPU p99 |",

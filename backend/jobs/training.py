@@ -12,7 +12,8 @@ starts fast and never trains inside a request.
 One process trains at a time (a file lock in the models directory, held for a whole training);
 the others load what it saves. In server mode the worker fits the next-item model and the API
 processes never do. A background training runs at the lowest CPU priority, on one torch
-thread, and ``close`` stops it between batches.
+thread, and ``close`` stops it between batches. Only training imports torch: the next-item
+model is saved and served as numpy arrays (``next_item.NumpySASRec``).
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ from backend.jobs.training_lock import HeldLock, TrainingLock
 from backend.recommender.cf import CFModels, CFParams, ModelStore, train, user_items_matrix
 from backend.recommender.cf import load as load_models
 from backend.recommender.cf import save as save_models
+from backend.recommender.next_item import NumpySASRec
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS
 from backend.recommender.snapshot import CatalogSnapshot, SnapshotManager
 
 if TYPE_CHECKING:
-    from backend.recommender.sequential import NextItemScorer, SeqParams
+    from backend.recommender.sequential import SeqParams
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +140,8 @@ class TrainingService:
         inline_wait_seconds: float = INLINE_WAIT_SECONDS,
         warm_wait_seconds: float = WARM_WAIT_SECONDS,
     ) -> None:
+        if next_item_params is not None and next_item_params.architecture != "sasrec":
+            raise ValueError("the served next-item model is SASRec (next_item.NumpySASRec)")
         self.db = db
         self.snapshots = snapshots
         self.store = ModelStore(on_access=self.ensure_current)
@@ -318,8 +322,9 @@ class TrainingService:
         n_items: int,
         text: np.ndarray | None,
         progress: Callable[[str], None] | None,
-    ) -> tuple[NextItemScorer, float]:
-        """SASRec on the shoppers' ordered items (with the items' text when indexed)."""
+    ) -> tuple[NumpySASRec, float]:
+        """SASRec on the shoppers' ordered items (with the items' text when indexed), in
+        the numpy form that is served and saved."""
         from backend.recommender import sequential  # torch: imported only to train
 
         params = replace(
@@ -341,7 +346,8 @@ class TrainingService:
             )
         except sequential.FitStopped as exc:
             raise TrainingStopped(f"next-item model {exc}") from exc
-        scorer = sequential.NextItemScorer(model, params)
+        assert isinstance(model, sequential.SASRec)  # the architecture checked in __init__
+        scorer = sequential.to_numpy(model, params, epochs=info.epochs, seconds=info.seconds)
         log.info(
             "next-item model trained: %d sequences, %d items, %d epochs in %.1f s, %.1f MB",
             history.usable,
@@ -396,10 +402,6 @@ class TrainingService:
         of training; a larger shop's first training goes on while the process serves. And
         never more than ``warm_wait_seconds``. A server-mode API process trains no next-item
         model and never waits for the worker's."""
-        if self.next_item:
-            # Reading a next-item model imports torch (seconds of CPU): before the process
-            # says it is ready, not when the first version with one is loaded.
-            import backend.recommender.sequential  # noqa: F401
         self.ensure_current()
         first = self._first_training
         if first is None:
@@ -414,9 +416,9 @@ class TrainingService:
     def _check(self) -> None:
         if self.store.current_unchecked() is not None:
             # A newer version loads beside the requests, which keep the current one meanwhile:
-            # reading a next-item model imports torch, and every request waited on this
-            # check for it (server mode, open loop: p99 4.1 s and 39 requests shed as the
-            # API processes picked up the worker's version).
+            # reading the models takes a while at 100k products, and every request waited on
+            # this check for it (server mode, open loop: p99 4.1 s and 39 requests shed as the
+            # API processes picked up the worker's version, when the load imported torch).
             if self._unloaded_version() is not None:
                 self._load_in_background()
             return

@@ -24,13 +24,15 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from backend.recommender.next_item import NumpySASRec
+
 FloatArray = npt.NDArray[np.float32]
 log = logging.getLogger(__name__)
 
 
 class NextItemModel(Protocol):
     """One shopper's ordered item indexes (oldest first) → a logit per item
-    (``sequential.NextItemScorer``)."""
+    (``next_item.NumpySASRec`` when trained and saved)."""
 
     def __call__(self, sequence: Sequence[int]) -> FloatArray: ...
 
@@ -77,7 +79,7 @@ class CFModels:
     # Row-normalised "what comes next" weights from the shoppers' ordered sequences.
     transitions: sp.csr_matrix | None = None
     # A sequential model's next-item logits for one shopper's ordered item indexes, over
-    # ``item_ids`` (``sequential.NextItemScorer``); trained apart from the models above.
+    # ``item_ids`` (``next_item.NumpySASRec``); trained apart from the models above.
     next_item: NextItemModel | None = None
     # Why a saved next-item model could not be loaded (the source is then absent).
     next_item_error: str | None = None
@@ -226,12 +228,11 @@ def save(models: CFModels, path: Path) -> None:
             arrays[name] = getattr(models, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     if models.next_item is not None:
-        from backend.recommender.sequential import NextItemScorer  # torch: only when needed
-
-        if not isinstance(models.next_item, NextItemScorer):
-            raise TypeError("only a sequential.NextItemScorer can be saved")
+        if not isinstance(models.next_item, NumpySASRec):
+            raise TypeError("only a next_item.NumpySASRec can be saved")
         models.next_item.save(next_item_path(path))
-        arrays["next_item"] = np.array([next_item_path(path).name])  # expected on load
+        # Expected on load, by this name: versions saved before the .npz format name a .pt.
+        arrays["next_item"] = np.array([next_item_path(path).name])
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)  # type: ignore[arg-type]
     tmp.replace(path)
@@ -262,32 +263,57 @@ def load(path: Path) -> CFModels:
         for name in _DENSE:
             if name in f:
                 setattr(models, name, np.asarray(f[name], dtype=np.float32))
-        expects_next_item = "next_item" in f
-    if expects_next_item:
-        _load_next_item(models, next_item_path(path))
+        next_item = str(f["next_item"][0]) if "next_item" in f else None
+    if next_item is not None:
+        _load_next_item(models, path.with_name(next_item))
     return models
 
 
 def next_item_path(path: Path) -> Path:
     """Where the sequential model of the CF models at ``path`` lives (beside them)."""
-    return path.with_name(f"{path.stem}-sequential.pt")
+    return path.with_name(f"{path.stem}-sequential.npz")
 
 
 def _load_next_item(models: CFModels, path: Path) -> None:
     """A missing or damaged file costs the ``next_item`` source only, never the CF models:
     the hybrid then blends the others (its weight counts for nothing) and says why in the
     log and ``next_item_error``."""
-    from backend.recommender.sequential import NextItemScorer
-
     try:
-        scorer = NextItemScorer.load(path)
+        if path.suffix == ".pt":
+            scorer = _converted(path)
+        else:
+            scorer = NumpySASRec.load(path)
         if scorer.n_items != models.n_items:
             raise ValueError(f"{scorer.n_items} items, the CF models have {models.n_items}")
-    except Exception as exc:  # torch reports damage as RuntimeError, pickle or zip errors
+    except Exception as exc:  # a damaged file: zip, shape or (old files) torch's errors
         models.next_item_error = f"next-item model {path.name} unusable: {exc}"
         log.error("%s; recommending without the next_item source", models.next_item_error)
         return
     models.next_item = scorer
+
+
+def _converted(legacy: Path) -> NumpySASRec:
+    """A version saved before the .npz format (``torch.save``) is read through torch once
+    and written beside it as the .npz the next reader loads without torch.
+
+    Why not drop its next-item model and let the worker refit: nothing would start the
+    refit (the version's recorded kinds list next_item), and an upgraded shop would serve
+    without the source (its health "degraded") until the next retrain, for a model that is
+    fine. Reading it costs the first process that loads it the torch import every load cost
+    before: once per version, and only until the next training saves one in the new format.
+    """
+    npz = legacy.with_suffix(".npz")
+    if npz.exists():  # another process converted it already
+        return NumpySASRec.load(npz)
+    from backend.recommender.sequential import read_legacy  # torch: once, for old files only
+
+    log.warning("next-item model %s predates the .npz format: converting it once", legacy.name)
+    scorer = read_legacy(legacy)
+    try:
+        scorer.save(npz)
+    except OSError as exc:  # a read-only models directory: serve it all the same
+        log.warning("could not save %s (%s); serving it from memory", npz.name, exc)
+    return scorer
 
 
 def user_items_matrix(

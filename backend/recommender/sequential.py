@@ -12,6 +12,9 @@ user's history excluded). As in RecBole's leave-one-out protocol, the test ranks
 same model fed the test histories (one item longer); it is never stopped on test. Models are
 cached on disk by data and settings.
 Everything runs on CPU with a bounded number of threads and fixed seeds.
+
+This module is for training (and the evaluation): a trained SASRec is served and saved as
+``to_numpy`` makes it, ``next_item.NumpySASRec``, which needs no torch.
 """
 
 from __future__ import annotations
@@ -29,10 +32,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import torch
-from scipy.special import erf as _erf
 from torch import nn
 
-from backend.recommender.matvec import matvec
+from backend.recommender.next_item import NumpySASRec
 
 ARCHITECTURES = ("sasrec", "gru4rec")
 TEXT_MODES = ("none", "init", "add")
@@ -252,8 +254,9 @@ _THREADS = threading.Lock()
 
 
 class NextItemScorer:
-    """A trained model as the hybrid's ``next_item`` source: one shopper's ordered items
-    (catalogue indexes, oldest first) → a logit per catalogue item.
+    """A trained model in memory as the hybrid's ``next_item`` source (the evaluation's and
+    the benches'; a served SASRec is ``to_numpy``'s): one shopper's ordered items (catalogue
+    indexes, oldest first) → a logit per catalogue item.
 
     The item table is computed once here, so a request costs one forward pass over at most
     ``max_len`` positions and one (items × hidden) product.
@@ -265,16 +268,16 @@ class NextItemScorer:
         with torch.no_grad():
             self.table = model.item_matrix().detach().clone()
         self.n_items = self.table.shape[0] - 1
-        self._fast: _NumpySASRec | None = None  # built on first use, from the final table
+        self._fast: NumpySASRec | None = None  # built on first use
 
     def __call__(self, sequence: Sequence[int]) -> npt.NDArray[np.float32]:
+        if isinstance(self.model, SASRec):
+            if self._fast is None:
+                self._fast = to_numpy(self.model, self.params, table=self.table)
+            return self._fast(sequence)
         tail = np.asarray(list(sequence)[-self.params.max_len :], dtype=np.int64) + 1
         if len(tail) == 0:
             return np.zeros(self.n_items, dtype=np.float32)
-        if isinstance(self.model, SASRec):
-            if self._fast is None:
-                self._fast = _NumpySASRec(self.model, self.table)
-            return self._fast(tail)
         # torch's pool of threads is process-wide, and on a busy machine its threads wait on
         # each other: at 100k items under load, 2 threads took 170 ms median for what 1 does
         # in 0.9 ms. The lock keeps concurrent requests from restoring each other's setting.
@@ -292,42 +295,6 @@ class NextItemScorer:
             logits: npt.NDArray[np.float32] = (self.table[1:] @ hidden[0, -1]).numpy()
         return logits
 
-    def save(self, path: Path, *, seconds: float = 0.0, epochs: int = 0) -> None:
-        """``path`` (tensors only: ``torch.load(weights_only=True)`` reads it without running
-        code) and ``path.with_suffix(".json")`` (settings). The item table is saved as
-        computed, so loading needs neither the text vectors nor the text projection."""
-        state = {k: v for k, v in self.model.state_dict().items() if not k.startswith("text.")}
-        meta = {
-            "params": asdict(self.params),
-            "n_items": self.n_items,
-            "epochs": epochs,
-            "seconds": round(seconds, 2),
-            "table_sha256": hashlib.sha256(self.table.numpy().tobytes()).hexdigest(),
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"state": state, "table": self.table}, tmp)
-        path.with_suffix(".json").write_text(json.dumps(meta), encoding="utf-8")
-        tmp.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> NextItemScorer:
-        """The scorer ``save`` wrote; raises ``ValueError`` (or OSError) on a damaged file."""
-        meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
-        params = SeqParams(**meta["params"])
-        saved = torch.load(path, weights_only=True)
-        table = saved["table"]
-        if tuple(table.shape) != (meta["n_items"] + 1, params.hidden):
-            raise ValueError(f"{path}: item table of shape {tuple(table.shape)}")
-        if hashlib.sha256(table.numpy().tobytes()).hexdigest() != meta["table_sha256"]:
-            raise ValueError(f"{path}: item table does not match its digest")
-        # The text projection is already in the table: build the model without it.
-        model = build_model(meta["n_items"], replace(params, text="none"))
-        model.load_state_dict(saved["state"])
-        scorer = cls(model, params)
-        scorer.table = table
-        return scorer
-
     @property
     def nbytes(self) -> int:
         """Parameters and item table, in bytes (what a server holds for this source)."""
@@ -335,75 +302,84 @@ class NextItemScorer:
         return int(own + self.table.numel() * self.table.element_size())
 
 
-_Norm = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], float]  # weight, bias, eps
-
-
-class _NumpySASRec:
-    """SASRec's forward pass for one shopper in numpy, the same arithmetic as the torch
-    model in eval mode (post-norm layers, exact GELU, causal attention).
-
-    Serving scores one short sequence per request, where torch's per-operation dispatch is
-    most of the cost (0.9 ms for what is ~0.1 ms of arithmetic at 1,000 items). Only the
-    newest position's output is needed, so the last layer computes only that row.
+def to_numpy(
+    model: SASRec,
+    params: SeqParams,
+    *,
+    table: torch.Tensor | None = None,
+    epochs: int = 0,
+    seconds: float = 0.0,
+) -> NumpySASRec:
+    """A trained SASRec as served and saved: its arrays in the numpy forward pass's layout
+    (weights transposed for ``x @ w``), the settings it was trained with, and how long that
+    took. The item table keeps the text projection added in, so serving needs neither the
+    text vectors nor the projection. ``table``: ``model.item_matrix()`` when already at hand.
     """
+    model.eval()
+    with torch.no_grad():
+        table = model.item_matrix() if table is None else table
 
-    def __init__(self, model: SASRec, table: torch.Tensor) -> None:
         def arr(t: torch.Tensor) -> npt.NDArray[np.float32]:
             return t.detach().numpy().astype(np.float32, copy=True)
 
-        self.table = arr(table)
-        self.scores_table = np.ascontiguousarray(self.table[1:])
-        self.positions = arr(model.positions.weight)
-        self.norm = (arr(model.norm.weight), arr(model.norm.bias), model.norm.eps)
-        self.heads = model.encoder.layers[0].self_attn.num_heads
-        self.layers = []
-        for layer in model.encoder.layers:
+        arrays = {
+            "items": arr(table[1:]),  # row 0 is padding, never in a served sequence
+            "positions": arr(model.positions.weight),
+            "norm.weight": arr(model.norm.weight),
+            "norm.bias": arr(model.norm.bias),
+        }
+        eps = {model.norm.eps}
+        for i, layer in enumerate(model.encoder.layers):
             attn = layer.self_attn
-            self.layers.append(
-                (
-                    arr(attn.in_proj_weight).T.copy(),
-                    arr(attn.in_proj_bias),
-                    arr(attn.out_proj.weight).T.copy(),
-                    arr(attn.out_proj.bias),
-                    (arr(layer.norm1.weight), arr(layer.norm1.bias), layer.norm1.eps),
-                    arr(layer.linear1.weight).T.copy(),
-                    arr(layer.linear1.bias),
-                    arr(layer.linear2.weight).T.copy(),
-                    arr(layer.linear2.bias),
-                    (arr(layer.norm2.weight), arr(layer.norm2.bias), layer.norm2.eps),
-                )
-            )
+            eps |= {layer.norm1.eps, layer.norm2.eps}
+            arrays |= {
+                f"layer{i}.in_proj": arr(attn.in_proj_weight).T,
+                f"layer{i}.in_bias": arr(attn.in_proj_bias),
+                f"layer{i}.out_proj": arr(attn.out_proj.weight).T,
+                f"layer{i}.out_bias": arr(attn.out_proj.bias),
+                f"layer{i}.norm1.weight": arr(layer.norm1.weight),
+                f"layer{i}.norm1.bias": arr(layer.norm1.bias),
+                f"layer{i}.ff1": arr(layer.linear1.weight).T,
+                f"layer{i}.ff1_bias": arr(layer.linear1.bias),
+                f"layer{i}.ff2": arr(layer.linear2.weight).T,
+                f"layer{i}.ff2_bias": arr(layer.linear2.bias),
+                f"layer{i}.norm2.weight": arr(layer.norm2.weight),
+                f"layer{i}.norm2.bias": arr(layer.norm2.bias),
+            }
+    if len(eps) != 1:  # SASRec builds every norm with one eps; the file keeps one
+        raise ValueError(f"layer norms with different eps: {sorted(eps)}")
+    meta = {
+        "params": asdict(params),
+        "heads": model.encoder.layers[0].self_attn.num_heads,
+        "eps": eps.pop(),
+        "epochs": epochs,
+        "seconds": round(seconds, 2),
+    }
+    return NumpySASRec(arrays, meta)
 
-    @staticmethod
-    def _layer_norm(x: npt.NDArray[np.float32], norm: _Norm) -> npt.NDArray[np.float32]:
-        weight, bias, eps = norm
-        mean = x.mean(axis=-1, keepdims=True)
-        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-        out: npt.NDArray[np.float32] = (x - mean) / np.sqrt(var + eps) * weight + bias
-        return out
 
-    def __call__(self, tail: npt.NDArray[np.int64]) -> npt.NDArray[np.float32]:
-        n = len(tail)
-        x = self._layer_norm(self.table[tail] + self.positions[:n], self.norm)
-        d = x.shape[1]
-        h = self.heads
-        dh = d // h
-        causal = np.triu(np.full((n, n), -np.inf, dtype=np.float32), 1)
-        for depth, (w_in, b_in, w_out, b_out, n1, w1, b1, w2, b2, n2) in enumerate(self.layers):
-            last = depth == len(self.layers) - 1
-            qkv = x @ w_in + b_in
-            q = (qkv[-1:, :d] if last else qkv[:, :d]).reshape(-1, h, dh).transpose(1, 0, 2)
-            k = qkv[:, d : 2 * d].reshape(n, h, dh).transpose(1, 2, 0)
-            v = qkv[:, 2 * d :].reshape(n, h, dh).transpose(1, 0, 2)
-            att = (q / np.float32(math.sqrt(dh))) @ k + (causal[-1:] if last else causal)
-            att = np.exp(att - att.max(axis=-1, keepdims=True))
-            att /= att.sum(axis=-1, keepdims=True)
-            mixed = (att @ v).transpose(1, 0, 2).reshape(-1, d) @ w_out + b_out
-            x = self._layer_norm((x[-1:] if last else x) + mixed, n1)
-            inner = x @ w1 + b1
-            inner = 0.5 * inner * (1.0 + _erf(inner / np.float32(math.sqrt(2.0))))
-            x = self._layer_norm(x + inner @ w2 + b2, n2)
-        return matvec(self.scores_table, x[-1])
+def read_legacy(path: Path) -> NumpySASRec:
+    """A next-item model saved before the .npz format: ``torch.save`` of the state dict
+    (without the text projection) and the item table, the settings and the table's digest
+    in ``path.with_suffix(".json")``. ``ValueError`` (or OSError, or torch's errors) when
+    damaged."""
+    meta = json.loads(path.with_suffix(".json").read_text(encoding="utf-8"))
+    params = SeqParams(**meta["params"])
+    if params.architecture != "sasrec":
+        raise ValueError(f"{path.name}: a {params.architecture} model is not served")
+    saved = torch.load(path, weights_only=True)
+    table = saved["table"]
+    if tuple(table.shape) != (meta["n_items"] + 1, params.hidden):
+        raise ValueError(f"{path.name}: item table of shape {tuple(table.shape)}")
+    if hashlib.sha256(table.numpy().tobytes()).hexdigest() != meta["table_sha256"]:
+        raise ValueError(f"{path.name}: item table does not match its digest")
+    # The text projection is already in the table: build the model without it.
+    model = build_model(meta["n_items"], replace(params, text="none"))
+    model.load_state_dict(saved["state"])
+    assert isinstance(model, SASRec)
+    return to_numpy(
+        model, params, table=table, epochs=meta.get("epochs", 0), seconds=meta.get("seconds", 0)
+    )
 
 
 def top_lists(
@@ -583,6 +559,8 @@ __all__ = [
     "SeqParams",
     "cached_fit",
     "fit",
+    "read_legacy",
     "scores",
+    "to_numpy",
     "top_lists",
 ]

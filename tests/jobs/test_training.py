@@ -4,7 +4,6 @@ after the k-th product comes the (k + 1)-th."""
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -27,6 +26,7 @@ from backend.jobs.priority import lower_this_thread
 from backend.jobs.training import TrainingBusy, TrainingService, TrainingStopped
 from backend.recommender import sequential
 from backend.recommender.cf import next_item_path
+from backend.recommender.next_item import NumpySASRec
 from backend.recommender.profile import InteractionRecord
 from backend.recommender.sequential import FitStopped, SeqParams, fit
 from backend.recommender.snapshot import SnapshotManager
@@ -98,7 +98,8 @@ def test_retrain_saves_the_next_item_model_and_a_fresh_server_serves_it(db, orde
     assert "next_item" in report.kinds
     assert report.next_item_seconds is not None and report.next_item_seconds > 0
     weights = next_item_path(tmp_path / "models" / f"cf-{report.version}.npz")
-    assert json.loads(weights.with_suffix(".json").read_text())["params"]["text"] == "add"
+    saved = NumpySASRec.load(weights)
+    assert saved.meta["params"]["text"] == "add" and saved.meta["epochs"] == 40
 
     fresh = service(db, ordered, tmp_path)  # another process: loads what was saved
     snapshot = ordered.get()
@@ -118,6 +119,11 @@ def test_retrain_saves_the_next_item_model_and_a_fresh_server_serves_it(db, orde
     assert any(s.name == "next_item" for r in recs for s in r.evidence.sources)
 
 
+def test_the_next_item_model_is_sasrec_served_without_torch(db, ordered, tmp_path):
+    with pytest.raises(ValueError, match="SASRec"):
+        service(db, ordered, tmp_path, next_item_params=SeqParams(architecture="gru4rec"))
+
+
 def test_too_few_sequences_leave_the_source_out(db, ordered, tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="backend.jobs.training")
     training = service(db, ordered, tmp_path, next_item_min_sequences=SHOPPERS + 10)
@@ -132,7 +138,7 @@ def test_a_damaged_next_item_file_costs_that_source_only(db, ordered, tmp_path, 
     report = service(db, ordered, tmp_path).train_now()
     weights = next_item_path(tmp_path / "models" / f"cf-{report.version}.npz")
     if damage == "corrupt":
-        weights.write_bytes(b"not a torch file")
+        weights.write_bytes(b"not a model file")
     else:
         weights.unlink()
     fresh = service(db, ordered, tmp_path)
