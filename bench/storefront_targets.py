@@ -43,6 +43,7 @@ from bench.harness import (
     ACTIONS,
     REDIS_URL,
     app_env,
+    cpu_seconds,
     free_port,
     pct,
     postgres_database,
@@ -210,24 +211,28 @@ def uncached_recommend(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     params = {"top_n": args.top_n}
     with ExitStack() as stack:
         clients: dict[str, httpx.Client] = {}
+        pids: dict[str, int] = {}
         for label, code in codes.items():
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             cmd = code.cmd(serve_cmd(port, 1))
-            stack.enter_context(process(cmd, code.env(env), f"{base}/health"))
+            pids[label] = stack.enter_context(process(cmd, code.env(env), f"{base}/health")).pid
             wait_ready(base)
             clients[label] = stack.enter_context(httpx.Client(base_url=base, timeout=30))
             clients[label].get(f"/recommend/{users[-1]}", params=params).raise_for_status()
         for label in clients:
             times[label] = []
         order = list(clients)
+        cpu = {label: cpu_seconds(pid) for label, pid in pids.items()}
         for user_id in asked:
             for label in order:
                 t0 = time.perf_counter()
                 clients[label].get(f"/recommend/{user_id}", params=params).raise_for_status()
                 times[label].append((time.perf_counter() - t0) * 1000)
             order.reverse()
-    return {"times": times, "load": (load, os.getloadavg()[0])}
+        # Per request, all the server's threads: steadier than wall time on a shared machine.
+        cpu = {k: (cpu_seconds(pids[k]) - v) * 1000 / len(asked) for k, v in cpu.items()}
+    return {"times": times, "load": (load, os.getloadavg()[0]), "server_cpu": cpu}
 
 
 # --- report ------------------------------------------------------------------------------
@@ -292,12 +297,16 @@ def render(args: argparse.Namespace, batch: dict[str, Any] | None,
             f"HTTP / engine-only (medians): **{ratio:.1f}×**; target ≤ 3×: "
             f"**{'met' if ratio <= 3 else 'not met'}**.",
         ]
+        cpu = uncached.get("server_cpu", {})
+        if "HTTP" in cpu:
+            lines += ["", f"Server CPU per request (all its threads): {cpu['HTTP']:.2f} ms."]
         if BASELINE in med:
             lines += [
                 "",
                 f"The baseline over HTTP, same run: {med[BASELINE] / med['engine']:.1f}× the "
                 f"engine; this tree's HTTP median is {med['HTTP'] - med[BASELINE]:+.2f} ms "
-                "from the baseline's.",
+                f"from the baseline's, its server CPU per request {cpu[BASELINE]:.2f} → "
+                f"{cpu['HTTP']:.2f} ms.",
             ]
     return "\n".join(lines)
 
