@@ -10,6 +10,8 @@
   never from the cache), one request at a time; the engine-only time is the default strategy
   ranking over the same snapshot in this process, the user's history passed in (as
   ``bench.engine_bench`` measures it), and the in-process service call without HTTP.
+  ``--baseline <tree>`` also serves an earlier commit's checkout on the same shop, and asks
+  each user of both servers in turn: a change's HTTP time against its baseline's, one run.
 
 Run: ``python -m bench.storefront_targets`` (``--only batch`` or ``--only uncached``). Writes
 the ``storefront-targets`` section of ``bench/REPORT.md``. Loopback only, bounded in time,
@@ -29,6 +31,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +43,7 @@ from bench.harness import (
     ACTIONS,
     REDIS_URL,
     app_env,
+    cpu_seconds,
     free_port,
     pct,
     postgres_database,
@@ -51,8 +55,10 @@ from bench.harness import (
     wait_ready,
 )
 from bench.report import write_section
+from bench.storefront_load import Code
 
 HERE = Path(__file__).parent
+BASELINE = "HTTP [baseline]"
 RESENDS = 3  # times a shed or throttled batch is sent again before it counts as an error
 
 
@@ -194,22 +200,39 @@ def uncached_recommend(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
     users = seed(url, args.products, args.users, random.Random(args.seed))
     asked = users[: args.requests]
     times = engine_times(url, tmp, asked, args.top_n)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    # With --baseline, a server of each tree on the same shop and models, both up at once:
+    # every user is asked of both (each server's cache is its own), the first alternating,
+    # so the two are timed under the same load, request by request.
+    codes = {"HTTP": Code()}
+    if args.baseline is not None:
+        codes[BASELINE] = Code(args.baseline.resolve())
     env = app_env(url, None, "", tmp, lift_rate_limit=True)
-    http: list[float] = []
     load = os.getloadavg()[0]
-    with process(serve_cmd(port, 1), env, f"{base}/health"):
-        wait_ready(base)
-        with httpx.Client(base_url=base, timeout=30) as client:
-            params = {"top_n": args.top_n}
-            client.get(f"/recommend/{users[-1]}", params=params).raise_for_status()  # first use
-            for user_id in asked:
+    params = {"top_n": args.top_n}
+    with ExitStack() as stack:
+        clients: dict[str, httpx.Client] = {}
+        pids: dict[str, int] = {}
+        for label, code in codes.items():
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            cmd = code.cmd(serve_cmd(port, 1))
+            pids[label] = stack.enter_context(process(cmd, code.env(env), f"{base}/health")).pid
+            wait_ready(base)
+            clients[label] = stack.enter_context(httpx.Client(base_url=base, timeout=30))
+            clients[label].get(f"/recommend/{users[-1]}", params=params).raise_for_status()
+        for label in clients:
+            times[label] = []
+        order = list(clients)
+        cpu = {label: cpu_seconds(pid) for label, pid in pids.items()}
+        for user_id in asked:
+            for label in order:
                 t0 = time.perf_counter()
-                client.get(f"/recommend/{user_id}", params=params).raise_for_status()
-                http.append((time.perf_counter() - t0) * 1000)
-    times["HTTP"] = http
-    return {"times": times, "load": (load, os.getloadavg()[0])}
+                clients[label].get(f"/recommend/{user_id}", params=params).raise_for_status()
+                times[label].append((time.perf_counter() - t0) * 1000)
+            order.reverse()
+        # Per request, all the server's threads: steadier than wall time on a shared machine.
+        cpu = {k: (cpu_seconds(pids[k]) - v) * 1000 / len(asked) for k, v in cpu.items()}
+    return {"times": times, "load": (load, os.getloadavg()[0]), "server_cpu": cpu}
 
 
 # --- report ------------------------------------------------------------------------------
@@ -266,6 +289,7 @@ def render(args: argparse.Namespace, batch: dict[str, Any] | None,
             "engine cpu": "engine only, CPU time of the thread",
             "service": "service call in process (DB reads, ranking, explanation, JSON)",
             "HTTP": "over HTTP (client, uvicorn, middleware, service)",
+            BASELINE: f"over HTTP, `--baseline` tree {args.baseline}, same users interleaved",
         }
         lines += [f"| {labels[k]} | {med[k]:.2f} | {pct(v, 90):.2f} |" for k, v in t.items()]
         lines += [
@@ -273,6 +297,17 @@ def render(args: argparse.Namespace, batch: dict[str, Any] | None,
             f"HTTP / engine-only (medians): **{ratio:.1f}×**; target ≤ 3×: "
             f"**{'met' if ratio <= 3 else 'not met'}**.",
         ]
+        cpu = uncached.get("server_cpu", {})
+        if "HTTP" in cpu:
+            lines += ["", f"Server CPU per request (all its threads): {cpu['HTTP']:.2f} ms."]
+        if BASELINE in med:
+            lines += [
+                "",
+                f"The baseline over HTTP, same run: {med[BASELINE] / med['engine']:.1f}× the "
+                f"engine; this tree's HTTP median is {med['HTTP'] - med[BASELINE]:+.2f} ms "
+                f"from the baseline's, its server CPU per request {cpu[BASELINE]:.2f} → "
+                f"{cpu['HTTP']:.2f} ms.",
+            ]
     return "\n".join(lines)
 
 
@@ -288,6 +323,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="uncached recommend users")
     parser.add_argument("--top-n", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline", type=Path, help="uncached: also serve this tree (an "
+                        "earlier commit's checkout), both timed over HTTP in turn")  # fmt: skip
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

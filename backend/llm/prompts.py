@@ -166,6 +166,11 @@ def _guard_filter(func: Callable[..., Any]) -> Callable[..., Any]:
     return guarded
 
 
+# Attribute names a dict has of its own (``items``, ``keys``...): ``item.name`` on one of
+# these is still the sandbox's to resolve.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
 class _BudgetedSandbox(SandboxedEnvironment):
     """The sandbox, with every operator routed through ``call_binop`` to be metered."""
 
@@ -176,6 +181,18 @@ class _BudgetedSandbox(SandboxedEnvironment):
         super().__init__(**options)
         self.globals["range"] = _budgeted_range
         self.filters = {name: _guard_filter(f) for name, f in self.filters.items()}
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``item.name`` on a plain dict (what the code passes): its key, as the sandbox
+        finds it, without first failing to find a dict attribute of that name (an
+        AttributeError raised and caught on every lookup: a quarter of the explanation's
+        render time)."""
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         meter = _check()

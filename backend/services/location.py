@@ -8,6 +8,7 @@ or the shopper (``PUT /users/{id}/location``). The hybrid ranking turns the hint
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.engine import Engine
@@ -30,6 +31,17 @@ class LocationIn(BaseModel):
         if (self.latitude is None) != (self.longitude is None):
             raise ValueError("latitude and longitude go together: send both (or both null)")
         return self
+
+
+class Located(Protocol):
+    """A shopper's position as the boost reads it: a ``User``, or the recommendation's
+    ``crud.Shopper``."""
+
+    @property
+    def latitude(self) -> float | None: ...
+
+    @property
+    def longitude(self) -> float | None: ...
 
 
 class LocationService:
@@ -58,7 +70,7 @@ class LocationService:
         invalidate_user(self.cache, user_id)  # their cached lists may rank by distance
         return user
 
-    def hint_for(self, user: User) -> LocationHint | None:
+    def hint_for(self, user: Located) -> LocationHint | None:
         if not self.enabled or self.weight <= 0:
             return None
         if user.latitude is None or user.longitude is None:

@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from backend.db import crud
 from backend.db.history import recent_history
-from backend.db.models import User, UserRecommendation, utcnow
+from backend.db.models import utcnow
 from backend.errors import InvalidInputError, NotFoundError
 from backend.infra.cache import Cache, recommendations_key
 from backend.infra.explanation_queue import ExplanationJob
@@ -42,7 +42,7 @@ from backend.services.schemas import RecommendationResult, RecommendedProduct
 if TYPE_CHECKING:
     from backend.jobs.impressions import ImpressionLogger
     from backend.services.experiments import Arm, ExperimentService
-    from backend.services.location import LocationService
+    from backend.services.location import Located, LocationService
     from backend.services.segments import SegmentService
 
 log = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ class RecommendationService:
 
     def build_request(
         self,
-        user: User,
+        user: Located,
         records: Sequence[InteractionRecord],
         *,
         top_n: int,
@@ -342,7 +342,7 @@ class RecommendationService:
 
     @staticmethod
     def _stored_list(
-        rows: Sequence[UserRecommendation], snapshot: CatalogSnapshot
+        rows: Sequence[crud.StoredItem], snapshot: CatalogSnapshot
     ) -> list[Recommendation] | None:
         recs = []
         for row in rows:
@@ -428,7 +428,7 @@ class RecommendationService:
         # The worker precomputes unfiltered lists of the configured strategies only.
         stored = filters == CandidateFilter() and ranker is None
         with Session(self.db) as session:
-            user = crud.get_user(session=session, user_id=user_id)
+            user = crud.get_shopper(session=session, user_id=user_id)
             if user is None:
                 raise NotFoundError("user", user_id)
             records = recent_history(session=session, user_id=user_id)

@@ -34,6 +34,7 @@ from backend.db.crud.events import (
 )
 from backend.db.crud.outbox import add_to_outbox, claim_outbox, outbox_size, remove_from_outbox
 from backend.db.crud.profiles import (
+    StoredItem,
     fresh_user_recommendations,
     lock_profiles,
     profile_version,
@@ -41,9 +42,11 @@ from backend.db.crud.profiles import (
     save_profiles,
 )
 from backend.db.crud.users import (
+    Shopper,
     basket_names,
     cart,
     existing_user_ids,
+    get_shopper,
     get_user,
     list_users,
     products_by_action,
@@ -54,6 +57,8 @@ from backend.db.crud.users import (
 )
 
 __all__ = [
+    "Shopper",
+    "StoredItem",
     "basket_names",
     "add_to_outbox",
     "apply_cart_and_wishlist",
@@ -71,6 +76,7 @@ __all__ = [
     "fresh_user_recommendations",
     "get_counter",
     "get_product",
+    "get_shopper",
     "get_user",
     "has_event_ids_of",
     "insert_new_events",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -82,15 +83,35 @@ def _stored_list_statement() -> Any:
     version = (
         select(UserPreferences.event_count).where(UserPreferences.user_id == user).scalar_subquery()
     )
+    r = _RECOMMENDATIONS.c
     return (
-        select(UserRecommendation, version)
-        .where(UserRecommendation.user_id == user)
-        .order_by(col(UserRecommendation.rank))
+        sa.select(
+            r.product_id,
+            r.score,
+            r.evidence,
+            r.strategy,
+            r.top_n,
+            r.catalog_version,
+            r.updated_at,
+            r.profile_version,
+            version,
+        )
+        .where(r.user_id == user)
+        .order_by(r.rank)
     )
 
 
 # Built once (every uncached GET /recommend reads it): building cost more than running it.
 _STORED_LIST = _stored_list_statement()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredItem:
+    """One item of a precomputed list, as the recommendation serves it."""
+
+    product_id: uuid.UUID
+    score: float
+    evidence: dict[str, Any]
 
 
 def fresh_user_recommendations(
@@ -101,13 +122,15 @@ def fresh_user_recommendations(
     top_n: int,
     catalog_version: str,
     not_before: datetime,
-) -> list[UserRecommendation] | None:
+) -> list[StoredItem] | None:
     """The precomputed list when it answers this request and reflects every event; else None.
-    One round trip: the profile's version comes with the rows."""
-    found = session.exec(_STORED_LIST, params={"user_id": user_id}).all()
+    One round trip: the profile's version comes with the rows. Columns on the session's
+    connection, not ORM rows: every uncached GET /recommend asks, and mostly finds none."""
+    found = session.connection().execute(_STORED_LIST, {"user_id": user_id}).all()
     if not found:
         return None
-    first, current = found[0]
+    first = found[0]
+    current = first[-1]
     if (
         first.strategy != strategy
         or first.top_n != top_n
@@ -116,5 +139,4 @@ def fresh_user_recommendations(
         or first.profile_version != int(current or 0)
     ):
         return None
-    rows = [row for row, _ in found]
-    return rows
+    return [StoredItem(row.product_id, row.score, row.evidence) for row in found]
