@@ -127,7 +127,8 @@ class CpuTimeline:
             for pid, label in self.pids.items():
                 if pid in a and pid in b:
                     out[second][label] += (b[pid][0] - a[pid][0]) / span * (t1 - t0)
-                    waited[second][label] += (b[pid][1] - a[pid][1]) * 1000
+                    # (a thread that ended takes its wait with it: never below zero)
+                    waited[second][label] += max(0.0, b[pid][1] - a[pid][1]) * 1000
             cores = os.cpu_count() or 1
             busy = (m1[0] - m0[0]) / max(m1[1] - m0[1], 1) * cores
             out[second]["machine"] += busy * (t1 - t0)
@@ -319,6 +320,17 @@ def summarise(
         n = max(len(cores), 1)
         lines.append("- whole phase, cores used (waited for a core, ms/s): " + ", ".join(
             f"{k} {v / n:.2f} ({wait[k] / n:.0f})" for k, v in used.most_common()
+        ))  # fmt: skip
+    collections: dict[str, list[float]] = defaultdict(list)
+    for second, pauses in gcs.items():
+        if 0 <= second <= phase.seconds:
+            for pause in pauses:
+                label, _, rest = pause.partition(" gen")
+                if rest.startswith("2"):
+                    collections[label].append(float(rest.split("(")[-1].split(" ms CPU")[0]))
+    if collections:
+        lines.append("- whole phase, full collections (gen2): " + "; ".join(
+            f"{label} {len(cpus)}, {sum(cpus):.0f} ms CPU" for label, cpus in collections.items()
         ))  # fmt: skip
     ranked = sorted(seconds, key=lambda s: p99[s], reverse=True)
     for s in ranked[:worst] + ranked[-1:]:
