@@ -281,7 +281,8 @@ def watched(target: Target, args: argparse.Namespace, tag: str, phase: Phase) ->
     (args.tail_dir / f"{tag}.txt").write_text(text + "\n")
     (args.tail_dir / f"{tag}-timeline.json").write_text(json.dumps(
         {"target": target.name, "started": phase.started, "timeline": phase.timeline,
-         "client_stalls": phase.client_stalls, "pids": pids}))  # fmt: skip
+         "client_stalls": phase.client_stalls, "client_gc": phase.client_gc,
+         "pids": pids}))  # fmt: skip
 
 
 TAILS: list[str] = []

@@ -310,7 +310,9 @@ def summarise(
         f"{kind} {pct(total, 99):.0f} / {pct(app, 99):.0f} ms"
         for kind, (total, app) in sorted(by_kind.items())
     ) + f"; client stalls over 10 ms: {len(phase.client_stalls)}, "
-        f"{sum(ms for _, ms in phase.client_stalls):.0f} ms in all")  # fmt: skip
+        f"{sum(ms for _, ms in phase.client_stalls):.0f} ms in all; the client's GC pauses "
+        f"of 2 ms or more: {len(phase.client_gc)}, longest "
+        f"{max((ms for *_, ms in phase.client_gc), default=0):.0f} ms")  # fmt: skip
     if cores:
         used: Counter[str] = Counter()
         wait: Counter[str] = Counter()

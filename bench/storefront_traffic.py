@@ -7,11 +7,13 @@ storefront ratio is measured against (``bench.storefront_load``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import random
 import time
 import uuid
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,6 +78,8 @@ class Phase:
     timeline: list[tuple[float, str, int, float, float | None]] = field(default_factory=list)
     # The client's own stalls (its event loop late by more than 10 ms): (seconds after start, ms)
     client_stalls: list[tuple[float, float]] = field(default_factory=list)
+    # The client's own garbage collections of 2 ms or more: (seconds after start, gen, ms)
+    client_gc: list[tuple[float, int, float]] = field(default_factory=list)
 
     def record(
         self,
@@ -160,6 +164,21 @@ async def _watch_stalls(phase: Phase, every: float = 0.005, late_ms: float = 10.
             phase.client_stalls.append((t0 - zero, late))
 
 
+def _gc_probe(phase: Phase) -> Callable[[str, dict[str, int]], None]:
+    """A ``gc.callbacks`` entry that records the client's own collections of 2 ms or more."""
+    zero = phase_zero(phase)
+    began = [0.0]
+
+    def probe(stage: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if stage == "start":
+            began[0] = now
+        elif (ms := (now - began[0]) * 1000) >= 2.0:
+            phase.client_gc.append((began[0] - zero, info["generation"], ms))
+
+    return probe
+
+
 async def closed_loop(base: str, phase: Phase, traffic: Traffic, clients: int, secs: float) -> None:
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
@@ -186,6 +205,8 @@ async def open_loop(
         started = time.perf_counter()
         phase.started = started + _WALL_MINUS_PERF
         watcher = asyncio.create_task(_watch_stalls(phase))
+        gc_probe = _gc_probe(phase)
+        gc.callbacks.append(gc_probe)
         due = started
         while True:
             due += rng.expovariate(rate)
@@ -199,6 +220,7 @@ async def open_loop(
         for task in pending:
             task.cancel()
         watcher.cancel()
+        gc.callbacks.remove(gc_probe)
         if pending:
             phase.errors["unfinished after 30 s"] += len(pending)
         phase.seconds = time.perf_counter() - started
