@@ -69,6 +69,7 @@ from bench.harness import (
 from bench.report import write_section
 from bench.storefront_profile import profile
 from bench.storefront_render import plot, render
+from bench.storefront_tail import CpuTimeline, app_pids, probe_env, redis_pid, spy, summarise
 from bench.storefront_traffic import Phase, Traffic, closed_loop, open_loop
 
 HERE = Path(__file__).parent
@@ -154,11 +155,18 @@ class Code:
         return env if self.root is None else env | {"PYTHONPATH": str(self.root)}
 
 
+TAIL_DIR: Path | None = None  # --tail-dir: the app processes load the GC probe
+
+
+def probed(env: dict[str, str]) -> dict[str, str]:
+    return env if TAIL_DIR is None else probe_env(env, TAIL_DIR)
+
+
 @contextmanager
 def embedded(tmp: str, url: str, lifted: bool, code: Code = Code()) -> Iterator[Target]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = code.env(app_env(url, None, "", tmp, lift_rate_limit=lifted))
+    env = probed(code.env(app_env(url, None, "", tmp, lift_rate_limit=lifted)))
     with process(code.cmd(serve_cmd(port, 1)), env, f"{base}/health") as server:
         wait_ready(base)
         name = f"embedded, {'limit lifted' if lifted else 'default limits'}{code.tag}"
@@ -171,7 +179,7 @@ def server_mode(
 ) -> Iterator[Target]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = code.env(app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted))
+    env = probed(code.env(app_env(pg_url, REDIS_URL, prefix, tmp, lift_rate_limit=lifted)))
     worker = code.cmd([sys.executable, "-m", "backend.cli", "worker"])
     with (
         process(code.cmd(serve_cmd(port, 2)), env, f"{base}/health") as server,
@@ -232,7 +240,8 @@ def run_target(
             phase = Phase(target.name, f"open, {rate:.0f} req/s Poisson")
             print(f"  {target.name}: open loop at {rate:.0f}/s …", flush=True)
             rng = random.Random(args.seed)
-            asyncio.run(open_loop(target.base, phase, traffic, rate, args.duration, rng))
+            with watched(target, args, prefix, phase):
+                asyncio.run(open_loop(target.base, phase, traffic, rate, args.duration, rng))
         if target.database_url is not None:
             phase.stored = wait_stored(target, prefix, len(phase.accepted_ids))
             time.sleep(SETTLE_SECONDS)  # the work the phase left behind, counted with it
@@ -242,6 +251,41 @@ def run_target(
         phases.append(phase)
     return phases
 
+
+@contextmanager
+def watched(target: Target, args: argparse.Namespace, tag: str, phase: Phase) -> Iterator[None]:
+    """With ``--tail-dir``: the processes' CPU every 0.1 s (and with ``--spy`` their stacks)
+    during the phase, then its slowest seconds beside them (printed, and kept as text with
+    the raw timeline in the directory)."""
+    if args.tail_dir is None:
+        yield
+        return
+    pids = app_pids(target.pids)
+    if target.database_url is not None and target.database_url.startswith("postgresql"):
+        pids |= {pid: "postgres" for pid in postgres_backends(target.database_url)}
+    if (redis := redis_pid()) is not None and "worker" in dict(target.pids):
+        pids[redis] = "redis"
+    cpu = CpuTimeline(pids)
+    cpu.start()
+    spies = spy(pids, args.duration + 1, args.tail_dir, tag) if args.spy else []
+    time.sleep(0.5 if spies else 0)  # attached before the load starts
+    try:
+        yield
+    finally:
+        cpu.stop()
+        for p in spies:
+            p.wait(timeout=120)
+    text = summarise(phase, cpu, args.tail_dir, pids, tag if spies else None)
+    print(text, flush=True)
+    TAILS.append(text)
+    (args.tail_dir / f"{tag}.txt").write_text(text + "\n")
+    (args.tail_dir / f"{tag}-timeline.json").write_text(json.dumps(
+        {"target": target.name, "started": phase.started, "timeline": phase.timeline,
+         "client_stalls": phase.client_stalls, "client_gc": phase.client_gc,
+         "pids": pids}))  # fmt: skip
+
+
+TAILS: list[str] = []
 
 # After a phase's events are stored, the worker's deferred work (lists waiting for a shopper's
 # events to pause, PRECOMPUTE_DEBOUNCE_SECONDS) is still to come: it belongs to that phase.
@@ -322,6 +366,10 @@ def main() -> None:
     parser.add_argument("--profile-raw", type=Path, help="keep py-spy's raw stacks here")
     parser.add_argument("--profile-db", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--tail-dir", type=Path, help="open loops: per-second p99 beside each "
+                        "process's CPU and GC pauses, kept in this directory")  # fmt: skip
+    parser.add_argument("--spy", action="store_true", help="with --tail-dir: py-spy every app "
+                        "process during the open loops (timestamped stacks)")  # fmt: skip
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     parser.add_argument("--baseline", type=Path, help="also run the app targets from this tree "
                         "of an earlier commit (e.g. `git archive <commit> | tar -x -C DIR`), "
@@ -329,6 +377,10 @@ def main() -> None:
     parser.add_argument("--baseline-order", choices=["first", "last"], default="first",
                         help="the baseline before or after this checkout")  # fmt: skip
     args = parser.parse_args()
+    global TAIL_DIR
+    if args.tail_dir is not None:
+        args.tail_dir.mkdir(parents=True, exist_ok=True)
+        TAIL_DIR = args.tail_dir.resolve()
     command = "python -m bench.storefront_load " + " ".join(sys.argv[1:])
     if args.profile:
         text = profile(args)
@@ -407,6 +459,8 @@ def main() -> None:
     plot(phases, "closed", args.report.parent / "storefront_closed.png")
     plot(phases, "open", args.report.parent / "storefront_open.png")
     text = render(args, command, phases, warm, loads) + "\n".join(cpu_lines(phases))
+    if TAILS:
+        text += "\n\nThe open loops' slowest seconds:\n\n" + "\n\n".join(TAILS)
     print(text)
     write_section(args.report, "storefront", "Storefront load: closed and open loop", text)
 

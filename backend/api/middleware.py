@@ -96,7 +96,14 @@ class RequestContextMiddleware:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 started_response = True
-                extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+                # The app's own time, so a client can tell it from the time spent before
+                # the app saw the request (queued in the event loop or the kernel).
+                app_ms = (time.perf_counter() - started) * 1000
+                extra = [
+                    (b"x-request-id", request_id.encode()),
+                    (b"server-timing", b"app;dur=%.1f" % app_ms),
+                    *SECURITY_HEADERS,
+                ]
                 if not path.startswith(DOCS_PATHS):
                     extra.append(API_CSP)
                 message["headers"] = [*message.get("headers", []), *extra]

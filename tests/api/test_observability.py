@@ -145,3 +145,30 @@ def test_metrics_of_several_api_processes_add_up(tmp_path):
     ).stdout  # fmt: skip
     assert metric(body, "shopwise_events_total", outcome="accepted") == 5
     assert metric(body, "shopwise_event_lag_seconds") == 3  # the most recent reading
+
+
+def test_server_timing_says_how_long_the_app_took():
+    """A client tells the app's time from the time its request waited before the app saw it
+    (the storefront bench splits its tail this way)."""
+    import asyncio
+
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from backend.api.middleware import RequestContextMiddleware
+    from backend.observability.metrics import Metrics
+
+    async def slow(_request):
+        await asyncio.sleep(0.05)
+        return PlainTextResponse("ok")
+
+    app = RequestContextMiddleware(
+        Starlette(routes=[Route("/slow", slow)]), metrics=Metrics(), max_body_bytes=1000
+    )
+    with TestClient(app) as client:
+        header = client.get("/slow").headers["server-timing"]
+    name, _, duration = header.partition(";dur=")
+    assert name == "app"
+    assert 50 <= float(duration) < 5000
