@@ -101,7 +101,7 @@ def fill_database(url: str, data: Dataset) -> None:
             [
                 {
                     "id": p.id, "name": p.name, "description": "", "category": p.category,
-                    "price": p.price, "quantity": p.quantity, "tags": list(p.tags), "views": 0,
+                    "price": p.price, "quantity": p.quantity, "tags": list(p.tags),
                     "created_at": NOW, "updated_at": NOW,
                 }
                 for p in data.products

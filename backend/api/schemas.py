@@ -13,6 +13,8 @@ from decimal import Decimal
 
 from pydantic import BaseModel, ConfigDict
 
+from backend.db.crud.catalog import ViewedProduct
+from backend.db.models import Product
 from backend.pagination import Page
 from backend.security.text import SafeMultilineText, SafeText, SafeUrl
 from backend.services.health import HealthReport
@@ -56,10 +58,11 @@ class ProductOut(BaseModel):
     longitude: float | None = None
 
     @classmethod
-    def of(cls, product: object) -> ProductOut:
-        out = cls.model_validate(product)
-        out.in_stock = out.quantity > 0
-        return out
+    def of(cls, viewed: ViewedProduct) -> ProductOut:
+        product = viewed.product
+        shared = cls.model_fields.keys() & Product.model_fields.keys()
+        columns = {name: getattr(product, name) for name in shared}
+        return cls(**columns, views=viewed.views, in_stock=product.quantity > 0)
 
 
 class ProductBrief(BaseModel):

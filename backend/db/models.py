@@ -63,7 +63,6 @@ class Product(SQLModel, table=True):
     quantity: int = Field(default=0, ge=0)
     image_url: str | None = Field(default=None, max_length=1000)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    views: int = Field(default=0, ge=0)
     created_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=TZDateTime, index=True)
     # Where the product is offered (a store or pickup point), for the optional location boost;

@@ -24,6 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Engine
 
+from backend.db.crud.catalog import ViewedProduct, view_counts
 from backend.db.engine import session_scope
 from backend.db.models import Product, utcnow
 from backend.errors import NotFoundError
@@ -136,15 +137,16 @@ class CatalogService:
         self.snapshots = snapshots
         self.indexer = indexer
 
-    def create(self, data: ProductIn) -> Product:
+    def create(self, data: ProductIn) -> ViewedProduct:
         product = Product(**data.model_dump())
         product.tags = _clean_tags(data.tags)
         with session_scope(self.db) as session:
             session.add(product)
+            views = view_counts(session=session, ids=[product.id]).get(product.id, 0)
         self._index(product)
-        return product
+        return ViewedProduct(product, views)
 
-    def update(self, product_id: uuid.UUID, patch: ProductPatch) -> Product:
+    def update(self, product_id: uuid.UUID, patch: ProductPatch) -> ViewedProduct:
         with session_scope(self.db) as session:
             product = session.get(Product, product_id)
             if product is None:
@@ -156,8 +158,9 @@ class CatalogService:
                 setattr(product, key, value)
             product.updated_at = utcnow()
             session.add(product)
+            views = view_counts(session=session, ids=[product_id]).get(product_id, 0)
         self._index(product)
-        return product
+        return ViewedProduct(product, views)
 
     def delete(self, product_id: uuid.UUID) -> None:
         with session_scope(self.db) as session:

@@ -111,3 +111,22 @@ def test_a_cached_answer_keeps_every_header_and_an_event_makes_the_next_one_fres
     after = api.get(url).json()
     assert after["cached"] is False
     assert listed not in [p["id"] for p in after["recommended_products"]]
+
+
+def test_every_product_answer_shows_the_views_counted_from_events(api, shop):
+    alice, lamp = shop.users["alice"].id, shop.products["Desk Lamp"].id
+    for _ in range(2):
+        event = {"user_id": str(alice), "action": "view", "product_id": str(lamp)}
+        assert api.post("/events", json=event).status_code == 201
+    detail = api.get(f"/products/{lamp}").json()
+    assert list(detail) == [  # the public shape, unchanged since the column went
+        "id", "name", "description", "category", "price", "quantity", "in_stock", "image_url",
+        "tags", "views", "created_at", "updated_at", "latitude", "longitude",
+    ]  # fmt: skip
+    assert detail["views"] >= 2
+    listed = api.get("/products", params={"q": "desk lamp"}).json()["items"]
+    assert [p["views"] for p in listed] == [detail["views"]]
+    restocked = api.put(f"/products/{lamp}", json={"quantity": 9})
+    assert restocked.status_code == 200 and restocked.json()["views"] == detail["views"]
+    new = {"name": "Mug", "category": "Kitchen", "price": "5.00", "quantity": 1, "tags": []}
+    assert api.post("/products", json=new).json()["views"] == 0

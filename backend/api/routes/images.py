@@ -53,11 +53,11 @@ def product_svg(name: str, category: str) -> str:
     summary="A placeholder picture of a product",
 )
 def product_image(session: SessionDep, product_id: Annotated[uuid.UUID, Path()]) -> Response:
-    product = crud.get_product(session=session, product_id=product_id)
-    if product is None:
+    viewed = crud.get_product(session=session, product_id=product_id)
+    if viewed is None:
         raise NotFoundError("product", product_id)
     return Response(
-        content=product_svg(product.name, product.category),
+        content=product_svg(viewed.product.name, viewed.product.category),
         media_type="image/svg+xml",
         headers={"Cache-Control": "public, max-age=86400"},
     )

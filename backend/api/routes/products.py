@@ -57,10 +57,10 @@ def list_products(
     responses={404: {"description": "No such product"}},
 )
 def get_product(session: SessionDep, product_id: Annotated[uuid.UUID, Path()]) -> ProductOut:
-    product = crud.get_product(session=session, product_id=product_id)
-    if product is None:
+    viewed = crud.get_product(session=session, product_id=product_id)
+    if viewed is None:
         raise NotFoundError("product", product_id)
-    return ProductOut.of(product)
+    return ProductOut.of(viewed)
 
 
 @router.get("/categories", response_model=Page[CategoryOut], summary="Categories with counts")
@@ -85,8 +85,8 @@ def list_categories(
     "/products", response_model=ProductOut, status_code=201, summary="Add a product (indexed)"
 )
 async def create_product(catalog: CatalogDep, body: ProductIn) -> ProductOut:
-    product = await run_in_threadpool(catalog.create, body)
-    return ProductOut.of(product)
+    viewed = await run_in_threadpool(catalog.create, body)
+    return ProductOut.of(viewed)
 
 
 @router.put(
@@ -98,8 +98,8 @@ async def create_product(catalog: CatalogDep, body: ProductIn) -> ProductOut:
 async def update_product(
     catalog: CatalogDep, product_id: Annotated[uuid.UUID, Path()], body: ProductPatch
 ) -> ProductOut:
-    product = await run_in_threadpool(catalog.update, product_id, body)
-    return ProductOut.of(product)
+    viewed = await run_in_threadpool(catalog.update, product_id, body)
+    return ProductOut.of(viewed)
 
 
 @router.delete(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
-from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, func, select
 
 from backend.db.crud.common import escape_like
@@ -20,6 +20,15 @@ from backend.db.models import (
 )
 from backend.pagination import Page
 from backend.recommender.snapshot import ProductRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ViewedProduct:
+    """A product as the catalog shows it, with its views counted from the view events
+    (``view_counts``): no column holds them, so no event ever rewrites the product row."""
+
+    product: Product
+    views: int
 
 
 def catalog_version(*, session: Session) -> str:
@@ -82,7 +91,7 @@ def list_products(
     max_price: Decimal | None = None,
     in_stock: bool | None = None,
     q: str | None = None,
-) -> Page[Product]:
+) -> Page[ViewedProduct]:
     conditions: list[sa.ColumnElement[bool]] = []
     if category is not None:
         conditions.append(col(Product.category) == category)
@@ -110,35 +119,37 @@ def list_products(
         .limit(limit)
         .offset(offset)
     ).all()
-    _fill_views(session, items)
-    return Page(items=list(items), total=int(total), limit=limit, offset=offset)
+    views = view_counts(session=session, ids=[p.id for p in items])
+    return Page(
+        items=[ViewedProduct(p, views.get(p.id, 0)) for p in items],
+        total=int(total),
+        limit=limit,
+        offset=offset,
+    )
 
 
-def get_product(*, session: Session, product_id: uuid.UUID) -> Product | None:
+def get_product(*, session: Session, product_id: uuid.UUID) -> ViewedProduct | None:
     product = session.get(Product, product_id)
-    if product is not None:
-        _fill_views(session, [product])
-    return product
+    if product is None:
+        return None
+    return ViewedProduct(product, view_counts(session=session, ids=[product.id]).get(product.id, 0))
 
 
-def _fill_views(session: Session, products: Sequence[Product]) -> None:
-    """A product's views are its view events, counted when read: an event never rewrites
-    the product row (a hot row under a burst of views of one product, and a write per view
-    that only these two reads ever looked at). The ``views`` column is no longer written."""
-    if not products:
-        return
+def view_counts(*, session: Session, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """A product's views: its view events, counted when read (a product without any is
+    missing from the answer). Counting on read keeps a burst of views of one product from
+    queueing on its row, which a per-view ``views = views + 1`` did."""
+    if not ids:
+        return {}
     rows = session.exec(
         select(Interaction.product_id, func.count())
         .where(
-            col(Interaction.product_id).in_([p.id for p in products]),
+            col(Interaction.product_id).in_(ids),
             Interaction.action == Action.VIEW.value,
         )
         .group_by(col(Interaction.product_id))
     ).all()
-    counts = {pid: int(n) for pid, n in rows}
-    for product in products:
-        # Not a change to save: the session must not write it back.
-        set_committed_value(product, "views", counts.get(product.id, 0))
+    return {pid: int(n) for pid, n in rows if pid is not None}
 
 
 def list_categories(*, session: Session) -> list[tuple[str, int]]:
