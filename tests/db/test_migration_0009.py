@@ -16,18 +16,26 @@ PRODUCT = uuid.uuid4()
 
 
 def _event(conn: sa.Connection, event_id: str | None, source: str | None = None,
-           at: str = "2026-11-01 12:00:00") -> None:  # fmt: skip
+           at: str = "2026-11-01 12:00:00") -> uuid.UUID:  # fmt: skip
+    row = uuid.uuid4()
     columns = "id, user_id, product_id, action, event_id, created_at"
     values = ":id, :user, :product, 'view', :event_id, :at"
     if source is not None:
         columns, values = f"{columns}, event_source", f"{values}, :source"
     conn.execute(
         sa.text(f"INSERT INTO interaction ({columns}) VALUES ({values})"),
-        {"id": uuid.uuid4().hex if conn.dialect.name == "sqlite" else uuid.uuid4(),
+        {"id": row.hex if conn.dialect.name == "sqlite" else row,
          "user": USER.hex if conn.dialect.name == "sqlite" else USER,
          "product": PRODUCT.hex if conn.dialect.name == "sqlite" else PRODUCT,
          "event_id": event_id, "at": at, "source": source},
     )  # fmt: skip
+    return row
+
+
+def _ledger_and_outbox(conn: sa.Connection) -> tuple[int, int]:
+    processed = conn.execute(sa.text("SELECT count(*) FROM processed_event")).scalar_one()
+    pending = conn.execute(sa.text("SELECT count(*) FROM event_outbox")).scalar_one()
+    return processed, pending
 
 
 def test_event_ids_become_legacy_and_survive_down_and_up(database_url):
@@ -57,10 +65,19 @@ def _up_down_up(engine: sa.Engine) -> None:
             ),
             {"id": PRODUCT.hex if sqlite else PRODUCT},
         )
-        _event(conn, "e-1")
-        _event(conn, None)
+        first = _event(conn, "e-1")
+        second = _event(conn, None)
+        # One event processed, one still waiting in the outbox: rebuilding ``interaction``
+        # (SQLite's way to change a constraint) must not cascade into either table.
+        for table, column, event in (("processed_event", "processed_at", first),
+                                     ("event_outbox", "stored_at", second)):  # fmt: skip
+            conn.execute(
+                sa.text(f"INSERT INTO {table} (interaction_id, {column}) VALUES (:id, :at)"),
+                {"id": event.hex if sqlite else event, "at": "2026-11-01 12:00:00"},
+            )
     upgrade(engine)
     with engine.begin() as conn:
+        assert _ledger_and_outbox(conn) == (1, 1)
         sources = conn.execute(
             sa.text("SELECT event_id, event_source FROM interaction ORDER BY event_id")
         ).all()
@@ -71,5 +88,6 @@ def _up_down_up(engine: sa.Engine) -> None:
     downgrade(engine, "0008")
     with engine.connect() as conn:
         rows = conn.execute(sa.text("SELECT event_id FROM interaction")).scalars().all()
+        assert _ledger_and_outbox(conn) == (1, 1)
     assert sorted(rows, key=str) == sorted(["e-1", None, None], key=str)  # all 3 events kept
     upgrade(engine)

@@ -7,6 +7,7 @@ from sqlmodel import SQLModel
 
 from backend.db import models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from backend.db.engine import make_engine
+from backend.db.migrate import migration_connection
 
 config = context.config
 target_metadata = SQLModel.metadata
@@ -35,7 +36,7 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     engine = make_engine(_url())
-    with engine.begin() as conn:
+    with migration_connection(engine) as conn:
         _run(conn)
     engine.dispose()
 

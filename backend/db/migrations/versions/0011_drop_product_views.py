@@ -6,9 +6,9 @@ saw 0 for every product. Going back down re-adds it NOT NULL and 0 (as 0001's mo
 it), filled with 0s: the counts were never stored there.
 
 Both directions alter the table in place (``recreate="never"``; SQLite has had DROP COLUMN
-since 3.35). Batch mode's copy-and-rename would drop the old ``product`` table under
-``PRAGMA foreign_keys=ON``, and its ``ON DELETE CASCADE`` would take every event, cart line,
-wishlist entry and co-occurrence row of every product with it.
+since 3.35): no copy of the whole table. (A copy-and-rename would also be safe now:
+``backend.db.migrate`` runs migrations with SQLite's foreign keys off, so dropping the old
+table cascades into nothing.)
 
 Revision ID: 0011
 Revises: 0010
