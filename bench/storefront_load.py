@@ -154,6 +154,23 @@ class Code:
     def env(self, env: dict[str, str]) -> dict[str, str]:
         return env if self.root is None else env | {"PYTHONPATH": str(self.root)}
 
+    def seed(self, url: str, args: argparse.Namespace) -> list[str]:
+        """The bench's shop, created by this checkout's own migrations and models: a
+        baseline from before a schema change cannot serve a database migrated past it."""
+        if self.root is None:
+            return seed(url, args.products, args.users, random.Random(args.seed))
+        script = (
+            "import json, random, sys; from bench.harness import seed; "
+            "print(json.dumps(seed(sys.argv[1], *map(int, sys.argv[2:4]), "
+            "random.Random(int(sys.argv[4])))))"
+        )
+        argv = [url, str(args.products), str(args.users), str(args.seed)]
+        done = subprocess.run(self.cmd([sys.executable, "-c", script, *argv]),
+                              env=self.env(dict(os.environ)), check=True,
+                              capture_output=True, text=True)  # fmt: skip
+        users: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
+        return users
+
 
 TAIL_DIR: Path | None = None  # --tail-dir: the app processes load the GC probe
 
@@ -417,7 +434,7 @@ def main() -> None:
         if "embedded" in args.modes:
             for n, code in enumerate(codes):  # each on a fresh copy of the same seeded shop
                 url = f"sqlite:///{Path(tmp) / f'shop{n}.db'}"
-                users = seed(url, args.products, args.users, random.Random(args.seed))
+                users = code.seed(url, args)
                 products = product_ids(url)
                 indexed = not args.no_warm_start and code.root is None
                 if indexed:
@@ -437,7 +454,7 @@ def main() -> None:
             for code in codes:
                 with ExitStack() as stack:
                     pg_url = stack.enter_context(postgres_database())
-                    users = seed(pg_url, args.products, args.users, random.Random(args.seed))
+                    users = code.seed(pg_url, args)
                     products = product_ids(pg_url)
                     for lifted in lifts:
                         prefix = f"{run}:{int(lifted)}{code.tag.strip(' []')}:"
