@@ -888,15 +888,27 @@ def cmd_recent_popularity(data: LeaveOneOutData, vectors: Matrix, cache: Path) -
         )
 
 
+def six_sources(
+    data: LeaveOneOutData, vectors: Matrix, cache: Path, *, keep_raw: bool = False
+) -> Sources:
+    """The validation split's sources with SASRec+text's next-item scores as the sixth (the
+    hybrid the round-2 and round-3 experiments start from); the raw matrices are dropped
+    unless ``keep_raw`` (they are the memory a wider experiment needs)."""
+    src = Sources(data.valid.histories, data.n_items, vectors)
+    src.norm["next_item"] = as_source(
+        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
+    )
+    if not keep_raw:
+        src.raw.clear()
+    return src
+
+
 def cmd_rank_blend(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
     """Ranks instead of (or beside) max-scaled scores: every personal source as a reciprocal
     rank (k + 1) / (k + 1 + rank) in the current hybrid's weights, and the hybrid plus a
     reciprocal-rank fusion of its personal sources on a small weight grid."""
     targets = data.valid.targets
-    src = Sources(data.valid.histories, data.n_items, vectors)
-    src.norm["next_item"] = as_source(
-        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
-    )
+    src = six_sources(data, vectors, cache, keep_raw=True)
     print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
     personal = ("cf", "content", "sequence", "next_item")
     ranks = {key: row_ranks(src.norm[key], src.blocked) for key in personal}
@@ -1062,11 +1074,7 @@ def cmd_signals(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
     """Round 3: each new source alone and added to the six-source hybrid (its weight on a
     grid, the hybrid's weights fixed), with a half-split check of the gain."""
     targets = data.valid.targets
-    src = Sources(data.valid.histories, data.n_items, vectors)
-    src.norm["next_item"] = as_source(
-        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
-    )
-    src.raw.clear()
+    src = six_sources(data, vectors, cache)
     base = blend_ndcg(src, HYBRID_NEXT, targets)
     print(f"hybrid with next_item: {base:.4f}")
     started = time.perf_counter()
@@ -1099,11 +1107,7 @@ def cmd_signals_cf(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
     as the hybrid's ``cf``."""
     targets = data.valid.targets
     n = data.n_items
-    src = Sources(data.valid.histories, n, vectors)
-    src.norm["next_item"] = as_source(
-        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
-    )
-    src.raw.clear()
+    src = six_sources(data, vectors, cache)
     print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
     decayed = weighted(data.valid.histories, n, DECAY)
     e = vectors.astype(np.float64)
@@ -1136,11 +1140,7 @@ def cmd_signals_tune(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> Non
     from backend.recommender.evaluation.tuning import coordinate_search
 
     targets = data.valid.targets
-    src = Sources(data.valid.histories, data.n_items, vectors)
-    src.norm["next_item"] = as_source(
-        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
-    )
-    src.raw.clear()
+    src = six_sources(data, vectors, cache)
     extra_sources = new_signals(data, data.valid.histories)
     for key in ("bm25", "brand", "cooc-w10-both-p1"):
         src.norm[key] = normalise(extra_sources[key], src.blocked)
@@ -1193,11 +1193,7 @@ def cmd_signals_more(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> Non
     (the baseline's training, IDs only), each added to the six-source hybrid."""
     targets = data.valid.targets
     n = data.n_items
-    src = Sources(data.valid.histories, n, vectors)
-    src.norm["next_item"] = as_source(
-        sasrec_scores(data, cache, vectors, text="add"), src.blocked, "softmax2"
-    )
-    src.raw.clear()
+    src = six_sources(data, vectors, cache)
     print(f"hybrid with next_item: {blend_ndcg(src, HYBRID_NEXT, targets):.4f}")
     decayed = weighted(data.valid.histories, n, DECAY)
     binary = weighted(data.valid.histories, n, 1.0)
