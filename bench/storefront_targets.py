@@ -324,7 +324,8 @@ def main() -> None:
     parser.add_argument("--top-n", type=int, default=10)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--baseline", type=Path, help="uncached: also serve this tree (an "
-                        "earlier commit's checkout), both timed over HTTP in turn")  # fmt: skip
+                        "earlier commit's checkout), both timed over HTTP in turn; both "
+                        "serve one shop, so it must have the same migrations")  # fmt: skip
     parser.add_argument("--report", type=Path, default=HERE / "REPORT.md")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
