@@ -43,7 +43,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,10 +141,21 @@ class Code:
     commit), so a change is measured against its baseline in one run, under the same load."""
 
     root: Path | None = None  # None: this checkout
+    # --baseline-env: settings of the baseline only, so one tree (``--baseline .``) gives an
+    # A/B of a setting in one run.
+    extra_env: tuple[tuple[str, str], ...] = ()
+    round: int = 0  # --rounds: which of the alternating runs (0: a single run)
 
     @property
     def tag(self) -> str:
-        return "" if self.root is None else " [baseline]"
+        return ("" if self.root is None else " [baseline]") + (
+            f" #{self.round}" if self.round else ""
+        )
+
+    @property
+    def key(self) -> str:
+        """The tag as a Redis key part."""
+        return ("b" if self.root is not None else "") + (str(self.round) if self.round else "")
 
     def cmd(self, args: list[str]) -> list[str]:
         # -P: the working directory (this checkout) is not put first on sys.path, so the
@@ -152,7 +163,9 @@ class Code:
         return args if self.root is None else [args[0], "-P", *args[1:]]
 
     def env(self, env: dict[str, str]) -> dict[str, str]:
-        return env if self.root is None else env | {"PYTHONPATH": str(self.root)}
+        if self.root is None:
+            return env
+        return env | {"PYTHONPATH": str(self.root), **dict(self.extra_env)}
 
     def seed(self, url: str, args: argparse.Namespace) -> list[str]:
         """The bench's shop, created by this checkout's own migrations and models: a
@@ -170,6 +183,17 @@ class Code:
                               capture_output=True, text=True)  # fmt: skip
         users: list[str] = json.loads(done.stdout.strip().splitlines()[-1])
         return users
+
+
+def run_order(baseline: Code, *, first: bool, rounds: int) -> list[Code]:
+    """The baseline and this checkout, ``rounds`` times, alternating which goes first (A B B A
+    A B …), each round numbered when there are several."""
+    pair = [baseline, Code()] if first else [Code(), baseline]
+    codes: list[Code] = []
+    for n in range(rounds):
+        order = pair if n % 2 == 0 else pair[::-1]
+        codes += [replace(c, round=n + 1 if rounds > 1 else 0) for c in order]
+    return codes
 
 
 TAIL_DIR: Path | None = None  # --tail-dir: the app processes load the GC probe
@@ -393,6 +417,12 @@ def main() -> None:
                         "each on a database of its own, next to this checkout's")  # fmt: skip
     parser.add_argument("--baseline-order", choices=["first", "last"], default="first",
                         help="the baseline before or after this checkout")  # fmt: skip
+    parser.add_argument("--baseline-env", action="append", default=[], metavar="KEY=VALUE",
+                        help="set in the baseline's environment only (repeatable); with "
+                        "`--baseline .` an A/B of a setting on the same code")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="with --baseline: run the pair "
+                        "this many times, alternating which goes first (drift on a shared "
+                        "machine moves one run's figures more than most changes do)")  # fmt: skip
     args = parser.parse_args()
     global TAIL_DIR
     if args.tail_dir is not None:
@@ -428,8 +458,9 @@ def main() -> None:
 
     codes = [Code()]
     if args.baseline is not None:
-        baseline = Code(args.baseline.resolve())
-        codes = [baseline, Code()] if args.baseline_order == "first" else [Code(), baseline]
+        extra = tuple((k, v) for k, _, v in (kv.partition("=") for kv in args.baseline_env))
+        baseline = Code(args.baseline.resolve(), extra)
+        codes = run_order(baseline, first=args.baseline_order == "first", rounds=args.rounds)
     with tempfile.TemporaryDirectory() as tmp:
         if "embedded" in args.modes:
             for n, code in enumerate(codes):  # each on a fresh copy of the same seeded shop
@@ -457,7 +488,7 @@ def main() -> None:
                     users = code.seed(pg_url, args)
                     products = product_ids(pg_url)
                     for lifted in lifts:
-                        prefix = f"{run}:{int(lifted)}{code.tag.strip(' []')}:"
+                        prefix = f"{run}:{int(lifted)}{code.key}:"
                         with server_mode(pg_url, tmp, prefix, lifted, code) as target:
                             measured(target, users, products)
                         client = redis.Redis.from_url(REDIS_URL)

@@ -81,6 +81,7 @@ def worker(
         typer.Option(
             min=0,
             max=19,
+            envvar="WORKER_NICENESS",
             help="Run at this much lower CPU priority than the API (0: the same)",
         ),
     ] = WORKER_NICENESS,

@@ -288,3 +288,16 @@ def test_the_worker_loads_what_it_keeps_and_freezes_it_before_the_first_event(mo
     finally:
         gc.callbacks.remove(count)
         gc.unfreeze()
+
+
+def test_the_workers_niceness_can_come_from_the_environment(cli, monkeypatch):
+    """A container sets WORKER_NICENESS instead of editing its command line."""
+    from backend.cli import worker as worker_cli
+
+    asked: list[int] = []
+    monkeypatch.setattr(worker_cli, "lower_priority", asked.append)
+    monkeypatch.setenv("WORKER_NICENESS", "19")
+    assert "needs REDIS_URL" in cli("worker", code=2).output  # (lowered before that check)
+    assert asked == [19]
+    monkeypatch.setenv("WORKER_NICENESS", "20")
+    assert "niceness" in cli("worker", code=2).output
