@@ -292,7 +292,7 @@ class EventProcessor:
         """Store the default strategy's list for this user; 1 if stored, 0 if not."""
         svc = self.recommender
         with Session(self.db) as session:
-            user = crud.get_user(session=session, user_id=user_id)
+            user = crud.get_shopper(session=session, user_id=user_id)
             if user is None:
                 return 0
             # Version first: an event landing meanwhile makes this list stale, never wrong.
