@@ -1070,16 +1070,11 @@ def half_split_gain(src: Sources, key: str, weights, targets: Sequence[int]) -> 
 SIGNAL_WEIGHTS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
 
 
-def cmd_signals(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
-    """Round 3: each new source alone and added to the six-source hybrid (its weight on a
-    grid, the hybrid's weights fixed), with a half-split check of the gain."""
-    targets = data.valid.targets
-    src = six_sources(data, vectors, cache)
-    base = blend_ndcg(src, HYBRID_NEXT, targets)
-    print(f"hybrid with next_item: {base:.4f}")
-    started = time.perf_counter()
-    extra = new_signals(data, data.valid.histories)
-    print(f"new sources built in {time.perf_counter() - started:.0f} s")
+def score_each_added(
+    src: Sources, extra: dict[str, Matrix], targets: Sequence[int], base: float
+) -> None:
+    """Each new source alone and beside the six-source hybrid (its weight on a grid, the
+    others fixed); a gain over ``base`` of more than 0.0005 is checked on half-splits."""
     for key, values in extra.items():
         src.norm[key] = normalise(values, src.blocked)
         alone = blend_ndcg(src, {key: 1.0}, targets)
@@ -1090,6 +1085,19 @@ def cmd_signals(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
         if scored[best] > base + 0.0005:
             print(f"  half-split: {half_split_gain(src, key, HYBRID_NEXT, targets)}")
         del src.norm[key]
+
+
+def cmd_signals(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> None:
+    """Round 3: each new source alone and added to the six-source hybrid (its weight on a
+    grid, the hybrid's weights fixed), with a half-split check of the gain."""
+    targets = data.valid.targets
+    src = six_sources(data, vectors, cache)
+    base = blend_ndcg(src, HYBRID_NEXT, targets)
+    print(f"hybrid with next_item: {base:.4f}")
+    started = time.perf_counter()
+    extra = new_signals(data, data.valid.histories)
+    print(f"new sources built in {time.perf_counter() - started:.0f} s")
+    score_each_added(src, extra, targets, base)
 
 
 def onehot_gram(codes: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
@@ -1210,16 +1218,7 @@ def cmd_signals_more(data: LeaveOneOutData, vectors: Matrix, cache: Path) -> Non
     extra["gru4rec"] = as_source(
         sasrec_scores(data, cache, None, architecture="gru4rec"), src.blocked, "softmax2"
     )
-    for key, values in extra.items():
-        src.norm[key] = normalise(values, src.blocked)
-        alone = blend_ndcg(src, {key: 1.0}, targets)
-        scored = {w: blend_ndcg(src, {**HYBRID_NEXT, key: w}, targets) for w in SIGNAL_WEIGHTS}
-        best = max(scored, key=lambda w: scored[w])
-        grid = ", ".join(f"{w:g}: {v:.4f}" for w, v in scored.items())
-        print(f"{key}: alone {alone:.4f}; + hybrid best {scored[best]:.4f} at {best} ({grid})")
-        if scored[best] > blend_ndcg(src, HYBRID_NEXT, targets) + 0.0005:
-            print(f"  half-split: {half_split_gain(src, key, HYBRID_NEXT, targets)}")
-        del src.norm[key]
+    score_each_added(src, extra, targets, blend_ndcg(src, HYBRID_NEXT, targets))
 
 
 COMMANDS = {
