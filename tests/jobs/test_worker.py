@@ -205,10 +205,15 @@ def test_the_stream_worker_waits_for_messages_until_the_next_list_is_due(due_in,
     assert worker._block_ms() == block_ms  # never 0: Redis would wait forever
 
 
-def test_a_retrain_finding_another_training_skips_and_keeps_its_count(components, shop, stream):
+def test_a_retrain_finding_another_training_skips_and_keeps_its_count(
+    components, shop, stream, monkeypatch
+):
     """Another process holds the training lock: the retrain does not train beside it, and
     its events still count, so it runs after the next batch."""
     training = components.training
+    # The precompute's model check on this cold shop waits this long for the lock the test
+    # holds (30 s by default, in each database's run: a wait this test is not about).
+    monkeypatch.setattr(training, "inline_wait_seconds", 0.1)
     processor = retrainer(components, 2, lambda: training.train_now(reason="threshold"))  # as wired
     held = training.lock.try_acquire()
     assert held is not None
