@@ -6,12 +6,7 @@ is not indexed, so the embedding model (sentence-transformers, on torch) is not 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 
@@ -20,8 +15,8 @@ from backend.db.migrate import upgrade
 from backend.db.models import ModelVersion
 from backend.recommender import cf
 from backend.recommender.sequential import SASRec, SeqParams, build_model, to_numpy
+from tests.fresh_process import fresh_python, last_json
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 N_ITEMS = 30
 
 SERVE = """
@@ -61,21 +56,10 @@ def test_the_warm_start_loads_a_next_item_model_without_importing_torch(tmp_path
         session.add(ModelVersion(version="v-served", kinds=models.kinds(), n_items=N_ITEMS))
     engine.dispose()
 
-    env = os.environ | {
-        "DATABASE_URL": url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "REDIS_URL": "",
-        "PYTHONPATH": str(PROJECT_ROOT),
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", SERVE],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=PROJECT_ROOT,
-        env=env,
-    ).stdout
-    result = json.loads(out.strip().splitlines()[-1])
+    out = fresh_python(
+        SERVE, env={"DATABASE_URL": url, "DATA_DIR": str(tmp_path / "data"), "REDIS_URL": ""}
+    )
+    result = last_json(out)
     assert result["ready"] == 200 and result["version"] == "v-served"
     np.testing.assert_allclose(result["scores"], served([0, 3, 1]), rtol=1e-6)
     assert result["torch"] is False

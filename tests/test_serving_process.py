@@ -7,12 +7,9 @@ test's own process must keep whatever it had.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.fresh_process import fresh_python
 
 # The most threads any BLAS or OpenMP library loaded in the process may use.
 THREADS = (
@@ -22,22 +19,17 @@ THREADS = (
 
 
 def run(code: str, tmp_path: Path) -> list[int]:
-    env = os.environ | {
-        # What an unlimited process has on this 2-core machine.
-        "OPENBLAS_NUM_THREADS": "2",
-        "OMP_NUM_THREADS": "2",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
-        "DATA_DIR": str(tmp_path / "data"),
-        "REDIS_URL": "",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=PROJECT_ROOT,
-        env=env,
-    ).stdout
+    out = fresh_python(
+        code,
+        env={
+            # What an unlimited process has on this 2-core machine.
+            "OPENBLAS_NUM_THREADS": "2",
+            "OMP_NUM_THREADS": "2",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'shop.db'}",
+            "DATA_DIR": str(tmp_path / "data"),
+            "REDIS_URL": "",
+        },
+    )
     return [int(line) for line in out.split() if line.isdigit()]
 
 

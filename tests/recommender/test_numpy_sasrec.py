@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -31,10 +28,10 @@ from backend.recommender.sequential import (
     scores,
     to_numpy,
 )
+from tests.fresh_process import fresh_python, last_json
 
 from .test_sequential import N_ITEMS, SMALL, chain, sequences
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 HISTORIES = [chain(s, 3) for s in range(N_ITEMS)] + [[4], chain(1, 9)]  # 9 > max_len
 PARAMS = SeqParams(
     batch_size=32, threads=1, text="add", max_len=6, **{**SMALL, "layers": 2, "heads": 2}
@@ -88,15 +85,7 @@ def test_the_in_memory_scorer_serves_the_same_arrays(trained):
 def run(code: str, *args: str) -> dict:
     """``code`` in a fresh interpreter (the project's modules, nothing else imported); it
     prints one JSON object."""
-    out = subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=PROJECT_ROOT,
-        env=os.environ | {"PYTHONPATH": str(PROJECT_ROOT)},
-    ).stdout
-    result: dict = json.loads(out.strip().splitlines()[-1])
+    result: dict = last_json(fresh_python(code, *args))
     return result
 
 
