@@ -247,9 +247,15 @@ def test_two_processes_on_one_database_train_once(tmp_path):
 
 
 def test_server_mode_api_trains_quick_models_only_and_the_worker_completes_them(
-    db, ordered, tmp_path
+    db, ordered, tmp_path, monkeypatch
 ):
     api = service(db, ordered, tmp_path, auto_train=True, background_training=False)
+    # The newer version's load is held until the test has seen the requests keep the quick
+    # models: an .npz version loads in milliseconds, and the loader thread could otherwise
+    # finish before ``current()`` returns (CI failed on that race once).
+    loading = threading.Event()
+    load = api._load_logged
+    monkeypatch.setattr(api, "_load_logged", lambda: (loading.wait(30), load()))
     quick = api.store.current()  # a request on a cold small shop: the inline CF models
     assert quick is not None and quick.next_item is None
     assert not api.training and api._thread is None  # no next-item model in this process
@@ -263,6 +269,7 @@ def test_server_mode_api_trains_quick_models_only_and_the_worker_completes_them(
     assert "next_item" in saved[-1].kinds
     assert api.store.current() is quick  # the API's next check: the requests keep the quick
     assert api._loader is not None  # models while the worker's version loads beside them
+    loading.set()
     api._loader.join(30)
     models = api.store.current()
     assert models is not None and models.version == saved[-1].version
