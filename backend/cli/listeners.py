@@ -8,7 +8,8 @@ the profile of server mode showed the two processes at 0.42 and 0.19 cores.
 
 With a socket per process bound with ``SO_REUSEPORT`` the kernel spreads new connections
 across the listening sockets by a hash of each connection's addresses and ports: no
-process can take another's share. The parent still binds the address first (without
+process can take another's share (a random split, not a count: 16 connections went 8/8 to
+12/4, 9/7 or 10/6 most often). The parent still binds the address first (without
 listening), so a taken port fails at once, port 0 resolves to one port for all, and no
 other user's process can join the group.
 
@@ -19,9 +20,10 @@ pickles as "bind another socket on this address" instead of as a copy of itself.
 
 A worker's socket starts listening only when its app has started (uvicorn's
 ``create_server`` calls ``listen``), so no connection waits for a process still warming
-up. Cost: connections already queued on a worker's socket when that worker stops are
+up. Costs: connections already queued on a worker's socket when that worker stops are
 reset, where a shared socket would have kept them for the others (Linux >= 5.14 moves
-them with ``net.ipv4.tcp_migrate_req = 1``).
+them with ``net.ipv4.tcp_migrate_req = 1``); and a worker whose event loop hangs keeps
+receiving its share of new connections until the supervisor's health check replaces it.
 """
 
 from __future__ import annotations
