@@ -3,9 +3,10 @@
 ``log`` only puts the response on a bounded in-memory queue (no database work, no row
 building; a few microseconds per answer, see bench/REPORT.md). A background thread
 turns responses into ``rec_analytics`` rows (plain tuples) and writes them in batches
-every ``flush_seconds`` (on PostgreSQL one COPY per batch), and once more on shutdown. When the queue is full, or a write fails,
-impressions are dropped and counted (``shopwise_impressions_dropped_total``): analytics may
-lose rows under overload, a shopper's answer never waits for them.
+every ``flush_seconds`` (on PostgreSQL one COPY per batch), and once more on shutdown.
+When the queue is full, or a write fails, impressions are dropped and counted
+(``shopwise_impressions_dropped_total``): analytics may lose rows under overload, a
+shopper's answer never waits for them.
 """
 
 from __future__ import annotations
