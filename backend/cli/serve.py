@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from backend.cli.common import configure_logging, migrated_engine, settings
+from backend.cli.listeners import run_workers
+
+APP = "backend.main:create_app"
 
 
 def serve(
@@ -25,8 +28,7 @@ def serve(
     migrated_engine(config).dispose()
     if workers > 1:  # one /metrics for all processes (see backend/observability/metrics.py)
         _shared_metrics_dir(config.data_dir)
-    uvicorn.run(
-        "backend.main:create_app",
+    options: dict[str, Any] = dict(
         factory=True,
         host=host or config.api_host,
         port=port or config.api_port,
@@ -35,6 +37,10 @@ def serve(
         log_config=None,  # keep our JSON handler; uvicorn's loggers propagate to it
         access_log=False,  # the request middleware logs every request with its id
     )
+    if workers > 1:  # a listening socket per process: connections spread evenly
+        run_workers(uvicorn.Config(APP, **options))
+    else:
+        uvicorn.run(APP, **options)
 
 
 def _shared_metrics_dir(data_dir: Path) -> None:

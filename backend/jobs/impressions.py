@@ -2,10 +2,11 @@
 
 ``log`` only puts the response on a bounded in-memory queue (no database work, no row
 building; a few microseconds per answer, see bench/REPORT.md). A background thread
-turns responses into ``rec_analytics`` rows and writes them in multi-row inserts every
-``flush_seconds``, and once more on shutdown. When the queue is full, or a write fails,
-impressions are dropped and counted (``shopwise_impressions_dropped_total``): analytics may
-lose rows under overload, a shopper's answer never waits for them.
+turns responses into ``rec_analytics`` rows (plain tuples) and writes them in batches
+every ``flush_seconds`` (on PostgreSQL one COPY per batch), and once more on shutdown.
+When the queue is full, or a write fails, impressions are dropped and counted
+(``shopwise_impressions_dropped_total``): analytics may lose rows under overload, a
+shopper's answer never waits for them.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from backend.db import crud
 from backend.db.crud import analytics
+from backend.db.crud.analytics import Impression
 from backend.db.engine import session_scope
+from backend.db.models import as_utc
 from backend.observability.metrics import Metrics
 from backend.services.schemas import RecommendationResult
 
@@ -48,26 +50,23 @@ _Shown = tuple[RecommendationResult | str, datetime, timedelta]
 
 def impression_rows(
     result: RecommendationResult, at: datetime, window: timedelta
-) -> list[dict[str, Any]]:
+) -> list[Impression]:
     """One ``rec_analytics`` row per product of a response."""
     experiment = result.experiment
-    response_id = uuid.uuid4()
-    check = evidence_check_outcome(result.explanation_source, result.fallback_reason)
+    shown_at = as_utc(at)
+    common = (  # the columns after ``position``, in ``Impression``'s order
+        result.algorithm,
+        experiment.id if experiment else None,
+        experiment.variant if experiment else None,
+        result.explanation_source,
+        evidence_check_outcome(result.explanation_source, result.fallback_reason),
+        result.cached,
+        shown_at,
+        shown_at + window,
+    )
+    response_id, user_id = uuid.uuid4(), result.user_id
     return [
-        {
-            "response_id": response_id,
-            "user_id": result.user_id,
-            "product_id": product.id,
-            "position": position,
-            "strategy": result.algorithm,
-            "experiment_id": experiment.id if experiment else None,
-            "variant": experiment.variant if experiment else None,
-            "explanation_source": result.explanation_source,
-            "evidence_check": check,
-            "cached": result.cached,
-            "created_at": at,
-            "attributable_until": at + window,
-        }
+        Impression(response_id, user_id, product.id, position, *common)
         for position, product in enumerate(result.recommended_products)
     ]
 
@@ -148,7 +147,7 @@ class ImpressionLogger:
         """Write everything queued so far; returns the rows written."""
         with self._flush_lock:
             written = 0
-            batch: list[dict[str, Any]] = []
+            batch: list[Impression] = []
             while True:
                 try:
                     result, at, window = self._queue.popleft()
@@ -162,7 +161,7 @@ class ImpressionLogger:
                 written += self._write(batch)
             return written
 
-    def _write(self, rows: list[dict[str, Any]]) -> int:
+    def _write(self, rows: list[Impression]) -> int:
         try:
             self._insert(rows)
         except IntegrityError:
@@ -184,21 +183,21 @@ class ImpressionLogger:
         self._count(rows)
         return len(rows)
 
-    def _insert(self, rows: Sequence[dict[str, Any]]) -> None:
+    def _insert(self, rows: Sequence[Impression]) -> None:
         with session_scope(self.db) as session:
             analytics.insert_impressions(session=session, rows=rows)
 
-    def _existing_users(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _existing_users(self, rows: list[Impression]) -> list[Impression]:
         with session_scope(self.db) as session:
-            known = crud.existing_user_ids(session=session, ids=list({r["user_id"] for r in rows}))
-        return [r for r in rows if r["user_id"] in known]
+            known = crud.existing_user_ids(session=session, ids=list({r.user_id for r in rows}))
+        return [r for r in rows if r.user_id in known]
 
-    def _count(self, rows: Sequence[dict[str, Any]]) -> None:
+    def _count(self, rows: Sequence[Impression]) -> None:
         if self.metrics is None:
             return
         counts: dict[tuple[str, str], int] = {}
         for row in rows:
-            label = (str(row["strategy"]), str(row["variant"] or "none"))
+            label = (row.strategy, row.variant or "none")
             counts[label] = counts.get(label, 0) + 1
         for (strategy, variant), n in counts.items():
             self.metrics.impressions.labels(strategy, variant).inc(n)

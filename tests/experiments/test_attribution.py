@@ -18,7 +18,7 @@ H = timedelta(hours=1)
 
 def impression(user, product, variant, at, experiment, *, response=None, source="template",
                check=None):  # fmt: skip
-    return {
+    return repo.Impression(**{
         "response_id": response or uuid.uuid4(),
         "user_id": user.id,
         "product_id": product.id,
@@ -31,7 +31,7 @@ def impression(user, product, variant, at, experiment, *, response=None, source=
         "cached": False,
         "created_at": at,
         "attributable_until": at + 24 * H,
-    }
+    })  # fmt: skip
 
 
 def event(user, product, action, at):

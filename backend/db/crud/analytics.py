@@ -10,10 +10,10 @@ was credited to it, so a click after five identical impressions counts once, not
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlmodel import Session, col, func, select
@@ -70,10 +70,47 @@ def serving_experiments(*, session: Session) -> list[Experiment]:
 # --- impressions -------------------------------------------------------------------------------
 
 
-def insert_impressions(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    """One multi-row INSERT per batch (no ORM objects: the flush thread writes thousands)."""
-    if rows:
-        session.execute(sa.insert(_shown), list(rows))
+class Impression(NamedTuple):
+    """A ``rec_analytics`` row as the impression writer stores it (columns in this order)."""
+
+    response_id: uuid.UUID
+    user_id: uuid.UUID
+    product_id: uuid.UUID
+    position: int
+    strategy: str
+    experiment_id: uuid.UUID | None
+    variant: str | None
+    explanation_source: str
+    evidence_check: bool | None
+    cached: bool
+    created_at: datetime  # in UTC (no column type converts them on the PostgreSQL path)
+    attributable_until: datetime
+
+
+_COPY_IMPRESSIONS = f"COPY {_shown.name} ({', '.join(Impression._fields)}) FROM STDIN"
+
+
+def insert_impressions(*, session: Session, rows: Sequence[Impression]) -> None:
+    """PostgreSQL: one COPY per batch. An executemany through psycopg runs one INSERT per row
+    (pipelined) and dumped every row's parameters one by one: 25-80 us of CPU per row in
+    the writer thread, about 0.5 ms per recommendation of 10 products. Elsewhere (SQLite):
+    an executemany."""
+    if not rows:
+        return
+    connection = session.connection()
+    if connection.dialect.driver != "psycopg":
+        session.execute(sa.insert(_shown), [row._asdict() for row in rows])
+        return
+    dbapi = connection.dialect.loaded_dbapi
+    raw: Any = connection.connection.driver_connection  # a psycopg connection
+    try:
+        with raw.cursor() as cursor, cursor.copy(_COPY_IMPRESSIONS) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi.Error as exc:  # as SQLAlchemy raises them (IntegrityError: a user erased)
+        raise sa.exc.DBAPIError.instance(
+            _COPY_IMPRESSIONS, None, exc, dbapi.Error, dialect=connection.dialect
+        ) from exc
 
 
 # --- attribution -------------------------------------------------------------------------------
