@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     retrain_threshold: int = Field(default=5000, ge=0)
     # A message pending this long belongs to a dead worker and is taken over by another.
     worker_claim_idle_seconds: float = Field(default=30.0, gt=0)
+    # Without Redis: run the event worker in a child process of the API (reading the event
+    # outbox), off the API's GIL, instead of a thread of the API (backend/jobs/worker_process.py).
+    event_worker_process: bool = False
 
     # A/B experiments and the impression log. EXPERIMENTS_FILE (JSON or YAML): a
     # list of experiment definitions created at start when no experiment has their name.

@@ -37,6 +37,7 @@ from backend.jobs.impressions import ImpressionLogger
 from backend.jobs.indexing import Indexer, index_state
 from backend.jobs.training import TrainingService
 from backend.jobs.worker import InProcessWorker, StreamWorkerMonitor
+from backend.jobs.worker_process import WorkerProcess
 from backend.llm.check import VocabularyCache
 from backend.llm.client import LLMClient
 from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
@@ -104,8 +105,8 @@ class Components:
     tracker: TrackingService
     # Without Redis the app runs the event worker in a thread of its own; with Redis the
     # `shopwise worker` processes do, and the app only watches them.
-    background_worker: InProcessWorker | None
-    worker_monitor: InProcessWorker | StreamWorkerMonitor
+    background_worker: InProcessWorker | WorkerProcess | None
+    worker_monitor: InProcessWorker | WorkerProcess | StreamWorkerMonitor
     chat: ChatService
     auth: AuthService
     privacy: PrivacyService
@@ -245,8 +246,9 @@ def build_components(
             else None
         ),
     )
-    stream = a.events
-    background_worker, monitor = _event_worker(db, stream, processor)
+    stream, background_worker, monitor = _event_worker(
+        settings, db, a.events, processor, serving=serving
+    )
     metrics.on_scrape(lambda: metrics.event_lag.set(stream.lag_seconds()))
     search = SearchService(snapshots=snapshots, embedder=a.embedder, store=a.vectors)
     return Components(
@@ -400,19 +402,33 @@ def _explanations(
 
 
 def _event_worker(
-    db: Engine, stream: EventStream, processor: EventProcessor
-) -> tuple[InProcessWorker | None, InProcessWorker | StreamWorkerMonitor]:
+    settings: Settings,
+    db: Engine,
+    stream: EventStream,
+    processor: EventProcessor,
+    *,
+    serving: bool,
+) -> tuple[
+    EventStream,
+    InProcessWorker | WorkerProcess | None,
+    InProcessWorker | WorkerProcess | StreamWorkerMonitor,
+]:
     """Redis Streams are read by `shopwise worker` processes, which the app only watches;
-    the in-process queue by a worker thread the app starts, so one machine needs nothing more."""
+    without Redis, a worker the app starts, so one machine needs nothing more: a thread on the
+    in-process queue, or (``EVENT_WORKER_PROCESS``, a served app only) a child process on the
+    event outbox, whose wake the tracker's stream becomes."""
     if isinstance(stream, InProcessEventStream):
+        if serving and settings.event_worker_process:
+            child = WorkerProcess(db=db, processor=processor, settings=settings)
+            return child.stream, child, child
         worker = InProcessWorker(
             stream=stream,
             processor=processor,
             sweeper=OutboxSweeper(db=db, stream=stream, skip=stream.in_flight),
         )
-        return worker, worker
+        return stream, worker, worker
     if isinstance(stream, RedisEventStream):
-        return None, StreamWorkerMonitor(stream, processor)
+        return stream, None, StreamWorkerMonitor(stream, processor)
     raise TypeError(f"no worker reads a {type(stream).__name__}")
 
 
@@ -486,7 +502,10 @@ def warmup_steps(components: Components) -> dict[str, Callable[[], object]]:
         "embedding model and vector index": warm_search,
     }
     settings = components.settings
-    if components.background_worker is not None and settings.segment_recompute_threshold > 0:
+    if (
+        isinstance(components.background_worker, InProcessWorker)
+        and settings.segment_recompute_threshold > 0
+    ):
         steps["clustering library"] = load_clustering  # the worker thread recomputes segments
     return steps
 

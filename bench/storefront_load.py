@@ -84,11 +84,20 @@ class Target:
     database_url: str | None  # None: nothing is stored (the bare app)
     # The app's processes by role (their children counted with them): "api", "worker".
     pids: tuple[tuple[str, int], ...] = ()
+    # The embedded server: its children (the event worker process, EVENT_WORKER_PROCESS) are
+    # counted apart as "worker process", so "api" is the one process whose GIL the requests
+    # queue on.
+    separate_children: bool = False
 
     def cpu(self) -> CpuSample:
         """CPU time each of the app's processes, and the PostgreSQL backends serving its
         database, have used so far."""
         sample = {role: tree_cpu(pid, {}) for role, pid in self.pids}
+        if self.separate_children:
+            for role, pid in self.pids:
+                tree = sample[role]
+                sample[role] = {pid: tree.pop(pid)} if pid in tree else {}
+                sample["worker process"] = tree
         if self.database_url is not None and self.database_url.startswith("postgresql"):
             backends: dict[int, float] = {}
             for pid in postgres_backends(self.database_url):
@@ -211,7 +220,7 @@ def embedded(tmp: str, url: str, lifted: bool, code: Code = Code()) -> Iterator[
     with process(code.cmd(serve_cmd(port, 1)), env, f"{base}/health") as server:
         wait_ready(base)
         name = f"embedded, {'limit lifted' if lifted else 'default limits'}{code.tag}"
-        yield Target(name, base, url, (("api", server.pid),))
+        yield Target(name, base, url, (("api", server.pid),), separate_children=True)
 
 
 @contextmanager

@@ -108,8 +108,12 @@ class EventProcessor:
         quiet: Callable[[], bool] | None = None,
         precompute_max_wait_seconds: float = 2.0,
         retrain_in_background: bool = False,
+        answered: Callable[[uuid.UUID], bool] | None = None,
     ) -> None:
         self.db = db
+        # Whether a request has answered the shopper since their last event (a list precomputed
+        # now would not be read): by default their answer in this process's response cache.
+        self.answered = answered
         self.metrics = metrics
         self.recommender = recommender
         self.top_n = top_n
@@ -205,7 +209,11 @@ class EventProcessor:
 
     def _refresh(self, user_id: uuid.UUID) -> int:
         del self._due[user_id]
-        if self.recommender.answer_cached(user_id, top_n=self.top_n):
+        if (
+            self.answered(user_id)
+            if self.answered is not None
+            else self.recommender.answer_cached(user_id, top_n=self.top_n)
+        ):
             self.skipped_precomputes += 1  # a request ranked it since the event
             return 0
         stored = self.precompute(user_id)
