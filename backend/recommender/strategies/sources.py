@@ -18,6 +18,7 @@ import numpy.typing as npt
 from backend.recommender.cf import CFModels, als_user_scores
 from backend.recommender.matvec import matvec
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile
+from backend.recommender.selection import largest
 from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import RecommendRequest
 
@@ -121,8 +122,7 @@ def content_scores(snapshot: CatalogSnapshot, history: History) -> Float32Array 
         return matvec(matrix, profile)
     basis, projected = reduced
     scores = matvec(projected, basis @ profile)
-    n, k = len(scores), min(EXACT_RESCORE, len(scores))
-    best = np.argpartition(scores, n - k)[n - k :]
+    best = largest(scores, min(EXACT_RESCORE, len(scores)))
     scores[best] = matvec(matrix[best], profile)
     return scores
 
