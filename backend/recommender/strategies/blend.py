@@ -46,9 +46,11 @@ from backend.recommender.strategies.ranking import (
 from backend.recommender.strategies.sources import (
     History,
     Scores,
+    SourceScores,
+    SparseScores,
     allowed_range,
     best_cf_kind,
-    cf_scores,
+    cf_source,
     content_scores,
     extent,
     item_sequence,
@@ -57,7 +59,8 @@ from backend.recommender.strategies.sources import (
     past_actions,
     past_items_profile,
     popularity_scores,
-    transition_scores,
+    score_at,
+    transition_source,
     user_history,
 )
 from backend.recommender.strategies.weighted import WeightedStrategy
@@ -110,12 +113,12 @@ class _Part:
     """One source's weighted, normalised contribution, ``weight · values / top``, read item
     by item for the evidence: only the chosen few items need it, not a 100k-row array each."""
 
-    values: Scores
+    values: SourceScores
     top: float  # the source's ``extent``; 0: it scores no allowed item, so adds nothing
     weight: float = 1.0
 
     def at(self, i: int) -> float:
-        return self.weight * (float(self.values[i]) / self.top) if self.top > 0 else 0.0
+        return self.weight * (score_at(self.values, i) / self.top) if self.top > 0 else 0.0
 
 
 @dataclass
@@ -129,7 +132,7 @@ class _Scored:
 
 @dataclass
 class _Sources:
-    raw: dict[str, Scores]  # each source's scores, as it gave them
+    raw: dict[str, SourceScores]  # each source's scores, as it gave them
     tops: dict[str, float]  # each source's ``extent`` over the allowed items
     cf_kind: str | None
     profile: UserProfile | None
@@ -278,8 +281,16 @@ class BlendStrategy:
         term = np.empty_like(blended)
         # Σ weight · (score / top), source by source in place: the same float64 arithmetic, in
         # the same order, as summing the normalised arrays, without one 100k-row copy per step.
+        # A sparse source adds to its few items only: elsewhere its term is 0, and x + 0 is x
+        # (but for a zero's sign, which no comparison sees).
         for part in parts.values():
-            if part.top > 0:
+            if part.top <= 0:
+                continue
+            if isinstance(part.values, SparseScores):
+                few = part.values.values / part.top
+                few *= part.weight
+                blended[part.values.indexes] += few
+            else:
                 np.divide(part.values, part.top, out=term, dtype=np.float64)
                 term *= part.weight
                 blended += term
@@ -300,7 +311,7 @@ class BlendStrategy:
         models: CFModels | None,
     ) -> _Sources | None:
         weights = self.config.weights
-        raw: dict[str, Scores | None] = {}
+        raw: dict[str, SourceScores | None] = {}
         cf_kind: str | None = None
         profile: UserProfile | None = None
         if history.empty:
@@ -310,9 +321,9 @@ class BlendStrategy:
         if weights.get("cf"):
             kind = self.config.cf_model
             cf_kind = best_cf_kind(models) if kind == "auto" else kind
-            raw["cf"] = cf_scores(models, cf_kind, history)
+            raw["cf"] = cf_source(models, cf_kind, history)
         if weights.get("sequence"):
-            raw["sequence"] = transition_scores(models, history, self.config.sequence_decay)
+            raw["sequence"] = transition_source(models, history, self.config.sequence_decay)
         if weights.get("next_item"):
             raw["next_item"] = next_item_scores(
                 models, item_sequence(snapshot, request, self.action_weights)

@@ -18,6 +18,7 @@ from backend.recommender.evidence import (
 )
 from backend.recommender.location import distances_km, proximity
 from backend.recommender.profile import UserProfile
+from backend.recommender.selection import lower_bound
 from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import Recommendation, RecommendRequest
 
@@ -47,13 +48,27 @@ def top_k(
     masked = np.where(blocked, -np.inf, scores)
     if positive_only:
         masked[masked <= 0] = -np.inf
+    bound = lower_bound(masked, k)
+    if bound is not None and bound > -np.inf:
+        # Every element that could be among the k best is ≥ the bound; when k of those are
+        # finite, the k best of all are the k best of those (same ties, same order), found
+        # without partitioning the whole catalogue (0.9 of 1.2 ms at 100k products).
+        pool = np.flatnonzero(masked >= bound)
+        if np.count_nonzero(np.isfinite(masked[pool])) >= k:
+            return pool[_best(masked[pool], k, popularity[pool], pool)]
     available = int(np.count_nonzero(np.isfinite(masked)))
     k = min(k, available)
     if k <= 0:
         return np.empty(0, dtype=np.int64)
+    return _best(masked, k, popularity, np.arange(len(masked)))
+
+
+def _best(masked: FloatArray, k: int, popularity: FloatArray, index: IntArray) -> IntArray:
+    """Positions of the k best of ``masked`` (0 < k ≤ its finite elements), ties to the
+    more popular, then the lower ``index`` (the elements' catalogue indexes)."""
     kth = np.partition(masked, len(masked) - k)[len(masked) - k]
     candidates = np.flatnonzero(masked >= kth)
-    order = np.lexsort((candidates, -popularity[candidates], -masked[candidates]))
+    order = np.lexsort((index[candidates], -popularity[candidates], -masked[candidates]))
     return candidates[order[:k]]
 
 

@@ -14,16 +14,92 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import scipy.sparse as sp
 
 from backend.recommender.cf import CFModels, als_user_scores
 from backend.recommender.matvec import matvec
 from backend.recommender.profile import DEFAULT_ACTION_WEIGHTS, UserProfile
+from backend.recommender.selection import largest
 from backend.recommender.snapshot import CatalogSnapshot, FloatArray, IntArray
 from backend.recommender.strategies.base import RecommendRequest
 
 Float32Array = npt.NDArray[np.float32]
 Scores = npt.NDArray[np.floating]  # a source's scores: float32 or float64, as it computes them
 CF_KINDS = ("ease_content", "ease", "bm25", "cosine", "als")
+
+
+@dataclass(frozen=True, slots=True)
+class SparseScores:
+    """A source that scores few of the catalogue's items: ``values`` at ``indexes`` (sorted,
+    distinct), 0 for every other of the ``size`` items.
+
+    The item-item and transition sources add up a few rows of a sparse matrix: at 100k
+    products a shopper's 20 items reach a few thousand products, and the dense array of
+    the rest's zeros cost the blend a 100k-row product, its masked maximum and minimum and
+    three passes of the sum (``weighted_rows``).
+    """
+
+    indexes: IntArray
+    values: FloatArray
+    size: int
+
+    def dense(self) -> FloatArray:
+        out = np.zeros(self.size, dtype=np.float64)
+        out[self.indexes] = self.values
+        return out
+
+    def at(self, i: int) -> float:
+        """Item i's score."""
+        pos = int(np.searchsorted(self.indexes, i))
+        found = pos < len(self.indexes) and int(self.indexes[pos]) == i
+        return float(self.values[pos]) if found else 0.0
+
+
+SourceScores = Scores | SparseScores  # what a source gives the blend
+
+
+# ``weighted_rows`` sums over the whole catalogue once its rows hold more than 1/16 of it.
+DENSE_SUM_SHARE = 16
+
+
+def weighted_rows(matrix: sp.csr_matrix, rows: IntArray, weights: FloatArray) -> SparseScores:
+    """Σₖ weights[k] · matrix[rows[k]] over its nonzero columns: the arithmetic of
+    ``matrix[rows].T @ weights`` (each column's float64 products added row after row, in
+    the order of ``rows``), bit for bit, without a dense result."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    # Positions of the rows' entries in ``matrix.indices``, one row after the other.
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(
+        ends[-1] if len(ends) else 0
+    )
+    columns = matrix.indices[positions]
+    products = matrix.data[positions].astype(np.float64) * np.repeat(
+        np.asarray(weights, dtype=np.float64), lengths
+    )
+    # bincount adds each column's products in the order they come: the order scipy adds them.
+    n = matrix.shape[1]
+    if len(columns) * DENSE_SUM_SHARE > n:
+        # A popular item's transitions reach tens of thousands of items (35k of 100k): sorting
+        # them for np.unique cost 1.9 ms where a catalogue-long sum takes ~0.2 ms.
+        reached = np.zeros(n, dtype=bool)
+        reached[columns] = True
+        indexes = np.flatnonzero(reached)
+        sums = np.bincount(columns, weights=products, minlength=n)[indexes]
+    else:
+        indexes, slot = np.unique(columns, return_inverse=True)
+        sums = np.bincount(slot, weights=products, minlength=len(indexes))
+    return SparseScores(indexes.astype(np.int64), np.asarray(sums, np.float64), n)
+
+
+def dense(scores: SourceScores) -> Scores:
+    """A source's scores as one array over the catalogue."""
+    return scores.dense() if isinstance(scores, SparseScores) else scores
+
+
+def score_at(scores: SourceScores, i: int) -> float:
+    """Item i's score from a source."""
+    return scores.at(i) if isinstance(scores, SparseScores) else float(scores[i])
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +197,7 @@ def content_scores(snapshot: CatalogSnapshot, history: History) -> Float32Array 
         return matvec(matrix, profile)
     basis, projected = reduced
     scores = matvec(projected, basis @ profile)
-    n, k = len(scores), min(EXACT_RESCORE, len(scores))
-    best = np.argpartition(scores, n - k)[n - k :]
+    best = largest(scores, min(EXACT_RESCORE, len(scores)))
     scores[best] = matvec(matrix[best], profile)
     return scores
 
@@ -152,7 +227,15 @@ def reduced_embeddings(
 
 
 def cf_scores(models: CFModels | None, kind: str, history: History) -> FloatArray | None:
-    """Collaborative scores from one model; None when that model is not trained."""
+    """Collaborative scores from one model over every item; None when that model is not
+    trained."""
+    scores = cf_source(models, kind, history)
+    return None if scores is None else np.asarray(dense(scores), dtype=np.float64)
+
+
+def cf_source(models: CFModels | None, kind: str, history: History) -> SourceScores | None:
+    """Collaborative scores from one model (item-item models: sparse); None when that model
+    is not trained."""
     if models is None or history.empty:
         return None
     w = history.weights
@@ -165,7 +248,7 @@ def cf_scores(models: CFModels | None, kind: str, history: History) -> FloatArra
         sim = models.bm25 if kind == "bm25" else models.cosine
         if sim is None:
             return None
-        return np.asarray(sim[history.items].T @ w, dtype=np.float64).ravel()
+        return weighted_rows(sim, history.items, w)
     if kind == "als":
         if models.als_items is None:
             return None
@@ -183,6 +266,14 @@ def cf_scores(models: CFModels | None, kind: str, history: History) -> FloatArra
 def transition_scores(
     models: CFModels | None, history: History, decay: float = 0.5, last: int = 5
 ) -> FloatArray | None:
+    """``transition_source`` over every item."""
+    scores = transition_source(models, history, decay, last)
+    return None if scores is None else scores.dense()
+
+
+def transition_source(
+    models: CFModels | None, history: History, decay: float = 0.5, last: int = 5
+) -> SparseScores | None:
     """What tends to come next after the user's ``last`` newest items (transition model).
 
     The newest item weighs 1, the one before ``decay``, and so on: this source is about
@@ -192,7 +283,7 @@ def transition_scores(
         return None
     items = history.items[:last]
     weights = np.power(decay, np.arange(len(items)), dtype=np.float64)
-    return np.asarray(models.transitions[items].T @ weights, dtype=np.float64).ravel()
+    return weighted_rows(models.transitions, items, weights)
 
 
 def item_sequence(
@@ -256,9 +347,17 @@ def popularity_scores(snapshot: CatalogSnapshot) -> FloatArray:
     return logs / top if top > 0 else logs
 
 
-def allowed_range(scores: Scores, allowed: npt.NDArray[np.bool_]) -> tuple[float, float]:
+def allowed_range(scores: SourceScores, allowed: npt.NDArray[np.bool_]) -> tuple[float, float]:
     """(largest, smallest) score of an allowed item; (-inf, inf) when none is allowed.
     Masked reductions read the scores in place: no 100k-row copy of the allowed ones."""
+    if isinstance(scores, SparseScores):
+        hit = allowed[scores.indexes]
+        values = scores.values[hit]
+        largest = float(np.max(values, initial=-np.inf))
+        smallest = float(np.min(values, initial=np.inf))
+        if np.count_nonzero(allowed) > np.count_nonzero(hit):  # an allowed item scores 0
+            largest, smallest = max(largest, 0.0), min(smallest, 0.0)
+        return largest, smallest
     return (
         float(np.max(scores, where=allowed, initial=-np.inf)),
         float(np.min(scores, where=allowed, initial=np.inf)),
@@ -271,9 +370,10 @@ def extent(score_range: tuple[float, float]) -> float:
     return max(largest, -smallest, 0.0)
 
 
-def normalise(scores: Scores, blocked: np.ndarray, top: float | None = None) -> Scores:
+def normalise(scores: SourceScores, blocked: np.ndarray, top: float | None = None) -> Scores:
     """Scale so the best allowed candidate scores 1 (signs kept: EASE weights can be < 0).
     ``top``: the source's ``extent``, when the caller has it already."""
     if top is None:
         top = extent(allowed_range(scores, ~blocked))
-    return scores / top if top > 0 else np.zeros_like(scores)
+    values = dense(scores)
+    return values / top if top > 0 else np.zeros_like(values)
