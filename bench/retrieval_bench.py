@@ -177,10 +177,14 @@ def train_on_histories(
 
 def random_next_item(vectors: np.ndarray) -> NumpySASRec:
     """The served next-item model (SASRec, the items' text added, in the numpy form that is
-    saved and served) with random weights: what a request costs does not depend on the
-    weights' values."""
+    saved and served) with random weights, seeded: the weights decide which products reach
+    the top 10, and with them the cost of the evidence, so two runs (or an A/B of two trees)
+    rank the same products."""
+    import torch
+
     from backend.recommender.sequential import SASRec, SeqParams, build_model, to_numpy
 
+    torch.manual_seed(0)
     params = SeqParams(text="add")
     model = build_model(len(vectors), params, vectors)
     assert isinstance(model, SASRec)
