@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.fresh_process import PROJECT_ROOT
+from tests.waiting import free_port, wait_for
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")
 
@@ -72,19 +73,6 @@ def listeners(server: subprocess.Popen[bytes], port: int) -> dict[int, int]:
         if state == LISTEN and inode in held:
             counts[held[inode]] = counts.get(held[inode], 0) + 1
     return counts
-
-
-def wait_for(condition, seconds: float = 120, what: str = "") -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ask(port: int, n: int) -> list[socket.socket]:
@@ -143,7 +131,7 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_each_process_listens_and_connections_land_on_both(server):
     proc, port = server
-    wait_for(lambda: len(listeners(proc, port)) == 2, what="two listening processes")
+    wait_for(lambda: len(listeners(proc, port)) == 2, "two listening processes", 120)
     assert list(listeners(proc, port).values()) == [1, 1]  # a socket each, not one shared
 
     conns = ask(port, 24)  # all on one process by chance: 2 in 2**24
@@ -155,7 +143,8 @@ def test_each_process_listens_and_connections_land_on_both(server):
     os.kill(victim, signal.SIGKILL)
     wait_for(
         lambda: len(listeners(proc, port)) == 2 and victim not in listeners(proc, port),
-        what="the replacement process",
+        "the replacement process",
+        120,
     )
     for conn in conns:
         conn.close()

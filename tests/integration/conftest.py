@@ -11,7 +11,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,23 +24,9 @@ from backend.db.migrate import upgrade
 from backend.wiring import Components, build_components
 from tests.conftest import service_unavailable
 from tests.factories import Shop, build_shop
+from tests.waiting import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-
-def wait_for(predicate: Callable[[], object], what: str, timeout: float = 30.0) -> None:
-    """Poll (no timing assertion): the backoff decides when, the test only needs 'eventually'."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class RedisProcess:

@@ -20,7 +20,7 @@ import pytest
 
 from backend.config import PROJECT_ROOT
 from tests.conftest import service_unavailable
-from tests.integration.conftest import free_port
+from tests.waiting import free_port
 
 
 @pytest.fixture

@@ -34,9 +34,10 @@ from backend.observability import deadline
 from backend.wiring import build_components
 from tests.conftest import POSTGRES_URL
 from tests.factories import Shop, build_shop
-from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings, wait_for
+from tests.integration.conftest import RedisProcess, TcpProxy, redis_settings
 from tests.integration.fault_env import Env, LLMStub, build_index, remove_chroma
 from tests.recommender.fakes import FakeEmbedder
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

