@@ -18,6 +18,15 @@ class RateLimiter(Protocol):
         """Hits counted so far in the current window, without counting one."""
         ...
 
+    def reset_in(self, window_seconds: int) -> int:
+        """Seconds until the current window ends, by the limiter's own clock."""
+        ...
+
+
+def seconds_left(now: float, window_seconds: int) -> int:
+    """Until the fixed window that holds ``now`` ends, rounded up (a Retry-After)."""
+    return int((int(now // window_seconds) + 1) * window_seconds - now) + 1
+
 
 class MemoryRateLimiter:
     def __init__(self, clock: Callable[[], float] = time.time, max_keys: int = 100_000) -> None:
@@ -29,7 +38,7 @@ class MemoryRateLimiter:
     def hit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
         now = self._clock()
         window = int(now // window_seconds)
-        retry_after = int((window + 1) * window_seconds - now) + 1
+        retry_after = seconds_left(now, window_seconds)
         with self._lock:
             if len(self._counts) > self._max_keys:
                 self._counts = {k: v for k, v in self._counts.items() if v[0] == window}
@@ -45,6 +54,9 @@ class MemoryRateLimiter:
         with self._lock:
             current_window, count = self._counts.get(key, (window, 0))
         return count if current_window == window else 0
+
+    def reset_in(self, window_seconds: int) -> int:
+        return seconds_left(self._clock(), window_seconds)
 
 
 class RedisRateLimiter:
@@ -86,7 +98,7 @@ class RedisRateLimiter:
     def hit(self, key: str, limit: int, window_seconds: int) -> tuple[bool, int]:
         now = self._clock()
         window = int(now // window_seconds)
-        retry_after = int((window + 1) * window_seconds - now) + 1
+        retry_after = seconds_left(now, window_seconds)
         with self._lock:
             leased_window, left = self._leases.get(key, (window, 0))
             if leased_window == window and left != 0:
@@ -125,6 +137,9 @@ class RedisRateLimiter:
             self._down_until = now + self._retry_after
             return self._fallback.peek(key, window_seconds)
         return int(value or 0)
+
+    def reset_in(self, window_seconds: int) -> int:
+        return seconds_left(self._clock(), window_seconds)
 
 
 # --- which buckets a request counts against ----------------------------------------------
@@ -174,8 +189,9 @@ def login_locked(limiter: RateLimiter, who: str, per_minute: int) -> Refusal | N
     for window, multiple in LOGIN_BACKOFF:
         limit = per_minute * multiple
         if limiter.peek(f"loginfail:{window}:{who}", window) >= limit:
-            reset = int(window - time.time() % window) + 1
-            return Refusal(limit, window, reset)
+            # The limiter's clock, which counted the failures (it was the wall clock here: a
+            # test's clock at 1,000,180 s got a Retry-After from the real time of day).
+            return Refusal(limit, window, limiter.reset_in(window))
     return None
 
 

@@ -30,6 +30,9 @@ class Unlimited:
     def peek(self, key: str, window: int) -> int:
         return 0
 
+    def reset_in(self, window: int) -> int:
+        return 0
+
 
 @dataclass
 class Secured:
