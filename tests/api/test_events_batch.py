@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 from sqlmodel import Session, func, select
 
 from backend.db.models import Interaction, UserPreferences
+from tests.waiting import wait_for
 
 
 def event(shop, user="bob", product="Desk Lamp", action="view", **extra):
@@ -84,9 +84,14 @@ def test_the_in_process_worker_precomputes_and_recommend_serves_it(api, shop, co
     r = api.post("/events", json=event(shop, action="purchase", product="Cast Iron Skillet"))
     assert r.status_code == 201
     components.stream.join()  # the background worker has handled the event
-    deadline = time.monotonic() + 10
-    while components.processor.deferred and time.monotonic() < deadline:
-        time.sleep(0.01)  # and stored the list, at its first moment without a request
+    proc = components.processor
+    # and decided the list's fate at its first moment without a request (the POST may still
+    # have been in flight). Not ``deferred == 0``: a list leaves the queue before it is stored.
+    wait_for(
+        lambda: proc.precomputed + proc.skipped_precomputes + proc.dropped_precomputes,
+        "the worker stored, skipped or gave up bob's list",
+    )
+    assert (proc.precomputed, proc.skipped_precomputes, proc.dropped_precomputes) == (1, 0, 0)
     components.cache.delete(f"rec:recommendations:{bob}")
     recommender = components.recommender
     hits = recommender.precomputed_hits
