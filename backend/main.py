@@ -55,10 +55,12 @@ log = logging.getLogger(__name__)
 # is frozen (CPython's default: 700). An uncached recommendation at 10,000 products holds
 # more than 700 new containers at once (candidate lists, rows, pydantic models), so the
 # collector ran every ~3 requests, each run walking the request's big young lists: 0.15 ms
-# per request (load average 4 on 2 cores) to 0.34 ms (load 7), timed by gc.callbacks in a
-# served process, uncached GET /recommend at 10,000 products. At 10,000: 2 collections in
-# 300-400 requests, < 0.05 ms per request. A request frees most of what it allocates by its
-# end, so the larger threshold keeps little garbage alive: cycles wait ~100 requests longer.
+# per request (load average 4 on 2 cores) to 0.7 ms (load 9) of collections timed by
+# gc.callbacks in a served process, uncached GET /recommend at 10,000 products; at 10,000,
+# 0-2 collections in 400 requests, and the request's CPU time 0.1-0.2 ms lower (blocks of
+# users alternated between the two in one server). A request frees most of what it
+# allocates by its end, so little garbage waits: cyclic garbage is collected every ~200
+# requests instead of every ~3.
 YOUNG_GENERATION_THRESHOLD = 10_000
 
 
