@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from backend.main import YOUNG_GENERATION_THRESHOLD
 from tests.fresh_process import fresh_python
 
 # The most threads any BLAS or OpenMP library loaded in the process may use.
@@ -63,9 +64,11 @@ def test_the_served_app_freezes_what_its_warm_start_loaded(tmp_path):
         "import gc\n"
         "from fastapi.testclient import TestClient\n"
         "from backend.main import create_app\n"
-        "print(gc.get_freeze_count())\n"
+        "print(gc.get_freeze_count(), gc.get_threshold()[0])\n"
         "with TestClient(create_app(warm_in_background=False)):\n"
-        "    print(gc.get_freeze_count())\n"
+        "    print(gc.get_freeze_count(), gc.get_threshold()[0])\n"
     )
-    before, served = run(code, tmp_path)
+    before, default_young, served, young = run(code, tmp_path)
     assert before == 0 and served > 10_000
+    # and the young generation sized for a request's allocations, only once served
+    assert default_young == 700 and young == YOUNG_GENERATION_THRESHOLD
