@@ -309,10 +309,13 @@ class _BudgetedSandbox(SandboxedEnvironment):
         return value
 
     def wrap_str_format(self, value: Any) -> Any:
-        meter = _check()
+        """Asked by the sandbox of every call; only a ``str.format`` is checked (the call
+        itself has ticked already)."""
         text = getattr(value, "__self__", None)
-        if meter is not None and isinstance(text, str) and re.search(r"\d{7,}", text):
-            meter.size(10**7)  # "{:>999999999}".format(...): refuse the width itself
+        if isinstance(text, str) and re.search(r"\d{7,}", text):
+            meter = _meter.get()
+            if meter is not None:
+                meter.size(10**7)  # "{:>999999999}".format(...): refuse the width itself
         return super().wrap_str_format(value)
 
 
