@@ -114,7 +114,7 @@ class RecommendationService:
         answer = self._answer(user_id, top_n, strategy, filters, explain)
         if isinstance(answer, str):
             return RecommendationResult.model_validate_json(answer)
-        return answer.result
+        return answer[0]
 
     def recommend_json(
         self,
@@ -128,7 +128,7 @@ class RecommendationService:
         """The same answer as JSON bytes: a cache hit goes out as stored, without being
         parsed into models and serialised again (the hot path of GET /recommend)."""
         answer = self._answer(user_id, top_n, strategy, filters, explain)
-        return (answer if isinstance(answer, str) else answer.json).encode()
+        return (answer if isinstance(answer, str) else answer[1]).encode()
 
     def _answer(
         self,
@@ -137,8 +137,9 @@ class RecommendationService:
         strategy: str | None,
         filters: CandidateFilter | None,
         explain: ExplainMode = "auto",
-    ) -> str | _Fresh:
-        """The cached JSON (stored with ``cached: true``) or a freshly computed result."""
+    ) -> str | tuple[RecommendationResult, str]:
+        """The cached JSON (stored with ``cached: true``), or a freshly computed result and
+        its JSON (serialised once, for the response and the cache both)."""
         filters = filters or CandidateFilter()
         arm = self._arm(user_id, strategy)
         name = self._strategy_name(strategy or (arm.strategy if arm else None))
@@ -195,14 +196,14 @@ class RecommendationService:
             generated_at=now,
             experiment=arm.ref if arm is not None else None,
         )
-        fresh = _Fresh(result)
+        body = result.model_dump_json()
         if version is not None and cacheable:
-            stored = cached_json(result, fresh.json)
+            stored = cached_json(result, body)
             self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
         self._shown(result, arm)
         self._served(name, explanation.source)
         self._explained(explanation.source, status)
-        return fresh
+        return result, body
 
     def settle(self, job: ExplanationJob, explanation: Explanation) -> bool:
         """Put a finished job's explanation into the user's cached answer that said pending
@@ -451,23 +452,6 @@ class RecommendationService:
             now=now,
         )
         return request, recs, now
-
-
-class _Fresh:
-    """A result computed for this request, and its JSON, serialised at most once (for the
-    cache and the response both)."""
-
-    __slots__ = ("result", "_json")
-
-    def __init__(self, result: RecommendationResult) -> None:
-        self.result = result
-        self._json: str | None = None
-
-    @property
-    def json(self) -> str:
-        if self._json is None:
-            self._json = self.result.model_dump_json()
-        return self._json
 
 
 def _field(
