@@ -241,6 +241,8 @@ class _MeteredCodeGenerator(CodeGenerator):
         self.write(")")
 
 
+_FORMATS = frozenset({"format", "format_map"})  # the methods Jinja's sandbox wraps
+
 # Attribute names a dict has of its own (``items``, ``keys``...): ``item.name`` on one of
 # these is still the sandbox's to resolve.
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -309,12 +311,12 @@ class _BudgetedSandbox(SandboxedEnvironment):
         return value
 
     def wrap_str_format(self, value: Any) -> Any:
-        """Asked by the sandbox of every call; only a ``str.format`` is checked (the call
-        itself has ticked already)."""
-        text = getattr(value, "__self__", None)
-        if isinstance(text, str) and re.search(r"\d{7,}", text):
+        """Asked by the sandbox of every call; only a ``str.format`` (or ``format_map``) is
+        looked at, not every string method (the call itself has ticked already)."""
+        if getattr(value, "__name__", None) in _FORMATS:
+            text = getattr(value, "__self__", None)
             meter = _meter.get()
-            if meter is not None:
+            if meter is not None and isinstance(text, str) and re.search(r"\d{7,}", text):
                 meter.size(10**7)  # "{:>999999999}".format(...): refuse the width itself
         return super().wrap_str_format(value)
 

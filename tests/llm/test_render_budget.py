@@ -270,3 +270,16 @@ def test_loops_within_the_budget_render_as_before():
     }
     library = PromptLibrary(PROMPTS).with_draft("t.j2", source)
     assert library.render("t.j2", **context) == "1,3,5,|a=1;b=2;|1(2(3))4|1-02-13-2"
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["{{ '{:>999999999}'.format(1) }}", "{{ '{x:>99999999}'.format_map({'x': 1}) }}"],
+)
+def test_a_format_width_over_the_output_limit_is_refused(source: str):
+    assert "output limit" in stopped(source)
+
+
+def test_other_string_methods_with_long_numbers_in_the_string_still_run():
+    source = "{{ 'item 12345678'.startswith('item') }} {{ '{:>3}'.format(7) }}"
+    assert PromptLibrary(PROMPTS).with_draft("t.j2", source).render("t.j2") == "True   7"
