@@ -12,8 +12,9 @@ an editor's template can loop: ``range(3000)`` inside ``range(3000)`` would othe
 worker for seconds and larger ones for hours. The budget is checked by the rendering code
 itself, so an exceeded budget stops the render where it is: no thread is left running it.
 Time and iterations are counted where a template can repeat work: each item a ``for`` loop
-draws (the compiled loop counts it) and each call (a macro calling itself); sizes where a
-value can grow: the result of every operator, filter, call and ``~``, and the output.
+draws (the compiled loop counts it), each call (a macro calling itself) and filter (``map``
+applies one per item); sizes where a value can grow: the result of every operator, filter,
+call and ``~``, and the output.
 Straight-line code between two such points is as long as the template, so it needs no count.
 """
 
@@ -162,9 +163,10 @@ _SIZED = (str, list, tuple)
 
 
 def _guard_filter(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter, its size arguments and result metered (its time is its loop's, if any).
-    Marked ``pass_context`` so Jinja never runs it at compile time (constant folding would
-    compute ``'x'|center(10**9)`` before any budget applies).
+    """The filter, metered: a tick (``map`` and ``select`` call filters item by item, with
+    no loop of the template's to count them), its size arguments and its result. Marked
+    ``pass_context`` so Jinja never runs it at compile time (constant folding would compute
+    ``'x'|center(10**9)`` before any budget applies).
 
     Jinja's filters that have an async variant check on every call which one to run; this
     environment is never async, so the plain one is called directly."""
@@ -199,6 +201,7 @@ def _guard_filter(func: Callable[..., Any]) -> Callable[..., Any]:
         meter = _meter.get()
         if meter is None:
             return call(context, args, kwargs)
+        meter.tick()
         if len(args) > 1 or kwargs:
             _too_big(meter, *args[1:], *kwargs.values())
         result = call(context, args, kwargs)

@@ -241,6 +241,13 @@ def test_a_loop_over_a_list_stops_on_time_too():
     assert "time limit" in stopped(source, budget)
 
 
+def test_filters_applied_item_by_item_by_map_stop_on_time():
+    """No loop of the template's: ``map`` calls the filter per item, and each call ticks."""
+    source = "{{ ('x' * 100000) | list | map('upper') | map('center', 30) | list | length }}"
+    budget = RenderBudget(seconds=0.01, loop_iterations=10**9, output_chars=10**9)
+    assert "time limit" in stopped(source, budget)
+
+
 @pytest.mark.parametrize(
     "source",
     [
