@@ -29,6 +29,7 @@ from backend.llm.writer import (
     ExplanationRequest,
     PromptTemplates,
     answer_max_tokens,
+    item_contexts,
     log_failure,
 )
 
@@ -49,7 +50,7 @@ class TemplateExplainer:
             self.template,
             user_name=request.user_name,
             summary=request.summary,
-            items=[item.as_context() for item in request.items],
+            items=item_contexts(request.items),
         )
         return Explanation(text=text, source="template", fallback_reason=self.fallback_reason)
 

@@ -10,17 +10,22 @@ sandboxed: an edited template is data, not code.
 Every render also has a budget (``RenderBudget``: time, loop iterations, output size), since
 an editor's template can loop: ``range(3000)`` inside ``range(3000)`` would otherwise hold a
 worker for seconds and larger ones for hours. The budget is checked by the rendering code
-itself (every range, call, operator and output chunk), so an exceeded budget stops the
-render where it is: no thread is left running it.
+itself, so an exceeded budget stops the render where it is: no thread is left running it.
+Time and iterations are counted where a template can repeat work: each item a ``for`` loop
+draws (the compiled loop counts it), each call (a macro calling itself) and filter (``map``
+applies one per item); sizes where a value can grow: the result of every operator, filter,
+call and ``~``, and the output.
+Straight-line code between two such points is as long as the template, so it needs no count.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +42,8 @@ from jinja2 import (
     nodes,
     pass_context,
 )
-from jinja2.runtime import Context
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context, LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -61,7 +67,7 @@ class RenderBudget:
 
 
 class _Meter:
-    """One render's spending; checked at every range, call, operator and output chunk.
+    """One render's spending; checked at every loop item, range, call and sized value.
 
     Time is the rendering thread's CPU time, not the wall clock: a template that computes
     too long is stopped just the same, but a busy machine (or a GC pause, or other threads
@@ -115,6 +121,18 @@ class _Meter:
                 "(the template's output limit)"
             )
 
+    def loop(self, items: Iterable[Any]) -> Iterator[Any]:
+        """A ``for`` loop's items, each counted as the loop draws it (a ``range()`` has
+        counted its length already, so its items only tick the clock)."""
+        if type(items) is range:
+            for item in items:
+                self.tick()
+                yield item
+        else:
+            for item in items:
+                self.spend(1)
+                yield item
+
 
 _meter: ContextVar[_Meter | None] = ContextVar("template_meter", default=None)
 
@@ -141,30 +159,92 @@ def _too_big(meter: _Meter, *values: Any) -> None:
             meter.size(abs(value))
 
 
+_SIZED = (str, list, tuple)
+
+
 def _guard_filter(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The filter, metered. Marked ``pass_context`` so Jinja never runs it at compile time
-    (constant folding would compute ``'x'|center(10**9)`` before any budget applies)."""
+    """The filter, metered: a tick (``map`` and ``select`` call filters item by item, with
+    no loop of the template's to count them), its size arguments and its result. Marked
+    ``pass_context`` so Jinja never runs it at compile time (constant folding would compute
+    ``'x'|center(10**9)`` before any budget applies).
+
+    Jinja's filters that have an async variant check on every call which one to run; this
+    environment is never async, so the plain one is called directly."""
+    if getattr(func, "jinja_async_variant", False):
+        func = getattr(func, "__wrapped__", func)
     mark = getattr(getattr(func, "jinja_pass_arg", None), "name", None)
-    # What the filter wants passed first, picked once here rather than on every call.
-    lead: Callable[[Context], tuple[Any, ...]] = {
-        "context": lambda context: (context,),
-        "eval_context": lambda context: (context.eval_ctx,),
-        "environment": lambda context: (context.environment,),
-    }.get(mark or "", lambda context: ())
+
+    # One function per kind of first argument, picked here rather than on every call.
+    if mark == "context":
+
+        def call(context: Context, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return func(context, *args, **kwargs)
+
+    elif mark == "eval_context":
+
+        def call(context: Context, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return func(context.eval_ctx, *args, **kwargs)
+
+    elif mark == "environment":
+
+        def call(context: Context, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return func(context.environment, *args, **kwargs)
+
+    else:
+
+        def call(context: Context, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            return func(*args, **kwargs)
 
     @pass_context
     @functools.wraps(func)
     def guarded(context: Context, *args: Any, **kwargs: Any) -> Any:
-        meter = _check()
-        if meter is not None:
+        meter = _meter.get()
+        if meter is None:
+            return call(context, args, kwargs)
+        meter.tick()
+        if len(args) > 1 or kwargs:
             _too_big(meter, *args[1:], *kwargs.values())
-        result = func(*lead(context), *args, **kwargs)
-        if meter is not None and isinstance(result, str | list | tuple):
+        result = call(context, args, kwargs)
+        if isinstance(result, _SIZED):
             meter.size(len(result))
         return result
 
     return guarded
 
+
+_LOOP_METER = "metered_loop"
+
+
+class _MeteredCodeGenerator(CodeGenerator):
+    """Jinja's compiler, with every loop's items counted and every ``~`` result sized.
+
+    The count sits in the compiled code, so a loop whose body calls nothing (``{% set %}``
+    only, or an ``if`` that filters every item out) is counted all the same."""
+
+    def visit_For(self, node: nodes.For, frame: Frame) -> None:
+        # Jinja allows no node types of our own: the iterable becomes a call of an
+        # environment attribute, which no template can write (only extensions make them).
+        metered = copy.copy(node)
+        meter = nodes.EnvironmentAttribute(_LOOP_METER, lineno=node.iter.lineno)
+        metered.iter = nodes.Call(meter, [node.iter], [], None, None, lineno=node.iter.lineno)
+        super().visit_For(metered, frame)
+
+    def visit_Call(self, node: nodes.Call, frame: Frame, forward_caller: bool = False) -> None:
+        if isinstance(node.node, nodes.EnvironmentAttribute) and node.node.name == _LOOP_METER:
+            self.write(f"environment.{_LOOP_METER}(")  # directly, not through sandbox.call
+            self.visit(node.args[0], frame)
+            self.write(")")
+            return
+        super().visit_Call(node, frame, forward_caller=forward_caller)
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:
+        # ``a ~ a`` doubles a string with no operator, call or loop involved.
+        self.write("environment.sized(")
+        super().visit_Concat(node, frame)
+        self.write(")")
+
+
+_FORMATS = frozenset({"format", "format_map"})  # the methods Jinja's sandbox wraps
 
 # Attribute names a dict has of its own (``items``, ``keys``...): ``item.name`` on one of
 # these is still the sandbox's to resolve.
@@ -172,10 +252,12 @@ _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 class _BudgetedSandbox(SandboxedEnvironment):
-    """The sandbox, with every operator routed through ``call_binop`` to be metered."""
+    """The sandbox, with every operator routed through ``call_binop`` to be metered, and
+    loops and ``~`` metered by the compiled code (``_MeteredCodeGenerator``)."""
 
     intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
     intercepted_unops = frozenset({"+", "-"})
+    code_generator_class = _MeteredCodeGenerator
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
@@ -215,28 +297,47 @@ class _BudgetedSandbox(SandboxedEnvironment):
         meter = _check()
         if meter is not None:  # "x".ljust(10**9), lipsum(10**6) and the like
             _too_big(meter, *args, *kwargs.values())
+            if type(__obj) is LoopContext and args:  # a recursive loop's next level
+                args = (meter.loop(args[0]), *args[1:])
         return super().call(__context, __obj, *args, **kwargs)
 
+    @staticmethod
+    def metered_loop(items: Any) -> Any:  # named by _LOOP_METER
+        meter = _meter.get()
+        return items if meter is None else meter.loop(items)
+
+    @staticmethod
+    def sized(value: str) -> str:
+        meter = _meter.get()
+        if meter is not None:
+            meter.size(len(value))
+        return value
+
     def wrap_str_format(self, value: Any) -> Any:
-        meter = _check()
-        text = getattr(value, "__self__", None)
-        if meter is not None and isinstance(text, str) and re.search(r"\d{7,}", text):
-            meter.size(10**7)  # "{:>999999999}".format(...): refuse the width itself
+        """Asked by the sandbox of every call; only a ``str.format`` (or ``format_map``) is
+        looked at, not every string method (the call itself has ticked already)."""
+        if getattr(value, "__name__", None) in _FORMATS:
+            text = getattr(value, "__self__", None)
+            meter = _meter.get()
+            if meter is not None and isinstance(text, str) and re.search(r"\d{7,}", text):
+                meter.size(10**7)  # "{:>999999999}".format(...): refuse the width itself
         return super().wrap_str_format(value)
 
 
 def render_within(template: Any, budget: RenderBudget, context: dict[str, Any]) -> str:
-    """Render chunk by chunk, stopping as soon as the budget is spent."""
+    """Render chunk by chunk, stopping as soon as the output is over its size. (A chunk
+    needs no tick: many of them come from a loop, which ticks, or a call, which does too.)"""
     meter = _Meter(budget)
     token = _meter.set(meter)
     try:
         parts: list[str] = []
         length = 0
+        limit = budget.output_chars
         chunks: Iterator[str] = template.generate(**context)
         for chunk in chunks:
             length += len(chunk)
-            meter.size(length)
-            meter.tick()
+            if length > limit:
+                meter.size(length)
             parts.append(chunk)
         return "".join(parts)
     finally:

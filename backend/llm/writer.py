@@ -7,13 +7,16 @@ when no answer passes is their business.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
+
+from pydantic import TypeAdapter
 
 from backend.llm.answer_grammar import (
     REASON_WORDS,
@@ -49,15 +52,32 @@ class ExplainedItem:
     product: ProductRecord
     evidence: Evidence
 
-    def as_context(self) -> dict[str, object]:
-        return {
-            "product_id": str(self.product.id),
-            "name": self.product.name,
-            "category": self.product.category,
-            "category_slug": slugify(self.product.category),
-            "price": f"{self.product.price:.2f}",
-            "evidence": self.evidence.model_dump(mode="json"),
-        }
+
+def item_contexts(items: Sequence[ExplainedItem]) -> list[dict[str, object]]:
+    """The items as a template sees them: the product's fields and the evidence as JSON
+    values (serialised in one call for all the items)."""
+    evidence = _EVIDENCE_LIST.dump_python([item.evidence for item in items], mode="json")
+    return [
+        {**_product_context(item.product), "evidence": dumped}
+        for item, dumped in zip(items, evidence, strict=True)
+    ]
+
+
+_EVIDENCE_LIST = TypeAdapter(list[Evidence])
+
+
+@functools.lru_cache(maxsize=8192)
+def _product_context(product: ProductRecord) -> dict[str, object]:
+    """What a template is told of a product: the same for every list it is in, so computed
+    once per product record (a third of an explanation's context, 10 items, was this).
+    Callers copy it: a template never holds the shared dict."""
+    return {
+        "product_id": str(product.id),
+        "name": product.name,
+        "category": product.category,
+        "category_slug": slugify(product.category),
+        "price": f"{product.price:.2f}",
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from backend.services.explanation_choice import (
     choose_explanation,
     stream_path,
 )
-from backend.services.schemas import RecommendationResult, RecommendedProduct
+from backend.services.schemas import RecommendationResult, RecommendedProduct, cached_json
 
 if TYPE_CHECKING:
     from backend.jobs.impressions import ImpressionLogger
@@ -114,7 +114,7 @@ class RecommendationService:
         answer = self._answer(user_id, top_n, strategy, filters, explain)
         if isinstance(answer, str):
             return RecommendationResult.model_validate_json(answer)
-        return answer
+        return answer[0]
 
     def recommend_json(
         self,
@@ -128,7 +128,7 @@ class RecommendationService:
         """The same answer as JSON bytes: a cache hit goes out as stored, without being
         parsed into models and serialised again (the hot path of GET /recommend)."""
         answer = self._answer(user_id, top_n, strategy, filters, explain)
-        return answer.encode() if isinstance(answer, str) else answer.model_dump_json().encode()
+        return (answer if isinstance(answer, str) else answer[1]).encode()
 
     def _answer(
         self,
@@ -137,8 +137,9 @@ class RecommendationService:
         strategy: str | None,
         filters: CandidateFilter | None,
         explain: ExplainMode = "auto",
-    ) -> str | RecommendationResult:
-        """The cached JSON (stored with ``cached: true``) or a freshly computed result."""
+    ) -> str | tuple[RecommendationResult, str]:
+        """The cached JSON (stored with ``cached: true``), or a freshly computed result and
+        its JSON (serialised once, for the response and the cache both)."""
         filters = filters or CandidateFilter()
         arm = self._arm(user_id, strategy)
         name = self._strategy_name(strategy or (arm.strategy if arm else None))
@@ -195,13 +196,14 @@ class RecommendationService:
             generated_at=now,
             experiment=arm.ref if arm is not None else None,
         )
+        body = result.model_dump_json()
         if version is not None and cacheable:
-            stored = result.model_copy(update={"cached": True}).model_dump_json()
+            stored = cached_json(result, body)
             self.cache.set_if_version(key, field, stored, self.cache_ttl_seconds, version)
         self._shown(result, arm)
         self._served(name, explanation.source)
         self._explained(explanation.source, status)
-        return result
+        return result, body
 
     def settle(self, job: ExplanationJob, explanation: Explanation) -> bool:
         """Put a finished job's explanation into the user's cached answer that said pending

@@ -56,3 +56,18 @@ class RecommendationResult(BaseModel):
     experiment: ExperimentRef | None = Field(
         default=None, description="The A/B experiment variant that served this answer"
     )
+
+
+_NOT_CACHED = '"cached":false'
+
+
+def cached_json(result: RecommendationResult, body: str) -> str:
+    """``body`` (``result`` as JSON, ``cached: false``) as the response cache stores it, with
+    ``cached: true``: the one JSON edited rather than the result serialised again.
+
+    Inside a JSON string every quote is escaped, so ``"cached":false`` can only be a key and
+    its value; the result's own is its only one unless a nested model grows a ``cached``
+    field too, and then it is serialised again."""
+    if not result.cached and body.count(_NOT_CACHED) == 1:
+        return body.replace(_NOT_CACHED, '"cached":true')
+    return result.model_copy(update={"cached": True}).model_dump_json()
