@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from queue import Queue
 
+import argon2
 import pytest
 import sqlalchemy as sa
 from alembic.config import Config
@@ -31,6 +32,7 @@ from backend.infra.cache import MemoryCache
 from backend.infra.stream import InProcessEventStream
 from backend.main import create_app
 from backend.recommender.snapshot import SnapshotManager
+from backend.security import passwords
 from backend.services.snapshots import snapshot_manager
 from backend.services.track import TrackingService
 from backend.wiring import Components, build_components
@@ -50,6 +52,22 @@ def service_unavailable(name: str, error: BaseException) -> None:
     if IN_CI:
         pytest.fail(f"{message}; it is required under CI=true")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at argon2-cffi's cheapest parameters, in this process (a server a test starts
+    in a subprocess keeps the real ones).
+
+    At the production parameters each hash or verify costs 0.2 s here; a login, a fixture's
+    ``create_admin`` and every login the fuzzer sends paid it (about 20 s of the schemathesis
+    run). What the tests check is which accounts log in, not argon2's cost."""
+    cheap = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", cheap)
+        # Unknown users are verified against this; at the old parameters they would still pay.
+        patch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
+        yield
 
 
 @pytest.fixture(scope="session")
