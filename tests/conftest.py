@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from queue import Queue
 
+import argon2
 import pytest
 import sqlalchemy as sa
 from alembic.config import Config
@@ -31,6 +32,7 @@ from backend.infra.cache import MemoryCache
 from backend.infra.stream import InProcessEventStream
 from backend.main import create_app
 from backend.recommender.snapshot import SnapshotManager
+from backend.security import passwords
 from backend.services.snapshots import snapshot_manager
 from backend.services.track import TrackingService
 from backend.wiring import Components, build_components
@@ -50,6 +52,22 @@ def service_unavailable(name: str, error: BaseException) -> None:
     if IN_CI:
         pytest.fail(f"{message}; it is required under CI=true")
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2id at argon2-cffi's cheapest parameters, in this process (a server a test starts
+    in a subprocess keeps the real ones).
+
+    At the production parameters each hash or verify costs 0.2 s here; a login, a fixture's
+    ``create_admin`` and every login the fuzzer sends paid it (about 20 s of the schemathesis
+    run). What the tests check is which accounts log in, not argon2's cost."""
+    cheap = argon2.PasswordHasher.from_parameters(argon2.profiles.CHEAPEST)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", cheap)
+        # Unknown users are verified against this; at the old parameters they would still pay.
+        patch.setattr(passwords, "_DUMMY_HASH", cheap.hash("not-a-real-password"))
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -157,15 +175,24 @@ def _postgres_url_of(name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+# The fixtures that bring the test's database to the head first thing: ``database_url`` and
+# ``postgres_url`` hand them a copy of the migrated template instead of an empty database.
+MIGRATING_FIXTURES = frozenset({"db", "pg_engine"})
+
+
+def _migrates(request: pytest.FixtureRequest) -> bool:
+    return not MIGRATING_FIXTURES.isdisjoint(request.fixturenames)
+
+
 @pytest.fixture
 def postgres_url(
     postgres_admin: Engine, database_dropper: DatabaseDropper, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A fresh database per test, dropped afterwards: empty, or, for a test that uses ``db``
-    (which would migrate it first thing), a copy of the migrated template."""
+    or ``pg_engine`` (which would migrate it first thing), a copy of the migrated template."""
     name = f"shopwise_t_{uuid.uuid4().hex[:12]}"
     template = ""
-    if "db" in request.fixturenames:
+    if _migrates(request):
         template = f' TEMPLATE "{request.getfixturevalue("postgres_template")}"'
     with postgres_admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"{template}'))
@@ -177,22 +204,41 @@ def postgres_url(
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         url = sqlite_url(tmp_path)
-        if "db" in request.fixturenames:  # see postgres_url
+        if _migrates(request):  # see postgres_url
             shutil.copyfile(request.getfixturevalue("sqlite_template"), tmp_path / "shopwise.db")
         return url
     return str(request.getfixturevalue("postgres_url"))
 
 
-@pytest.fixture
-def db(database_url: str) -> Iterator[Engine]:
-    """The test's database at the migrations' head. ``database_url`` hands it over already
-    migrated (copied from a template migrated once); a module that provides its own
-    ``database_url`` gets it migrated here, as before."""
-    engine = make_engine(database_url)
+def migrated_engine(url: str) -> Engine:
+    """An engine on ``url`` with the schema at the head: handed over migrated (a copy of a
+    template), or migrated here (a module that provides its own ``database_url``)."""
+    engine = make_engine(url)
     if current_revision(engine) != migrations_head():
         upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def db(database_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
+    """The test's database at the migrations' head (see ``migrated_engine``)."""
+    url = sa.engine.make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        # A module's own SQLite ``database_url`` (a file still to be made): the template's
+        # copy, as ``database_url`` hands over its own.
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), url.database)
+    engine = migrated_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def migrated_sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A SQLite database of the test's own at the migrations' head (a copy of the template),
+    for a fixture that builds an app on SQLite outside ``database_url``."""
+    path = tmp_path / "migrated.db"
+    shutil.copyfile(sqlite_template, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture

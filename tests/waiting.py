@@ -13,13 +13,14 @@ T = TypeVar("T")
 
 
 def wait_for(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     what: str = "the condition",
     seconds: float = 30.0,
     *,
     interval: float = 0.05,
 ) -> T:
-    """Poll ``condition`` until it returns something true, and return that."""
+    """Poll ``condition`` until it returns something true, and return that (so a condition
+    that answers None until it has a value hands the value over, typed as such)."""
     deadline = time.monotonic() + seconds
     while not (result := condition()):
         if time.monotonic() > deadline:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from tests.api.test_observability import metric
 from tests.factories import Shop
 from tests.llm.fake_openai_server import FakeOpenAI
 from tests.llm.fakes import uses_fake_llm
+from tests.waiting import wait_for
 
 
 @pytest.fixture
@@ -161,13 +161,6 @@ class HeldModel:
                 self.now -= 1
 
 
-def wait_for(condition, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 @uses_fake_llm()
 def test_concurrent_streams_never_ask_the_model_more_than_llm_concurrency_at_once(
     api, shop, fake_llm, components
@@ -184,8 +177,8 @@ def test_concurrent_streams_never_ask_the_model_more_than_llm_concurrency_at_onc
     for thread in threads:
         thread.start()
     # Two streams hold the slots, held in the model; the others get none and answer at once.
-    wait_for(lambda: len(finals) == 3)
-    wait_for(lambda: model.now == 2)
+    wait_for(lambda: len(finals) == 3, "three final events", interval=0.01)
+    wait_for(lambda: model.now == 2, "two calls in the model at once", interval=0.01)
     assert {(f["source"], f["fallback_reason"], f["verified"]) for f in finals} == {
         ("template", "llm_busy", False)
     }

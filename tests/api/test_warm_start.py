@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Sequence
 
 import pytest
@@ -24,6 +23,7 @@ from backend.services.health import Warmup
 from backend.wiring import Components
 from tests.factories import Shop
 from tests.recommender.fakes import FakeEmbedder
+from tests.waiting import wait_for
 
 
 class SlowModel(FakeEmbedder):
@@ -66,13 +66,6 @@ def indexed(shop: Shop, components: Components, model: SlowModel) -> SlowModel:
     return model
 
 
-def wait_until(check, seconds: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
-
-
 def test_ready_says_warming_up_until_every_loader_is_done(
     indexed: SlowModel, components: Components
 ) -> None:
@@ -88,7 +81,7 @@ def test_ready_says_warming_up_until_every_loader_is_done(
         assert api.get("/health").status_code == 200  # alive all along: only not ready
 
         indexed.release()
-        wait_until(lambda: api.get("/health/ready").status_code == 200)
+        wait_for(lambda: api.get("/health/ready").status_code == 200, "ready", 20, interval=0.02)
         startup = api.get("/health/ready").json()["components"]["startup"]
         assert startup["status"] == "ok" and startup["detail"].startswith("warm: ")
         for step in ("engine snapshot", "prompt templates", "collaborative models"):

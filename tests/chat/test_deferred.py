@@ -12,16 +12,29 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 
-from backend.chat.deferred import BudgetedParser, ChatBudget, DeferredReplies, follow_up
+from backend.chat.deferred import (
+    BudgetedParser,
+    ChatBudget,
+    DeferredReplies,
+    ReplyFollowUp,
+    follow_up,
+)
 from backend.chat.parser import RuleParser
 from backend.chat.replies import LLMReplies, Reply, TemplateReplies
 from backend.chat.state import FilterUpdate
-from backend.infra.cache import MemoryCache
+from backend.infra.cache import Cache, MemoryCache
 from backend.llm.slots import LocalModelSlots
 from backend.recommender.snapshot import SnapshotManager
 from tests.chat.conftest import Conversation
 from tests.chat.test_reply import MESSAGE, PROMPTS, chat_over, good, template_reply
 from tests.llm.fakes import FakeLLM
+from tests.waiting import wait_for
+
+
+def settled(cache: Cache, ticket: str | None) -> ReplyFollowUp | None:
+    """The reply kept under ``ticket`` once it is no longer pending (None until then)."""
+    kept = follow_up(cache, ticket or "", owner=None)
+    return kept if kept is not None and kept.status != "pending" else None
 
 
 def blocked(answer, gate: threading.Event):
@@ -44,14 +57,6 @@ def deferred_chat(fake: FakeLLM, db: Engine, snapshots: SnapshotManager, budget:
     return chat
 
 
-def wait_for(condition, seconds: float = 30.0):
-    deadline = time.monotonic() + seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    return result
-
-
 def test_a_late_llm_reply_goes_out_as_the_template_and_follows_by_ticket(demo_db, demo_snapshots):
     gate = threading.Event()
     chat = deferred_chat(FakeLLM([blocked(good(), gate)]), demo_db, demo_snapshots, budget=0.2)
@@ -66,8 +71,7 @@ def test_a_late_llm_reply_goes_out_as_the_template_and_follows_by_ticket(demo_db
     assert r.reply_follow_up == f"/chat/replies/{ticket}"
     assert follow_up(chat.cache, ticket, owner=None).status == "pending"
     gate.set()
-    kept = lambda: follow_up(chat.cache, ticket, owner=None)  # noqa: E731
-    done = wait_for(lambda: (f := kept()) and f.status != "pending" and f)
+    done = wait_for(lambda: settled(chat.cache, ticket), "the reply's outcome", interval=0.01)
     assert (done.status, done.reply_source) == ("ready", "llm")
     assert done.reply.startswith("Here are some wireless earbuds within your budget.")
     shown = {str(p.id): p.category for p in r.products}
@@ -186,11 +190,9 @@ def test_a_chat_model_call_waits_for_a_slot_the_explanation_queue_holds(vocabula
     job.release()
     assert called.wait(timeout=10)
     kept = wait_for(
-        lambda: (
-            (f := follow_up(replies.cache, reply.pending, owner=None)) and f.status == "ready" and f
-        )
+        lambda: settled(replies.cache, reply.pending), "the reply's outcome", interval=0.01
     )
-    assert kept.reply == "From the model."
+    assert (kept.status, kept.reply) == ("ready", "From the model.")
 
 
 def test_a_parse_that_got_no_slot_in_time_is_never_sent(vocabulary):

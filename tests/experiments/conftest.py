@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from backend.config import PROJECT_ROOT, load_settings
-from backend.db.engine import make_engine, session_scope
-from backend.db.migrate import upgrade
+from backend.db.engine import session_scope
 from backend.db.models import Interaction, Product, User
 from backend.wiring import Components, build_components
 from tests.factories import NOW, make_product
@@ -60,12 +59,9 @@ def build_synthetic_shop(engine, n_users: int, seed: int = 7) -> Shoppers:
 
 
 @pytest.fixture
-def sim_components(tmp_path: Path) -> Iterator[Components]:
+def sim_components(tmp_path: Path, migrated_sqlite_url: str) -> Iterator[Components]:
     """Real components on SQLite, no background threads (the test flushes the log itself)."""
-    url = f"sqlite:///{tmp_path / 'sim.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite_url
     settings = load_settings(
         _env_file=None,
         data_dir=tmp_path,

@@ -19,10 +19,8 @@ import redis
 from sqlalchemy.engine import Engine
 
 from backend.config import PROJECT_ROOT, Settings, load_settings
-from backend.db.engine import make_engine
-from backend.db.migrate import upgrade
 from backend.wiring import Components, build_components
-from tests.conftest import service_unavailable
+from tests.conftest import migrated_engine, service_unavailable
 from tests.factories import Shop, build_shop
 from tests.waiting import free_port
 
@@ -83,8 +81,7 @@ def redis_server(tmp_path: Path) -> Iterator[RedisProcess]:
 
 @pytest.fixture
 def pg_engine(postgres_url: str) -> Iterator[Engine]:
-    engine = make_engine(postgres_url)
-    upgrade(engine)
+    engine = migrated_engine(postgres_url)  # a copy of the migrated template (postgres_url)
     yield engine
     engine.dispose()
 

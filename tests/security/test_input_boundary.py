@@ -23,7 +23,6 @@ from sqlmodel import Session, func, select
 from backend.adapters import default_adapters
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
-from backend.db.migrate import upgrade
 from backend.db.models import Interaction, Product
 from backend.main import create_app
 from backend.wiring import Components, build_components
@@ -38,10 +37,11 @@ LAYOUT = {"\t", "\n", "\r"}  # allowed in prose (descriptions, chat messages, te
 
 
 @pytest.fixture
-def secured(tmp_path: Path) -> Iterator[tuple[TestClient, Components, Shop, dict[str, str]]]:
-    url = f"sqlite:///{tmp_path / 'input.db'}"
+def secured(
+    tmp_path: Path, migrated_sqlite_url: str
+) -> Iterator[tuple[TestClient, Components, Shop, dict[str, str]]]:
+    url = migrated_sqlite_url
     engine = make_engine(url)
-    upgrade(engine)
     shop = build_shop(engine)
     engine.dispose()
     config = load_settings(

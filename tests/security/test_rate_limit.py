@@ -90,8 +90,6 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from backend.adapters import default_adapters  # noqa: E402
 from backend.config import PROJECT_ROOT, load_settings  # noqa: E402
-from backend.db.engine import make_engine  # noqa: E402
-from backend.db.migrate import upgrade  # noqa: E402
 from backend.main import create_app  # noqa: E402
 from backend.wiring import Components, build_components  # noqa: E402
 
@@ -100,14 +98,11 @@ PEER = ("203.0.113.9", 50000)  # an ordinary client on the internet
 
 
 @pytest.fixture
-def make_app(tmp_path: Path) -> Iterator[Any]:
+def make_app(tmp_path: Path, migrated_sqlite_url: str) -> Iterator[Any]:
     """Builds an app with the given settings; ``client`` is the TCP peer the app sees."""
     built: list[Components] = []
     stack = contextlib.ExitStack()
-    url = f"sqlite:///{tmp_path / 'limits.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
+    url = migrated_sqlite_url
 
     def make(
         client: tuple[str, int] = PEER, limiter: RateLimiter | None = None, **overrides: Any

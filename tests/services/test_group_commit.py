@@ -6,12 +6,13 @@ are known exactly (no sleeps, no timing)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
 from backend.services.group_commit import GroupCommit
+from tests.waiting import wait_for
 
 
 class Writer:
@@ -33,14 +34,6 @@ class Writer:
         return [ValueError(job) if job.startswith("bad") else job.upper() for job in jobs]
 
 
-def wait_until(condition: Callable[[], bool]) -> None:
-    for _ in range(10_000):
-        if condition():
-            return
-        threading.Event().wait(0.001)
-    raise AssertionError("never happened")
-
-
 def queue_behind_first(
     commit: GroupCommit[str, str], writer: Writer, pool: ThreadPoolExecutor, jobs: list[str]
 ) -> tuple[Future[str], list[Future[str]]]:
@@ -49,7 +42,8 @@ def queue_behind_first(
     rest = []
     for n, job in enumerate(jobs, start=1):
         rest.append(pool.submit(commit.submit, job))
-        wait_until(lambda n=n: commit.waiting >= n)  # queued in this order
+        # queued in this order
+        wait_for(lambda n=n: commit.waiting >= n, f"{n} job(s) queued", 10, interval=0.001)
     writer.release.set()
     return first, rest
 

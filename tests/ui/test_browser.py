@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -19,7 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from backend.cli import app as shopwise
 from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import make_engine
 from backend.db.migrate import upgrade
@@ -202,15 +203,23 @@ def _experiment_with_traffic(api_url: str) -> str:
     return str(created.json()["id"])
 
 
-def test_operator_logs_in_and_sees_the_dashboard(stack: Stack) -> None:
+@pytest.fixture(scope="module")
+def admin_url(stack: Stack) -> str:
+    """One operator console for the module's tests: each signs in on a browser session of its
+    own (Streamlit keeps state per session), and the second skips the server's start and its
+    first run's imports (pandas, Altair)."""
+    return stack.streamlit("chat_ui/admin.py")
+
+
+def test_operator_logs_in_and_sees_the_dashboard(stack: Stack, admin_url: str) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     _experiment_with_traffic(stack.api_url)
-    subprocess.run(
-        [str(Path(sys.executable).parent / "shopwise"), "segments"],
-        cwd=PROJECT_ROOT, env=stack.env, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
-    admin_url = stack.streamlit("chat_ui/admin.py")
+    # The operator's `shopwise segments`, in this process: a subprocess paid about 10 s of
+    # interpreter start and imports for a computation of well under a second.
+    env = {name: stack.env[name] for name in ("DATABASE_URL", "DATA_DIR", "REDIS_URL")}
+    segments = CliRunner().invoke(shopwise, ["segments"], env=env)
+    assert segments.exit_code == 0 and "segment(s) over" in segments.output, segments.output
     ARTIFACTS.mkdir(exist_ok=True)
 
     with sync_playwright() as pw:
@@ -311,7 +320,9 @@ def _open_template(page: Any, name: str) -> Any:
     return panel
 
 
-def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: Stack) -> None:
+def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(
+    stack: Stack, admin_url: str
+) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     engine = make_engine(stack.env["DATABASE_URL"])
@@ -334,7 +345,6 @@ def test_an_editor_edits_checks_previews_saves_and_an_admin_rolls_back(stack: St
     bad_line = greeting + 2  # 1-based line of the unknown variable
     fixed = original.replace(' picks" }} for you:', ' picks" }} we chose for you:')
     assert fixed != original
-    admin_url = stack.streamlit("chat_ui/admin.py")
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
