@@ -50,6 +50,7 @@ from backend.db.models import EventOutbox, RecAnalytics, as_utc, utcnow
 from backend.infra.outbox import stream_event
 from backend.infra.stream import StreamEvent, StreamStatus
 from backend.jobs.events import EventProcessor
+from backend.jobs.worker import GATHER_SECONDS
 
 if TYPE_CHECKING:
     from backend.config import Settings
@@ -78,7 +79,7 @@ class OutboxWorker:
         wake_fd: int,
         report: Callable[[dict[str, Any]], None],
         batch_size: int = 200,
-        gather_seconds: float = 0.05,
+        gather_seconds: float = GATHER_SECONDS,
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self.db = db
