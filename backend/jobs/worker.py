@@ -29,10 +29,10 @@ from backend.jobs.events import (
 
 log = logging.getLogger(__name__)
 
-# After a wake, how long a worker of the API's own machine waits for more events before it
-# processes them: a batch costs about the same few statements whatever its size (SQLite,
-# ledger and counters: 1.6 ms of CPU for one event, 0.45 ms each for four, 0.16 ms each for
-# sixteen), and derived data waits for the precompute's debounce (seconds) anyway.
+# After a wake, how long the embedded worker (the API's thread or child process) waits for
+# more events before it processes them: a batch costs about the same few statements whatever
+# its size (SQLite, ledger and counters: 1.6 ms of CPU for one event, 0.45 ms each for four,
+# 0.16 ms each for sixteen), and derived data waits for the precompute's debounce anyway.
 GATHER_SECONDS = 0.05
 
 
