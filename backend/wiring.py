@@ -37,7 +37,7 @@ from backend.jobs.impressions import ImpressionLogger
 from backend.jobs.indexing import Indexer, index_state
 from backend.jobs.training import TrainingService
 from backend.jobs.worker import InProcessWorker, StreamWorkerMonitor
-from backend.jobs.worker_process import WorkerProcess
+from backend.jobs.worker_process import AnsweredSince, WorkerProcess
 from backend.llm.check import VocabularyCache
 from backend.llm.client import LLMClient
 from backend.llm.explainer import Explainer, LLMExplainer, TemplateExplainer
@@ -131,11 +131,15 @@ def build_components(
     serving: bool = True,
     metrics: Metrics | None = None,
     load: RequestLoad | None = None,
+    worker_child: AnsweredSince | None = None,
 ) -> Components:
     """Every service, built once from ``adapters`` (``default_adapters(settings, metrics,
     serving=serving)`` when not given; ``serving`` and ``metrics`` only shape those).
     ``load``: the app's count of requests in flight (nothing counts a fresh one: a worker
-    process or a CLI command is always "quiet")."""
+    process or a CLI command is always "quiet"). ``worker_child``: these are the components
+    of the API's event worker child (``EVENT_WORKER_PROCESS``), whose processor learns from
+    it whether a request has answered a shopper (the response cache is the API's) and queues
+    no explanations (their queue is the API's too)."""
     a = adapters or default_adapters(settings, metrics, serving=serving)
     load = load or RequestLoad()
     db, cache, llm, metrics = a.db, a.cache, a.llm, a.metrics
@@ -242,9 +246,10 @@ def build_components(
         # Shoppers with new events get their new list's explanation written before they ask.
         prepare=(
             (lambda user: recommender.prepare_explanation(user, top_n=top_n, priority=PREPARE))
-            if jobs is not None
+            if jobs is not None and worker_child is None
             else None
         ),
+        answered=worker_child,
     )
     stream, background_worker, monitor = _event_worker(
         settings, db, a.events, processor, serving=serving

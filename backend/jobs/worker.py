@@ -29,6 +29,12 @@ from backend.jobs.events import (
 
 log = logging.getLogger(__name__)
 
+# After a wake, how long the embedded worker (the API's thread or child process) waits for
+# more events before it processes them: a batch costs about the same few statements whatever
+# its size (SQLite, ledger and counters: 1.6 ms of CPU for one event, 0.45 ms each for four,
+# 0.16 ms each for sixteen), and derived data waits for the precompute's debounce anyway.
+GATHER_SECONDS = 0.05
+
 
 class StreamWorker:
     """``shopwise worker``: reclaim what dead workers left, read new messages, process, ack.
@@ -170,10 +176,13 @@ class InProcessWorker:
         batch_size: int = 200,
         sweeper: OutboxSweeper | None = None,
         sweep_seconds: float = 30.0,
+        gather_seconds: float = GATHER_SECONDS,
     ) -> None:
         self.stream = stream
         self.processor = processor
         self.batch_size = batch_size
+        # This thread holds the API's GIL: one batch per gathering, not one per event.
+        self.gather_seconds = gather_seconds
         self.sweeper = sweeper  # at start: what a previous process stored but never processed
         self.sweep_seconds = sweep_seconds
         self.processed = 0
@@ -211,13 +220,22 @@ class InProcessWorker:
                     self.sweeper.sweep()
                 except Exception:
                     log.exception("outbox sweep failed; retrying later")
-            events = self.stream.take(self.batch_size, timeout=self._poll_seconds())
+            events = self._take()
             if events:
                 try:
                     self._handle(events)
                 finally:
                     self.stream.finished(events)
             self._flush(everything=self._stop.is_set())
+
+    def _take(self) -> list[StreamEvent]:
+        """The next batch: the first event and what else arrives within the gathering (cut
+        short when stopping)."""
+        events = self.stream.take(self.batch_size, timeout=self._poll_seconds())
+        if events and len(events) < self.batch_size and self.gather_seconds > 0:
+            self._stop.wait(self.gather_seconds)
+            events += self.stream.take(self.batch_size - len(events), timeout=0)
+        return events
 
     def _poll_seconds(self) -> float:
         """How long to wait for events: until the next list is due, and every 10 ms while

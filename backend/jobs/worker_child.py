@@ -9,11 +9,12 @@ import signal
 import sys
 from typing import Any
 
-from backend.jobs.worker_process import SETTINGS_ENV, OutboxWorker
+from backend.jobs.worker_process import SETTINGS_ENV, AnsweredSince, OutboxWorker
 
 
 def main() -> None:
     """The child's entry point: the API's settings, its components, the outbox loop."""
+    from backend.adapters import default_adapters
     from backend.cli.worker import WORKER_NICENESS, lower_priority, settle
     from backend.config import Settings
     from backend.infra.blas import one_thread_per_request
@@ -28,10 +29,9 @@ def main() -> None:
     # busy, the child's precomputes otherwise took CPU from the requests (closed loop).
     lower_priority(int(os.environ.get("WORKER_NICENESS", WORKER_NICENESS)))
     one_thread_per_request()
-    components = build_components(config, serving=False)
-    processor = components.processor
-    # The explanation queue lives in the API's memory: the API queues them on the next visit.
-    processor.prepare = None
+    adapters = default_adapters(config, serving=False)
+    answered = AnsweredSince(adapters.db)
+    components = build_components(config, adapters, serving=False, worker_child=answered)
     status = os.fdopen(status_fd, "w", buffering=1)
 
     def report(fields: dict[str, Any]) -> None:
@@ -41,9 +41,12 @@ def main() -> None:
             pass
 
     worker = OutboxWorker(
-        db=components.db, processor=processor, wake_fd=sys.stdin.fileno(), report=report
+        db=components.db,
+        processor=components.processor,
+        wake_fd=sys.stdin.fileno(),
+        report=report,
+        answered=answered,
     )
-    processor.answered = worker.answered
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop.set())
     settle(components)
@@ -52,7 +55,7 @@ def main() -> None:
         worker.run()
     finally:
         components.training.close()
-        processor.wait_for_retrain(timeout=10)
+        components.processor.wait_for_retrain(timeout=10)
         components.db.dispose()
 
 

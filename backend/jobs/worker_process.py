@@ -19,7 +19,7 @@ What the worker produces reaches the API through SQLite, as in server mode: prec
 lists (checked against the profile version), retrained models (loaded when a newer version
 is saved) and shopper segments. The response cache lives in the API's memory and only the
 tracker invalidates it, in the API. The child cannot see it: it asks the impression log
-whether a request has answered the shopper since their event (``OutboxWorker.answered``), and
+whether a request has answered the shopper since their event (``AnsweredSince``), and
 queues no explanations (their queue is the API's; the shopper's next visit queues them).
 
 Opt-in (``EVENT_WORKER_PROCESS=1``), a served app without Redis only.
@@ -50,6 +50,7 @@ from backend.db.models import EventOutbox, RecAnalytics, as_utc, utcnow
 from backend.infra.outbox import stream_event
 from backend.infra.stream import StreamEvent, StreamStatus
 from backend.jobs.events import EventProcessor
+from backend.jobs.worker import GATHER_SECONDS
 
 if TYPE_CHECKING:
     from backend.config import Settings
@@ -60,6 +61,40 @@ SETTINGS_ENV = "SHOPWISE_WORKER_SETTINGS"  # the API's settings, as JSON, for th
 
 
 # --- the child ------------------------------------------------------------------------------
+
+
+class AnsweredSince:
+    """Whether the API has shown a shopper an answer since their latest event was stored:
+    their impression log (written within ``IMPRESSION_FLUSH_SECONDS``, less than the
+    precompute's debounce). The API's response cache, which it checks in-process, is out of
+    the child's sight; without this the child precomputed 2.7x the lists the thread did
+    (1,019 vs 372 in a 20 s open loop), each a turn on SQLite's writer.
+
+    The child's processor asks it (``EventProcessor.answered``, given at the composition
+    root); ``OutboxWorker`` tells it when each event it reads was stored.
+    """
+
+    def __init__(self, db: Engine) -> None:
+        self.db = db
+        self._stored_at: dict[uuid.UUID, datetime] = {}  # each shopper's latest event
+
+    def stored(self, user_id: uuid.UUID, at: datetime) -> None:
+        if at > self._stored_at.get(user_id, at - timedelta(1)):
+            self._stored_at[user_id] = at
+
+    def __call__(self, user_id: uuid.UUID) -> bool:
+        """Asked once per list that came due: the shopper's next events are seen anew."""
+        since = self._stored_at.pop(user_id, None)
+        if since is None:
+            return False
+        with Session(self.db) as session:
+            shown = session.exec(
+                sql_select(RecAnalytics.id)
+                .where(col(RecAnalytics.user_id) == user_id)
+                .where(col(RecAnalytics.created_at) >= since)
+                .limit(1)
+            ).first()
+        return shown is not None
 
 
 class OutboxWorker:
@@ -77,12 +112,14 @@ class OutboxWorker:
         processor: EventProcessor,
         wake_fd: int,
         report: Callable[[dict[str, Any]], None],
+        answered: AnsweredSince,
         batch_size: int = 200,
-        gather_seconds: float = 0.05,
+        gather_seconds: float = GATHER_SECONDS,
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.processor = processor
+        self.answered = answered  # told when each shopper's events were stored
         self.wake_fd = wake_fd
         self.report = report
         self.batch_size = batch_size
@@ -93,7 +130,6 @@ class OutboxWorker:
         self.last_error = ""
         self.stop = threading.Event()
         self._last_report = 0.0
-        self._stored_at: dict[uuid.UUID, datetime] = {}  # each shopper's latest event
 
     def pending(self) -> list[StreamEvent]:
         with Session(self.db) as session:
@@ -104,28 +140,8 @@ class OutboxWorker:
                 limit=self.batch_size,
             )
             for outbox, interaction in rows:
-                at = as_utc(outbox.stored_at)
-                if at > self._stored_at.get(interaction.user_id, at - timedelta(1)):
-                    self._stored_at[interaction.user_id] = at
+                self.answered.stored(interaction.user_id, as_utc(outbox.stored_at))
             return [stream_event(interaction) for _, interaction in rows]
-
-    def answered(self, user_id: uuid.UUID) -> bool:
-        """Whether the API has shown the shopper an answer since their latest event was
-        stored: their impression log (written within ``IMPRESSION_FLUSH_SECONDS``, less than
-        the precompute's debounce). The API's response cache, which it checks in-process, is
-        out of this process's sight; without this the child precomputed 2.7x the lists the
-        thread did (1,019 vs 372 in a 20 s open loop), each a turn on SQLite's writer."""
-        since = self._stored_at.pop(user_id, None)
-        if since is None:
-            return False
-        with Session(self.db) as session:
-            shown = session.exec(
-                sql_select(RecAnalytics.id)
-                .where(col(RecAnalytics.user_id) == user_id)
-                .where(col(RecAnalytics.created_at) >= since)
-                .limit(1)
-            ).first()
-        return shown is not None
 
     def run(self) -> None:
         backoff = 0.2

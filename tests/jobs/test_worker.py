@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,10 +13,11 @@ from sqlmodel import Session, func, select
 
 from backend.db import crud
 from backend.db.models import CoInteraction, ProcessedEvent, UserRecommendation
-from backend.infra.stream import InProcessEventStream
+from backend.infra.stream import InProcessEventStream, StreamEvent
 from backend.jobs import events as events_module
 from backend.jobs.events import BOUGHT_TOGETHER, EventProcessor
 from backend.jobs.worker import InProcessWorker, StreamWorker
+from tests.waiting import wait_for
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
 
@@ -249,3 +251,45 @@ def test_a_background_retrain_runs_at_the_lowest_priority(components, shop, stre
     processor.wait_for_retrain(10)
     assert seen == [(True, 19)]
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == mine
+
+
+class Batches:
+    """A processor that records the batches it is given."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[uuid.UUID]] = []
+
+    def process(self, events):
+        self.batches.append([e.interaction_id for e in events])
+
+    def flush_due(self, *, everything: bool = False) -> int:
+        return 0
+
+    def next_due_in(self) -> float | None:
+        return None
+
+
+def news(n: int) -> list[StreamEvent]:
+    at = datetime.now(UTC)
+    return [StreamEvent(uuid.uuid4(), uuid.uuid4(), "view", None, at) for _ in range(n)]
+
+
+def test_the_in_process_worker_gathers_what_arrives_after_a_wake_into_one_batch():
+    stream = InProcessEventStream()
+    processor = Batches()
+    worker = InProcessWorker(
+        stream=stream,
+        processor=processor,  # type: ignore[arg-type]
+        gather_seconds=600,
+    )
+    first, more = news(1), news(2)
+    worker.start()
+    try:
+        stream.publish(first)
+        wait_for(lambda: stream.depth == 0, "the worker takes the first event")
+        stream.publish(more)  # within the gathering: it has not processed the first yet
+        assert processor.batches == []
+    finally:
+        worker.stop()  # cuts the gathering short; the batch in hand is processed
+    assert processor.batches == [[e.interaction_id for e in first + more]]
+    assert worker.processed == 3 and stream.in_flight() == frozenset()

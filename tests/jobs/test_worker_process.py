@@ -3,20 +3,25 @@ impression log as its sign that a request has answered a shopper since their eve
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlmodel import Session, func, select
 
+from backend.adapters import default_adapters
+from backend.config import PROJECT_ROOT, load_settings
 from backend.db.engine import session_scope
 from backend.db.models import EventOutbox, ProcessedEvent, RecAnalytics, utcnow
-from backend.jobs.worker_process import OutboxWorker
-from backend.wiring import Components
+from backend.jobs.worker_process import AnsweredSince, OutboxWorker
+from backend.wiring import Components, build_components
 from tests.factories import Shop
+from tests.llm.fakes import FakeLLM
 
 T0 = datetime.now(UTC) - timedelta(hours=1)
 
@@ -26,7 +31,11 @@ def worker(components: Components) -> Iterator[OutboxWorker]:
     wake_read, wake_write = os.pipe()
     reports: list[dict[str, Any]] = []
     yield OutboxWorker(
-        db=components.db, processor=components.processor, wake_fd=wake_read, report=reports.append
+        db=components.db,
+        processor=components.processor,
+        wake_fd=wake_read,
+        report=reports.append,
+        answered=AnsweredSince(components.db),
     )
     os.close(wake_read)
     os.close(wake_write)
@@ -93,3 +102,22 @@ def test_a_shopper_is_answered_only_by_an_impression_after_their_latest_event(
     assert worker.answered(dave) is True
     assert worker.answered(dave) is False  # asked once per list that came due
     assert worker.answered(uuid.uuid4()) is False  # no event seen: precompute
+
+
+def test_the_childs_processor_is_given_its_answers_and_no_explanation_queue(
+    tmp_path: Path,
+) -> None:
+    """Built so at the composition root, nothing set afterwards: with an LLM the API's
+    processor queues explanations, the child's does not (their queue is the API's memory)."""
+    settings = load_settings(
+        _env_file=None, data_dir=tmp_path, prompts_dir=PROJECT_ROOT / "prompts"
+    )
+    adapters = dataclasses.replace(default_adapters(settings, serving=False), llm=FakeLLM())
+    api = build_components(settings, adapters)
+    answered = AnsweredSince(adapters.db)
+    child = build_components(settings, adapters, serving=False, worker_child=answered)
+    try:
+        assert api.processor.prepare is not None and api.processor.answered is None
+        assert child.processor.prepare is None and child.processor.answered is answered
+    finally:
+        adapters.db.dispose()

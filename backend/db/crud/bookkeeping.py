@@ -24,11 +24,14 @@ from backend.db.models import (
 _MARK = sa.insert(ProcessedEvent.__table__)  # type: ignore[attr-defined]
 # Every named counter of a batch in one round trip, with its new value (RETURNING: SQLite
 # 3.35+, PostgreSQL).
+# (On the table, not the ORM class: the ORM's update also matched the rows against the
+# session's objects, which the worker never loads.)
+_COUNTERS: sa.Table = WorkerCounter.__table__  # type: ignore[attr-defined]
 _BUMP = (
-    sa.update(WorkerCounter)
-    .where(col(WorkerCounter.name).in_(sa.bindparam("names", expanding=True)))
-    .values(value=col(WorkerCounter.value) + sa.bindparam("by"), updated_at=sa.bindparam("at"))
-    .returning(col(WorkerCounter.name), col(WorkerCounter.value))
+    sa.update(_COUNTERS)
+    .where(_COUNTERS.c.name.in_(sa.bindparam("names", expanding=True)))
+    .values(value=_COUNTERS.c.value + sa.bindparam("by"), updated_at=sa.bindparam("at"))
+    .returning(_COUNTERS.c.name, _COUNTERS.c.value)
 )
 _COUNTER = select(WorkerCounter.value).where(col(WorkerCounter.name) == sa.bindparam("counter"))
 # Which of a batch's events still exist, and which of those the ledger holds: one round trip

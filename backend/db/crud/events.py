@@ -57,19 +57,25 @@ _CART_ACTIONS = frozenset(
 )
 
 
+# The statements every POST /events runs, built once: building one (SQLAlchemy's coercions,
+# its cache key) cost about as much CPU as running it, on the API's GIL.
+_EXISTING = sa.union_all(
+    sa.select(col(User.id), sa.literal("u").label("kind")).where(
+        col(User.id).in_(sa.bindparam("users", expanding=True))
+    ),
+    sa.select(col(Product.id), sa.literal("p")).where(
+        col(Product.id).in_(sa.bindparam("products", expanding=True))
+    ),
+)
+
+
 def existing_users_and_products(
     *, session: Session, user_ids: Sequence[uuid.UUID], product_ids: Sequence[uuid.UUID]
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
     """Which of these users and products exist, in one round trip."""
-    users = sa.select(col(User.id), sa.literal("u").label("kind")).where(
-        col(User.id).in_(list(user_ids))
-    )
-    products = sa.select(col(Product.id), sa.literal("p")).where(
-        col(Product.id).in_(list(product_ids))
-    )
     found: tuple[set[uuid.UUID], set[uuid.UUID]] = (set(), set())
-    both = sa.union_all(users, products)
-    for row_id, kind in session.execute(both).all():
+    params = {"users": list(user_ids), "products": list(product_ids)}
+    for row_id, kind in session.execute(_EXISTING, params).all():
         found[0 if kind == "u" else 1].add(_uuid(row_id))
     return found
 
@@ -115,6 +121,11 @@ _PG_INSERT = sa.text(
     + ", ".join(f"CAST(:{n} AS {t}[])" for n, t in zip(_EVENT_FIELDS, _PG_ARRAYS, strict=True))
     + ") ON CONFLICT (event_source, event_id) DO NOTHING RETURNING id"
 )
+_SQLITE_INSERT = (
+    sqlite.insert(_INTERACTION)
+    .on_conflict_do_nothing(index_elements=["event_source", "event_id"])
+    .returning(_INTERACTION.c.id)
+)
 
 
 def insert_new_events(*, session: Session, rows: Sequence[NewEvent]) -> set[uuid.UUID]:
@@ -127,13 +138,8 @@ def insert_new_events(*, session: Session, rows: Sequence[NewEvent]) -> set[uuid
         arrays = {name: [getattr(row, name) for row in rows] for name in _EVENT_FIELDS}
         arrays["created_at"] = [as_utc(at) for at in arrays["created_at"]]
         return {_uuid(i) for i in session.execute(_PG_INSERT, arrays).scalars()}
-    statement = (
-        sqlite.insert(_INTERACTION)
-        .on_conflict_do_nothing(index_elements=["event_source", "event_id"])
-        .returning(_INTERACTION.c.id)
-    )
     params = [{name: getattr(row, name) for name in _EVENT_FIELDS} for row in rows]
-    return {_uuid(i) for i in session.execute(statement, params).scalars()}
+    return {_uuid(i) for i in session.execute(_SQLITE_INSERT, params).scalars()}
 
 
 def apply_cart_and_wishlist(*, session: Session, events: Sequence[AnyEvent]) -> None:

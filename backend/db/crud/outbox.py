@@ -11,12 +11,19 @@ from sqlmodel import Session, col, func, select
 
 from backend.db.models import EventOutbox, Interaction
 
+# Every event's transaction adds its row and the worker's removes it: built once, and plain
+# table statements (the ORM's delete also looked for the rows among the session's objects).
+_OUTBOX: sa.Table = EventOutbox.__table__  # type: ignore[attr-defined]
+_ADD = sa.insert(_OUTBOX)
+_REMOVE = sa.delete(_OUTBOX).where(
+    _OUTBOX.c.interaction_id.in_(sa.bindparam("ids", expanding=True))
+)
+
 
 def add_to_outbox(*, session: Session, ids: Sequence[uuid.UUID], at: datetime) -> None:
     """Plain rows in multi-row INSERTs: no ORM object per event."""
     if ids:
-        table = EventOutbox.__table__  # type: ignore[attr-defined]
-        session.execute(sa.insert(table), [{"interaction_id": i, "stored_at": at} for i in ids])
+        session.execute(_ADD, [{"interaction_id": i, "stored_at": at} for i in ids])
 
 
 def remove_from_outbox(
@@ -28,7 +35,7 @@ def remove_from_outbox(
         return
     if not wait_for_disk and session.get_bind().dialect.name == "postgresql":
         session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
-    session.execute(sa.delete(EventOutbox).where(col(EventOutbox.interaction_id).in_(ids)))
+    session.execute(_REMOVE, {"ids": list(ids)})
 
 
 def claim_outbox(
