@@ -17,8 +17,8 @@ from sqlmodel import Session, select
 from backend.db import crud
 from backend.db.models import Interaction
 from backend.services.track import BatchResult, TrackingService
-from tests.services.test_group_commit import wait_until
 from tests.services.test_track import count, ev
+from tests.waiting import wait_for
 
 
 @contextmanager
@@ -50,7 +50,12 @@ def grouped(
             rest: list[Future[BatchResult]] = []
             for n, (events, source) in enumerate(requests[1:], start=1):
                 rest.append(pool.submit(tracker.track_many, events, source=source))
-                wait_until(lambda n=n: tracker.writes.waiting >= n)
+                wait_for(
+                    lambda n=n: tracker.writes.waiting >= n,
+                    f"{n} write(s) queued",
+                    10,
+                    interval=0.001,
+                )
         return first.result(20), [f.result(20) for f in rest]
 
 
@@ -118,9 +123,13 @@ def test_a_failing_request_does_not_lose_the_others_of_its_group(
                 tracker.track_many,
                 [ev(shop, event_id="f-1"), ev(shop, action="wishlist", event_id="f-2")],
             )
-            wait_until(lambda: tracker.writes.waiting >= 1)
+            wait_for(
+                lambda: tracker.writes.waiting >= 1, "the first write queued", 10, interval=0.001
+            )
             good = pool.submit(tracker.track_many, [ev(shop, user="alice", event_id="f-3")])
-            wait_until(lambda: tracker.writes.waiting >= 2)
+            wait_for(
+                lambda: tracker.writes.waiting >= 2, "the second write queued", 10, interval=0.001
+            )
         assert first.result(20).accepted == 1
         with pytest.raises(RuntimeError, match="disk full"):
             bad.result(20)
