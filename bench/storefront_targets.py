@@ -71,6 +71,7 @@ async def send_batches(
     rng = random.Random(args.seed)
     sent = accepted = errors = 0
     refused: Counter[int] = Counter()  # 503 / 429 answers, each batch re-sent after them
+    failures: Counter[str] = Counter()  # what each error was: a status code or an exception
     latencies: list[float] = []
     counter = iter(range(10**9))
     limits = httpx.Limits(max_connections=args.clients)
@@ -93,8 +94,9 @@ async def send_batches(
                     t0 = time.perf_counter()
                     try:
                         r = await client.post("/events/batch", json={"events": events})
-                    except httpx.HTTPError:
+                    except httpx.HTTPError as exc:
                         errors += 1
+                        failures[type(exc).__name__] += 1
                         break
                     latencies.append((time.perf_counter() - t0) * 1000)
                     if r.status_code in (429, 503):
@@ -105,14 +107,17 @@ async def send_batches(
                         accepted += r.json()["accepted"]
                     else:
                         errors += 1
+                        failures[f"HTTP {r.status_code}"] += 1
                     break
                 else:
                     errors += 1  # still refused after every re-send: lost to this client
+                    failures["refused after every re-send"] += 1
 
         await asyncio.gather(*(one() for _ in range(args.clients)))
         seconds = time.perf_counter() - started
     return {"sent": sent, "accepted": accepted, "errors": errors, "seconds": seconds,
-            "latencies": latencies, "refused": dict(refused)}  # fmt: skip
+            "latencies": latencies, "refused": dict(refused),
+            "failures": dict(failures)}  # fmt: skip
 
 
 def batch_ingestion(args: argparse.Namespace, tmp: str) -> dict[str, Any]:
@@ -265,7 +270,8 @@ def render(args: argparse.Namespace, batch: dict[str, Any] | None,
             "",
             "A batch the API sheds (503) or throttles (429) is sent again, the same event ids, "
             f"after its `Retry-After`, at most {RESENDS} times, as a storefront would; an error "
-            "is any other answer, or a batch still refused after that.",
+            "is any other answer, or a batch still refused after that"
+            + (f" (here: {json.dumps(batch['failures'])})." if batch["failures"] else "."),
             "",
             f"Target ≥ 1,000 events/s, none lost: **{'met' if rate >= 1000 and ok else 'not met'}**"
             f" ({rate:,.0f} events/s; stored {'==' if ok else '≠'} sent).",
